@@ -1,0 +1,181 @@
+"""The layer catalog: reads ``geodata/catalog.json``, validates it into ``Layer`` objects, loads layers.
+
+>>> from kfqmap.catalog import load_catalog
+>>> cat = load_catalog()
+>>> frame = cat.read("cores")        # a GeoDataFrame in EPSG:4326, no HTTP involved
+
+Frames are cached per catalog and shared: treat them as read-only (``.copy()`` before modifying).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Literal
+
+import geopandas as gpd
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from .errors import KFQMapError, LayerNotFound
+from .settings import CatalogSettings
+from .sources import read_layer
+
+#: the plan's structure, in the order the viewer shows it
+GROUPS: dict[str, str] = {
+    "两轴三带": "Two axes, three belts",
+    "两核多园": "Two cores, many parks",
+    "一带四园": "One belt, four parks (Xiajia River sci-tech corridor)",
+    "更新地块": "Urban renewal and key sites",
+    "低效用地": "Low-efficiency land redevelopment",
+    "背景": "Context (boundaries, water, roads, rail)",
+    "指标": "Indicators (non-spatial tables)",
+    "额外": "Extra layers (not part of the plan)",
+}
+
+GeometryType = Literal["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "None"]
+
+
+class Style(BaseModel):
+    """A layer's default look, shared by the web viewer, raster tiles, folium, KML and DXF."""
+
+    fill: str | None = None           # "#rrggbb" for polygons / point markers
+    fill_opacity: float = 0.35
+    stroke: str = "#333333"
+    stroke_width: float = 1.5
+    dash: list[float] | None = None   # e.g. [4, 2] for schematic outlines
+    radius: float = 5.0               # point markers, px
+    label: bool = True                # draw the feature's name
+    z: int = 0                        # drawing order (higher on top)
+
+
+class Layer(BaseModel):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title_zh: str
+    title_en: str
+    group: str
+    kind: Literal["plan", "context", "table", "extra"] = "plan"
+    geometry_type: GeometryType
+    source: str = "geojson"
+    file: str
+    plan_section: str
+    description: str
+    schematic: bool = True
+    illustrative: bool = False
+    accuracy_m: float | None = None   # typical positional uncertainty of the layer's features
+    style: Style = Field(default_factory=Style)
+
+    @property
+    def is_spatial(self) -> bool:
+        return self.geometry_type != "None"
+
+    @property
+    def is_polygonal(self) -> bool:
+        return self.geometry_type in ("Polygon", "MultiPolygon")
+
+
+class Catalog:
+    """The layers of one geodata directory (plus any extra file layers), with cached frames."""
+
+    def __init__(self, layers: list[Layer], root: Path):
+        self.root = root
+        self._layers: dict[str, Layer] = {}
+        for layer in layers:
+            if layer.id in self._layers:
+                raise KFQMapError(f"目录中图层 id 重复：{layer.id}")
+            if layer.group not in GROUPS:
+                raise KFQMapError(f"图层 {layer.id} 的分组 '{layer.group}' 不在 {list(GROUPS)} 之中")
+            self._layers[layer.id] = layer
+        self._frames: dict[str, gpd.GeoDataFrame] = {}
+        self._lock = threading.Lock()
+
+    # -------------------------------------------------------------- lookup
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers.values())
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._layers)
+
+    def get(self, layer_id: str) -> Layer:
+        try:
+            return self._layers[layer_id]
+        except KeyError:
+            raise LayerNotFound(
+                f"没有 id 为 '{layer_id}' 的图层。可用图层：{', '.join(self._layers)}", parameter="layer"
+            ) from None
+
+    def by_group(self, group: str) -> list[Layer]:
+        return [layer for layer in self._layers.values() if layer.group == group]
+
+    def spatial_layers(self) -> list[Layer]:
+        return [layer for layer in self._layers.values() if layer.is_spatial]
+
+    # -------------------------------------------------------------- data
+    def read(self, layer_id: str) -> gpd.GeoDataFrame:
+        """The layer's features as a GeoDataFrame in EPSG:4326 (cached; read-only)."""
+        layer = self.get(layer_id)
+        frame = self._frames.get(layer_id)
+        if frame is None:
+            with self._lock:
+                frame = self._frames.get(layer_id)
+                if frame is None:
+                    frame = _normalise(read_layer(layer.source, layer.file, base=self.root), layer)
+                    self._frames[layer_id] = frame
+        return frame
+
+    def add_layer(self, layer: Layer, frame: gpd.GeoDataFrame | None = None) -> None:
+        """Register a layer at run time (extra file layers, PostGIS tables, tests)."""
+        if layer.id in self._layers:
+            raise KFQMapError(f"图层 id 已存在：{layer.id}")
+        self._layers[layer.id] = layer
+        if frame is not None:
+            self._frames[layer.id] = _normalise(frame, layer)
+
+
+def _normalise(frame: gpd.GeoDataFrame, layer: Layer) -> gpd.GeoDataFrame:
+    """Give every frame a unique string ``id`` column and the index it names (the OGC feature id)."""
+    if "id" not in frame.columns:
+        frame = frame.copy()
+        frame.insert(0, "id", [str(i + 1) for i in range(len(frame))])
+    ids = frame["id"].astype(str)
+    if ids.duplicated().any():
+        dup = ids[ids.duplicated()].iloc[0]
+        raise KFQMapError(f"图层 {layer.id} 中要素 id 重复：{dup}")
+    frame = frame.copy()
+    frame["id"] = ids
+    frame.index = pd.Index(ids.values, name="fid")
+    return frame
+
+
+def _catalog_file(root: Path) -> Path:
+    return root / "catalog.json"
+
+
+def load_catalog(settings: CatalogSettings | None = None) -> Catalog:
+    """Read and validate ``catalog.json`` of the geodata directory, then register any extra layers."""
+    settings = settings or CatalogSettings()
+    root = Path(settings.geodata_dir)
+    path = _catalog_file(root)
+    if not path.exists():
+        raise KFQMapError(f"找不到图层目录文件 {path}")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    catalog = Catalog([Layer.model_validate(item) for item in data["layers"]], root)
+    for layer_id, file in settings.extra_layer_paths().items():
+        catalog.add_layer(extra_file_layer(layer_id, file))
+    return catalog
+
+
+def extra_file_layer(layer_id: str, file: Path) -> Layer:
+    """A Layer for any GDAL-readable polygon file that is not part of the plan (e.g. benchmark parcels)."""
+    info = gpd.read_file(file, rows=1) if Path(file).exists() else None
+    if info is None:
+        raise KFQMapError(f"额外图层文件不存在：{file}")
+    geom_type = info.geom_type.iloc[0] if len(info) else "Polygon"
+    return Layer(
+        id=layer_id, title_zh=f"额外图层 {layer_id}", title_en=f"Extra layer {layer_id}", group="额外",
+        kind="extra", geometry_type=geom_type, source="file", file=str(Path(file).resolve()),
+        plan_section="（非规划内容）", description=f"从 {file} 载入的额外图层，不属于规划。",
+        schematic=False, illustrative=True, style=Style(fill="#999999", stroke="#666666", stroke_width=0.5, label=False),
+    )

@@ -1,0 +1,77 @@
+"""Domain errors of the kfqmap library.
+
+Every error a user can cause (a wrong layer id, a malformed bbox, an unknown CRS, broken GeoJSON, ...)
+is a ``KFQMapError`` subclass with a message a planner can act on. No HTTP status codes live here: the
+server maps these classes to statuses in ``server/errors.py``; the CLI prints the message and exits 2.
+"""
+from __future__ import annotations
+
+
+class KFQMapError(Exception):
+    """Base class of every error caused by the caller's input or the data."""
+
+    #: the name of the request parameter or CLI option at fault, when there is one
+    parameter: str | None = None
+
+    def __init__(self, message: str, *, parameter: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if parameter is not None:
+            self.parameter = parameter
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.message
+
+
+class LayerNotFound(KFQMapError):
+    """No layer (collection) with that id in the catalog."""
+
+    parameter = "layer"
+
+
+class FeatureNotFound(KFQMapError):
+    """No feature with that id in the layer."""
+
+    parameter = "featureId"
+
+
+class InvalidBBox(KFQMapError):
+    """A bbox that is not 4 (or 6) finite numbers in the right order and range."""
+
+    parameter = "bbox"
+
+
+class InvalidCRS(KFQMapError):
+    """A coordinate reference system that KFQMap does not accept."""
+
+    parameter = "crs"
+
+
+class InvalidFilter(KFQMapError):
+    """A CQL2 filter that cannot be parsed or names an unknown property."""
+
+    parameter = "filter"
+
+
+class InvalidGeometry(KFQMapError):
+    """Broken GeoJSON, an invalid or empty geometry, or a geometry of the wrong type."""
+
+    parameter = "geometry"
+
+
+class InvalidParameter(KFQMapError):
+    """Any other out-of-range or malformed parameter (a unit, a distance, a limit, a format...)."""
+
+
+class TileOutOfRange(KFQMapError):
+    """Tile coordinates outside the tile matrix, or a zoom outside the documented range."""
+
+    parameter = "tile"
+
+
+class RequestTooLarge(KFQMapError):
+    """A request whose input or result exceeds the documented bounds."""
+
+
+class EmptySelection(KFQMapError):
+    """A request that selects no feature where at least one is needed (e.g. an export)."""

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Debian packages KFQMap needs: GDAL's command-line clients (ogrinfo/ogr2ogr, used by the interop tests and
+# by planners), Chromium for the browser tests, and Noto CJK so Chinese renders in screenshots and PNG output.
+# Idempotent: installs only what is missing. Needs root (as on CI) or sudo.
+set -euo pipefail
+PKGS="gdal-bin chromium fonts-noto-cjk"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  echo "installing Debian packages:$missing"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+fi
