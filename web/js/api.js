@@ -1,0 +1,63 @@
+// Every request the viewer makes goes through here: same-origin URLs of the KFQMap server only.
+
+export class ApiError extends Error {
+  constructor(message, status, url) { super(message); this.status = status; this.url = url; }
+}
+
+async function problemMessage(resp) {
+  try {
+    const body = await resp.json();
+    return body.detail || body.title || body.message || JSON.stringify(body);
+  } catch { return `${resp.status} ${resp.statusText}`; }
+}
+
+export async function getJSON(url, { signal } = {}) {
+  const resp = await fetch(url, { headers: { Accept: 'application/json, application/geo+json' }, signal });
+  if (!resp.ok) throw new ApiError(await problemMessage(resp), resp.status, url);
+  return resp.json();
+}
+
+export async function postJSON(url, body, { signal } = {}) {
+  const resp = await fetch(url, {
+    method: 'POST', signal,
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json, application/geo+json' },
+    body: JSON.stringify(body),
+  });
+  if (!resp.ok) throw new ApiError(await problemMessage(resp), resp.status, url);
+  return resp.json();
+}
+
+/** Fetch a file (GET or POST) and hand it to the browser as a download. */
+export async function download(url, { method = 'GET', body = null, fallbackName = 'kfqmap-export' } = {}) {
+  const init = { method };
+  if (body) { init.body = JSON.stringify(body); init.headers = { 'Content-Type': 'application/json' }; }
+  const resp = await fetch(url, init);
+  if (!resp.ok) throw new ApiError(await problemMessage(resp), resp.status, url);
+  const blob = await resp.blob();
+  const name = filenameFrom(resp.headers.get('Content-Disposition')) || fallbackName;
+  saveBlob(blob, name);
+  return name;
+}
+
+export function saveBlob(blob, name) {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 2000);
+}
+
+function filenameFrom(disposition) {
+  if (!disposition) return null;
+  const star = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(disposition);
+  if (star) return decodeURIComponent(star[1]);
+  const plain = /filename\s*=\s*"?([^";]+)"?/i.exec(disposition);
+  return plain ? plain[1] : null;
+}
+
+export function qs(params) {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') u.set(k, v);
+  return u.toString();
+}
