@@ -1,0 +1,402 @@
+"""Export plan layers to the formats planners use: GIS, CAD, spreadsheets, images (and folium HTML).
+
+One entry point, :func:`export_layers`, does what every caller (CLI, server, Python shell) needs:
+
+1. select the features (layers, an optional bbox or drawn geometry, an optional CQL2 filter);
+2. check the format and the output CRS;
+3. hand the selection to the format's writer, which writes to a temporary file *in the target directory*;
+4. rename that file onto the target atomically, so a failing export never leaves a half-written file.
+
+Formats live in one module each (``geojson.py``, ``gpkg.py`` …) and are looked up by name in :data:`FORMATS`
+and imported lazily, so a format whose module is missing (``html`` until the web engineer adds it) only fails
+when it is asked for. Each module provides ``write_selection(selection, target, crs, *, progress, **options)``;
+a module that only has the contract's single-frame ``write(frame, target, crs, layer)`` is called with the
+selected layers concatenated into one frame (columns ``src_layer`` and ``layer_zh`` added).
+
+Selection semantics: features that *intersect* the bbox or the drawn geometry are exported whole (never
+clipped). A filter whose properties a layer does not have selects nothing from that layer; if no selected
+layer has them, the filter is rejected.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import box, shape
+from shapely.geometry.base import BaseGeometry
+
+from ..catalog import Catalog, Layer
+from ..crs import CRSInfo, parse_crs, transform_geometry
+from ..errors import EmptySelection, InvalidBBox, InvalidCRS, InvalidFilter, InvalidGeometry, InvalidParameter
+
+#: progress callback: ``progress(advance)`` after ``advance`` more features were written; ``progress(0, total=n)``
+#: is called once first with the number of features to write.
+Progress = Callable[..., None]
+
+_GIS = ("EPSG:4326", "EPSG:4490", "EPSG:4549", "EPSG:4528", "EPSG:3857", "GCJ-02")
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format: the module that writes it and how its files are named and served."""
+
+    name: str
+    module: str                 # module under kfqmap.export
+    extension: str              # file extension of the target, with the dot
+    media_type: str
+    title_zh: str
+    default_crs: str
+    crs: tuple[str, ...]        # output CRSs the format can carry honestly
+    spatial_only: bool = True   # tables without geometry (the indicators) are skipped
+    needs_catalog: bool = False # the writer reads catalog-wide statistics (XLSX)
+
+
+FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
+    ExportFormat("geojson", "geojson", ".geojson", "application/geo+json", "GeoJSON", "EPSG:4326", _GIS, False),
+    ExportFormat("gpkg", "gpkg", ".gpkg", "application/geopackage+sqlite3", "GeoPackage", "EPSG:4326", _GIS, False),
+    ExportFormat("shapefile", "shapefile", ".zip", "application/zip", "Shapefile（zip）", "EPSG:4326", _GIS, False),
+    ExportFormat("kml", "kml", ".kml", "application/vnd.google-earth.kml+xml", "KML", "EPSG:4326",
+                 ("EPSG:4326", "EPSG:4490", "GCJ-02")),
+    ExportFormat("fgb", "fgb", ".fgb", "application/vnd.flatgeobuf", "FlatGeobuf", "EPSG:4326", _GIS),
+    ExportFormat("csv", "csv", ".csv", "text/csv; charset=utf-8", "CSV（WKT 几何 + 属性，UTF-8 BOM）", "EPSG:4326",
+                 _GIS, False),
+    ExportFormat("dxf", "dxf", ".dxf", "image/vnd.dxf", "DXF（CAD）", "EPSG:4549", ("EPSG:4549", "EPSG:4528")),
+    ExportFormat("xlsx", "xlsx", ".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                 "XLSX 面积统计报表", "EPSG:4326", ("EPSG:4326",), False, True),
+    ExportFormat("png", "image", ".png", "image/png", "PNG 地图", "EPSG:4549", ("EPSG:4549", "EPSG:4528", "EPSG:3857")),
+    ExportFormat("pdf", "image", ".pdf", "application/pdf", "PDF 地图", "EPSG:4549", ("EPSG:4549", "EPSG:4528", "EPSG:3857")),
+    ExportFormat("html", "html", ".html", "text/html; charset=utf-8", "独立网页地图（folium）", "EPSG:4326", ("EPSG:4326",)),
+)}
+
+_FORMAT_ALIASES = {"json": "geojson", "geopackage": "gpkg", "shp": "shapefile", "zip": "shapefile",
+                   "flatgeobuf": "fgb", "excel": "xlsx", "cad": "dxf", "htm": "html", "folium": "html"}
+
+
+def get_format(name: str) -> ExportFormat:
+    """The format for a name (``gpkg``, ``shp``, ``flatgeobuf`` … case-insensitive); ``InvalidParameter`` if unknown."""
+    key = str(name or "").strip().lower().lstrip(".")
+    key = _FORMAT_ALIASES.get(key, key)
+    if key not in FORMATS:
+        raise InvalidParameter(f"不支持的导出格式 '{name}'。可用：{', '.join(FORMATS)}", parameter="format")
+    return FORMATS[key]
+
+
+def format_for_path(path: str | os.PathLike) -> ExportFormat:
+    """Guess the format from a file name's extension (``.gpkg`` → gpkg, ``.zip``/``.shp`` → shapefile)."""
+    suffix = Path(path).suffix.lower()
+    for fmt in FORMATS.values():
+        if fmt.extension == suffix:
+            return fmt
+    return get_format(suffix)
+
+
+def writer_module(fmt: ExportFormat):
+    try:
+        return importlib.import_module(f"{__name__}.{fmt.module}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__name__}.{fmt.module}":
+            raise InvalidParameter(f"导出格式 '{fmt.name}' 的写出模块尚未安装（kfqmap/export/{fmt.module}.py）",
+                                   parameter="format") from None
+        raise
+
+
+# ---------------------------------------------------------------- selection
+@dataclass
+class LayerSelection:
+    layer: Layer
+    frame: gpd.GeoDataFrame        # EPSG:4326, the selected features (a copy; writers may modify it)
+    complete: bool = True          # True when no bbox/geometry/filter removed anything from the layer
+
+
+@dataclass
+class Selection:
+    catalog: Catalog
+    items: list[LayerSelection]
+    bbox: tuple[float, float, float, float] | None = None   # lon/lat
+    geometry: BaseGeometry | None = None                    # lon/lat
+    filter: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feature_count(self) -> int:
+        return sum(len(item.frame) for item in self.items)
+
+    @property
+    def filtered(self) -> bool:
+        return self.bbox is not None or self.geometry is not None or bool(self.filter)
+
+    def combined(self, crs: CRSInfo | str | None = None) -> gpd.GeoDataFrame:
+        """All selected features in one frame (``src_layer`` = layer id, ``layer_zh`` = Chinese title, first), optionally transformed."""
+        frames = []
+        for item in self.items:
+            f = item.frame.copy()
+            f.insert(0, "layer_zh", item.layer.title_zh)
+            f.insert(0, "src_layer", item.layer.id)
+            frames.append(f)
+        out = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry=frames[0].geometry.name, crs=4326)
+        return to_crs(out, crs) if crs is not None else out
+
+
+def parse_bbox(value, *, crs: str | CRSInfo | None = None) -> tuple[float, float, float, float]:
+    """``"minx,miny,maxx,maxy"`` (or a sequence of 4 numbers) in ``crs`` (default WGS 84) → a lon/lat bbox."""
+    if isinstance(value, str):
+        parts = [p for p in value.replace(" ", "").split(",") if p != ""]
+    else:
+        parts = list(value)
+    try:
+        nums = [float(p) for p in parts]
+    except (TypeError, ValueError):
+        raise InvalidBBox(f"bbox 必须是 4 个数字 minx,miny,maxx,maxy，收到 '{value}'") from None
+    if len(nums) == 6:   # 3-D bbox: drop the heights
+        nums = [nums[0], nums[1], nums[3], nums[4]]
+    if len(nums) != 4 or not all(np.isfinite(nums)):
+        raise InvalidBBox(f"bbox 必须是 4 个有限数字 minx,miny,maxx,maxy，收到 '{value}'")
+    minx, miny, maxx, maxy = nums
+    if minx >= maxx or miny >= maxy:
+        raise InvalidBBox(f"bbox 的最小值必须小于最大值：{value}")
+    info = parse_crs(crs, parameter="bbox-crs")
+    if info.code != "EPSG:4326":
+        xs, ys = np.array([minx, maxx, maxx, minx]), np.array([miny, miny, maxy, maxy])
+        g = transform_geometry(shapely.polygons(np.column_stack([xs, ys])), info, "EPSG:4326")
+        minx, miny, maxx, maxy = (float(v) for v in g.bounds)
+    elif not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
+        raise InvalidBBox(f"WGS 84 bbox 超出经纬度范围：{value}")
+    return (minx, miny, maxx, maxy)
+
+
+def parse_geometry(value, *, crs: str | CRSInfo | None = None) -> BaseGeometry:
+    """A drawn geometry (shapely, GeoJSON dict/Feature, or WKT) in ``crs`` → a valid lon/lat shapely geometry."""
+    try:
+        if isinstance(value, BaseGeometry):
+            geom = value
+        elif isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                import json
+                geom = _geojson_geometry(json.loads(text))
+            else:
+                geom = shapely.from_wkt(text)
+        elif isinstance(value, dict):
+            geom = _geojson_geometry(value)
+        else:
+            raise TypeError(type(value).__name__)
+    except InvalidGeometry:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the caller's input
+        raise InvalidGeometry(f"无法解析范围几何：{exc}") from None
+    if geom is None or geom.is_empty:
+        raise InvalidGeometry("范围几何为空")
+    info = parse_crs(crs, parameter="geometry-crs")
+    if info.code != "EPSG:4326":
+        geom = transform_geometry(geom, info, "EPSG:4326")
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    return geom
+
+
+def _geojson_geometry(obj: dict) -> BaseGeometry:
+    if obj.get("type") == "FeatureCollection":
+        geoms = [shape(f["geometry"]) for f in obj.get("features", []) if f.get("geometry")]
+        if not geoms:
+            raise InvalidGeometry("范围 FeatureCollection 中没有几何")
+        return shapely.union_all(geoms)
+    if obj.get("type") == "Feature":
+        obj = obj.get("geometry") or {}
+    if not obj:
+        raise InvalidGeometry("范围几何为空")
+    return shape(obj)
+
+
+def select(catalog: Catalog, layer_ids: Sequence[str] | str, *, bbox=None, bbox_crs=None, geometry=None,
+           geometry_crs=None, filter: str | None = None) -> Selection:
+    """The features to export: layers (ids, or a comma-separated string), then bbox, geometry and filter."""
+    if isinstance(layer_ids, str):
+        layer_ids = [p.strip() for p in layer_ids.split(",")]
+    ids = [i for i in dict.fromkeys(layer_ids or []) if i]
+    if not ids:
+        raise EmptySelection("没有选择图层：请用 layers 指定至少一个图层", parameter="layers")
+    layers = [catalog.get(i) for i in ids]   # LayerNotFound for an unknown id
+    area = None
+    bb = parse_bbox(bbox, crs=bbox_crs) if bbox is not None and bbox != "" else None
+    if bb is not None:
+        area = box(*bb)
+    geom = parse_geometry(geometry, crs=geometry_crs) if geometry is not None else None
+    if geom is not None:
+        area = geom if area is None else area.intersection(geom)
+        if area.is_empty:
+            raise EmptySelection("bbox 与范围几何不相交，没有要素可导出")
+    compiled = _compile_filter(filter) if filter else None
+
+    items: list[LayerSelection] = []
+    filter_usable = False
+    for layer in layers:
+        frame = catalog.read(layer.id)
+        keep = np.ones(len(frame), dtype=bool)
+        if area is not None:
+            if layer.is_spatial:
+                keep &= _intersects(frame, area)
+            else:
+                keep[:] = False          # a table without geometry is never "inside" an area
+        if compiled is not None:
+            props = set(getattr(compiled, "properties", ()) or ())
+            if props - set(frame.columns):
+                keep[:] = False
+            else:
+                filter_usable = True
+                keep &= np.asarray(compiled.mask(frame), dtype=bool)
+        items.append(LayerSelection(layer, frame.loc[keep].copy(), complete=bool(keep.all())))
+    if compiled is not None and not filter_usable:
+        raise InvalidFilter(f"过滤条件中的属性不在所选图层中：{sorted(getattr(compiled, 'properties', ()))}",
+                            parameter="filter")
+    return Selection(catalog, items, bbox=bb, geometry=geom, filter=filter or None)
+
+
+def _intersects(frame: gpd.GeoDataFrame, area: BaseGeometry) -> np.ndarray:
+    geoms = frame.geometry.values
+    shapely.prepare(area)
+    return np.asarray(shapely.intersects(area, np.asarray(geoms, dtype=object)), dtype=bool) & ~frame.geometry.isna().values
+
+
+def _compile_filter(text: str):
+    try:
+        from .. import cql
+    except ImportError:
+        raise InvalidFilter("CQL2 过滤功能尚未可用（kfqmap.cql 未安装）", parameter="filter") from None
+    return cql.parse_filter(text)
+
+
+def to_crs(frame: gpd.GeoDataFrame, crs: CRSInfo | str) -> gpd.GeoDataFrame:
+    """A copy of a lon/lat frame in ``crs`` (GCJ-02 frames carry no pyproj CRS; ``attrs['kfqmap_crs']`` says so)."""
+    from ..crs import transform_frame
+    info = parse_crs(crs)
+    if info.code == "EPSG:4326":
+        return frame.copy()
+    if info.code == "EPSG:4490":
+        out = frame.copy()
+        return out.set_crs(4490, allow_override=True)
+    if frame.geometry.isna().all():     # tables: nothing to transform, only the label
+        out = frame.copy()
+        return out.set_crs(info.epsg, allow_override=True) if info.epsg else out.set_crs(None, allow_override=True)
+    return transform_frame(frame, info)
+
+
+# ---------------------------------------------------------------- atomic files
+@contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path in the target's directory; rename it onto ``target`` only if the block succeeds.
+
+    The temporary name keeps the target's extension (GDAL picks drivers by it) and starts with ``.`` so file
+    browsers hide it. On any exception the temporary file (and GDAL sidecars such as ``-journal``) is removed.
+    """
+    target = Path(target)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise InvalidParameter(f"输出目录不存在：{directory}", parameter="out")
+    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=directory)
+    os.close(fd)
+    tmp = Path(name)
+    tmp.unlink()             # writers create the file themselves (GDAL refuses to overwrite some formats)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise RuntimeError(f"writer produced no file for {target}")
+        os.replace(tmp, target)
+    finally:
+        for leftover in directory.glob(tmp.name + "*"):
+            try:
+                leftover.unlink()
+            except OSError:
+                pass
+
+
+# ---------------------------------------------------------------- the entry point
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    format: ExportFormat
+    crs: CRSInfo
+    features: int
+    layers: tuple[str, ...]
+
+    @property
+    def media_type(self) -> str:
+        return self.format.media_type
+
+
+def resolve_crs(fmt: ExportFormat, crs) -> CRSInfo:
+    info = parse_crs(crs) if crs not in (None, "") else parse_crs(fmt.default_crs)
+    if info.code not in fmt.crs:
+        raise InvalidCRS(f"{fmt.title_zh} 不能使用坐标系 {info.code}；可用：{', '.join(fmt.crs)}", parameter="crs")
+    return info
+
+
+def export_layers(catalog: Catalog, layer_ids: Sequence[str] | str, fmt: str, target: str | os.PathLike,
+                  crs: str | CRSInfo | None = None, bbox=None, geometry=None, filter: str | None = None,
+                  progress: Progress | None = None, *, bbox_crs=None, geometry_crs=None,
+                  options: dict[str, Any] | None = None) -> ExportResult:
+    """Export the selected features of ``layer_ids`` to ``target`` in format ``fmt`` and CRS ``crs``.
+
+    ``crs=None`` means the format's default (WGS 84, or EPSG:4549 for DXF and map images). Raises
+    ``InvalidParameter`` (unknown format), ``InvalidCRS``, ``LayerNotFound``, ``InvalidBBox``, ``InvalidGeometry``,
+    ``InvalidFilter`` or ``EmptySelection`` before anything is written; a failure while writing leaves no file.
+    ``options`` are format-specific (map images: ``title``, ``size``, ``dpi``).
+    """
+    f = get_format(fmt)
+    info = resolve_crs(f, crs)
+    selection = select(catalog, layer_ids, bbox=bbox, bbox_crs=bbox_crs, geometry=geometry,
+                       geometry_crs=geometry_crs, filter=filter)
+    if f.spatial_only:
+        skipped = [i.layer.id for i in selection.items if not i.layer.is_spatial]
+        selection.items = [i for i in selection.items if i.layer.is_spatial]
+        if not selection.items:
+            raise EmptySelection(f"{f.title_zh} 只能导出有几何的图层；所选图层 {', '.join(skipped)} 没有几何",
+                                 parameter="layers")
+    if selection.feature_count == 0 and not f.needs_catalog:
+        raise EmptySelection("所选范围/过滤条件内没有要素，未写出文件", parameter="layers")
+    module = writer_module(f)
+    if progress is not None:
+        progress(0, total=selection.feature_count)
+    opts = dict(options or {})
+    if f.module == "image":
+        opts.setdefault("file_format", f.name)
+    with atomic_path(target) as tmp:
+        if hasattr(module, "write_selection"):
+            module.write_selection(selection, tmp, info, progress=progress, **opts)
+        else:
+            _call_frame_writer(module, selection, tmp, info, opts)
+            if progress is not None:
+                progress(selection.feature_count)
+    return ExportResult(Path(target), f, info, selection.feature_count, tuple(i.layer.id for i in selection.items))
+
+
+def _call_frame_writer(module, selection: Selection, tmp: Path, info: CRSInfo, opts: dict) -> None:
+    """Adapter for modules with only the contract's ``write(frame, target, crs, layer)`` (e.g. ``html``)."""
+    if len(selection.items) == 1:
+        frame, layer = selection.items[0].frame, selection.items[0].layer
+    else:
+        frame, layer = selection.combined(), None
+    params = inspect.signature(module.write).parameters
+    kwargs = {k: v for k, v in opts.items() if k in params}
+    module.write(frame, tmp, info, layer, **kwargs)
+
+
+def default_filename(layer_ids: Iterable[str], fmt: str) -> str:
+    """``cores_parks.gpkg`` — the download name the server and CLI suggest."""
+    f = get_format(fmt)
+    ids = list(layer_ids)
+    stem = "_".join(ids) if len(ids) <= 3 else f"kfqmap_{len(ids)}_layers"
+    return f"{stem}{f.extension}"
+
+
+__all__ = ["FORMATS", "ExportFormat", "ExportResult", "LayerSelection", "Selection", "export_layers", "get_format",
+           "format_for_path", "parse_bbox", "parse_geometry", "select", "to_crs", "atomic_path", "default_filename"]
