@@ -1,0 +1,105 @@
+"""``create_app(settings)``: builds the KFQMap FastAPI app.
+
+>>> from kfqmap.settings import CatalogSettings
+>>> from server.app import create_app
+>>> app = create_app(CatalogSettings(geodata_dir="tests/fixtures/mini_geodata"))   # doctest: +SKIP
+
+The catalog is loaded when the app is created (layers' frames are read lazily on first use), so
+``TestClient(create_app())`` works with or without entering its lifespan. ``app.state`` holds ``settings``,
+``catalog``, ``store`` (``kfqmap.features.FeatureStore``) and ``router_modules``.
+
+Adding a router: write ``server/routers/<name>.py`` exporting ``router`` (and optionally ``CONFORMS_TO`` and
+``links(request)`` for the landing page / conformance), then add one line to ``ROUTERS`` below.
+The landing page ``/`` belongs to ``routers/common.py``; for browsers it calls
+``server.routers.web.viewer_response(request)`` when that exists, so ``web.py`` should not declare ``/``.
+"""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import kfqmap
+from kfqmap.catalog import load_catalog
+from kfqmap.errors import RequestTooLarge
+from kfqmap.features import FeatureStore
+from kfqmap.settings import CatalogSettings
+
+from .errors import add_exception_handlers
+from .responses import ProblemResponse
+from .settings import APISettings
+
+#: router modules, in inclusion order — one line each
+ROUTERS: list[str] = [
+    "server.routers.common",
+    "server.routers.features",
+    "server.routers.stats",
+    "server.routers.query",
+    "server.routers.web",
+]
+
+
+def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI:
+    """Build the app. ``settings`` may be ``APISettings`` or just the ``CatalogSettings`` to serve."""
+    if isinstance(settings, CatalogSettings):
+        settings = APISettings(catalog=settings)
+    settings = settings or APISettings()
+    app = FastAPI(
+        title=settings.title, description=settings.description, version=kfqmap.__version__ if hasattr(
+            kfqmap, "__version__") else "0.1.0",
+        openapi_url=None, docs_url=None, redoc_url=None,   # /api (OAS 3.0) is served by routers/common.py
+    )
+    app.state.settings = settings
+    app.state.catalog = load_catalog(settings.catalog)
+    app.state.store = FeatureStore(app.state.catalog)
+    modules: list[ModuleType] = [importlib.import_module(name) for name in ROUTERS]
+    app.state.router_modules = modules
+    for module in modules:
+        app.include_router(module.router)
+    add_exception_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+class BodySizeLimit:
+    """Refuse request bodies over ``max_bytes`` with 413 problem+json (Content-Length or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope.get("headers", []):
+            if key == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    length = 0
+                if length > self.max_bytes:
+                    response = ProblemResponse(_too_large(self.max_bytes, scope.get("path", "")), status_code=413)
+                    await response(scope, receive, send)
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise RequestTooLarge(f"请求体超过 {self.max_bytes} 字节上限（request body too large）",
+                                          parameter="body")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _too_large(max_bytes: int, path: str) -> dict:
+    return {"type": "https://kfqmap.example/problems/request-too-large", "title": "RequestTooLarge", "status": 413,
+            "detail": f"请求体超过 {max_bytes} 字节上限（request body too large）", "instance": path,
+            "parameter": "body", "invalid-params": [{"name": "body", "reason": "请求体过大"}]}

@@ -1,0 +1,175 @@
+"""One dependency per request parameter. Each validates once, through the same kfqmap parser the CLI uses,
+and returns a typed value (a Layer, a BBox, an OutputCRS, a compiled filter...), never a raw string.
+Errors are kfqmap errors naming the parameter; ``server/errors.py`` turns them into 400/404 problem+json.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Path, Query, Request
+
+from kfqmap import features as F
+from kfqmap.catalog import Catalog, Layer
+from kfqmap.errors import InvalidCRS, InvalidParameter
+
+OutputFormat = Literal["json", "html"]
+
+_JSON_TYPES = ("application/json", "application/geo+json", "application/schema+json", "application/problem+json",
+               "application/vnd.oai.openapi+json")
+
+
+# ------------------------------------------------------------------------------------------ app state
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+def get_store(request: Request) -> F.FeatureStore:
+    return request.app.state.store
+
+
+def collection(
+    request: Request,
+    collection_id: Annotated[str, Path(alias="collectionId", description="图层（集合）id，如 cores、parks",
+                                       max_length=64)],
+) -> Layer:
+    """The catalog layer named in the path, or 404 (LayerNotFound)."""
+    return get_catalog(request).get(collection_id)
+
+
+def layer_index(request: Request, layer: Annotated[Layer, Depends(collection)]) -> F.LayerIndex:
+    return get_store(request).index(layer.id)
+
+
+# ------------------------------------------------------------------------------------------ formats
+def wants_html(request: Request) -> bool:
+    """True when the Accept header prefers text/html over JSON (browsers do; curl, GDAL, QGIS do not)."""
+    html_q, json_q = 0.0, 0.0
+    for part in request.headers.get("accept", "").split(","):
+        media, _, params = part.strip().partition(";")
+        media = media.strip().lower()
+        q = 1.0
+        for p in params.split(";"):
+            k, _, v = p.strip().partition("=")
+            if k == "q":
+                try:
+                    q = float(v)
+                except ValueError:
+                    q = 0.0
+        if media == "text/html":
+            html_q = max(html_q, q)
+        elif media in _JSON_TYPES or media.endswith("+json") or media in ("*/*", "application/*"):
+            json_q = max(json_q, q)
+    return html_q > json_q
+
+
+def output_format(
+    request: Request,
+    f: Annotated[Literal["json", "html", "geojson"] | None,
+                 Query(description="输出格式：json（默认；要素为 GeoJSON）或 html。未给出时按 Accept 头协商。")] = None,
+) -> OutputFormat:
+    if f is not None:
+        return "html" if f == "html" else "json"
+    return "html" if wants_html(request) else "json"
+
+
+# ------------------------------------------------------------------------------------------ CRS / bbox
+def crs_param(
+    crs: Annotated[str | None, Query(description=(
+        "输出坐标系（OGC API Features Part 2）：CRS84（默认）、EPSG 4490/4549/4528/3857 的 OGC URI，或扩展 "
+        "GCJ-02 https://kfqmap.example/def/crs/GCJ-02（高德/腾讯底图）。EPSG 系统按其定义的轴序输出。"),
+        max_length=200)] = None,
+) -> F.OutputCRS:
+    return F.parse_output_crs(crs, parameter="crs")
+
+
+def bbox_crs_param(
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="bbox 的坐标系（默认 CRS84），取值同 crs",
+                                          max_length=200)] = None,
+) -> F.OutputCRS:
+    return F.parse_output_crs(bbox_crs, parameter="bbox-crs")
+
+
+def bbox_param(
+    bbox_crs: Annotated[F.OutputCRS, Depends(bbox_crs_param)],
+    bbox: Annotated[str | None, Query(description="范围 minx,miny,maxx,maxy（bbox-crs 轴序；默认 CRS84 经度,纬度）",
+                                      max_length=400)] = None,
+) -> F.BBox | None:
+    return F.parse_bbox(bbox, bbox_crs, parameter="bbox")
+
+
+# ------------------------------------------------------------------------------------------ time / paging
+def datetime_param(
+    datetime: Annotated[str | None, Query(description=(
+        "时间过滤：RFC 3339 时间、日期、年份，或 start/end 区间（开放端 ..）。作用于图层的时间属性"
+        "（low_efficiency_land.year、indicators.target_year）；年份代表整个自然年。"), max_length=100)] = None,
+) -> F.TimeInterval | None:
+    return F.parse_datetime(datetime, parameter="datetime")
+
+
+@dataclass(frozen=True)
+class Paging:
+    limit: int
+    offset: int
+
+
+def paging(
+    limit: Annotated[int, Query(ge=1, le=F.MAX_LIMIT, description=(
+        f"每页要素数，默认 {F.DEFAULT_LIMIT}，最大 {F.MAX_LIMIT}"))] = F.DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=F.MAX_OFFSET, description="跳过的要素数（分页）")] = 0,
+) -> Paging:
+    return Paging(limit, offset)
+
+
+# ------------------------------------------------------------------------------------------ filtering
+FILTER_LANGS = ("cql2-text", "cql2-json")
+
+
+def filter_param(
+    filter: Annotated[str | None, Query(description=(
+        "CQL2 过滤（OGC API Features Part 3）：比较、LIKE、IN、BETWEEN、S_INTERSECTS、S_DWITHIN（距离单位：米）"),
+        max_length=20000)] = None,
+    filter_lang: Annotated[str | None, Query(alias="filter-lang", description="cql2-text（默认）或 cql2-json",
+                                             max_length=20)] = None,
+    filter_crs: Annotated[str | None, Query(alias="filter-crs", description="过滤表达式中几何的坐标系（默认 CRS84）",
+                                            max_length=200)] = None,
+):
+    """The compiled CQL2 filter (``kfqmap.cql.CompiledFilter``), or None."""
+    lang = (filter_lang or "cql2-text").strip().lower()
+    if lang not in FILTER_LANGS:
+        raise InvalidParameter(f"不支持的 filter-lang '{filter_lang}'，可用：{', '.join(FILTER_LANGS)}",
+                               parameter="filter-lang")
+    crs = None
+    if filter_crs is not None:
+        crs = F.parse_output_crs(filter_crs, parameter="filter-crs")
+        if crs.north_first:
+            raise InvalidCRS("filter-crs 须为经度,纬度（x,y）轴序的坐标系，如 CRS84、EPSG:3857、gcj02"
+                             "（filter-crs must be x,y ordered）", parameter="filter-crs")
+    if filter is None or not filter.strip():
+        return None
+    from kfqmap.cql import parse_filter
+    return parse_filter(filter, lang, crs=crs.info.code if crs else None)
+
+
+#: query parameters of /collections/{id}/items other than property equality filters
+ITEMS_PARAMETERS = frozenset({"f", "bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "filter",
+                              "filter-lang", "filter-crs"})
+
+
+def property_filters(request: Request, index: Annotated[F.LayerIndex, Depends(layer_index)]) -> dict[str, str]:
+    """``?name=value`` equality filters on queryables; any other unknown parameter is a 400."""
+    params = {k: v for k, v in request.query_params.items() if k not in ITEMS_PARAMETERS}
+    return F.check_properties(index, params)
+
+
+def items_query(
+    bbox: Annotated[F.BBox | None, Depends(bbox_param)],
+    crs: Annotated[F.OutputCRS, Depends(crs_param)],
+    when: Annotated[F.TimeInterval | None, Depends(datetime_param)],
+    page: Annotated[Paging, Depends(paging)],
+    compiled: Annotated[object, Depends(filter_param)],
+    properties: Annotated[dict[str, str], Depends(property_filters)],
+) -> F.ItemsQuery:
+    """All item-selection parameters bundled into one ``kfqmap.features.ItemsQuery``."""
+    return F.ItemsQuery(bbox=bbox, datetime=when, properties=properties, filter=compiled, limit=page.limit,
+                        offset=page.offset, crs=crs)
