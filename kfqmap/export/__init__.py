@@ -75,7 +75,7 @@ FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
                  "XLSX 面积统计报表", "EPSG:4326", ("EPSG:4326",), False, True),
     ExportFormat("png", "image", ".png", "image/png", "PNG 地图", "EPSG:4549", ("EPSG:4549", "EPSG:4528", "EPSG:3857")),
     ExportFormat("pdf", "image", ".pdf", "application/pdf", "PDF 地图", "EPSG:4549", ("EPSG:4549", "EPSG:4528", "EPSG:3857")),
-    ExportFormat("html", "html", ".html", "text/html; charset=utf-8", "独立网页地图（folium）", "EPSG:4326", ("EPSG:4326",)),
+    ExportFormat("html", "html", ".html", "text/html; charset=utf-8", "独立网页地图（folium）", "EPSG:4326", ("EPSG:4326", "EPSG:4490")),
 )}
 
 _FORMAT_ALIASES = {"json": "geojson", "geopackage": "gpkg", "shp": "shapefile", "zip": "shapefile",
@@ -248,7 +248,7 @@ def select(catalog: Catalog, layer_ids: Sequence[str] | str, *, bbox=None, bbox_
             else:
                 keep[:] = False          # a table without geometry is never "inside" an area
         if compiled is not None:
-            props = set(getattr(compiled, "properties", ()) or ())
+            props = set(getattr(compiled, "properties", ()) or ()) - _GEOMETRY_NAMES
             if props - set(frame.columns):
                 keep[:] = False
             else:
@@ -265,6 +265,9 @@ def _intersects(frame: gpd.GeoDataFrame, area: BaseGeometry) -> np.ndarray:
     geoms = frame.geometry.values
     shapely.prepare(area)
     return np.asarray(shapely.intersects(area, np.asarray(geoms, dtype=object)), dtype=bool) & ~frame.geometry.isna().values
+
+
+_GEOMETRY_NAMES = {"geometry", "geom", "the_geom", "shape"}
 
 
 def _compile_filter(text: str):
