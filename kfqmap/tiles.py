@@ -1,0 +1,788 @@
+"""Vector tiles (Mapbox Vector Tile 2.1) for catalog layers, on morecantile's WebMercatorQuad.
+
+>>> from kfqmap.catalog import load_catalog
+>>> from kfqmap.tiles import TileEngine
+>>> engine = TileEngine(load_catalog())
+>>> data = engine.tile("plan", 13, 6853, 3348)      # bytes of one MVT (b"" when the tile holds nothing)
+
+How a tile is made (no HTTP here; the server only wraps the bytes):
+
+1. Each layer is prepared once (``LayerSource``): geometries are projected to EPSG:3857 with the
+   closed-form Web Mercator formula, their bounds kept in an array and indexed by a shapely STRtree;
+   properties are turned into one MVT value table per layer (``figures`` and other nested values become
+   JSON strings, since MVT cannot hold nested values); every feature gets a **minimum zoom** (below).
+2. Per tile: the STRtree gives the candidates, features below their minimum zoom are skipped, geometry is
+   simplified (tolerance one tile unit, only below z16 and only for layers with detailed geometry), clipped to
+   the tile plus a 64-unit buffer (features wholly inside are not clipped), quantised to the 4096 grid,
+   de-duplicated, rings re-oriented as MVT 2.1 requires (exterior clockwise in y-down tile space) and
+   degenerate rings dropped.
+3. Encoding is done here with numpy (zigzag deltas, command integers, varints): no per-feature Python.
+
+Feature dropping at low zooms (tippecanoe-like, ``--drop-densest-as-needed`` in spirit): working down from
+z15, a zoom keeps every feature of the zoom above unless some tile would hold more than
+``FEATURE_BUDGET`` features (counted by centroid); then the layer is **thinned on a grid** of
+``DROP_GRID`` × ``DROP_GRID`` cells per tile, keeping in each cell the feature with the largest area
+(length for lines). The kept sets are nested (a feature visible at z is visible at every zoom above), so
+tiles agree across their edges. The small plan layers never reach the budget and are never thinned. As a
+last guard, a tile that still encodes to more than ``MAX_TILE_BYTES`` is rebuilt with the feature set of
+the zoom below (and so on), so no tile exceeds 500 KB.
+"""
+from __future__ import annotations
+
+import json
+import math
+import struct
+import threading
+from dataclasses import dataclass
+from typing import Iterable, NamedTuple
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from .errors import InvalidParameter, LayerNotFound, TileOutOfRange
+
+EXTENT = 4096                 #: MVT grid size
+BUFFER = 64                   #: clip buffer, tile units (as PostGIS ST_AsMVTGeom's default)
+MIN_ZOOM, MAX_ZOOM = 0, 22    #: documented zoom range of every tileset
+DETAIL_ZOOM = 16              #: at and above this zoom geometry is exact (no simplification)
+FEATURE_BUDGET = 2500         #: thinning starts at a zoom where a tile would hold more features than this
+DROP_GRID = 48                #: thinning keeps one feature per (tile / DROP_GRID)² cell
+MAX_TILE_BYTES = 500_000      #: hard cap on an encoded (uncompressed) tile
+PLAN_TILESET = "plan"
+
+R = 6378137.0
+ORIGIN = math.pi * R          # 20037508.342789244
+
+_POINT, _LINE, _POLYGON = 1, 2, 3
+
+
+class TileBounds(NamedTuple):
+    """A tile's projected bounds in EPSG:3857 metres: left, bottom, right, top."""
+
+    left: float
+    bottom: float
+    right: float
+    top: float
+
+
+# ---------------------------------------------------------------------------------------------- tile maths
+def check_tile(z: int, x: int, y: int, *, minzoom: int = MIN_ZOOM, maxzoom: int = MAX_ZOOM) -> None:
+    """Raise ``TileOutOfRange`` (naming the parameter) unless z/x/y is a tile of WebMercatorQuad in range."""
+    if not (minzoom <= z <= maxzoom):
+        raise TileOutOfRange(f"缩放级别 z={z} 超出范围 {minzoom}–{maxzoom}", parameter="z")
+    n = 1 << z
+    if not (0 <= x < n):
+        raise TileOutOfRange(f"瓦片列号 x={x} 超出 z={z} 的范围 0–{n - 1}", parameter="x")
+    if not (0 <= y < n):
+        raise TileOutOfRange(f"瓦片行号 y={y} 超出 z={z} 的范围 0–{n - 1}", parameter="y")
+
+
+def tile_bounds(z: int, x: int, y: int) -> TileBounds:
+    """Bounds of tile z/x/y in EPSG:3857 (same numbers as morecantile's WebMercatorQuad ``xy_bounds``)."""
+    size = 2 * ORIGIN / (1 << z)
+    left = -ORIGIN + x * size
+    top = ORIGIN - y * size
+    return TileBounds(left, top - size, left + size, top)
+
+
+def lonlat_to_mercator(lon, lat):
+    """WGS 84 lon/lat (degrees, arrays) → EPSG:3857 x/y metres (latitude clamped to ±85.0511°)."""
+    lon = np.asarray(lon, dtype="float64")
+    lat = np.clip(np.asarray(lat, dtype="float64"), -85.05112877980659, 85.05112877980659)
+    x = np.radians(lon) * R
+    y = np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)) * R
+    return x, y
+
+
+def mercator_to_lonlat(x, y):
+    x = np.asarray(x, dtype="float64")
+    y = np.asarray(y, dtype="float64")
+    return np.degrees(x / R), np.degrees(2 * np.arctan(np.exp(y / R)) - np.pi / 2)
+
+
+def tile_pixel(lon: float, lat: float, z: int, x: int, y: int, extent: int = EXTENT) -> tuple[float, float]:
+    """Where lon/lat falls inside tile z/x/y, in tile units (y down), unrounded."""
+    mx, my = lonlat_to_mercator(lon, lat)
+    b = tile_bounds(z, x, y)
+    return (float((mx - b.left) / (b.right - b.left) * extent), float((b.top - my) / (b.top - b.bottom) * extent))
+
+
+def tiles_for_bounds(bounds3857: np.ndarray, z: int) -> np.ndarray:
+    """Unique (x, y) tiles at zoom ``z`` touched by the given n×4 EPSG:3857 bounds (vectorised)."""
+    if len(bounds3857) == 0:
+        return np.empty((0, 2), dtype=np.int64)
+    n = 1 << z
+    size = 2 * ORIGIN / n
+    x0 = np.clip(np.floor((bounds3857[:, 0] + ORIGIN) / size), 0, n - 1).astype(np.int64)
+    x1 = np.clip(np.floor((bounds3857[:, 2] + ORIGIN) / size), 0, n - 1).astype(np.int64)
+    y0 = np.clip(np.floor((ORIGIN - bounds3857[:, 3]) / size), 0, n - 1).astype(np.int64)
+    y1 = np.clip(np.floor((ORIGIN - bounds3857[:, 1]) / size), 0, n - 1).astype(np.int64)
+    nx, ny = x1 - x0 + 1, y1 - y0 + 1
+    count = nx * ny
+    owner = np.repeat(np.arange(len(count)), count)
+    rank = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    xs = x0[owner] + rank % nx[owner]
+    ys = y0[owner] + rank // nx[owner]
+    keys = np.unique(xs * n + ys)
+    return np.column_stack([keys // n, keys % n])
+
+
+# ---------------------------------------------------------------------------------------------- protobuf bits
+def _zigzag(v: np.ndarray) -> np.ndarray:
+    v = v.astype(np.int64)
+    return ((v << 1) ^ (v >> 63)).astype(np.uint64)
+
+
+_VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
+
+
+def _varint_sizes(v: np.ndarray) -> np.ndarray:
+    return np.searchsorted(_VARINT_LIMITS, np.asarray(v, dtype=np.uint64), side="right") + 1
+
+
+def encode_varints(v: np.ndarray) -> bytes:
+    """Protobuf varints of a uint64 array, concatenated (vectorised)."""
+    v = np.asarray(v, dtype=np.uint64)
+    if len(v) == 0:
+        return b""
+    nb = _varint_sizes(v)
+    pos = np.cumsum(nb) - nb
+    out = np.empty(int(pos[-1] + nb[-1]), dtype=np.uint8)
+    out[pos] = ((v & np.uint64(0x7F)) | ((nb > 1).astype(np.uint64) << np.uint64(7))).astype(np.uint8)
+    idx = np.flatnonzero(nb > 1)
+    k = 1
+    while len(idx):
+        vv = v[idx] >> np.uint64(7 * k)
+        more = nb[idx] > k + 1
+        out[pos[idx] + k] = ((vv & np.uint64(0x7F)) | (more.astype(np.uint64) << np.uint64(7))).astype(np.uint8)
+        idx = idx[more]
+        k += 1
+    return out.tobytes()
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _field_bytes(field: int, payload: bytes) -> bytes:
+    return _varint((field << 3) | 2) + _varint(len(payload)) + payload
+
+
+def _value_message(v) -> bytes | None:
+    """One MVT ``Value`` message (without the layer's field header); None for null values."""
+    if v is None:
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return b"\x38" + (b"\x01" if v else b"\x00")
+    if isinstance(v, (int, np.integer)):
+        v = int(v)
+        if v >= 0:
+            return b"\x28" + _varint(v)                                 # uint_value
+        return b"\x30" + _varint(((v << 1) ^ (v >> 63)) & 0xFFFFFFFFFFFFFFFF)  # sint_value
+    if isinstance(v, (float, np.floating)):
+        if math.isnan(v):
+            return None
+        if float(v).is_integer() and abs(v) < 2**53:
+            return _value_message(int(v))
+        return b"\x19" + struct.pack("<d", float(v))                  # double_value
+    if isinstance(v, (list, dict, tuple)):
+        v = json.dumps(v, ensure_ascii=False)
+    elif isinstance(v, (pd.Timestamp,)) or hasattr(v, "isoformat"):
+        v = v.isoformat()
+    elif pd.isna(v) if not isinstance(v, str) else False:
+        return None
+    raw = str(v).encode("utf-8")
+    return b"\x0a" + _varint(len(raw)) + raw                           # string_value
+
+
+def _field_type(series: pd.Series) -> str:
+    """TileJSON vector_layers field type: Number, Boolean or String."""
+    if pd.api.types.is_bool_dtype(series):
+        return "Boolean"
+    if pd.api.types.is_numeric_dtype(series):
+        return "Number"
+    sample = series.dropna()
+    if len(sample) and all(isinstance(v, (bool, np.bool_)) for v in sample.iloc[:50]):
+        return "Boolean"
+    if len(sample) and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                           for v in sample.iloc[:50]):
+        return "Number"
+    return "String"
+
+
+# ---------------------------------------------------------------------------------------------- geometry → commands
+def _quantise(coords: np.ndarray, b: TileBounds, extent: int) -> tuple[np.ndarray, np.ndarray]:
+    sx = extent / (b.right - b.left)
+    sy = extent / (b.top - b.bottom)
+    x = np.rint((coords[:, 0] - b.left) * sx).astype(np.int64)
+    y = np.rint((b.top - coords[:, 1]) * sy).astype(np.int64)
+    return x, y
+
+
+class _Ragged(NamedTuple):
+    """(Multi)polygons as flat arrays: coords, ring/polygon/geometry offsets (MultiPolygon layout)."""
+
+    coords: np.ndarray
+    ring_off: np.ndarray
+    poly_off: np.ndarray
+    geom_off: np.ndarray
+
+
+def _ragged_polygons(geoms: np.ndarray) -> _Ragged:
+    if len(geoms) == 0:
+        z = np.zeros(1, dtype=np.int64)
+        return _Ragged(np.zeros((0, 2)), z, z, z)
+    gtype, coords, offsets = shapely.to_ragged_array(geoms)
+    if len(offsets) == 2:                                        # Polygon: one polygon per geometry
+        ring_off, poly_off = offsets
+        geom_off = np.arange(len(poly_off), dtype=np.int64)
+    else:
+        ring_off, poly_off, geom_off = offsets
+    return _Ragged(coords, np.asarray(ring_off, dtype=np.int64), np.asarray(poly_off, dtype=np.int64),
+                   np.asarray(geom_off, dtype=np.int64))
+
+
+def _ranges(start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated ``arange(start[i], stop[i])`` and the new offsets (vectorised)."""
+    n = stop - start
+    off = np.zeros(len(n) + 1, dtype=np.int64)
+    np.cumsum(n, out=off[1:])
+    idx = np.arange(off[-1]) - np.repeat(off[:-1] - start, n)
+    return idx, off
+
+
+def _take_ragged(r: _Ragged, sel: np.ndarray) -> _Ragged:
+    """The sub-ragged-array of geometries ``sel`` (vectorised gather, no shapely call)."""
+    polys, geom_off = _ranges(r.geom_off[sel], r.geom_off[sel + 1])
+    rings, poly_rel = _ranges(r.poly_off[polys], r.poly_off[polys + 1])
+    pts, ring_rel = _ranges(r.ring_off[rings], r.ring_off[rings + 1])
+    return _Ragged(r.coords[pts], ring_rel, poly_rel, geom_off)
+
+
+def _concat_ragged(a: _Ragged, b: _Ragged) -> _Ragged:
+    return _Ragged(np.concatenate([a.coords, b.coords]),
+                   np.concatenate([a.ring_off, a.ring_off[-1] + b.ring_off[1:]]),
+                   np.concatenate([a.poly_off, a.poly_off[-1] + b.poly_off[1:]]),
+                   np.concatenate([a.geom_off, a.geom_off[-1] + b.geom_off[1:]]))
+
+
+def _polygon_runs(rag: _Ragged, owner: np.ndarray, b: TileBounds, extent: int):
+    """Rings of (multi)polygons as runs: (x, y, run_len, run_owner); rings oriented and cleaned."""
+    coords, ring_off, poly_off, geom_off = rag
+    nrings = len(ring_off) - 1
+    ring_len = np.diff(ring_off)
+    poly_of_ring = np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))
+    geom_of_poly = np.repeat(np.arange(len(geom_off) - 1), np.diff(geom_off))
+    is_ext = np.zeros(nrings, dtype=bool)
+    is_ext[poly_off[:-1][np.diff(poly_off) > 0]] = True
+
+    x, y = _quantise(coords, b, extent)
+    ring_of_pt = np.repeat(np.arange(nrings), ring_len)
+    keep = np.ones(len(x), dtype=bool)
+    keep[ring_off[1:] - 1] = False                               # the closing point
+    same = np.zeros(len(x), dtype=bool)
+    same[1:] = (x[1:] == x[:-1]) & (y[1:] == y[:-1]) & (ring_of_pt[1:] == ring_of_pt[:-1])
+    keep &= ~same
+    idx = np.flatnonzero(keep)
+    r = ring_of_pt[idx]
+    cnt = np.bincount(r, minlength=nrings)
+    # last kept point equal to the first kept point of its ring → drop it
+    start = np.cumsum(cnt) - cnt
+    has = cnt > 0
+    first = idx[start[has]]
+    last = idx[(start + cnt - 1)[has]]
+    dup_last = (x[first] == x[last]) & (y[first] == y[last]) & (cnt[has] > 1)
+    if dup_last.any():
+        keep[last[dup_last]] = False
+        idx = np.flatnonzero(keep)
+        r = ring_of_pt[idx]
+        cnt = np.bincount(r, minlength=nrings)
+        start = np.cumsum(cnt) - cnt
+    px, py = x[idx], y[idx]
+    # shoelace per ring (y down): positive = clockwise on screen = exterior in MVT 2.1
+    nxt = np.arange(len(idx)) + 1
+    ends = start + cnt                                            # exclusive
+    if len(idx):
+        wrap = ends[cnt > 0] - 1
+        nxt[wrap] = start[cnt > 0]
+    cross = px * py[nxt] - px[nxt] * py if len(idx) else np.zeros(0, np.int64)
+    area = np.bincount(r, weights=cross, minlength=nrings)
+    ring_ok = (cnt >= 3) & (area != 0)
+    poly_ok = np.zeros(len(poly_off) - 1, dtype=bool)
+    ext_rings = np.flatnonzero(is_ext)
+    poly_ok[poly_of_ring[ext_rings]] = ring_ok[ext_rings]
+    ring_ok &= poly_ok[poly_of_ring]
+    flip = ring_ok & ((is_ext & (area < 0)) | (~is_ext & (area > 0)))
+    # reverse the flipped rings in place (positions within the ring mirrored)
+    order = np.arange(len(idx))
+    if flip.any():
+        pt_flip = flip[r]
+        pos = order - start[r]
+        order = np.where(pt_flip, start[r] + cnt[r] - 1 - pos, order)
+    keep_pt = ring_ok[r]
+    order = order[keep_pt]
+    run_len = cnt[ring_ok]
+    run_owner = owner[geom_of_poly[poly_of_ring[np.flatnonzero(ring_ok)]]]
+    return px[order], py[order], run_len, run_owner
+
+
+def _line_runs(geoms: np.ndarray, owner: np.ndarray, b: TileBounds, extent: int):
+    gtype, coords, offsets = shapely.to_ragged_array(geoms)
+    if len(offsets) == 1:
+        part_off = np.asarray(offsets[0], dtype=np.int64)
+        geom_of_part = np.arange(len(part_off) - 1)
+    else:
+        part_off = np.asarray(offsets[0], dtype=np.int64)
+        geom_off = np.asarray(offsets[1], dtype=np.int64)
+        geom_of_part = np.repeat(np.arange(len(geom_off) - 1), np.diff(geom_off))
+    nparts = len(part_off) - 1
+    x, y = _quantise(coords, b, extent)
+    part_of_pt = np.repeat(np.arange(nparts), np.diff(part_off))
+    keep = np.ones(len(x), dtype=bool)
+    keep[1:] = ~((x[1:] == x[:-1]) & (y[1:] == y[:-1]) & (part_of_pt[1:] == part_of_pt[:-1]))
+    cnt = np.bincount(part_of_pt[keep], minlength=nparts)
+    ok = cnt >= 2
+    keep &= ok[part_of_pt]
+    return x[keep], y[keep], cnt[ok], owner[geom_of_part[ok]]
+
+
+def _command_stream(px, py, run_len, run_owner, kind: int):
+    """MVT command integers for runs (rings, line parts, or one MultiPoint per owner) and their owners."""
+    npts = len(px)
+    if npts == 0:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    pt_owner = np.repeat(run_owner, run_len)
+    dx = np.empty(npts, np.int64)
+    dy = np.empty(npts, np.int64)
+    dx[0], dy[0] = px[0], py[0]
+    dx[1:] = px[1:] - px[:-1]
+    dy[1:] = py[1:] - py[:-1]
+    newf = np.zeros(npts, dtype=bool)
+    newf[0] = True
+    newf[1:] = pt_owner[1:] != pt_owner[:-1]
+    dx[newf], dy[newf] = px[newf], py[newf]          # the cursor starts at (0, 0) for every feature
+    extra = {_POLYGON: 3, _LINE: 2, _POINT: 1}[kind]
+    run_total = 2 * run_len + extra
+    run_start = np.cumsum(run_total) - run_total
+    out = np.empty(int(run_total.sum()), dtype=np.uint64)
+    pt_run_start = np.repeat(run_start, run_len)
+    rank = np.arange(npts) - np.repeat(np.cumsum(run_len) - run_len, run_len)
+    if kind == _POINT:
+        out[run_start] = (1 | (run_len << 3)).astype(np.uint64)
+        pos = pt_run_start + 1 + 2 * rank
+    else:
+        out[run_start] = np.uint64(1 | (1 << 3))
+        out[run_start + 3] = (2 | ((run_len - 1) << 3)).astype(np.uint64)
+        pos = pt_run_start + 1 + 2 * rank + (rank >= 1)
+        if kind == _POLYGON:
+            out[run_start + run_total - 1] = np.uint64(7 | (1 << 3))
+    out[pos] = _zigzag(dx)
+    out[pos + 1] = _zigzag(dy)
+    return out, np.repeat(run_owner, run_total)
+
+
+# ---------------------------------------------------------------------------------------------- layers
+@dataclass
+class _Values:
+    buf: np.ndarray      # uint8: every value as a layer field-4 entry, concatenated
+    start: np.ndarray    # int64 offsets into buf
+    length: np.ndarray   # int64
+
+
+class LayerSource:
+    """One layer prepared for tiling: 3857 geometry, bounds, STRtree, value table and minimum zooms."""
+
+    def __init__(self, name: str, frame, *, detailed: bool | None = None):
+        import geopandas as gpd  # noqa: F401  (frame is a GeoDataFrame)
+
+        self.name = name
+        geoms4326 = np.asarray(frame.geometry.values, dtype=object)
+        present = ~(shapely.is_missing(geoms4326) | shapely.is_empty(geoms4326))
+        self.rows = np.flatnonzero(present)                 # row positions in the frame
+        geoms = shapely.transform(geoms4326[present], lambda c: np.column_stack(lonlat_to_mercator(c[:, 0], c[:, 1])))
+        self.geoms = geoms
+        self.n = len(geoms)
+        self.bounds = shapely.bounds(geoms) if self.n else np.zeros((0, 4))
+        self.tree = shapely.STRtree(geoms)
+        tid = shapely.get_type_id(geoms)
+        self.family = np.select([np.isin(tid, (0, 4)), np.isin(tid, (1, 2, 5))], [_POINT, _LINE], _POLYGON).astype(np.int8)
+        ncoords = shapely.get_num_coordinates(geoms)
+        polys = np.flatnonzero(np.isin(tid, (3, 6)))
+        self._rag = _ragged_polygons(geoms[polys]) if len(polys) else None
+        self._rag_index = np.full(self.n, -1, dtype=np.int64)
+        self._rag_index[polys] = np.arange(len(polys))
+        self.detailed = bool(detailed if detailed is not None else (self.n and ncoords.mean() > 12))
+        self.fids = (self.rows + 1).astype(np.uint64)       # MVT feature id = row number (1-based)
+        self._prepare_properties(frame.iloc[self.rows])
+        self.minzoom = self._minzooms()
+        if self.n:
+            b = self.bounds
+            lon0, lat0 = mercator_to_lonlat(b[:, 0].min(), b[:, 1].min())
+            lon1, lat1 = mercator_to_lonlat(b[:, 2].max(), b[:, 3].max())
+            self.lonlat_bounds = (float(lon0), float(lat0), float(lon1), float(lat1))
+        else:
+            self.lonlat_bounds = (-180.0, -85.0511, 180.0, 85.0511)
+
+    # ------------------------------------------------------------------ properties
+    def _prepare_properties(self, frame) -> None:
+        cols = [c for c in frame.columns if c != frame.geometry.name]
+        self.keys = cols
+        self.key_bytes = [_field_bytes(3, c.encode("utf-8")) for c in cols]
+        self.fields = {c: _field_type(frame[c]) for c in cols}
+        vidx = np.full((len(frame), len(cols)), -1, dtype=np.int64)
+        chunks: list[bytes] = []
+        offset = 0
+        for k, col in enumerate(cols):
+            values = frame[col].to_numpy(dtype=object)
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            msgs = [_value_message(u) for u in uniques]
+            remap = np.full(len(msgs) + 1, -1, dtype=np.int64)
+            for i, m in enumerate(msgs):
+                if m is not None:
+                    chunks.append(_field_bytes(4, m))
+                    remap[i] = offset
+                    offset += 1
+            vidx[:, k] = remap[codes]                       # codes == -1 → remap[-1] == -1
+        self.vidx = vidx
+        lengths = np.fromiter((len(c) for c in chunks), dtype=np.int64, count=len(chunks))
+        self.values = _Values(np.frombuffer(b"".join(chunks), dtype=np.uint8),
+                              np.cumsum(lengths) - lengths, lengths)
+
+    # ------------------------------------------------------------------ dropping
+    def _minzooms(self) -> np.ndarray:
+        minzoom = np.zeros(self.n, dtype=np.int8)
+        if self.n <= FEATURE_BUDGET:
+            return minzoom
+        if self.family.max() == _POLYGON:
+            priority = shapely.area(self.geoms)
+        else:
+            priority = shapely.length(self.geoms)
+        cx = (self.bounds[:, 0] + self.bounds[:, 2]) / 2 + ORIGIN
+        cy = ORIGIN - (self.bounds[:, 1] + self.bounds[:, 3]) / 2
+        kept = np.arange(self.n)
+        minzoom[:] = DETAIL_ZOOM
+        for z in range(DETAIL_ZOOM - 1, -1, -1):
+            ntiles = 1 << z
+            size = 2 * ORIGIN / ntiles
+            tx = np.floor(cx[kept] / size).astype(np.int64)
+            ty = np.floor(cy[kept] / size).astype(np.int64)
+            _, counts = np.unique(tx * ntiles + ty, return_counts=True)
+            if counts.max() > FEATURE_BUDGET:
+                g = ntiles * DROP_GRID
+                cell = size / DROP_GRID
+                key = (np.floor(cx[kept] / cell).astype(np.int64) * g
+                       + np.floor(cy[kept] / cell).astype(np.int64))
+                order = np.lexsort((-priority[kept], key))
+                skey = key[order]
+                firsts = np.ones(len(order), dtype=bool)
+                firsts[1:] = skey[1:] != skey[:-1]
+                kept = np.sort(kept[order[firsts]])
+            minzoom[kept] = z
+        return minzoom
+
+    # ------------------------------------------------------------------ encoding
+    def encode(self, z: int, x: int, y: int, *, feature_zoom: int | None = None,
+               extent: int = EXTENT, buffer: int = BUFFER) -> tuple[bytes, int]:
+        """This layer's MVT ``Layer`` message for tile z/x/y (b"" if empty) and its feature count.
+
+        ``feature_zoom`` picks the feature set of another zoom (lower = fewer features); default ``z``.
+        """
+        if self.n == 0:
+            return b"", 0
+        b = tile_bounds(z, x, y)
+        pad = (b.right - b.left) * buffer / extent
+        box = (b.left - pad, b.bottom - pad, b.right + pad, b.top + pad)
+        cand = self.tree.query(shapely.box(*box))
+        if len(cand) == 0:
+            return b"", 0
+        fz = z if feature_zoom is None else feature_zoom
+        if fz < DETAIL_ZOOM:
+            cand = cand[self.minzoom[cand] <= fz]
+        cand = np.sort(cand)
+        if len(cand) == 0:
+            return b"", 0
+        simplify = self.detailed and z < DETAIL_ZOOM
+        bb = self.bounds[cand]
+        inside = (bb[:, 0] >= box[0]) & (bb[:, 1] >= box[1]) & (bb[:, 2] <= box[2]) & (bb[:, 3] <= box[3])
+        fast = None
+        if not simplify and self._rag is not None:
+            fast = inside & (self._rag_index[cand] >= 0)
+            geoms = np.empty(len(cand), dtype=object)
+            geoms[~fast] = self.geoms[cand[~fast]]
+        else:
+            geoms = self.geoms[cand]
+            if simplify:
+                geoms = shapely.simplify(geoms, (b.right - b.left) / extent, preserve_topology=True)
+        if not inside.all():
+            geoms = geoms.copy()
+            out = ~inside
+            geoms[out] = shapely.clip_by_rect(geoms[out], *box)
+            keep = _clean(geoms, self.family[cand], fast)
+            geoms, cand, inside = geoms[keep], cand[keep], inside[keep]
+            fast = fast[keep] if fast is not None else None
+            if len(cand) == 0:
+                return b"", 0
+        fam = self.family[cand]
+        streams, owners = [], []
+        local = np.arange(len(cand))
+        for kind in (_POLYGON, _LINE, _POINT):
+            m = fam == kind
+            if not m.any():
+                continue
+            if kind == _POLYGON:
+                if fast is not None:
+                    # unclipped, unsimplified polygons come straight from the layer's ragged arrays
+                    fm = m & fast
+                    sm = m & ~fast
+                    rag = _take_ragged(self._rag, self._rag_index[cand[fm]])
+                    rag = _concat_ragged(rag, _ragged_polygons(geoms[sm]))
+                    own = np.concatenate([local[fm], local[sm]])
+                else:
+                    rag, own = _ragged_polygons(geoms[m]), local[m]
+                px, py, rl, ro = _polygon_runs(rag, own, b, extent)
+            elif kind == _LINE:
+                px, py, rl, ro = _line_runs(geoms[m], local[m], b, extent)
+            else:
+                coords, gi = shapely.get_coordinates(geoms[m], return_index=True)
+                px, py = _quantise(coords, b, extent)
+                lim = (px >= -buffer) & (px <= extent + buffer) & (py >= -buffer) & (py <= extent + buffer)
+                px, py, gi = px[lim], py[lim], gi[lim]
+                ro_all = local[m][gi]
+                if len(ro_all):
+                    chg = np.ones(len(ro_all), dtype=bool)
+                    chg[1:] = ro_all[1:] != ro_all[:-1]
+                    ro = ro_all[chg]
+                    rl = np.diff(np.append(np.flatnonzero(chg), len(ro_all)))
+                else:
+                    ro, rl = ro_all, np.zeros(0, np.int64)
+            s, o = _command_stream(px, py, rl, ro, kind)
+            streams.append(s)
+            owners.append(o)
+        geom = np.concatenate(streams)
+        gown = np.concatenate(owners)
+        if len(gown) > 1 and (np.diff(gown) < 0).any():
+            order = np.argsort(gown, kind="stable")
+            geom, gown = geom[order], gown[order]
+        if len(geom) == 0:
+            return b"", 0
+        present = np.unique(gown)                   # local feature numbers that kept some geometry
+        nfeat = len(present)
+        remap = np.full(len(cand), -1, dtype=np.int64)
+        remap[present] = np.arange(nfeat)
+        gown = remap[gown]
+        feats = cand[present]
+        types = self.family[feats].astype(np.uint64)   # _POINT/_LINE/_POLYGON are MVT's GeomType numbers
+
+        # ---- tags: local keys and values
+        V = self.vidx[feats]
+        valid = V >= 0
+        rows, cols = np.nonzero(valid)
+        gvals = V[rows, cols]
+        used_vals, vlocal = np.unique(gvals, return_inverse=True)
+        used_keys = np.flatnonzero(valid.any(axis=0))
+        klocal = np.full(len(self.keys), -1, dtype=np.int64)
+        klocal[used_keys] = np.arange(len(used_keys))
+        tags = np.empty(2 * len(rows), dtype=np.uint64)
+        tags[0::2] = klocal[cols]
+        tags[1::2] = vlocal
+        tag_owner = np.repeat(rows, 2)
+
+        # ---- feature messages as one varint stream
+        gnb = _varint_sizes(geom)
+        tnb = _varint_sizes(tags) if len(tags) else np.zeros(0, np.int64)
+        geomlen = np.bincount(gown, weights=gnb, minlength=nfeat).astype(np.int64)
+        tagslen = np.bincount(tag_owner, weights=tnb, minlength=nfeat).astype(np.int64)
+        ng = np.bincount(gown, minlength=nfeat)
+        nt = np.bincount(tag_owner, minlength=nfeat)
+        fids = self.fids[feats]
+
+        def vsize(a):
+            return _varint_sizes(np.asarray(a, dtype=np.uint64))
+
+        featlen = 1 + vsize(fids) + 1 + vsize(tagslen) + tagslen + 2 + 1 + vsize(geomlen) + geomlen
+        count = 10 + nt + ng
+        fstart = np.cumsum(count) - count
+        stream = np.empty(int(count.sum()), dtype=np.uint64)
+        stream[fstart] = 0x12
+        stream[fstart + 1] = featlen.astype(np.uint64)
+        stream[fstart + 2] = 0x08
+        stream[fstart + 3] = fids
+        stream[fstart + 4] = 0x12
+        stream[fstart + 5] = tagslen.astype(np.uint64)
+        if len(tags):
+            trank = np.arange(len(tags)) - np.repeat(np.cumsum(nt) - nt, nt)
+            stream[fstart[tag_owner] + 6 + trank] = tags
+        mid = fstart + 6 + nt
+        stream[mid] = 0x18
+        stream[mid + 1] = types.astype(np.uint64)
+        stream[mid + 2] = 0x22
+        stream[mid + 3] = geomlen.astype(np.uint64)
+        grank = np.arange(len(geom)) - np.repeat(np.cumsum(ng) - ng, ng)
+        stream[mid[gown] + 4 + grank] = geom
+        features = encode_varints(stream)
+
+        vals = self.values
+        if len(used_vals):
+            L = vals.length[used_vals]
+            S = vals.start[used_vals]
+            gather = np.repeat(S - (np.cumsum(L) - L), L) + np.arange(int(L.sum()))
+            values = vals.buf[gather].tobytes()
+        else:
+            values = b""
+        keys = b"".join(self.key_bytes[k] for k in used_keys)
+        name = self.name.encode("utf-8")
+        layer = (b"\x78\x02" + b"\x0a" + _varint(len(name)) + name + features + keys + values
+                 + b"\x28" + _varint(extent))
+        return layer, nfeat
+
+
+def _clean(geoms: np.ndarray, family: np.ndarray, fast: np.ndarray | None) -> np.ndarray:
+    """Mask of geometries to keep after clipping; GeometryCollections reduced to the feature's family."""
+    tid = shapely.get_type_id(geoms)
+    gc = np.flatnonzero(tid == 7)
+    for i in gc:
+        parts = shapely.get_parts(geoms[i])
+        ptid = shapely.get_type_id(parts)
+        if family[i] == _POLYGON:
+            keep = [p for p, t in zip(parts, ptid) if t in (3, 6)]
+            geoms[i] = shapely.MultiPolygon(list(shapely.get_parts(np.array(keep, dtype=object)))) if keep else None
+        elif family[i] == _LINE:
+            keep = [p for p, t in zip(parts, ptid) if t in (1, 5)]
+            geoms[i] = shapely.MultiLineString(list(shapely.get_parts(np.array(keep, dtype=object)))) if keep else None
+        else:
+            keep = [p for p, t in zip(parts, ptid) if t in (0, 4)]
+            geoms[i] = shapely.MultiPoint(list(shapely.get_parts(np.array(keep, dtype=object)))) if keep else None
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if fast is not None:
+        ok |= fast
+    return ok
+
+
+# ---------------------------------------------------------------------------------------------- tilesets
+def _tile_message(layers: Iterable[bytes]) -> bytes:
+    return b"".join(_field_bytes(3, lb) for lb in layers if lb)
+
+
+@dataclass
+class Tileset:
+    """A named set of layers served together: ``plan`` (every spatial plan/context layer) or one collection."""
+
+    name: str
+    sources: list[LayerSource]
+    minzoom: int = MIN_ZOOM
+    maxzoom: int = MAX_ZOOM
+    max_bytes: int = MAX_TILE_BYTES
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        bs = [s.lonlat_bounds for s in self.sources if s.n]
+        if not bs:
+            return (-180.0, -85.0511, 180.0, 85.0511)
+        a = np.array(bs)
+        return (float(a[:, 0].min()), float(a[:, 1].min()), float(a[:, 2].max()), float(a[:, 3].max()))
+
+    def tile(self, z: int, x: int, y: int) -> bytes:
+        """The encoded MVT for z/x/y (b"" when no layer has a feature there). Raises TileOutOfRange."""
+        check_tile(z, x, y, minzoom=self.minzoom, maxzoom=self.maxzoom)
+        parts = [s.encode(z, x, y) for s in self.sources]
+        data = _tile_message(p for p, _ in parts)
+        fz = z
+        while len(data) > self.max_bytes and fz > 0:
+            # too big: fall back to the feature set of the zoom below for the layers that thin
+            fz -= 1
+            parts = [s.encode(z, x, y, feature_zoom=fz) if s.n > FEATURE_BUDGET else p
+                     for s, p in zip(self.sources, parts)]
+            data = _tile_message(p for p, _ in parts)
+        return data
+
+    def vector_layers(self) -> list[dict]:
+        return [{"id": s.name, "fields": dict(s.fields), "minzoom": self.minzoom, "maxzoom": self.maxzoom}
+                for s in self.sources]
+
+    def tilejson(self, tiles_url: str, **extra) -> dict:
+        """TileJSON 3.0.0 for this tileset; ``tiles_url`` is the absolute z/x/y template."""
+        w, s, e, n = self.bounds
+        center_zoom = max(self.minzoom, min(12, self.maxzoom))
+        doc = {
+            "tilejson": "3.0.0",
+            "name": self.name,
+            "scheme": "xyz",
+            "tiles": [tiles_url],
+            "minzoom": self.minzoom,
+            "maxzoom": self.maxzoom,
+            "bounds": [w, s, e, n],
+            "center": [(w + e) / 2, (s + n) / 2, center_zoom],
+            "vector_layers": self.vector_layers(),
+        }
+        doc.update(extra)
+        return doc
+
+
+class TileEngine:
+    """Prepares layers lazily (thread-safe) and builds tiles for ``plan`` or any spatial collection."""
+
+    def __init__(self, catalog):
+        self.catalog = catalog
+        self._sources: dict[str, LayerSource] = {}
+        self._lock = threading.Lock()
+
+    def plan_layers(self) -> list:
+        """The layers of the ``plan`` tileset, bottom to top (style.z, then catalog order)."""
+        layers = [lyr for lyr in self.catalog.layers if lyr.is_spatial and lyr.kind != "extra"]
+        return sorted(layers, key=lambda lyr: lyr.style.z)
+
+    def source(self, layer_id: str) -> LayerSource:
+        src = self._sources.get(layer_id)
+        if src is None:
+            layer = self.catalog.get(layer_id)
+            if not layer.is_spatial:
+                raise LayerNotFound(f"图层 '{layer_id}' 没有几何，不能切瓦片", parameter="collection")
+            with self._lock:
+                src = self._sources.get(layer_id)
+                if src is None:
+                    src = LayerSource(layer_id, self.catalog.read(layer_id))
+                    self._sources[layer_id] = src
+        return src
+
+    def tileset_ids(self) -> list[str]:
+        return [PLAN_TILESET] + [lyr.id for lyr in self.catalog.layers if lyr.is_spatial]
+
+    def tileset(self, name: str) -> Tileset:
+        if name == PLAN_TILESET:
+            return Tileset(PLAN_TILESET, [self.source(lyr.id) for lyr in self.plan_layers()])
+        try:
+            self.catalog.get(name)
+        except LayerNotFound:
+            raise LayerNotFound(f"没有名为 '{name}' 的瓦片集。可用：{', '.join(self.tileset_ids())}",
+                                parameter="tileset") from None
+        return Tileset(name, [self.source(name)])
+
+    def tile(self, name: str, z: int, x: int, y: int) -> bytes:
+        return self.tileset(name).tile(z, x, y)
+
+
+def parse_zooms(text: str) -> list[int]:
+    """``"10-16"`` or ``"12"`` or ``"10,12,14"`` → sorted zoom list (InvalidParameter otherwise)."""
+    out: set[int] = set()
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if "-" in part:
+                a, b = part.split("-", 1)
+                out.update(range(int(a), int(b) + 1))
+            elif part:
+                out.add(int(part))
+    except ValueError:
+        raise InvalidParameter(f"缩放级别 '{text}' 格式不对，应为 10-16 或 10,12,14", parameter="zooms") from None
+    if not out or min(out) < MIN_ZOOM or max(out) > MAX_ZOOM:
+        raise InvalidParameter(f"缩放级别 '{text}' 超出 {MIN_ZOOM}–{MAX_ZOOM}", parameter="zooms")
+    return sorted(out)
