@@ -6,6 +6,8 @@ Routes (none in the OpenAPI document):
 - ``/web`` and ``/web/`` — the same viewer page (handy for links);
 - ``/web/{path}`` — files under ``web/`` (app JS, CSS, images); ``node_modules`` and dot-files are not served;
 - ``/web/config.json`` — run-time options for the viewer (online basemap keys; all off by default);
+- ``/web/catalog.json`` — the catalog's ``Layer`` records (group, 示意/示例 flags, accuracy, shared style) for the
+  layer panel and legend;
 - ``/vendor/maplibre-gl/{path}`` — ``web/node_modules/maplibre-gl/dist`` (installed by ``make install-web``).
 
 Nothing here reads ``geodata/``; everything is served from the repository's ``web/`` directory, so the viewer
@@ -95,6 +97,22 @@ def viewer_config() -> JSONResponse:
         {"tianditu_key": settings.tianditu_key, "online_basemaps": settings.online_basemaps},
         headers=_NO_CACHE,
     )
+
+
+def _catalog(request: Request):
+    catalog = getattr(request.app.state, "catalog", None)
+    if catalog is None:
+        from kfqmap.catalog import load_catalog
+        catalog = load_catalog()
+        request.app.state.catalog = catalog
+    return catalog
+
+
+@router.get("/web/catalog.json")
+def viewer_catalog(request: Request) -> JSONResponse:
+    """The layer records the viewer's panel and legend need (no features; those come from tiles and the API)."""
+    catalog = _catalog(request)
+    return JSONResponse({"layers": [layer.model_dump(mode="json") for layer in catalog.layers]}, headers=_NO_CACHE)
 
 
 @router.get("/web/{path:path}")

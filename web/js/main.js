@@ -1,0 +1,358 @@
+// KFQMap viewer: wires the map, the layer panel, popups, search, statistics, drawing queries, export and the
+// URL hash together. Plain ES modules, no build step; MapLibre GL JS is the UMD build served by our server.
+
+import { getJSON, qs } from './api.js';
+import { $, $$, h, setStatus, debounce } from './util.js';
+import { LayerManager, prepareStyle, gcjStyle, PLAN_GROUPS, catalogIdOf } from './layers.js';
+import { readHash, writeHash } from './hash.js';
+import { openFeaturePopup, hitsAt } from './popup.js';
+import { renderStats, renderIndicators } from './stats.js';
+import { DrawTools } from './draw.js';
+import { Exporter } from './exporter.js';
+import { BASEMAPS, addBasemap } from './basemaps.js';
+
+const DEFAULT_VIEW = { center: [121.02, 31.36], zoom: 11.6 };
+const HIGHLIGHT_SRC = 'kfq-highlight';
+
+class App {
+  constructor() {
+    this.cache = { layerStats: new Map() };
+    this.selection = null;
+    this.base = 'offline';
+    this.config = { tianditu_key: '', online_basemaps: true };
+    this.layers = new LayerManager(this);
+    this.draw = new DrawTools(this);
+    this._indicators = null;
+    this.ready = false;
+  }
+
+  /** Coordinates on the map are GCJ-02 while the AMap basemap is on, WGS 84 otherwise. */
+  get crs() { return BASEMAPS[this.base]?.gcj ? 'GCJ-02' : 'EPSG:4326'; }
+
+  indicators() {
+    if (!this._indicators) {
+      this._indicators = getJSON('/indicators').then((r) => (Array.isArray(r) ? r : (r.indicators || r.items || r.features?.map((f) => f.properties) || [])));
+    }
+    return this._indicators;
+  }
+
+  async start() {
+    const hash = readHash();
+    const [config, catalog, style] = await Promise.all([
+      getJSON('/web/config.json').catch(() => this.config),
+      getJSON('/web/catalog.json'),
+      getJSON('/styles/plan.json'),
+    ]);
+    this.config = config;
+    const layers = catalog.layers || catalog;
+    this.catalog = { layers, byId: new Map(layers.map((l) => [l.id, l])) };
+    this.planStyle = prepareStyle(style);
+    this.legend = new Map((style.metadata?.['kfqmap:legend'] || []).map((e) => [e.id, e]));
+    this.styleLayerToCatalog = new Map();
+
+    // initial visibility: the hash, else every plan layer + the offline basemap's context layers
+    const spatial = layers.filter((l) => l.geometry_type !== 'None');
+    const initial = hash.layers ? hash.layers.filter((id) => this.catalog.byId.has(id)) : spatial.map((l) => l.id);
+    for (const id of initial) this.layers.visible.add(id);
+    if (hash.base && BASEMAPS[hash.base]) this.base = hash.base;
+    if (!config.online_basemaps) $('#online-basemaps').hidden = true;
+    $('#tdt-key').value = localStorage.getItem('kfqmap.tianditu_key') || config.tianditu_key || '';
+
+    const bounds = this.extentOf(style);
+    this.map = new maplibregl.Map({
+      container: 'map',
+      style: this.styleFor(this.base),
+      center: hash.center || bounds?.center || DEFAULT_VIEW.center,
+      zoom: hash.zoom ?? DEFAULT_VIEW.zoom,
+      bearing: hash.bearing || 0,
+      hash: false,
+      attributionControl: { compact: true },
+      canvasContextAttributes: { preserveDrawingBuffer: true, antialias: true },
+      preserveDrawingBuffer: true,
+      localIdeographFontFamily: '"Noto Sans CJK SC", "Noto Sans SC", "Microsoft YaHei", sans-serif',
+      maxZoom: 19,
+    });
+    window.kfqMap = this.map;     // for tests and the console
+    window.kfqApp = this;
+    this.map.addControl(new maplibregl.NavigationControl({ visualizePitch: false }), 'top-right');
+    this.map.addControl(new NorthArrow(), 'top-right');
+    this.map.addControl(new maplibregl.ScaleControl({ maxWidth: 160, unit: 'metric' }), 'bottom-right');
+    this.map.on('style.load', () => this.onStyleLoad());
+    this.map.on('moveend', () => this.onViewChange());
+    this.map.on('mousemove', (e) => {
+      $('#status-coords').textContent = `${this.crs === 'GCJ-02' ? 'GCJ-02' : 'WGS 84'}  ${e.lngLat.lng.toFixed(5)}°E, ${e.lngLat.lat.toFixed(5)}°N`;
+    });
+    this.map.on('zoom', () => { $('#status-zoom').textContent = `缩放 ${this.map.getZoom().toFixed(1)}`; });
+    this.map.on('mousemove', debounce((e) => this.hoverCursor(e), 30));
+    this.draw.bind();
+    this.exporter = new Exporter(this);
+    this.bindUi();
+    this.pendingSelection = hash.selection || null;
+    if (!hash.center) this.map.once('load', () => { if (bounds?.bbox) this.map.fitBounds(bounds.bbox, { padding: 30, duration: 0 }); });
+
+    renderStats(this, $('#tab-stats'));
+    renderIndicators(this, $('#tab-indicators'));
+  }
+
+  extentOf(style) {
+    const b = style?.metadata?.['kfqmap:bounds'] || style?.bounds || Object.values(style.sources || {}).find((s) => s.bounds)?.bounds;
+    if (!Array.isArray(b) || b.length !== 4) return null;
+    return { bbox: [[b[0], b[1]], [b[2], b[3]]], center: [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2] };
+  }
+
+  styleFor(base) {
+    return BASEMAPS[base]?.gcj ? gcjStyle(this.planStyle) : structuredClone(this.planStyle);
+  }
+
+  onStyleLoad() {
+    const style = this.map.getStyle();
+    this.styleLayerToCatalog = new Map(style.layers.map((l) => [l.id, catalogIdOf(l)]));
+    if (this.base !== 'offline') addBasemap(this.map, this.base, { key: $('#tdt-key').value.trim() });
+    this.layers.onStyle(this.map.getStyle());
+    this.installHighlight();
+    this.draw.install();
+    if (!this.ready) {
+      this.ready = true;
+      this.layers.renderPanel($('#layer-groups'));
+      $$('input[name=basemap]').forEach((r) => { r.checked = r.value === this.base; });
+      if (this.pendingSelection) { const s = this.pendingSelection; this.pendingSelection = null; this.select(s, { zoom: false }); }
+      this.map.once('idle', () => { document.body.dataset.mapReady = '1'; });
+    } else if (this.selection) {
+      this.select(this.selection, { zoom: false });
+    }
+  }
+
+  installHighlight() {
+    const map = this.map;
+    map.addSource(HIGHLIGHT_SRC, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+    map.addLayer({ id: 'kfq-hl-fill', type: 'fill', source: HIGHLIGHT_SRC, filter: ['==', ['geometry-type'], 'Polygon'],
+      paint: { 'fill-color': ['case', ['get', 'selected'], '#f2a900', '#2b8cbe'], 'fill-opacity': 0.22 } });
+    map.addLayer({ id: 'kfq-hl-line', type: 'line', source: HIGHLIGHT_SRC, filter: ['!=', ['geometry-type'], 'Point'],
+      paint: { 'line-color': ['case', ['get', 'selected'], '#e67e00', '#1f6fa8'], 'line-width': ['case', ['get', 'selected'], 4, 2.5] } });
+    map.addLayer({ id: 'kfq-hl-point', type: 'circle', source: HIGHLIGHT_SRC, filter: ['==', ['geometry-type'], 'Point'],
+      paint: { 'circle-radius': 10, 'circle-color': 'rgba(0,0,0,0)', 'circle-stroke-color': ['case', ['get', 'selected'], '#e67e00', '#1f6fa8'], 'circle-stroke-width': 3 } });
+    this.highlight = { selected: null, results: [] };
+  }
+
+  refreshHighlight() {
+    const src = this.map.getSource(HIGHLIGHT_SRC);
+    if (!src) return;
+    const feats = [...(this.highlight.results || [])];
+    if (this.highlight.selected) feats.push(this.highlight.selected);
+    src.setData({ type: 'FeatureCollection', features: feats });
+  }
+
+  async fetchFeature(layer, id) {
+    const params = { f: 'json' };
+    if (this.crs !== 'EPSG:4326') params.crs = this.crs;
+    return getJSON(`/collections/${encodeURIComponent(layer)}/items/${encodeURIComponent(id)}?${qs(params)}`);
+  }
+
+  /** Select a feature (highlight, URL hash; optionally zoom to it). `null` clears. */
+  async select(sel, { zoom = false } = {}) {
+    this.selection = sel;
+    this.onViewChange();
+    if (!sel) { if (this.highlight) { this.highlight.selected = null; this.refreshHighlight(); } return; }
+    try {
+      const f = await this.fetchFeature(sel.layer, sel.id);
+      if (this.selection !== sel) return;
+      this.highlight.selected = { type: 'Feature', geometry: f.geometry, properties: { selected: true } };
+      this.refreshHighlight();
+      if (zoom && f.geometry) {
+        this.layers.setVisible(sel.layer, true);
+        const cb = document.querySelector(`input[data-layer="${sel.layer}"]`); if (cb) cb.checked = true;
+        const bb = bboxOf(f.geometry);
+        const isPoint = bb[0] === bb[2] && bb[1] === bb[3];
+        if (isPoint) this.map.flyTo({ center: [bb[0], bb[1]], zoom: Math.max(this.map.getZoom(), 14.5) });
+        else this.map.fitBounds([[bb[0], bb[1]], [bb[2], bb[3]]], { padding: 80, maxZoom: 16 });
+      }
+    } catch (err) { setStatus(`无法定位要素：${err.message}`, { error: true }); }
+  }
+
+  async setResultHighlight(rows) {
+    if (!this.highlight) return;
+    const feats = await Promise.all(rows.slice(0, 200).map((r) => this.fetchFeature(r.layer, r.id).catch(() => null)));
+    this.highlight.results = feats.filter(Boolean).map((f) => ({ type: 'Feature', geometry: f.geometry, properties: { selected: false } }));
+    this.refreshHighlight();
+  }
+
+  catalogIdOfStyleLayer(id) { return this.styleLayerToCatalog.get(id); }
+
+  async onSelectClick(e) {
+    const hits = hitsAt(this, e.point);
+    if (this.currentPopup) { this.currentPopup.remove(); this.currentPopup = null; }
+    if (!hits.length) { this.select(null); return; }
+    await openFeaturePopup(this, e.lngLat, hits);
+  }
+
+  hoverCursor(e) {
+    if (this.draw.mode !== 'select' || !this.ready) return;
+    const hits = this.map.queryRenderedFeatures(e.point, { layers: this.layers.interactiveLayers() });
+    this.map.getCanvas().style.cursor = hits.length ? 'pointer' : '';
+  }
+
+  onViewChange() {
+    if (!this.map) return;
+    writeHash({ map: this.map, layers: this.layers.visibleIds(), selection: this.selection, base: this.base });
+  }
+
+  showTab(name) {
+    for (const t of $$('.tab')) t.classList.toggle('active', t.dataset.tab === name);
+    for (const p of $$('.tab-page')) p.hidden = p.id !== `tab-${name}`;
+    $('.layout').classList.remove('right-collapsed');
+  }
+
+  setBasemap(name) {
+    if (name === this.base) return;
+    if (name === 'tianditu' && !$('#tdt-key').value.trim()) {
+      setStatus('请先填写天地图密钥（tk）', { error: true });
+      $$('input[name=basemap]').forEach((r) => { r.checked = r.value === this.base; });
+      $('#tdt-key').focus();
+      return;
+    }
+    const gcjChanged = !!BASEMAPS[name]?.gcj !== !!BASEMAPS[this.base]?.gcj;
+    this.base = name;
+    this.map.setStyle(this.styleFor(name), { diff: false });
+    if (gcjChanged) {
+      // keep the same place on the ground: the map's coordinates switch between WGS 84 and GCJ-02
+      setStatus(name === 'amap' ? '已切换到高德底图：叠加图层按 GCJ-02 坐标显示' : '已切换回 WGS 84 坐标');
+    }
+    this.onViewChange();
+  }
+
+  // ------------------------------------------------------------------ UI wiring
+  bindUi() {
+    for (const b of $$('.toolbar .tool')) b.addEventListener('click', () => this.draw.setMode(b.dataset.tool));
+    $('#btn-clear').addEventListener('click', () => this.draw.clearAll());
+    $('#btn-export').addEventListener('click', () => this.exporter.open());
+    $('#btn-png').addEventListener('click', () => this.exporter.png().catch((e) => setStatus(`导出图片失败：${e.message}`, { error: true })));
+    $('#btn-link').addEventListener('click', async () => {
+      this.onViewChange();
+      try { await navigator.clipboard.writeText(location.href); setStatus('已复制当前视图链接'); } catch { setStatus(location.href, { timeout: 15000 }); }
+    });
+    $('#btn-near').addEventListener('click', () => this.openNear());
+    for (const t of $$('.tab')) t.addEventListener('click', () => this.showTab(t.dataset.tab));
+    for (const c of $$('.collapse')) {
+      c.addEventListener('click', () => {
+        const side = c.dataset.collapse === 'layer-panel' ? 'left-collapsed' : 'right-collapsed';
+        $('.layout').classList.toggle(side);
+        setTimeout(() => this.map.resize(), 50);
+      });
+    }
+    $$('input[name=basemap]').forEach((r) => r.addEventListener('change', () => { if (r.checked) this.setBasemap(r.value); }));
+    $('#tdt-key').addEventListener('change', (e) => {
+      localStorage.setItem('kfqmap.tianditu_key', e.target.value.trim());
+      if (this.base === 'tianditu') { this.base = 'offline'; this.setBasemap('tianditu'); }
+    });
+    this.bindSearch();
+    const near = $('#dlg-near');
+    near.addEventListener('close', () => {
+      if (near.returnValue !== 'ok') return;
+      const f = new FormData(near.querySelector('form'));
+      this.draw.queryNear({ layer: f.get('layer'), near: f.get('near'), distance: Number(f.get('distance')) });
+    });
+  }
+
+  async openNear() {
+    const dlg = $('#dlg-near');
+    const layerSel = $('#near-layer');
+    const targetSel = $('#near-target');
+    const spatial = this.catalog.layers.filter((l) => l.geometry_type !== 'None');
+    layerSel.replaceChildren(...spatial.filter((l) => l.group !== '背景').map((l) => h('option', { value: l.id }, `${l.group} · ${l.title_zh}`)));
+    layerSel.value = 'key_projects';
+    if (!layerSel.value && layerSel.options.length) layerSel.selectedIndex = 0;
+    // targets: the selected feature first, then stations, axes, rivers and roads by name
+    targetSel.replaceChildren(h('option', { value: '' }, '读取中…'));
+    dlg.showModal();
+    const groups = [];
+    if (this.selection) groups.push(h('optgroup', { label: '当前选中' }, h('option', { value: `${this.selection.layer}:${this.selection.id}` }, this.selection.name || `${this.selection.layer}/${this.selection.id}`)));
+    for (const lid of ['s1_stations', 'axes', 'rivers', 'roads', 'railways', 'cores']) {
+      const meta = this.catalog.byId.get(lid);
+      if (!meta) continue;
+      try {
+        const fc = await getJSON(`/collections/${lid}/items?${qs({ limit: 200, f: 'json' })}`);
+        groups.push(h('optgroup', { label: meta.title_zh }, (fc.features || []).map((f) =>
+          h('option', { value: `${lid}:${f.id ?? f.properties?.id}` }, f.properties?.name || f.id))));
+      } catch { /* layer not served yet */ }
+    }
+    targetSel.replaceChildren(...groups);
+  }
+
+  nameOf(nearValue) {
+    const opt = [...$('#near-target').options].find((o) => o.value === nearValue);
+    return opt ? opt.textContent : nearValue;
+  }
+
+  bindSearch() {
+    const input = $('#search-input');
+    const list = $('#search-results');
+    let items = [];
+    let active = -1;
+    const run = debounce(async () => {
+      const q = input.value.trim();
+      if (!q) { list.hidden = true; return; }
+      try {
+        const resp = await getJSON(`/search?${qs({ q })}`);
+        items = (Array.isArray(resp) ? resp : (resp.results || resp.items || resp.features || [])).map((r) => {
+          const p = r.properties || r;
+          return { layer: p.layer_id || p.layer || r.layer_id, id: String(p.id ?? p.feature_id ?? r.id), name: p.name || r.name, group: p.group, layerTitle: p.layer_title };
+        }).filter((r) => r.layer && r.id);
+        active = items.length ? 0 : -1;
+        list.replaceChildren(...(items.length ? items.slice(0, 30).map((r, i) => {
+          const meta = this.catalog.byId.get(r.layer);
+          const li = h('li', { class: i === active ? 'active' : '', dataset: { layer: r.layer, feature: r.id } },
+            h('span', {}, r.name), h('span', { class: 'grp' }, meta?.title_zh || r.layerTitle || r.layer));
+          li.addEventListener('mousedown', (e) => { e.preventDefault(); choose(r); });
+          return li;
+        }) : [h('li', { class: 'hint' }, '没有匹配的名称')]));
+        list.hidden = false;
+      } catch (err) { setStatus(`搜索失败：${err.message}`, { error: true }); }
+    }, 200);
+    const choose = (r) => {
+      list.hidden = true;
+      input.value = r.name;
+      this.select({ layer: r.layer, id: r.id, name: r.name }, { zoom: true });
+    };
+    input.addEventListener('input', run);
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        if (!items.length) return;
+        active = (active + (e.key === 'ArrowDown' ? 1 : items.length - 1)) % items.length;
+        [...list.children].forEach((li, i) => li.classList.toggle('active', i === active));
+        e.preventDefault();
+      } else if (e.key === 'Enter' && active >= 0 && items[active]) { choose(items[active]); }
+      else if (e.key === 'Escape') list.hidden = true;
+    });
+    input.addEventListener('blur', () => setTimeout(() => { list.hidden = true; }, 150));
+  }
+}
+
+class NorthArrow {
+  onAdd(map) {
+    this.map = map;
+    this.el = h('div', { class: 'maplibregl-ctrl north-arrow', title: '指北针（点击复位正北）' });
+    this.el.innerHTML = '<svg viewBox="0 0 40 40"><text x="20" y="11" text-anchor="middle" font-size="10" font-weight="700" fill="#1f2933">北</text><path d="M20 13 L27 36 L20 31 L13 36 Z" fill="#1f2933"/><path d="M20 13 L13 36 L20 31 Z" fill="#fff" stroke="#1f2933" stroke-width="1"/></svg>';
+    this.el.addEventListener('click', () => map.easeTo({ bearing: 0, pitch: 0 }));
+    map.on('rotate', () => { this.el.firstChild.style.transform = `rotate(${-map.getBearing()}deg)`; });
+    return this.el;
+  }
+  onRemove() { this.el.remove(); }
+}
+
+function bboxOf(geometry) {
+  const b = [Infinity, Infinity, -Infinity, -Infinity];
+  const walk = (c) => {
+    if (typeof c[0] === 'number') { b[0] = Math.min(b[0], c[0]); b[1] = Math.min(b[1], c[1]); b[2] = Math.max(b[2], c[0]); b[3] = Math.max(b[3], c[1]); }
+    else for (const x of c) walk(x);
+  };
+  if (geometry.type === 'GeometryCollection') geometry.geometries.forEach((g) => walk(g.coordinates)); else walk(geometry.coordinates);
+  return b;
+}
+
+const app = new App();
+app.start().catch((err) => {
+  console.warn(err);
+  setStatus(`启动失败：${err.message}`, { error: true, timeout: 0 });
+  const box = $('#layer-groups');
+  if (box) box.replaceChildren(h('p', { class: 'error' }, `无法加载图层或样式：${err.message}`));
+});

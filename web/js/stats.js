@@ -1,0 +1,160 @@
+// The statistics panel: area by group and by park, the 5000亩 low-efficiency land programme as a progress bar,
+// and the indicator tables (2020 vs 2025 target). Every number comes from the server's /stats and /indicators
+// endpoints; JavaScript only lays them out.
+
+import { getJSON } from './api.js';
+import { h, fmt } from './util.js';
+
+const STATUS_COLOURS = { 已完成: 'var(--ok)', 实施中: 'var(--warn)', 未启动: '#c3cad3' };
+
+/** The first array found in a response ({groups:[…]}, {items:[…]}, or a bare list). */
+function rowsOf(resp, ...keys) {
+  if (Array.isArray(resp)) return resp;
+  for (const k of [...keys, 'items', 'rows', 'features', 'layers', 'groups', 'data']) if (Array.isArray(resp?.[k])) return resp[k];
+  return [];
+}
+const areaOf = (r) => Number(r.area ?? r.area_mu ?? r.value ?? r.total ?? r.sum ?? 0);
+
+function bars(rows, { unit = '亩', digits = 0, onClick } = {}) {
+  const max = Math.max(...rows.map((r) => r.value), 1);
+  const grid = h('div', { class: 'bars' });
+  for (const r of rows) {
+    const lbl = h('span', { class: 'lbl', title: r.label }, r.label);
+    if (onClick && r.ref) { lbl.style.cursor = 'pointer'; lbl.style.color = 'var(--brand)'; lbl.addEventListener('click', () => onClick(r.ref)); }
+    grid.append(lbl,
+      h('span', { class: 'bar' }, h('span', { style: { width: `${(100 * r.value) / max}%`, background: r.colour || '' } })),
+      h('span', { class: 'val' }, `${fmt(r.value, digits)} ${unit}`));
+  }
+  return grid;
+}
+
+export async function renderStats(app, container) {
+  container.replaceChildren();
+  const progressBox = h('section', { class: 'stat-block', id: 'stat-progress' }, h('h3', {}, '5000亩低效用地再利用'), h('div', { class: 'loading' }, '加载中…'));
+  const groupBox = h('section', { class: 'stat-block', id: 'stat-groups' }, h('h3', {}, '各板块用地面积'), h('div', { class: 'loading' }, '加载中…'));
+  const parkBox = h('section', { class: 'stat-block', id: 'stat-parks' }, h('h3', {}, '各园区用地面积'), h('div', { class: 'loading' }, '加载中…'));
+  container.append(progressBox, groupBox, parkBox,
+    h('p', { class: 'hint' }, '面积为 CGCS2000 椭球面积，由服务器按图层几何计算；示意图层的面积仅供参考。'));
+
+  await Promise.all([
+    renderProgress(app, progressBox),
+    getJSON('/stats/groups?unit=mu').then((resp) => {
+      const rows = rowsOf(resp, 'groups').map((r) => ({ label: r.group ?? r.name ?? r.title_zh, value: areaOf(r) }))
+        .filter((r) => r.label && r.label !== '背景' && r.label !== '指标' && r.value > 0);
+      groupBox.lastChild.replaceWith(rows.length ? bars(rows) : h('p', { class: 'hint' }, '暂无数据'));
+    }).catch((e) => groupBox.lastChild.replaceWith(h('p', { class: 'error' }, `无法读取 /stats/groups：${e.message}`))),
+    getJSON('/stats/layers/parks?unit=mu').then((resp) => {
+      const rows = rowsOf(resp, 'features').map((r) => ({ label: r.name ?? r.id, value: areaOf(r), ref: { layer: 'parks', id: String(r.id ?? r.feature_id) } }))
+        .filter((r) => r.value > 0).sort((a, b) => b.value - a.value);
+      parkBox.lastChild.replaceWith(rows.length ? bars(rows, { onClick: (ref) => app.select(ref, { zoom: true }) }) : h('p', { class: 'hint' }, '暂无数据'));
+    }).catch((e) => parkBox.lastChild.replaceWith(h('p', { class: 'error' }, `无法读取 /stats/layers/parks：${e.message}`))),
+  ]);
+}
+
+async function renderProgress(app, box) {
+  let p;
+  try { p = await getJSON('/stats/progress'); } catch (e) {
+    box.lastChild.replaceWith(h('p', { class: 'error' }, `无法读取 /stats/progress：${e.message}`)); return;
+  }
+  const prog = p.low_efficiency_land || p.programme || p.program || p;
+  const target = Number(prog.target_mu ?? prog.target ?? 5000);
+  const byStatusRaw = prog.by_status ?? prog.status ?? {};
+  const byStatus = Array.isArray(byStatusRaw)
+    ? Object.fromEntries(byStatusRaw.map((r) => [r.status ?? r.name, Number(r.area_mu ?? r.area ?? r.value ?? 0)]))
+    : Object.fromEntries(Object.entries(byStatusRaw).map(([k, v]) => [k, Number(typeof v === 'object' ? (v.area_mu ?? v.area ?? v.value) : v)]));
+  const done = Number(prog.achieved_mu ?? prog.achieved ?? prog.completed_mu ?? byStatus['已完成'] ?? 0);
+  const doing = Number(prog.in_progress_mu ?? byStatus['实施中'] ?? 0);
+  const remaining = Number(prog.remaining_mu ?? prog.remaining ?? Math.max(target - done, 0));
+  const pct = (v) => `${Math.max(0, Math.min(100, (100 * v) / target))}%`;
+  const notStarted = Math.max(remaining - doing, 0);
+  const body = h('div', {},
+    h('div', { class: 'big-figure' },
+      h('span', {}, '目标'), h('span', { class: 'num', id: 'progress-target' }, fmt(target, 0)), h('span', { class: 'unit' }, '亩'),
+      h('span', { style: { marginLeft: '1em' } }, '已完成'), h('span', { class: 'num', style: { color: 'var(--ok)' } }, fmt(done, 0)), h('span', { class: 'unit' }, '亩'),
+      h('span', { class: 'unit' }, `（${fmt((100 * done) / target, 1)}%）`)),
+    h('div', { class: 'progress', title: `已完成 ${fmt(done, 1)} 亩 / 实施中 ${fmt(doing, 1)} 亩 / 剩余 ${fmt(remaining, 1)} 亩` },
+      h('span', { class: 'done', style: { width: pct(done) } }),
+      h('span', { class: 'doing', style: { width: pct(doing) } }),
+      h('span', { class: 'todo', style: { flex: '1' } })),
+    h('div', { class: 'progress-legend' },
+      h('span', {}, h('i', { style: { background: 'var(--ok)' } }), `已完成 ${fmt(done, 0)} 亩`),
+      h('span', {}, h('i', { style: { background: 'var(--warn)' } }), `实施中 ${fmt(doing, 0)} 亩`),
+      h('span', {}, h('i', { style: { background: '#d5dbe3' } }), `未完成 ${fmt(remaining, 0)} 亩`)),
+  );
+  const byYearRaw = prog.by_year ?? prog.years ?? [];
+  const byYear = Array.isArray(byYearRaw)
+    ? byYearRaw.map((r) => ({ label: String(r.year), value: Number(r.area_mu ?? r.area ?? r.value ?? 0), cum: r.cumulative_mu ?? r.cumulative }))
+    : Object.entries(byYearRaw).map(([k, v]) => ({ label: k, value: Number(typeof v === 'object' ? (v.area_mu ?? v.area) : v) }));
+  if (byYear.length) {
+    body.append(h('h4', { style: { fontSize: '.9em', margin: '.7em 0 .3em', color: 'var(--muted)' } }, '按年度（已完成与实施中地块）'),
+      bars(byYear.map((r) => ({ ...r, colour: 'var(--ok)' })), { digits: 0 }));
+  }
+  if (Object.keys(byStatus).length) {
+    body.append(h('h4', { style: { fontSize: '.9em', margin: '.7em 0 .3em', color: 'var(--muted)' } }, '按实施状态'),
+      bars(Object.entries(byStatus).map(([k, v]) => ({ label: k, value: v, colour: STATUS_COLOURS[k] }))));
+  }
+  if (prog.illustrative !== false) {
+    body.append(h('p', { class: 'hint' }, h('span', { class: 'badge illustrative' }, '示例'),
+      ' 规划只给出 5000 亩总目标；地块、状态与年度为示例数据。'));
+  }
+  box.lastChild.replaceWith(body);
+}
+
+// ------------------------------------------------------------------ indicators
+export async function renderIndicators(app, container) {
+  let rows;
+  try { rows = await app.indicators(); } catch (e) {
+    container.replaceChildren(h('p', { class: 'error' }, `无法读取 /indicators：${e.message}`)); return;
+  }
+  const tables = [...new Set(rows.map((r) => r.table || '正文'))];
+  let current = tables[0];
+  const list = h('div', { class: 'ind-chart' });
+  const filter = h('div', { class: 'ind-filter' }, tables.map((t) => {
+    const b = h('button', { type: 'button', class: t === current ? 'active' : '' }, tableTitle(t));
+    b.addEventListener('click', () => { current = t; for (const x of filter.children) x.classList.toggle('active', x === b); draw(); });
+    return b;
+  }));
+  const draw = () => {
+    list.replaceChildren();
+    let lastCat = null;
+    for (const r of rows.filter((x) => (x.table || '正文') === current).sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0))) {
+      if (r.category && r.category !== lastCat) {
+        list.append(h('div', { style: { fontWeight: 600, color: 'var(--brand-dark)', marginTop: '.6em', fontSize: '.9em' } }, r.category));
+        lastCat = r.category;
+      }
+      list.append(indicatorRow(app, r));
+    }
+  };
+  draw();
+  container.replaceChildren(filter, h('p', { class: 'hint' }, '灰色为 2020 年现状，蓝色为 2025 年目标（同一指标内按较大值归一）。'), list);
+}
+
+function tableTitle(t) {
+  return { 表1: '表1 主要指标', 表2: '表2 专项指标', 正文: '正文目标' }[t] || t;
+}
+
+function indicatorRow(app, r) {
+  const v0 = num(r.value_2020), v1 = num(r.target);
+  const attr = r.attribute ? h('span', { class: `attr ${r.attribute === '约束性' ? 'binding' : ''}` }, r.attribute) : null;
+  const head = h('div', { class: 'name' }, h('span', {}, `${r.seq ? r.seq + '. ' : ''}${r.name}${r.unit ? `（${r.unit}）` : ''}`), attr);
+  const row = h('div', { class: 'ind-row', dataset: { id: r.id } }, head);
+  if (v0 !== null || v1 !== null) {
+    const max = Math.max(Math.abs(v0 ?? 0), Math.abs(v1 ?? 0)) || 1;
+    const line = (label, v, text, cls) => [h('span', {}, label),
+      h('span', { class: 'bar' }, h('span', { class: cls, style: { width: v === null ? '0' : `${(100 * Math.abs(v)) / max}%` } })),
+      h('span', { class: 'v', title: text ?? '' }, text ?? (v === null ? '—' : fmt(v, 2)))];
+    row.append(h('div', { class: 'pair' },
+      ...line('2020', v0, r.value_2020_text, 'b2020'),
+      ...line(String(r.target_year || 2025), v1, r.target_text, 'b2025')));
+  } else {
+    row.append(h('div', { class: 'textonly' }, `2020：${r.value_2020_text ?? '—'}　目标：${r.target_text ?? '—'}${r.growth_text ? `　${r.growth_text}` : ''}`));
+  }
+  if (r.layer_id && r.feature_id) {
+    row.style.cursor = 'pointer';
+    row.title = '在地图上定位';
+    row.addEventListener('click', () => app.select({ layer: r.layer_id, id: String(r.feature_id) }, { zoom: true }));
+  }
+  return row;
+}
+
+function num(v) { const n = Number(v); return v === null || v === undefined || v === '' || !Number.isFinite(n) ? null : n; }
