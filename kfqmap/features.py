@@ -345,9 +345,11 @@ class LayerIndex:
         return out
 
     def _integral(self, name: str) -> bool:
+        """A float column that is really an integer column with missing values (how GDAL reads those)."""
         values = self.frame[name].to_numpy(dtype="float64", na_value=np.nan)
-        values = values[~np.isnan(values)]
-        return bool(len(values)) and bool(np.all(np.mod(values, 1) == 0))
+        missing = np.isnan(values)
+        values = values[~missing]
+        return bool(missing.any()) and bool(len(values)) and bool(np.all(np.mod(values, 1) == 0))
 
     @cached_property
     def temporal_property(self) -> str | None:

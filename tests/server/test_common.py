@@ -1,0 +1,94 @@
+"""Landing page, conformance, OpenAPI 3.0 and content negotiation."""
+from __future__ import annotations
+
+
+def test_landing_json_by_default(mini_client):
+    r = mini_client.get("/")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/json")
+    doc = r.json()
+    rels = {link["rel"] for link in doc["links"]}
+    assert {"self", "alternate", "service-desc", "service-doc", "conformance", "data"} <= rels
+    desc = next(link for link in doc["links"] if link["rel"] == "service-desc")
+    assert desc["type"] == "application/vnd.oai.openapi+json;version=3.0"
+    assert desc["href"].endswith("/api")
+    assert doc["limits"]["items_max_limit"] == 10_000
+    assert doc["limits"]["items_default_limit"] == 100
+    assert doc["limits"]["max_request_body_bytes"] == 2 * 1024 * 1024
+    gcj = next(e for e in doc["kfqmap:crsExtensions"] if e["code"] == "GCJ-02")
+    assert gcj["uri"] == "https://kfqmap.example/def/crs/GCJ-02" and "高德" in gcj["note"]
+
+
+def test_landing_curl_and_gdal_accept_get_json(mini_client):
+    for accept in ("*/*", "application/json", "application/geo+json, application/json"):
+        assert mini_client.get("/", headers={"accept": accept}).headers["content-type"].startswith("application/json")
+
+
+def test_landing_html_for_browsers(mini_client):
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    r = mini_client.get("/", headers={"accept": browser})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    # f=json wins over Accept
+    r = mini_client.get("/?f=json", headers={"accept": browser})
+    assert r.headers["content-type"].startswith("application/json")
+
+
+def test_landing_html_fallback_without_web_router(mini_client, monkeypatch):
+    from server.routers import common
+    monkeypatch.setattr(common, "_viewer_hook", lambda: None)
+    r = mini_client.get("/?f=html")
+    assert r.headers["content-type"].startswith("text/html")
+    assert "GCJ-02" in r.text and "图层集合" in r.text
+
+
+def test_conformance(mini_client):
+    classes = mini_client.get("/conformance").json()["conformsTo"]
+    for part in ("ogcapi-features-1/1.0/conf/core", "ogcapi-features-1/1.0/conf/geojson",
+                 "ogcapi-features-1/1.0/conf/oas30", "ogcapi-features-1/1.0/conf/html",
+                 "ogcapi-features-2/1.0/conf/crs", "ogcapi-features-3/1.0/conf/filter",
+                 "ogcapi-features-3/1.0/conf/features-filter", "ogcapi-features-3/1.0/conf/queryables",
+                 "cql2/1.0/conf/cql2-text"):
+        assert any(c.endswith(part) for c in classes), part
+    assert len(classes) == len(set(classes))
+    assert mini_client.get("/conformance?f=html").headers["content-type"].startswith("text/html")
+
+
+def test_api_is_openapi_30(mini_client):
+    r = mini_client.get("/api")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/vnd.oai.openapi+json;version=3.0"
+    doc = r.json()
+    assert doc["openapi"] == "3.0.3"
+    items = doc["paths"]["/collections/{collectionId}/items"]["get"]
+    names = {p["name"] for p in items["parameters"]}
+    assert {"bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "filter", "filter-lang", "f"} <= names
+    limit = next(p for p in items["parameters"] if p["name"] == "limit")
+    assert limit["schema"]["maximum"] == 10_000 and limit["schema"]["default"] == 100
+
+    def walk(node):   # no OpenAPI 3.1-only constructs left
+        if isinstance(node, dict):
+            assert node.get("type") != "null" and not isinstance(node.get("type"), list)
+            assert "const" not in node
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(doc)
+    html = mini_client.get("/api?f=html")
+    assert html.headers["content-type"].startswith("text/html") and "/collections/{collectionId}/items" in html.text
+
+
+def test_links_are_absolute_and_resolve(mini_client):
+    doc = mini_client.get("/").json()
+    for link in doc["links"]:
+        assert link["href"].startswith("http://testserver/")
+        r = mini_client.get(link["href"].replace("http://testserver", ""))
+        assert r.status_code == 200, link
+
+
+def test_unknown_route_is_problem_json(mini_client):
+    r = mini_client.get("/no/such/thing")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["status"] == 404 and r.json()["detail"]
