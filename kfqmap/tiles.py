@@ -443,6 +443,10 @@ class LayerSource:
         offset = 0
         for k, col in enumerate(cols):
             values = frame[col].to_numpy(dtype=object)
+            if frame[col].dtype == object:
+                # nested values (``figures``) become JSON strings: MVT holds no nested values
+                values = np.array([json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict, tuple)) else v
+                                   for v in values], dtype=object)
             codes, uniques = pd.factorize(values, use_na_sentinel=True)
             msgs = [_value_message(u) for u in uniques]
             remap = np.full(len(msgs) + 1, -1, dtype=np.int64)

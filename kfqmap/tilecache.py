@@ -1,0 +1,125 @@
+"""An in-memory LRU of encoded tiles, each stored ready to send: raw bytes, gzip bytes and a strong ETag.
+
+The warm path of the tile server is one ``dict`` lookup (``TileCache.get``) that returns a ``CachedTile``
+whose header tuples are computed once, when the tile is first built. No HTTP framework is imported here:
+headers are plain ``(name, value)`` byte pairs that any ASGI server can send.
+
+Empty tiles are cached too (``CachedTile.empty``), so a 204 is as cheap as a 200.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Hashable
+
+MEDIA_TYPES = {
+    "mvt": "application/vnd.mapbox-vector-tile",
+    "png": "image/png",
+}
+#: browsers and CDNs may keep a tile for an hour, then revalidate with If-None-Match
+CACHE_CONTROL = "public, max-age=3600"
+
+
+def etag_for(data: bytes, salt: str = "") -> str:
+    """A strong ETag (quoted) for the bytes of a tile (and an optional salt, e.g. the data version)."""
+    h = hashlib.blake2b(data, digest_size=12)
+    if salt:
+        h.update(salt.encode())
+    return '"' + h.hexdigest() + '"'
+
+
+@dataclass
+class CachedTile:
+    """One tile, as sent: bytes, optional gzip bytes, ETag and precomputed header lists."""
+
+    data: bytes
+    media_type: str
+    etag: str
+    gzipped: bytes | None = None
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)       # identity encoding
+    headers_gzip: list[tuple[bytes, bytes]] = field(default_factory=list)  # Content-Encoding: gzip
+    headers_304: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return len(self.data) == 0
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + (len(self.gzipped) if self.gzipped else 0)
+
+
+def make_tile(data: bytes, fmt: str, *, gzip_level: int = 6, salt: str = "",
+              cache_control: str = CACHE_CONTROL) -> CachedTile:
+    """Build a ``CachedTile`` for ``fmt`` ("mvt" or "png"): MVT bytes are also gzipped once, here."""
+    media = MEDIA_TYPES[fmt]
+    etag = etag_for(data, salt)
+    gz = gzip.compress(data, compresslevel=gzip_level, mtime=0) if (fmt == "mvt" and data) else None
+    common = [(b"etag", etag.encode()), (b"cache-control", cache_control.encode())]
+    if fmt == "mvt":
+        common.append((b"vary", b"Accept-Encoding"))
+    headers = [(b"content-type", media.encode()), (b"content-length", str(len(data)).encode())] + common
+    headers_gzip = []
+    if gz is not None:
+        headers_gzip = [(b"content-type", media.encode()), (b"content-length", str(len(gz)).encode()),
+                        (b"content-encoding", b"gzip")] + common
+    return CachedTile(data, media, etag, gz, headers, headers_gzip, list(common))
+
+
+class TileCache:
+    """A thread-safe LRU keyed by anything hashable (e.g. ``("plan", "mvt", z, x, y)``), bounded in bytes."""
+
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024, max_items: int = 100_000):
+        self.max_bytes = max_bytes
+        self.max_items = max_items
+        self._data: OrderedDict[Hashable, CachedTile] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def get(self, key: Hashable) -> CachedTile | None:
+        """The cached tile or None. O(1); the LRU order is refreshed without taking the lock when possible."""
+        tile = self._data.get(key)
+        if tile is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        try:
+            self._data.move_to_end(key)
+        except KeyError:   # evicted by another thread in between
+            pass
+        return tile
+
+    def put(self, key: Hashable, tile: CachedTile) -> CachedTile:
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= old.size
+            self._data[key] = tile
+            self._bytes += tile.size
+            while self._data and (self._bytes > self.max_bytes or len(self._data) > self.max_items):
+                _, ev = self._data.popitem(last=False)
+                self._bytes -= ev.size
+        return tile
+
+    def get_or_build(self, key: Hashable, build: Callable[[], CachedTile]) -> CachedTile:
+        tile = self.get(key)
+        if tile is None:
+            tile = self.put(key, build())
+        return tile
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._bytes = 0
