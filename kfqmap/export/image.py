@@ -1,0 +1,301 @@
+"""Map images (PNG, PDF) of the selected layers: title, legend, scale bar, north arrow and a "示意" note.
+
+Drawn with matplotlib (Agg / PDF backends) in the layers' shared style, with the Noto Sans CJK SC font
+(Debian ``fonts-noto-cjk``) so every Chinese character renders, in a projected CRS so the scale bar is in metres:
+EPSG:4549 by default, EPSG:4528 or EPSG:3857 on request (for Web Mercator the bar is corrected by cos φ).
+
+Size and resolution (``options``):
+
+* ``size`` — the paper/image size: ``A4`` (default, landscape 297 × 210 mm), ``A3``, ``A4-portrait`` …, or
+  ``WxH`` with a unit: ``297x210mm``, ``11x8.5in``, ``1600x1200px``;
+* ``dpi`` — dots per inch (default 150; 72–600).
+
+A PNG is exactly ``round(width_in × dpi) × round(height_in × dpi)`` pixels (``px`` sizes are that many pixels
+at any dpi); a PDF page is ``width_in × 72 × height_in × 72`` points (all vector; the dpi does not change it).
+"""
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # noqa: E402 - no display on servers
+
+import numpy as np
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrow, Patch, PathPatch, Rectangle
+from matplotlib.path import Path as MplPath
+
+from ..crs import CRSInfo, transform_xy
+from ..errors import InvalidParameter
+from . import to_crs
+
+FONT_FILES = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+              "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
+FONT_FAMILY = "Noto Sans CJK SC"
+DEFAULT_TITLE = "昆山开发区“十四五”规划空间格局"
+MM_PER_IN = 25.4
+PAPER_MM = {"A5": (210, 148), "A4": (297, 210), "A3": (420, 297), "A2": (594, 420), "A1": (841, 594)}
+MIN_DPI, MAX_DPI = 72, 600
+MAX_PIXELS = 12000
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> str:
+    """Register Noto Sans CJK with matplotlib (once) and return its family name; fall back to sans-serif."""
+    found = False
+    for path in FONT_FILES:
+        if Path(path).exists():
+            font_manager.fontManager.addfont(path)
+            found = True
+    return FONT_FAMILY if found else "sans-serif"
+
+
+def parse_size(size: str | tuple | None, dpi: float) -> tuple[float, float]:
+    """The image size in inches from ``A4``, ``A3-portrait``, ``297x210mm``, ``11x8.5in``, ``1600x1200px``."""
+    if size is None or size == "":
+        size = "A4"
+    if isinstance(size, (tuple, list)):
+        w, h = (float(v) for v in size)
+        return w, h
+    text = str(size).strip().upper().replace("×", "X").replace("*", "X")
+    m = re.fullmatch(r"(A[1-5])(?:-(PORTRAIT|LANDSCAPE|P|L))?", text)
+    if m:
+        w, h = PAPER_MM[m.group(1)]
+        if m.group(2) in ("PORTRAIT", "P"):
+            w, h = h, w
+        return w / MM_PER_IN, h / MM_PER_IN
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)X(\d+(?:\.\d+)?)(MM|CM|IN|PX)?", text.replace(" ", ""))
+    if not m:
+        raise InvalidParameter(f"无法识别的图片尺寸 '{size}'：可用 A4、A3、A4-portrait、297x210mm、11x8.5in、1600x1200px",
+                               parameter="size")
+    w, h, unit = float(m.group(1)), float(m.group(2)), (m.group(3) or "MM")
+    factor = {"MM": 1 / MM_PER_IN, "CM": 10 / MM_PER_IN, "IN": 1.0, "PX": 1 / dpi}[unit]
+    return w * factor, h * factor
+
+
+def pixel_size(size, dpi: float) -> tuple[int, int]:
+    """The PNG's pixel size for a size and dpi (the documented rule)."""
+    w, h = parse_size(size, dpi)
+    return round(w * dpi), round(h * dpi)
+
+
+def _nice_length(max_m: float) -> float:
+    exp = math.floor(math.log10(max_m))
+    for m in (5, 2, 1):
+        if m * 10 ** exp <= max_m:
+            return m * 10 ** exp
+    return 10 ** exp
+
+
+def _fmt_m(m: float) -> str:
+    return f"{m:,.0f}" if m >= 1 else f"{m:g}"
+
+
+def _true_north_angle(cx: float, cy: float, crs: CRSInfo) -> float:
+    """Angle (radians, counter-clockwise from grid up) of true north at the map centre (meridian convergence)."""
+    lon, lat = transform_xy(cx, cy, crs, "EPSG:4326")
+    x2, y2 = transform_xy(lon, lat + 0.01, "EPSG:4326", crs)
+    return math.atan2(-(x2 - cx), y2 - cy)
+
+
+def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, title: str | None = None,
+                    size=None, dpi=None, file_format: str = "png", **_):
+    dpi = float(dpi or 150)
+    if not MIN_DPI <= dpi <= MAX_DPI:
+        raise InvalidParameter(f"dpi 必须在 {MIN_DPI}–{MAX_DPI} 之间，收到 {dpi:g}", parameter="dpi")
+    w_in, h_in = parse_size(size, dpi)
+    if w_in <= 0 or h_in <= 0 or max(w_in, h_in) * dpi > MAX_PIXELS:
+        raise InvalidParameter(f"图片尺寸必须为正且不超过 {MAX_PIXELS} 像素（收到 {w_in * dpi:.0f}×{h_in * dpi:.0f}）",
+                               parameter="size")
+    if file_format == "png":   # snap to whole pixels so the PNG is exactly round(w × dpi) × round(h × dpi)
+        w_in, h_in = (round(w_in * dpi) + 1e-4) / dpi, (round(h_in * dpi) + 1e-4) / dpi
+    family = cjk_font()
+    rc = {"font.family": family, "font.sans-serif": [family, "DejaVu Sans"], "axes.unicode_minus": False,
+          "pdf.fonttype": 42}
+    with matplotlib.rc_context(rc):
+        fig = _draw(selection, crs, w_in, h_in, title or DEFAULT_TITLE, progress)
+        fig.savefig(target, format=file_format, dpi=dpi, facecolor="white",
+                    metadata={"Title": title or DEFAULT_TITLE} if file_format == "pdf" else None)
+
+
+def _draw(selection, crs: CRSInfo, w_in: float, h_in: float, title: str, progress):
+    fig = Figure(figsize=(w_in, h_in))
+    base = min(w_in, h_in)                     # font sizes scale with the paper
+    fs = max(6.0, base * 1.15)
+    # map area: leave a band for the title on top and the note at the bottom, legend on the right
+    legend_w = 0.22 if w_in >= h_in else 0.0
+    ax = fig.add_axes((0.03, 0.09, 0.94 - legend_w, 0.80))
+    ax.set_facecolor("#f7f9fb")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color("#555555")
+
+    items = sorted(selection.items, key=lambda i: (i.layer.style.z, _order(i.layer.geometry_type)))
+    frames = [(i.layer, to_crs(i.frame, crs)) for i in items]
+    b = np.array([f.total_bounds for _, f in frames if len(f) and not f.geometry.isna().all()])
+    minx, miny, maxx, maxy = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+    w, h = max(maxx - minx, 50.0), max(maxy - miny, 50.0)
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    # equal scale in x and y, fitted to the axes' shape, with a 6% margin
+    ax_w_in, ax_h_in = (0.94 - legend_w) * w_in, 0.80 * h_in
+    scale = max(w / ax_w_in, h / ax_h_in) * 1.12          # map units per inch of paper
+    half_w, half_h = scale * ax_w_in / 2, scale * ax_h_in / 2
+    ax.set_xlim(cx - half_w, cx + half_w)
+    ax.set_ylim(cy - half_h, cy + half_h)
+    ax.set_aspect("equal", adjustable="box")
+
+    handles = []
+    placed: list[tuple[float, float, float, float]] = []   # label boxes already drawn (map units)
+    label_fs = fs * 0.55
+    for layer, frame in frames:
+        s = layer.style
+        dash = (0, tuple(s.dash)) if s.dash else "solid"
+        lw = max(0.4, s.stroke_width * 0.6)
+        fam = layer.geometry_type.replace("Multi", "")
+        for g in frame.geometry.values:
+            if g is not None and not g.is_empty:
+                _plot(ax, g, s, dash, lw)
+        label = layer.title_zh + ("（示意）" if layer.schematic else "")
+        if fam == "Polygon":
+            handles.append(Patch(facecolor=_rgba(s.fill, s.fill_opacity) if s.fill else "none", edgecolor=s.stroke,
+                                 linewidth=lw, linestyle=dash, label=label))
+        elif fam == "LineString":
+            handles.append(Line2D([], [], color=s.stroke, linewidth=lw * 1.5, linestyle=dash, label=label))
+        else:
+            handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor=s.fill or s.stroke,
+                                  markeredgecolor=s.stroke, markersize=6, label=label))
+        if s.label:
+            names = frame["name"] if "name" in frame.columns else [None] * len(frame)
+            for name, g in zip(names, frame.geometry.values):
+                if g is None or g.is_empty or not isinstance(name, str):
+                    continue
+                _label(ax, name, g, fam, scale, label_fs, placed)
+        if progress:
+            progress(len(frame))
+
+    fig.text(0.5, 0.955, title, ha="center", va="center", fontsize=fs * 1.6, fontweight="bold")
+    fig.text(0.5, 0.91, f"坐标系 {crs.code}（{crs.name_zh}）", ha="center", va="center", fontsize=fs * 0.7,
+             color="#555555")
+    if handles:
+        leg_x = 0.97 - legend_w + 0.01 if legend_w else 0.04
+        leg = fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(leg_x, 0.89) if legend_w else (0.04, 0.88),
+                         frameon=True, fontsize=fs * 0.7, title="图例", title_fontsize=fs * 0.8, borderpad=0.8,
+                         labelspacing=0.7)
+        leg.get_frame().set_edgecolor("#888888")
+
+    _scale_bar(ax, crs, cx, cy, half_w, half_h, fs)
+    _north_arrow(ax, crs, cx, cy, half_w, half_h, fs)
+    schematic = [i.layer.title_zh for i in items if i.layer.schematic]
+    note = ("示意：" + "、".join(schematic) + " 为规划图示意位置，并非精确边界，不作为用地依据。") if schematic else \
+        "本图依据《昆山开发区“十四五”规划》绘制。"
+    fig.text(0.03, 0.045, note, ha="left", va="center", fontsize=fs * 0.65, color="#a4161a" if schematic else "#333333")
+    fig.text(0.03, 0.018, "KFQMap · 昆山开发区“十四五”规划空间格局 · 面积为 CGCS2000 椭球面积", ha="left", va="center",
+             fontsize=fs * 0.5, color="#777777")
+    return fig
+
+
+def _label(ax, name, g, fam, scale, fontsize, placed) -> None:
+    """Write a feature's name unless it would not fit in its polygon or would overlap an earlier label."""
+    text_w = len(name) * fontsize / 72 * scale * 1.05       # CJK glyphs are about 1 em wide
+    text_h = fontsize / 72 * scale * 1.3
+    if fam == "Polygon":
+        minx, miny, maxx, maxy = g.bounds
+        if maxx - minx < text_w * 0.8:
+            return
+        p = g.representative_point()
+        x, y = p.x, p.y
+    elif fam == "LineString":
+        line = g if g.geom_type == "LineString" else max(g.geoms, key=lambda part: part.length)
+        p = line.interpolate(0.5, normalized=True)
+        x, y = p.x, p.y + text_h * 0.8
+    else:
+        p = g if g.geom_type == "Point" else g.geoms[0]
+        x, y = p.x, p.y + text_h * 0.9
+    box = (x - text_w / 2, y - text_h / 2, x + text_w / 2, y + text_h / 2)
+    if any(box[0] < o[2] and o[0] < box[2] and box[1] < o[3] and o[1] < box[3] for o in placed):
+        return
+    placed.append(box)
+    ax.text(x, y, name, ha="center", va="center", fontsize=fontsize, color="#222222", zorder=20,
+            bbox={"boxstyle": "round,pad=0.15", "fc": (1, 1, 1, 0.65), "ec": "none"})
+
+
+def _order(geometry_type: str) -> int:
+    return {"Polygon": 0, "MultiPolygon": 0, "LineString": 1, "MultiLineString": 1}.get(geometry_type, 2)
+
+
+def _rgba(hex_colour: str | None, alpha: float):
+    h = (hex_colour or "#999999").lstrip("#")
+    return (int(h[0:2], 16) / 255, int(h[2:4], 16) / 255, int(h[4:6], 16) / 255, alpha)
+
+
+def _plot(ax, g, s, dash, lw):
+    t = g.geom_type
+    if t in ("Polygon", "MultiPolygon"):
+        polys = [g] if t == "Polygon" else list(g.geoms)
+        for p in polys:
+            verts, codes = [], []
+            for ring in [p.exterior, *p.interiors]:
+                xy = np.asarray(ring.coords)[:, :2]
+                verts.extend(xy.tolist())
+                codes.extend([MplPath.MOVETO] + [MplPath.LINETO] * (len(xy) - 2) + [MplPath.CLOSEPOLY])
+            ax.add_patch(PathPatch(MplPath(verts, codes), facecolor=_rgba(s.fill, s.fill_opacity) if s.fill else "none",
+                                   edgecolor=s.stroke, linewidth=lw, linestyle=dash, zorder=2 + s.z * 0.01))
+    elif t in ("LineString", "MultiLineString", "LinearRing"):
+        for line in ([g] if t != "MultiLineString" else g.geoms):
+            xy = np.asarray(line.coords)
+            ax.plot(xy[:, 0], xy[:, 1], color=s.stroke, linewidth=lw * 1.5, linestyle=dash, zorder=5 + s.z * 0.01,
+                    solid_capstyle="round")
+    elif t in ("Point", "MultiPoint"):
+        pts = [g] if t == "Point" else list(g.geoms)
+        ax.scatter([p.x for p in pts], [p.y for p in pts], s=max(12, s.radius ** 2 * 1.2), c=[s.fill or s.stroke],
+                   edgecolors=s.stroke, linewidths=0.6, zorder=8 + s.z * 0.01)
+    elif hasattr(g, "geoms"):
+        for part in g.geoms:
+            _plot(ax, part, s, dash, lw)
+
+
+def _scale_bar(ax, crs: CRSInfo, cx, cy, half_w, half_h, fs):
+    """Alternating black/white bar, about a quarter of the map width, labelled in metres/kilometres."""
+    ground_per_unit = 1.0
+    if crs.code == "EPSG:3857":        # Web Mercator units shrink by cos(latitude) on the ground
+        _, lat = transform_xy(cx, cy, crs, "EPSG:4326")
+        ground_per_unit = math.cos(math.radians(lat))
+    length_m = _nice_length(half_w * 2 * 0.25 * ground_per_unit)
+    length_u = length_m / ground_per_unit
+    x0 = cx - half_w + half_w * 0.06
+    y0 = cy - half_h + half_h * 0.07
+    bar_h = half_h * 0.018
+    for i in range(4):
+        seg = length_u / 4
+        ax.add_patch(Rectangle((x0 + i * seg, y0), seg, bar_h, facecolor="black" if i % 2 == 0 else "white",
+                               edgecolor="black", linewidth=0.6, zorder=30))
+    for frac, text in ((0, "0"), (0.5, _fmt_m(length_m / 2)), (1, _fmt_m(length_m) + " 米")):
+        ax.text(x0 + frac * length_u, y0 + bar_h * 1.6, text, ha="center", va="bottom", fontsize=fs * 0.6, zorder=30)
+    ax.text(x0 + length_u / 2, y0 - bar_h * 0.8, "比例尺", ha="center", va="top", fontsize=fs * 0.55, zorder=30,
+            color="#444444")
+
+
+def _north_arrow(ax, crs: CRSInfo, cx, cy, half_w, half_h, fs):
+    """An arrow pointing to true north (rotated by the meridian convergence), labelled 北."""
+    angle = _true_north_angle(cx, cy, crs)
+    x = cx + half_w * 0.88
+    y = cy + half_h * 0.72
+    length = half_h * 0.16
+    dx, dy = -math.sin(angle) * length, math.cos(angle) * length
+    ax.add_patch(FancyArrow(x - dx / 2, y - dy / 2, dx, dy, width=length * 0.16, head_width=length * 0.42,
+                            head_length=length * 0.38, length_includes_head=True, color="#222222", zorder=30))
+    ax.text(x + dx * 0.6, y + dy * 0.6, "北", ha="center", va="bottom", fontsize=fs * 0.8, fontweight="bold",
+            zorder=30)
+
+
+def write(frame, target, crs, layer=None, **options):
+    from . import LayerSelection, Selection
+    write_selection(Selection(None, [LayerSelection(layer, frame)]), Path(target), crs, **options)
+
