@@ -6,7 +6,7 @@
 
 ``running_server(settings)`` starts uvicorn in a daemon thread on a free port, waits until it accepts
 connections, and caches the server per geodata directory, so every test module of a process shares it.
-The default catalog is the real ``geodata/`` when ``geodata/catalog.json`` exists, else the small test
+The default catalog is the real geodata directory when it has a ``catalog.json``, else the small test
 catalog in ``tests/fixtures/mini_geodata`` (``default_catalog_settings()``).
 
 pytest users: ``from server.testing import live_server`` in a test module (or conftest) gives the
