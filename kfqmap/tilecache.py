@@ -123,3 +123,42 @@ class TileCache:
         with self._lock:
             self._data.clear()
             self._bytes = 0
+
+
+class TileService:
+    """Tiles as served: engine (MVT) + renderer (PNG) behind one LRU. No HTTP here.
+
+    ``get(tileset, fmt, z, x, y, scale)`` returns a ``CachedTile``; a second call for the same tile is a dict
+    lookup. Raises the library's errors (``TileOutOfRange``, ``LayerNotFound``) for bad requests.
+    """
+
+    def __init__(self, engine, cache: TileCache | None = None, *, salt: str = ""):
+        self.engine = engine
+        self.cache = cache or TileCache()
+        self.salt = salt
+        self._renderers: dict = {}
+        self._lock = threading.Lock()
+
+    def renderer(self, tileset: str):
+        r = self._renderers.get(tileset)
+        if r is None:
+            from .render import TileRenderer
+            with self._lock:
+                r = self._renderers.get(tileset)
+                if r is None:
+                    r = self._renderers[tileset] = TileRenderer(self.engine, tileset)
+        return r
+
+    def get(self, tileset: str, fmt: str, z: int, x: int, y: int, scale: int = 1) -> CachedTile:
+        key = (tileset, fmt, scale, z, x, y)
+        tile = self.cache.get(key)
+        if tile is not None:
+            return tile
+        if fmt == "mvt":
+            data = self.engine.tile(tileset, z, x, y)
+        else:
+            from .tiles import check_tile
+            check_tile(z, x, y)
+            self.engine.tileset(tileset)          # LayerNotFound for an unknown tileset
+            data = self.renderer(tileset).render(z, x, y, scale=scale)
+        return self.cache.put(key, make_tile(data, fmt, salt=self.salt))

@@ -38,6 +38,8 @@ ROUTERS: list[str] = [
     "server.routers.stats",
     "server.routers.query",
     "server.routers.web",
+    "server.routers.tiles",
+    "server.routers.styles",
 ]
 
 

@@ -1,0 +1,264 @@
+"""Vector (MVT) and raster (PNG) tiles, TileJSON, and OGC API – Tiles (tile matrix sets, collection tilesets).
+
+Routes (tilesets: ``plan`` = every spatial plan and context layer as its own MVT layer; or any collection id,
+including extra layers such as ``parcels``):
+
+* ``/tiles/{tileset}/{z}/{x}/{y}.mvt``, ``/tiles/{tileset}/{z}/{x}/{y}.png``, ``…/{y}@2x.png`` (512 px)
+* ``/tiles/{tileset}/tilejson.json`` (TileJSON 3.0.0)
+* ``/tileMatrixSets``, ``/tileMatrixSets/WebMercatorQuad``
+* ``/collections/{collectionId}/tiles``, ``/collections/{collectionId}/tiles/WebMercatorQuad``,
+  ``/collections/{collectionId}/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}`` (``?f=mvt|png``)
+
+Documented behaviour: zoom 0–22 (``kfqmap.tiles.MIN_ZOOM``/``MAX_ZOOM``); x/y inside the matrix of that zoom;
+anything else → 400 problem+json naming ``z``/``x``/``y`` (or ``tileMatrix``/``tileRow``/``tileCol``); a
+format other than ``.mvt``/``.png``/``@2x.png`` → 400 naming ``format``; an unknown tileset → 404.
+A tile with no feature → **204 No Content** (with ETag and Cache-Control, so it is cached like any other).
+Every tile carries a strong ETag (``If-None-Match`` → 304) and ``Cache-Control: public, max-age=3600``; MVT
+is sent gzip-compressed (bytes compressed once, kept in the LRU) when ``Accept-Encoding`` allows gzip.
+"""
+from __future__ import annotations
+
+import threading
+from urllib.parse import unquote
+
+import morecantile
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from kfqmap.errors import InvalidParameter, LayerNotFound, TileOutOfRange
+from kfqmap.tilecache import CachedTile, TileCache, TileService
+from kfqmap.tiles import MAX_ZOOM, MIN_ZOOM, PLAN_TILESET, TileEngine, check_tile
+
+from ..responses import JSONResponse
+
+router = APIRouter(tags=["Tiles（瓦片）"])
+
+TMS_ID = "WebMercatorQuad"
+TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+MEDIA_MVT = "application/vnd.mapbox-vector-tile"
+MEDIA_PNG = "image/png"
+REL_TILESETS_VECTOR = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
+REL_TILESETS_MAP = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map"
+REL_TILING_SCHEMES = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
+REL_TILING_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
+
+CONFORMS_TO = [
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/png",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
+]
+
+#: zooms listed in tileMatrixSetLimits (clients such as GDAL pick from these); z17–22 are still served
+LIMITS_MAXZOOM = 16
+
+_lock = threading.Lock()
+
+
+# ------------------------------------------------------------------------------------------ state
+def tile_service(request: Request) -> TileService:
+    """The app's TileService (engine + LRU), created on first use."""
+    state = request.app.state
+    service = getattr(state, "tile_service", None)
+    if service is None:
+        with _lock:
+            service = getattr(state, "tile_service", None)
+            if service is None:
+                service = TileService(TileEngine(state.catalog), TileCache())
+                state.tile_service = service
+    return service
+
+
+def links(request: Request) -> list[dict]:
+    return [
+        {"href": str(request.url_for("tile_matrix_sets")), "rel": REL_TILING_SCHEMES, "type": "application/json",
+         "title": "瓦片矩阵集（tile matrix sets）"},
+        {"href": _tilejson_href(request, PLAN_TILESET), "rel": "tiles", "type": "application/json",
+         "title": "规划图矢量瓦片 TileJSON"},
+        {"href": str(request.url_for("style", style_id="plan")), "rel": "stylesheet",
+         "type": "application/vnd.mapbox.style+json", "title": "规划图样式（MapLibre）"},
+    ]
+
+
+def collection_links(request: Request, collection_id: str) -> list[dict]:
+    """Links a collection document should carry so that OGC clients (GDAL OGCAPI) find its tiles."""
+    href = str(request.url_for("collection_tilesets", collectionId=collection_id))
+    return [{"href": href, "rel": REL_TILESETS_VECTOR, "type": "application/json", "title": "矢量瓦片集"},
+            {"href": href, "rel": REL_TILESETS_MAP, "type": "application/json", "title": "栅格瓦片集"}]
+
+
+# ------------------------------------------------------------------------------------------ responses
+class _TileResponse(Response):
+    """A response whose headers were computed once, when the tile entered the cache."""
+
+    def __init__(self, status: int, body: bytes, raw_headers: list[tuple[bytes, bytes]]):
+        self.status_code = status
+        self.body = body
+        self.background = None
+        self.raw_headers = raw_headers
+
+
+def _send(request: Request, tile: CachedTile) -> Response:
+    inm = request.headers.get("if-none-match")
+    if inm is not None and (inm == tile.etag or tile.etag in inm or inm.strip() == "*"):
+        return _TileResponse(304, b"", tile.headers_304)
+    if tile.empty:
+        return _TileResponse(204, b"", tile.headers_304)
+    if tile.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        return _TileResponse(200, tile.gzipped, tile.headers_gzip)
+    return _TileResponse(200, tile.data, tile.headers)
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise TileOutOfRange(f"{name} 必须是整数，收到 '{value}'", parameter=name) from None
+
+
+def _parse_tile_name(tile: str) -> tuple[str, str, int]:
+    """``"12.mvt"`` → ("12", "mvt", 1); ``"12@2x.png"`` → ("12", "png", 2); else InvalidParameter(format)."""
+    stem, dot, ext = tile.rpartition(".")
+    if not dot or ext not in ("mvt", "pbf", "png"):
+        raise InvalidParameter(f"不支持的瓦片格式 '{tile}'：应为 {{y}}.mvt、{{y}}.png 或 {{y}}@2x.png", parameter="format")
+    scale = 1
+    if stem.endswith("@2x"):
+        if ext != "png":
+            raise InvalidParameter("@2x 只用于 PNG 瓦片", parameter="format")
+        stem, scale = stem[:-3], 2
+    return stem, ("png" if ext == "png" else "mvt"), scale
+
+
+def _tilejson_href(request: Request, tileset: str) -> str:
+    return str(request.url_for("tilejson", tileset=tileset))
+
+
+def _tile_template(request: Request, tileset: str, ext: str = "mvt") -> str:
+    return unquote(str(request.url_for("tile", tileset=tileset, z="{z}", x="{x}", tile="{y}." + ext)))
+
+
+# ------------------------------------------------------------------------------------------ XYZ tiles
+@router.get("/tiles/{tileset}/tilejson.json", name="tilejson", summary="TileJSON 3.0.0",
+            response_class=JSONResponse)
+def tilejson(request: Request, tileset: str):
+    ts = tile_service(request).engine.tileset(tileset)
+    return JSONResponse(ts.tilejson(
+        _tile_template(request, tileset),
+        description="昆山开发区“十四五”规划空间格局 矢量瓦片（MVT 2.1，extent 4096）",
+        attribution="昆山开发区“十四五”规划（示意）",
+        version="1.0.0",
+    ))
+
+
+@router.get("/tiles/{tileset}/{z}/{x}/{tile}", name="tile", summary="矢量瓦片（.mvt）或栅格瓦片（.png、@2x.png）",
+            responses={200: {"content": {MEDIA_MVT: {}, MEDIA_PNG: {}}}, 204: {"description": "此瓦片内没有要素"},
+                       304: {"description": "未修改（If-None-Match）"}})
+def tile(request: Request, tileset: str, z: str, x: str, tile: str):
+    service = tile_service(request)
+    stem, fmt, scale = _parse_tile_name(tile)
+    zi, xi, yi = _int(z, "z"), _int(x, "x"), _int(stem, "y")
+    return _send(request, service.get(tileset, fmt, zi, xi, yi, scale))
+
+
+# ------------------------------------------------------------------------------------------ OGC API – Tiles
+def _tms():
+    return morecantile.tms.get(TMS_ID)
+
+
+def _check_tms(tile_matrix_set_id: str) -> None:
+    if tile_matrix_set_id != TMS_ID:
+        raise LayerNotFound(f"没有瓦片矩阵集 '{tile_matrix_set_id}'；可用：{TMS_ID}", parameter="tileMatrixSetId")
+
+
+@router.get("/tileMatrixSets", name="tile_matrix_sets", summary="瓦片矩阵集列表")
+def tile_matrix_sets(request: Request):
+    href = str(request.url_for("tile_matrix_set", tileMatrixSetId=TMS_ID))
+    return JSONResponse({"tileMatrixSets": [{
+        "id": TMS_ID, "title": _tms().title, "uri": TMS_URI,
+        "links": [{"href": href, "rel": "self", "type": "application/json", "title": TMS_ID},
+                  {"href": href, "rel": REL_TILING_SCHEME, "type": "application/json", "title": TMS_ID}]}]})
+
+
+@router.get("/tileMatrixSets/{tileMatrixSetId}", name="tile_matrix_set", summary="瓦片矩阵集定义")
+def tile_matrix_set(tileMatrixSetId: str):
+    _check_tms(tileMatrixSetId)
+    return JSONResponse(_tms().model_dump(mode="json", exclude_none=True))
+
+
+@router.get("/collections/{collectionId}/tiles", name="collection_tilesets", summary="图层的瓦片集列表")
+def collection_tilesets(request: Request, collectionId: str):
+    tile_service(request).engine.tileset(collectionId)
+    return JSONResponse({"tilesets": [_tileset_doc(request, collectionId, brief=True)]})
+
+
+@router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}", name="collection_tileset", summary="图层的瓦片集")
+def collection_tileset(request: Request, collectionId: str, tileMatrixSetId: str):
+    _check_tms(tileMatrixSetId)
+    tile_service(request).engine.tileset(collectionId)
+    return JSONResponse(_tileset_doc(request, collectionId))
+
+
+@router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
+            name="collection_tile", summary="图层的一个瓦片（OGC API – Tiles）",
+            responses={200: {"content": {MEDIA_MVT: {}, MEDIA_PNG: {}}}, 204: {"description": "此瓦片内没有要素"}})
+def collection_tile(request: Request, collectionId: str, tileMatrixSetId: str, tileMatrix: str, tileRow: str,
+                    tileCol: str, f: str = Query("mvt", description="mvt（默认）或 png")):
+    _check_tms(tileMatrixSetId)
+    if f not in ("mvt", "png"):
+        raise InvalidParameter(f"不支持的格式 f={f}；可用 mvt、png", parameter="f")
+    z, row, col = _int(tileMatrix, "tileMatrix"), _int(tileRow, "tileRow"), _int(tileCol, "tileCol")
+    try:
+        check_tile(z, col, row)
+    except TileOutOfRange as exc:
+        exc.parameter = {"z": "tileMatrix", "x": "tileCol", "y": "tileRow"}.get(exc.parameter, exc.parameter)
+        raise
+    return _send(request, tile_service(request).get(collectionId, f, z, col, row, 1))
+
+
+def _tileset_doc(request: Request, collection_id: str, *, brief: bool = False) -> dict:
+    engine = tile_service(request).engine
+    ts = engine.tileset(collection_id)
+    self_href = str(request.url_for("collection_tileset", collectionId=collection_id, tileMatrixSetId=TMS_ID))
+    template = unquote(str(request.url_for(
+        "collection_tile", collectionId=collection_id, tileMatrixSetId=TMS_ID,
+        tileMatrix="{tileMatrix}", tileRow="{tileRow}", tileCol="{tileCol}")))
+    doc = {
+        "title": collection_id,
+        "dataType": "vector",
+        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+        "tileMatrixSetURI": TMS_URI,
+        "links": [
+            {"href": self_href, "rel": "self", "type": "application/json", "title": "瓦片集"},
+            {"href": str(request.url_for("tile_matrix_set", tileMatrixSetId=TMS_ID)), "rel": REL_TILING_SCHEME,
+             "type": "application/json", "title": TMS_ID},
+            {"href": template, "rel": "item", "type": MEDIA_MVT, "templated": True, "title": "MVT 瓦片"},
+            {"href": template + "?f=png", "rel": "item", "type": MEDIA_PNG, "templated": True, "title": "PNG 瓦片"},
+        ],
+    }
+    if brief:
+        return doc
+    w, s, e, n = ts.bounds
+    doc["boundingBox"] = {"lowerLeft": [w, s], "upperRight": [e, n],
+                          "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}
+    doc["tileMatrixSetLimits"] = _limits(ts.bounds, ts.minzoom, LIMITS_MAXZOOM)
+    doc["layers"] = [{"id": vl["id"], "dataType": "vector", "propertiesSchema": {
+        "type": "object", "properties": {k: {"type": {"Number": "number", "Boolean": "boolean"}.get(v, "string")}
+                                         for k, v in vl["fields"].items()}}} for vl in ts.vector_layers()]
+    doc["minzoom"], doc["maxzoom"] = MIN_ZOOM, MAX_ZOOM
+    return doc
+
+
+def _limits(bounds, minzoom: int, maxzoom: int) -> list[dict]:
+    tms = _tms()
+    out = []
+    for z in range(minzoom, maxzoom + 1):
+        ul = tms.tile(bounds[0], bounds[3], z)
+        lr = tms.tile(bounds[2], bounds[1], z)
+        out.append({"tileMatrix": str(z), "minTileRow": ul.y, "maxTileRow": lr.y,
+                    "minTileCol": ul.x, "maxTileCol": lr.x})
+    return out
