@@ -30,3 +30,4 @@ def cli():
 # command modules (each adds its commands to ``cli`` on import)
 from . import catalog_cmds  # noqa: E402,F401
 from . import serve_cmd  # noqa: E402,F401
+from . import export_cmds  # noqa: E402,F401

@@ -193,8 +193,12 @@ def _draw(selection, crs: CRSInfo, w_in: float, h_in: float, title: str, progres
     _scale_bar(ax, crs, cx, cy, half_w, half_h, fs)
     _north_arrow(ax, crs, cx, cy, half_w, half_h, fs)
     schematic = [i.layer.title_zh for i in items if i.layer.schematic]
-    note = ("示意：" + "、".join(schematic) + " 为规划图示意位置，并非精确边界，不作为用地依据。") if schematic else \
-        "本图依据《昆山开发区“十四五”规划》绘制。"
+    if not schematic:
+        note = "本图依据《昆山开发区“十四五”规划》绘制。"
+    elif len(schematic) <= 3:
+        note = "示意：" + "、".join(schematic) + " 为规划图示意位置，并非精确边界，不作为用地依据。"
+    else:
+        note = f"示意：图例中标注“（示意）”的 {len(schematic)} 个图层为规划图示意位置，并非精确边界，不作为用地依据。"
     fig.text(0.03, 0.045, note, ha="left", va="center", fontsize=fs * 0.65, color="#a4161a" if schematic else "#333333")
     fig.text(0.03, 0.018, "KFQMap · 昆山开发区“十四五”规划空间格局 · 面积为 CGCS2000 椭球面积", ha="left", va="center",
              fontsize=fs * 0.5, color="#777777")
