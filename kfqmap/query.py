@@ -1,0 +1,498 @@
+"""Spatial queries over the catalog's layers: what is here, what is inside this outline, what lies within N
+metres of that, the nearest K, and the viewer's name search.
+
+Every layer gets one ``LayerIndex`` (cached per catalog, rebuilt if the catalog's frame changes): its
+geometries in WGS 84 with an STRtree, the same in EPSG:4549 (metres) with a second STRtree for distance
+queries, and the features' ellipsoidal areas. A query over 200,000 parcels touches only the tree's
+candidates, so it answers in milliseconds.
+
+>>> from kfqmap.catalog import load_catalog
+>>> cat = load_catalog()
+>>> at_point(cat, 121.0, 31.37, tolerance=50).hits            # doctest: +SKIP
+>>> near(cat, "renewal_sites", "s1_stations", 500)            # doctest: +SKIP
+
+Distances and buffers are measured in EPSG:4549 (CGCS2000 Gauss-Krüger CM 120E), as planners do; areas of
+intersections are ellipsoidal (``kfqmap.area.ellipsoidal_area``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import threading
+import weakref
+from functools import cached_property
+from typing import Any, Iterable
+
+import numpy as np
+import shapely
+from shapely.geometry import shape
+
+from .area import ellipsoidal_area
+from .crs import MEASURE_CRS, parse_crs, transform_geometry, transform_xy
+from .cql import CompiledFilter, parse_filter
+from .errors import InvalidGeometry, InvalidParameter
+from .models import QueryHit, QueryResult, SearchHit, jsonable
+from .units import mu_from_m2
+
+#: the largest distance / tolerance a query accepts (metres): the plan area is ~30 km across
+MAX_DISTANCE_M = 50_000.0
+MAX_K = 1000
+PREDICATES = ("intersects", "within", "contains")
+
+#: properties copied into query hits (besides id and name), when a layer has them
+HIT_PROPERTIES = ("park_type", "park", "status", "year", "area_mu", "parcel_id", "current_use", "planned_use",
+                  "part", "river", "functions", "plan_status", "role", "line", "seq", "axis_id", "illustrative",
+                  "schematic", "accuracy_m", "source", "land_use")
+
+
+# ------------------------------------------------------------------------------------------------ index
+class LayerIndex:
+    """One layer's geometries, trees and measures (built lazily, then reused by every query)."""
+
+    def __init__(self, layer, frame):
+        self.layer = layer
+        self.frame = frame
+        self.geoms = np.asarray(frame.geometry.values, dtype=object)
+        self.ids = frame.index.astype(str).to_numpy()
+        self.names = (frame["name"].astype("string").fillna("").to_numpy(dtype=object)
+                      if "name" in frame.columns else np.full(len(frame), "", dtype=object))
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.geoms)
+
+    @cached_property
+    def tree(self) -> shapely.STRtree:
+        """STRtree over the WGS 84 geometries (topological predicates)."""
+        return shapely.STRtree(self.geoms)
+
+    @cached_property
+    def geoms_4549(self) -> np.ndarray:
+        return transform_geometry(self.geoms, "EPSG:4326", MEASURE_CRS)
+
+    @cached_property
+    def tree_4549(self) -> shapely.STRtree:
+        """STRtree over the EPSG:4549 geometries (distances in metres)."""
+        return shapely.STRtree(self.geoms_4549)
+
+    @cached_property
+    def area_m2(self) -> np.ndarray:
+        return ellipsoidal_area(self.geoms)
+
+
+_INDEXES: "weakref.WeakKeyDictionary[Any, dict[str, LayerIndex]]" = weakref.WeakKeyDictionary()
+_INDEX_LOCK = threading.Lock()
+
+
+def layer_index(catalog, layer_id: str) -> LayerIndex:
+    """The cached ``LayerIndex`` of a catalog layer (raises ``LayerNotFound``)."""
+    layer = catalog.get(layer_id)
+    frame = catalog.read(layer_id)
+    with _INDEX_LOCK:
+        per_cat = _INDEXES.setdefault(catalog, {})
+        index = per_cat.get(layer_id)
+        if index is None or index.frame is not frame:
+            index = LayerIndex(layer, frame)
+            per_cat[layer_id] = index
+    return index
+
+
+# ------------------------------------------------------------------------------------------------ parsing
+def check_distance(value, *, parameter: str = "distance", allow_zero: bool = True) -> float:
+    """A distance / tolerance in metres: finite, ≥ 0 (or > 0), ≤ ``MAX_DISTANCE_M``; else ``InvalidParameter``."""
+    try:
+        d = float(value)
+    except (TypeError, ValueError):
+        raise InvalidParameter(f"距离 '{value}' 不是数字（单位：米）", parameter=parameter) from None
+    if not math.isfinite(d) or d < 0 or (d == 0 and not allow_zero) or d > MAX_DISTANCE_M:
+        low = "0" if allow_zero else "大于 0"
+        raise InvalidParameter(f"距离 {value} 米不合理：应在 {low} 到 {MAX_DISTANCE_M:,.0f} 米之间",
+                               parameter=parameter)
+    return d
+
+
+def _check_k(k) -> int:
+    try:
+        n = int(k)
+    except (TypeError, ValueError):
+        raise InvalidParameter(f"k = '{k}' 不是整数", parameter="k") from None
+    if n < 1 or n > MAX_K:
+        raise InvalidParameter(f"k = {k} 不合理：应在 1 到 {MAX_K} 之间", parameter="k")
+    return n
+
+
+def parse_point(lon, lat, crs=None) -> shapely.Point:
+    """A point given in any supported CRS → a WGS 84 shapely Point (raises InvalidParameter / InvalidCRS)."""
+    info = parse_crs(crs)
+    try:
+        x, y = float(lon), float(lat)
+    except (TypeError, ValueError):
+        raise InvalidParameter(f"坐标 '{lon},{lat}' 不是数字", parameter="point") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise InvalidParameter("坐标不是有限数值", parameter="point")
+    if info.geographic and not (-180 <= x <= 180 and -90 <= y <= 90):
+        raise InvalidParameter(f"坐标 {x},{y} 超出经纬度范围（经度在前，纬度在后）；如是投影坐标请指定坐标系，如 EPSG:4549",
+                               parameter="point")
+    lon84, lat84 = transform_xy(x, y, info, "EPSG:4326")
+    lon84, lat84 = float(lon84), float(lat84)
+    if not (math.isfinite(lon84) and math.isfinite(lat84) and -180 <= lon84 <= 180 and -90 <= lat84 <= 90):
+        raise InvalidParameter(f"坐标 {x},{y} 在 {info.code} 中无效", parameter="point")
+    return shapely.Point(lon84, lat84)
+
+
+def parse_geometry(obj, crs=None) -> shapely.Geometry:
+    """GeoJSON (text, dict: Geometry / Feature / FeatureCollection) or a shapely geometry in ``crs`` → a valid
+    WGS 84 shapely geometry. A FeatureCollection becomes the union of its features. Raises ``InvalidGeometry``."""
+    info = parse_crs(crs)
+    if isinstance(obj, shapely.Geometry):
+        geom = obj
+    else:
+        data = obj
+        if isinstance(obj, (str, bytes)):
+            try:
+                data = json.loads(obj)
+            except (ValueError, TypeError) as exc:
+                raise InvalidGeometry(f"GeoJSON 无法解析：{exc.__class__.__name__}（{str(exc)[:80]}）",
+                                      parameter="geometry") from None
+        if not isinstance(data, dict) or "type" not in data:
+            raise InvalidGeometry("不是 GeoJSON 对象：需要含 \"type\" 的 Geometry、Feature 或 FeatureCollection",
+                                  parameter="geometry")
+        try:
+            if data["type"] == "FeatureCollection":
+                feats = data.get("features") or []
+                parts = [shape(f["geometry"]) for f in feats if f.get("geometry")]
+                if not parts:
+                    raise InvalidGeometry("FeatureCollection 中没有几何", parameter="geometry")
+                geom = shapely.union_all([shapely.make_valid(p) for p in parts])
+            elif data["type"] == "Feature":
+                if not data.get("geometry"):
+                    raise InvalidGeometry("Feature 没有几何 (geometry 为 null)", parameter="geometry")
+                geom = shape(data["geometry"])
+            else:
+                geom = shape(data)
+        except InvalidGeometry:
+            raise
+        except Exception as exc:
+            raise InvalidGeometry(f"GeoJSON 几何无效：{str(exc)[:120] or exc.__class__.__name__}（检查 type 和 coordinates 的嵌套层数）",
+                                  parameter="geometry") from None
+    if geom is None or geom.is_empty:
+        raise InvalidGeometry("几何为空", parameter="geometry")
+    coords = shapely.get_coordinates(geom)
+    if not np.isfinite(coords).all():
+        raise InvalidGeometry("几何中有非数值坐标", parameter="geometry")
+    if info.geographic and (np.abs(coords[:, 0]) > 180).any() | (np.abs(coords[:, 1]) > 90).any():
+        raise InvalidGeometry(f"坐标超出经纬度范围（{info.code}，经度在前）；如果是投影坐标（米），请指定坐标系，如 EPSG:4549",
+                              parameter="geometry")
+    if not geom.is_valid:
+        reason = shapely.is_valid_reason(geom)
+        raise InvalidGeometry(f"几何无效：{reason}（例如自相交的多边形；请在 GIS 软件中修复后再试）", parameter="geometry")
+    if info.code != "EPSG:4326":
+        geom = transform_geometry(geom, info, "EPSG:4326")
+        if not geom.is_valid:
+            geom = shapely.make_valid(geom)
+    return geom
+
+
+def _layer_ids(catalog, layers) -> list[str]:
+    if layers is None or layers == "" or layers == []:
+        return [lyr.id for lyr in catalog.spatial_layers()]
+    if isinstance(layers, str):
+        layers = [p.strip() for p in layers.split(",") if p.strip()]
+    out = []
+    for lid in layers:
+        layer = catalog.get(lid)
+        if not layer.is_spatial:
+            raise InvalidParameter(f"图层 '{lid}' 没有几何（是指标表），不能做空间查询", parameter="layers")
+        out.append(lid)
+    return out
+
+
+def _compile(filter_) -> CompiledFilter | None:
+    if filter_ is None or (isinstance(filter_, str) and not filter_.strip()):
+        return None
+    return filter_ if isinstance(filter_, CompiledFilter) else parse_filter(filter_)
+
+
+def _filter_mask(index: LayerIndex, cf: CompiledFilter | None, *, strict: bool) -> np.ndarray | None:
+    """Boolean array of features passing the filter (None = all). In multi-layer queries (strict=False) a
+    layer that lacks one of the filter's properties is skipped (all False) instead of raising."""
+    if cf is None:
+        return None
+    missing = [p for p in cf.properties if p not in index.frame.columns]
+    if missing and not strict:
+        return np.zeros(len(index), dtype=bool)
+    return cf.mask(index.frame).to_numpy(dtype=bool)
+
+
+def _hit(index: LayerIndex, i: int, *, with_geometry: bool, **extra) -> QueryHit:
+    row = index.frame.iloc[i]
+    props = {k: jsonable(row[k]) for k in HIT_PROPERTIES if k in index.frame.columns}
+    geom = shapely.geometry.mapping(index.geoms[i]) if with_geometry and index.geoms[i] is not None else None
+    return QueryHit(layer_id=index.layer.id, layer_title_zh=index.layer.title_zh, id=str(index.ids[i]),
+                    name=str(index.names[i]) or None, properties=props, geometry=jsonable(geom) if geom else None,
+                    **{k: (None if v is None else float(v)) if k not in ("near_id", "near_name") else v
+                       for k, v in extra.items()})
+
+
+def _result(kind: str, params: dict, hits: list[QueryHit], layer_ids: Iterable[str]) -> QueryResult:
+    per = {lid: 0 for lid in layer_ids}
+    for h in hits:
+        per[h.layer_id] = per.get(h.layer_id, 0) + 1
+    return QueryResult(kind=kind, params=jsonable(params), count=len(hits), layers=per, hits=hits)
+
+
+def _check_filter_known(catalog, ids: list[str], cf: CompiledFilter | None) -> None:
+    """In a multi-layer query, a filter property that no queried layer has is a user mistake."""
+    if cf is None or not cf.properties:
+        return
+    cols = set()
+    for lid in ids:
+        cols.update(c for c in catalog.read(lid).columns if c != "geometry")
+    if not set(cf.properties) <= cols:
+        cf.check(cols)
+
+
+# ------------------------------------------------------------------------------------------------ queries
+def at_point(catalog, lon, lat, *, crs=None, tolerance=0.0, layers=None, filter=None,
+             with_geometry: bool = False) -> QueryResult:
+    """Features of every (or the chosen) layer that contain the point or lie within ``tolerance`` metres.
+
+    ``lon, lat`` are in ``crs`` (default WGS 84; also EPSG:4490/4549/4528/3857, GCJ-02, BD-09). Hits are
+    ordered layer by layer, nearest first, with ``distance_m`` (0 inside a polygon).
+    """
+    tol = check_distance(tolerance, parameter="tolerance")
+    pt = parse_point(lon, lat, crs)
+    ids = _layer_ids(catalog, layers)
+    cf = _compile(filter)
+    _check_filter_known(catalog, ids, cf)
+    pt_m = transform_geometry(pt, "EPSG:4326", MEASURE_CRS)
+    hits: list[QueryHit] = []
+    for lid in ids:
+        index = layer_index(catalog, lid)
+        if len(index) == 0:
+            continue
+        if tol > 0:
+            cand = index.tree_4549.query(pt_m, predicate="dwithin", distance=tol)
+        else:
+            cand = index.tree.query(pt, predicate="intersects")
+        if len(cand) == 0:
+            continue
+        keep = _filter_mask(index, cf, strict=len(ids) == 1)
+        if keep is not None:
+            cand = cand[keep[cand]]
+        dist = shapely.distance(index.geoms_4549[cand], pt_m) if tol > 0 else np.zeros(len(cand))
+        if tol > 0:   # a point inside a polygon is at distance 0 whatever the projection's rounding
+            inside = shapely.intersects(index.geoms[cand], pt)
+            dist = np.where(inside, 0.0, dist)
+        for j in np.argsort(dist, kind="stable"):
+            hits.append(_hit(index, int(cand[j]), with_geometry=with_geometry, distance_m=round(float(dist[j]), 2)))
+    params = {"lon": float(lon), "lat": float(lat), "crs": parse_crs(crs).code, "tolerance_m": tol,
+              "wgs84": [pt.x, pt.y], "layers": ids, "filter": cf.text if cf else None}
+    return _result("point", params, hits, ids)
+
+
+def in_geometry(catalog, geometry, *, crs=None, predicate: str = "intersects", layers=None, filter=None,
+                with_geometry: bool = False) -> QueryResult:
+    """Features that intersect / lie within / contain a user geometry (GeoJSON in any supported CRS).
+
+    ``predicate`` is read as "feature <predicate> geometry": ``within`` = features inside the outline,
+    ``contains`` = features that contain it. Each hit carries the ellipsoidal area of its part inside the
+    geometry (m² and 亩) and that part's share of the feature.
+    """
+    pred = str(predicate).lower()
+    if pred not in PREDICATES:
+        raise InvalidParameter(f"未知的空间关系 '{predicate}'；可用：{', '.join(PREDICATES)}", parameter="predicate")
+    geom = parse_geometry(geometry, crs)
+    ids = _layer_ids(catalog, layers)
+    cf = _compile(filter)
+    _check_filter_known(catalog, ids, cf)
+    # the tree's predicate is "geometry <pred> feature"; ours is "feature <pred> geometry"
+    tree_pred = {"intersects": "intersects", "within": "contains", "contains": "within"}[pred]
+    shapely.prepare(geom)
+    hits: list[QueryHit] = []
+    for lid in ids:
+        index = layer_index(catalog, lid)
+        if len(index) == 0:
+            continue
+        cand = index.tree.query(geom, predicate=tree_pred)
+        keep = _filter_mask(index, cf, strict=len(ids) == 1)
+        if keep is not None and len(cand):
+            cand = cand[keep[cand]]
+        if len(cand) == 0:
+            continue
+        cand = np.sort(cand)
+        is_poly = np.isin(shapely.get_type_id(index.geoms[cand]), (3, 6))
+        inter_m2 = np.full(len(cand), np.nan)
+        if is_poly.any():
+            pc = cand[is_poly]
+            if pred == "within":
+                inter = index.geoms[pc]
+            else:
+                inter = shapely.intersection(index.geoms[pc], geom)
+            inter_m2[is_poly] = ellipsoidal_area(inter)
+        for j, i in enumerate(cand):
+            extra = {}
+            if is_poly[j]:
+                a = float(index.area_m2[i])
+                extra = {"intersection_m2": round(float(inter_m2[j]), 1),
+                         "intersection_mu": round(float(mu_from_m2(inter_m2[j])), 2),
+                         "share_of_feature": round(float(inter_m2[j] / a), 4) if a > 0 else None}
+            hits.append(_hit(index, int(i), with_geometry=with_geometry, **extra))
+    params = {"predicate": pred, "crs": parse_crs(crs).code, "layers": ids, "filter": cf.text if cf else None,
+              "area_m2": round(float(ellipsoidal_area(geom)), 1), "bounds": list(geom.bounds)}
+    return _result("geometry", params, hits, ids)
+
+
+def near(catalog, layer, near, distance, *, filter=None, near_filter=None,
+         with_geometry: bool = False) -> QueryResult:
+    """Features of ``layer`` (a layer id, a list, or None = every other spatial layer) within ``distance``
+    metres of any feature of ``near`` (buffers measured in EPSG:4549). ``near_filter`` narrows the features of
+    ``near`` (e.g. ``name = '昆山南站'``). Each hit names its nearest ``near`` feature and the distance to it.
+    """
+    d = check_distance(distance)
+    near_index = layer_index(catalog, near)
+    if not near_index.layer.is_spatial:
+        raise InvalidParameter(f"图层 '{near}' 没有几何，不能做距离查询", parameter="near")
+    ids = [lid for lid in _layer_ids(catalog, layer) if layer or lid != near]
+    cf = _compile(filter)
+    _check_filter_known(catalog, ids, cf)
+    ncf = _compile(near_filter)
+    src = np.arange(len(near_index))
+    nkeep = _filter_mask(near_index, ncf, strict=True)
+    if nkeep is not None:
+        src = src[nkeep]
+    src_geoms = near_index.geoms_4549[src]
+    hits: list[QueryHit] = []
+    for lid in ids:
+        index = layer_index(catalog, lid)
+        if len(index) == 0 or len(src) == 0:
+            continue
+        # pairs (near feature, target feature) within d, from the target layer's metric tree
+        qi, ti = index.tree_4549.query(src_geoms, predicate="dwithin", distance=d)
+        if len(ti) == 0:
+            continue
+        keep = _filter_mask(index, cf, strict=len(ids) == 1)
+        if keep is not None:
+            sel = keep[ti]
+            qi, ti = qi[sel], ti[sel]
+            if len(ti) == 0:
+                continue
+        dist = shapely.distance(index.geoms_4549[ti], src_geoms[qi])
+        order = np.lexsort((dist, ti))                  # per target: nearest near-feature first
+        ti_s, qi_s, d_s = ti[order], qi[order], dist[order]
+        first = np.r_[True, ti_s[1:] != ti_s[:-1]]
+        ti_u, qi_u, d_u = ti_s[first], qi_s[first], d_s[first]
+        for j in np.argsort(d_u, kind="stable"):
+            n_i = int(src[qi_u[j]])
+            hits.append(_hit(index, int(ti_u[j]), with_geometry=with_geometry, distance_m=round(float(d_u[j]), 2),
+                             near_id=str(near_index.ids[n_i]), near_name=str(near_index.names[n_i]) or None))
+    params = {"layers": ids, "near": near, "distance_m": d, "filter": cf.text if cf else None,
+              "near_filter": ncf.text if ncf else None, "near_count": int(len(src))}
+    return _result("near", params, hits, ids)
+
+
+def nearest(catalog, lon, lat, layer, k: int = 5, *, crs=None, filter=None, max_distance=None,
+            with_geometry: bool = False) -> QueryResult:
+    """The ``k`` features of ``layer`` nearest to a point, with distances in metres (EPSG:4549)."""
+    n = _check_k(k)
+    pt = parse_point(lon, lat, crs)
+    index = layer_index(catalog, layer)
+    if not index.layer.is_spatial:
+        raise InvalidParameter(f"图层 '{layer}' 没有几何，不能做最近查询", parameter="layer")
+    maxd = check_distance(max_distance, parameter="max_distance") if max_distance is not None else None
+    cf = _compile(filter)
+    pt_m = transform_geometry(pt, "EPSG:4326", MEASURE_CRS)
+    keep = _filter_mask(index, cf, strict=True)
+    hits: list[QueryHit] = []
+    if len(index):
+        if keep is None and maxd is None and n < len(index):
+            # grow a search radius until it holds k features (the tree answers each step in microseconds)
+            radius = 200.0
+            while True:
+                cand = index.tree_4549.query(pt_m, predicate="dwithin", distance=radius)
+                if len(cand) >= n or radius > 4 * MAX_DISTANCE_M:
+                    break
+                radius *= 4
+            if len(cand) < n:
+                cand = np.arange(len(index))
+        elif maxd is not None:
+            cand = index.tree_4549.query(pt_m, predicate="dwithin", distance=maxd)
+        else:
+            cand = np.arange(len(index))
+        if keep is not None:
+            cand = cand[keep[cand]]
+        dist = shapely.distance(index.geoms_4549[cand], pt_m)
+        inside = shapely.intersects(index.geoms[cand], pt)
+        dist = np.where(inside, 0.0, dist)
+        order = np.lexsort((cand, dist))[:n]
+        for j in order:
+            hits.append(_hit(index, int(cand[j]), with_geometry=with_geometry, distance_m=round(float(dist[j]), 2)))
+    params = {"lon": float(lon), "lat": float(lat), "crs": parse_crs(crs).code, "layer": layer, "k": n,
+              "max_distance_m": maxd, "filter": cf.text if cf else None, "wgs84": [pt.x, pt.y]}
+    return _result("nearest", params, hits, [layer])
+
+
+#: text properties searched besides ``name`` (a hit there ranks after every name hit)
+SEARCH_FIELDS = ("alt_name", "functions", "park", "river", "parcel_id")
+
+
+def search_names(catalog, text, *, limit: int = 20, layers=None) -> list[SearchHit]:
+    """Features whose name (or alternative name, functions, …) contains ``text``, case-insensitive.
+
+    Ranked exact name match, then names starting with the text, then names containing it, then other
+    fields; shorter names first within a rank. Each hit has the feature's bbox and a point on it for the
+    viewer to fly to. Non-spatial layers (indicators) are searched too; their bbox is null.
+    """
+    q = str(text or "").strip()
+    if not q:
+        raise InvalidParameter("搜索内容为空", parameter="q")
+    if len(q) > 100:
+        raise InvalidParameter("搜索内容过长（最多 100 个字符）", parameter="q")
+    try:
+        limit = int(limit)
+    except (TypeError, ValueError):
+        raise InvalidParameter(f"limit = '{limit}' 不是整数", parameter="limit") from None
+    if limit < 1 or limit > 500:
+        raise InvalidParameter("limit 应在 1 到 500 之间", parameter="limit")
+    ql = q.casefold()
+    if layers is None:
+        ids = catalog.ids
+    else:
+        ids = [p.strip() for p in (layers.split(",") if isinstance(layers, str) else layers) if p.strip()]
+    found: list[tuple[int, int, int, SearchHit]] = []
+    for order, lid in enumerate(ids):
+        layer = catalog.get(lid)
+        frame = catalog.read(lid)
+        if "name" not in frame.columns or len(frame) == 0:
+            continue
+        names = frame["name"].astype("string").fillna("")
+        low = names.str.casefold()
+        rank = np.full(len(frame), 9)
+        rank[low.str.contains(ql, regex=False).to_numpy(dtype=bool)] = 2
+        rank[low.str.startswith(ql).to_numpy(dtype=bool)] = 1
+        rank[(low == ql).to_numpy(dtype=bool)] = 0
+        field = np.full(len(frame), "name", dtype=object)
+        for col in SEARCH_FIELDS:
+            if col in frame.columns:
+                hit = frame[col].astype("string").fillna("").str.casefold().str.contains(ql, regex=False)
+                hit = hit.to_numpy(dtype=bool) & (rank == 9)
+                rank[hit] = 3
+                field[hit] = col
+        geoms = frame.geometry.values if layer.is_spatial else None
+        for i in np.flatnonzero(rank < 9):
+            bbox = center = None
+            if geoms is not None and geoms[i] is not None and not geoms[i].is_empty:
+                g = geoms[i]
+                bbox = [round(v, 6) for v in g.bounds]
+                p = g.representative_point() if g.geom_type in ("Polygon", "MultiPolygon") else g.interpolate(0.5, normalized=True) if "Line" in g.geom_type else g.centroid
+                center = [round(p.x, 6), round(p.y, 6)]
+            hit = SearchHit(layer_id=lid, layer_title_zh=layer.title_zh, group=layer.group, id=str(frame.index[i]),
+                            name=str(names.iloc[i]), match=["exact", "prefix", "contains", "other_field"][rank[i]],
+                            field=str(field[i]), bbox=bbox, center=center)
+            found.append((int(rank[i]), len(hit.name), order, hit))
+    found.sort(key=lambda t: (t[0], t[1], t[2]))
+    return [t[3] for t in found[:limit]]
+
+
+__all__ = ["LayerIndex", "layer_index", "at_point", "in_geometry", "near", "nearest", "search_names",
+           "parse_point", "parse_geometry", "check_distance", "MAX_DISTANCE_M", "PREDICATES"]
