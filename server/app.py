@@ -40,6 +40,7 @@ ROUTERS: list[str] = [
     "server.routers.web",
     "server.routers.tiles",
     "server.routers.styles",
+    "server.routers.export",
 ]
 
 

@@ -32,12 +32,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry import box, shape
+from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from ..catalog import Catalog, Layer
 from ..crs import CRSInfo, parse_crs, transform_geometry
-from ..errors import EmptySelection, InvalidBBox, InvalidCRS, InvalidFilter, InvalidGeometry, InvalidParameter
+from ..errors import EmptySelection, InvalidCRS, InvalidFilter, InvalidGeometry, InvalidParameter
 
 #: progress callback: ``progress(advance)`` after ``advance`` more features were written; ``progress(0, total=n)``
 #: is called once first with the number of features to write.
@@ -147,31 +147,19 @@ class Selection:
         return to_crs(out, crs) if crs is not None else out
 
 
-def parse_bbox(value, *, crs: str | CRSInfo | None = None) -> tuple[float, float, float, float]:
-    """``"minx,miny,maxx,maxy"`` (or a sequence of 4 numbers) in ``crs`` (default WGS 84) → a lon/lat bbox."""
-    if isinstance(value, str):
-        parts = [p for p in value.replace(" ", "").split(",") if p != ""]
-    else:
-        parts = list(value)
-    try:
-        nums = [float(p) for p in parts]
-    except (TypeError, ValueError):
-        raise InvalidBBox(f"bbox 必须是 4 个数字 minx,miny,maxx,maxy，收到 '{value}'") from None
-    if len(nums) == 6:   # 3-D bbox: drop the heights
-        nums = [nums[0], nums[1], nums[3], nums[4]]
-    if len(nums) != 4 or not all(np.isfinite(nums)):
-        raise InvalidBBox(f"bbox 必须是 4 个有限数字 minx,miny,maxx,maxy，收到 '{value}'")
-    minx, miny, maxx, maxy = nums
-    if minx >= maxx or miny >= maxy:
-        raise InvalidBBox(f"bbox 的最小值必须小于最大值：{value}")
-    info = parse_crs(crs, parameter="bbox-crs")
-    if info.code != "EPSG:4326":
-        xs, ys = np.array([minx, maxx, maxx, minx]), np.array([miny, miny, maxy, maxy])
-        g = transform_geometry(shapely.polygons(np.column_stack([xs, ys])), info, "EPSG:4326")
-        minx, miny, maxx, maxy = (float(v) for v in g.bounds)
-    elif not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
-        raise InvalidBBox(f"WGS 84 bbox 超出经纬度范围：{value}")
-    return (minx, miny, maxx, maxy)
+def parse_bbox(value, *, crs: str | CRSInfo | None = None) -> BaseGeometry | None:
+    """``"minx,miny,maxx,maxy"`` (or 4/6 numbers) in ``crs`` → the box as a WGS 84 polygon, or None.
+
+    The same parser as the OGC ``bbox``/``bbox-crs`` parameters (:func:`kfqmap.features.parse_bbox`), so the
+    CLI's ``--bbox`` and the server's ``?bbox=`` accept and reject exactly the same input: default CRS84
+    lon,lat; an EPSG code takes its authority axis order (``EPSG:4326`` is lat,lon); edges are densified before
+    reprojection.
+    """
+    from ..features import parse_bbox as _parse
+    if isinstance(crs, CRSInfo):
+        crs = crs.code
+    parsed = _parse(value, crs, parameter="bbox")
+    return None if parsed is None else parsed.polygon
 
 
 def parse_geometry(value, *, crs: str | CRSInfo | None = None) -> BaseGeometry:
@@ -226,10 +214,8 @@ def select(catalog: Catalog, layer_ids: Sequence[str] | str, *, bbox=None, bbox_
     if not ids:
         raise EmptySelection("没有选择图层：请用 layers 指定至少一个图层", parameter="layers")
     layers = [catalog.get(i) for i in ids]   # LayerNotFound for an unknown id
-    area = None
-    bb = parse_bbox(bbox, crs=bbox_crs) if bbox is not None and bbox != "" else None
-    if bb is not None:
-        area = box(*bb)
+    area = parse_bbox(bbox, crs=bbox_crs) if bbox is not None else None
+    bb = tuple(float(v) for v in area.bounds) if area is not None else None
     geom = parse_geometry(geometry, crs=geometry_crs) if geometry is not None else None
     if geom is not None:
         area = geom if area is None else area.intersection(geom)

@@ -1,0 +1,111 @@
+"""Download endpoint: ``GET /export`` and ``POST /export`` (same options plus a drawn geometry).
+
+Parse, call :func:`kfqmap.export.export_layers`, stream the file. The export is written to a private temporary
+directory first (so a bad request is a 4xx problem+json before any byte is sent, and nothing half-written is
+ever served), then streamed in 64 KB chunks with the format's media type and a ``Content-Disposition``
+attachment name; the temporary directory is removed when the response has been sent.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Iterator
+from urllib.parse import quote
+
+from fastapi import APIRouter, Body, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from kfqmap.catalog import Catalog
+from kfqmap.export import FORMATS, default_filename, export_layers, get_format
+
+from ..dependencies import get_catalog
+
+router = APIRouter(tags=["export"])
+
+CHUNK = 64 * 1024
+_FORMATS_DOC = "、".join(f"{name}（{f.title_zh}）" for name, f in FORMATS.items())
+
+
+class ExportRequest(BaseModel):
+    """Body of ``POST /export``: the GET options plus a drawn geometry."""
+
+    layers: list[str] | str = Field(description="图层 id 列表，或逗号分隔的字符串")
+    format: str = Field("geojson", description=f"导出格式：{_FORMATS_DOC}")
+    crs: str | None = Field(None, description="输出坐标系（EPSG:4326/4490/4549/4528/3857 或 GCJ-02）；默认按格式")
+    bbox: list[float] | str | None = Field(None, description="范围 minx,miny,maxx,maxy")
+    bbox_crs: str | None = Field(None, alias="bbox-crs", description="bbox 的坐标系（默认 CRS84）")
+    geometry: dict[str, Any] | None = Field(None, description="绘制的范围（GeoJSON 几何、Feature 或 FeatureCollection）")
+    geometry_crs: str | None = Field(None, alias="geometry-crs", description="范围几何的坐标系（默认 WGS 84 经纬度）")
+    filter: str | None = Field(None, description="CQL2 文本过滤条件")
+    title: str | None = None
+    size: str | None = Field(None, description="图片尺寸：A4、A3、297x210mm、1600x1200px …")
+    dpi: float | None = Field(None, description="图片分辨率（72–600）")
+
+    model_config = {"populate_by_name": True}
+
+
+def _stream(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            yield chunk
+
+
+def _content_disposition(filename: str) -> str:
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+async def _export(catalog: Catalog, req: ExportRequest) -> StreamingResponse:
+    fmt = get_format(req.format)
+    layers = req.layers if isinstance(req.layers, list) else [p.strip() for p in req.layers.split(",") if p.strip()]
+    bbox = ",".join(str(v) for v in req.bbox) if isinstance(req.bbox, list) else req.bbox
+    options = {k: v for k, v in {"title": req.title, "size": req.size, "dpi": req.dpi}.items() if v is not None}
+    filename = default_filename(layers, fmt.name)
+    workdir = Path(tempfile.mkdtemp(prefix="kfqmap-export-"))
+    try:
+        result = await run_in_threadpool(
+            export_layers, catalog, layers, fmt.name, workdir / filename, req.crs, bbox=bbox or None,
+            geometry=req.geometry, filter=req.filter or None, bbox_crs=req.bbox_crs, geometry_crs=req.geometry_crs,
+            options=options)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    headers = {
+        "Content-Disposition": _content_disposition(filename),
+        "Content-Length": str(result.path.stat().st_size),
+        "X-KFQMap-CRS": result.crs.code,
+        "X-KFQMap-Features": str(result.features),
+    }
+    return StreamingResponse(_stream(result.path), media_type=fmt.media_type, headers=headers,
+                             background=BackgroundTask(shutil.rmtree, workdir, True))
+
+
+@router.get("/export", summary="导出图层（下载文件）",
+            description=f"把所选图层导出为文件并下载。格式：{_FORMATS_DOC}。与 bbox 或过滤条件相交/匹配的要素整体导出。")
+async def export_get(
+    catalog: Annotated[Catalog, Depends(get_catalog)],
+    layers: Annotated[str, Query(description="图层 id，逗号分隔，例如 cores,parks", max_length=2000)],
+    format: Annotated[str, Query(description=f"导出格式：{_FORMATS_DOC}", max_length=32)] = "geojson",
+    crs: Annotated[str | None, Query(description="输出坐标系：EPSG:4326、4490、4549、4528、3857 或 GCJ-02；默认按格式",
+                                     max_length=200)] = None,
+    bbox: Annotated[str | None, Query(description="范围 minx,miny,maxx,maxy（默认 CRS84 经度,纬度）",
+                                      max_length=400)] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="bbox 的坐标系", max_length=200)] = None,
+    filter: Annotated[str | None, Query(description="CQL2 文本过滤条件", max_length=4000)] = None,
+    title: Annotated[str | None, Query(description="地图/报表标题", max_length=200)] = None,
+    size: Annotated[str | None, Query(description="图片尺寸：A4、A3、297x210mm、1600x1200px", max_length=40)] = None,
+    dpi: Annotated[float | None, Query(description="图片分辨率（72–600）")] = None,
+):
+    req = ExportRequest(layers=layers, format=format, crs=crs, bbox=bbox, bbox_crs=bbox_crs, filter=filter,
+                        title=title, size=size, dpi=dpi)
+    return await _export(catalog, req)
+
+
+@router.post("/export", summary="按绘制范围导出图层（下载文件）",
+             description="与 GET /export 相同，另可在请求体中给出绘制的范围几何（GeoJSON，默认 WGS 84）。")
+async def export_post(catalog: Annotated[Catalog, Depends(get_catalog)], req: Annotated[ExportRequest, Body()]):
+    return await _export(catalog, req)
