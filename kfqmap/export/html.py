@@ -125,6 +125,19 @@ def _truthy(v) -> bool:
 
 # ---------------------------------------------------------------- styles and legend
 def _style(layer) -> dict:
+    """Leaflet path options from the shared paint (``kfqmap.style.layer_paint``), else the catalog's Layer.style."""
+    if layer is not None:
+        try:
+            from ..style import layer_paint
+        except ImportError:
+            layer_paint = None
+        if layer_paint is not None:
+            p = layer_paint(layer)
+            fill = p["fill"] or "#000000"
+            return {"fill": p["fill"], "fillColor": fill, "fillOpacity": float(p["fill_opacity"]) if p["fill"] else 0.0,
+                    "color": p["stroke"], "weight": float(p["width"]),
+                    "dashArray": " ".join(f"{d:g}" for d in p["dash"]) if p["dash"] else None,
+                    "radius": float(p["radius"])}
     s = layer.style if layer is not None else None
     fill = getattr(s, "fill", None) or "#3388ff"
     return {
@@ -136,6 +149,17 @@ def _style(layer) -> dict:
         "dashArray": " ".join(f"{d:g}" for d in s.dash) if s is not None and s.dash else None,
         "radius": float(getattr(s, "radius", 5.0)),
     }
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    c = colour.lstrip("#")
+    if len(c) == 3:
+        c = "".join(ch * 2 for ch in c)
+    try:
+        r, g, b = (int(c[i:i + 2], 16) for i in (0, 2, 4))
+    except ValueError:
+        return colour
+    return f"rgba({r},{g},{b},{alpha:.2f})"
 
 
 def _legend_html(entries: list[tuple[Any, str]]) -> str:
@@ -150,7 +174,8 @@ def _legend_html(entries: list[tuple[Any, str]]) -> str:
         elif family == "line":
             sw = f"<span class='sw' style='height:0;border-top:{max(2, st['weight']):.0f}px {dash} {st['color']}'></span>"
         else:
-            sw = (f"<span class='sw' style='background:{st['fillColor']};opacity:{max(st['fillOpacity'], .35):.2f};"
+            bg = _rgba(st["fillColor"], max(st["fillOpacity"], 0.3)) if st["fill"] else "transparent"
+            sw = (f"<span class='sw' style='background:{bg};"
                   f"border:2px {dash} {st['color']}'></span>")
         badges = ""
         if layer is not None and layer.schematic:
@@ -171,7 +196,7 @@ html,body{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-se
 .kfq-title{position:fixed;top:10px;left:60px;z-index:1000;background:rgba(29,78,137,.94);color:#fff;padding:6px 14px;
  border-radius:6px;font-size:18px;font-weight:600;box-shadow:0 2px 6px rgba(0,0,0,.25)}
 .kfq-title small{display:block;font-size:12px;font-weight:normal;opacity:.85}
-.kfq-legend{position:fixed;bottom:24px;left:10px;z-index:1000;background:rgba(255,255,255,.95);padding:8px 10px;
+.kfq-legend{position:fixed;bottom:64px;left:10px;z-index:1000;background:rgba(255,255,255,.95);padding:8px 10px;
  border-radius:6px;box-shadow:0 2px 8px rgba(0,0,0,.25);font-size:13px;max-height:60vh;overflow:auto}
 .kfq-legend .hd{font-weight:600;color:#163a66;margin-bottom:4px}
 .kfq-legend .it{display:flex;align-items:center;gap:6px;margin:3px 0}
@@ -249,10 +274,11 @@ def build_map(frames: Mapping[str, gpd.GeoDataFrame], layers: Mapping[str, Any],
         family = _family(frame, layer)
         st = _style(layer)
         name = layer.title_zh if layer is not None else lid
-        label = name + ("（示例）" if layer is not None and layer.illustrative else
-                        "（示意）" if layer is not None and layer.schematic else "")
+        tag = ("示例" if layer is not None and layer.illustrative else
+               "示意" if layer is not None and layer.schematic else "")
+        label = name if not tag or tag in name else f"{name}（{tag}）"
         style = {k: st[k] for k in ("fillColor", "fillOpacity", "color", "weight", "dashArray") if st[k] is not None}
-        if family == "line":
+        if family == "line" or not st["fill"]:
             style["fillOpacity"] = 0
         kwargs = {}
         if family == "point":
