@@ -227,7 +227,7 @@ class QueryHit(BaseModel):
 
 
 class QueryResult(BaseModel):
-    kind: Literal["point", "geometry", "near", "nearest"]
+    kind: Literal["point", "geometry", "near", "nearest", "filter"]
     params: dict[str, Any] = Field(default_factory=dict)
     count: int
     layers: dict[str, int] = Field(default_factory=dict, description="hits per layer")

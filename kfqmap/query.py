@@ -432,6 +432,22 @@ def nearest(catalog, lon, lat, layer, k: int = 5, *, crs=None, filter=None, max_
     return _result("nearest", params, hits, [layer])
 
 
+def select(catalog, layers, filter, *, with_geometry: bool = False) -> QueryResult:
+    """Features of the given layer(s) that match a CQL2 filter (attribute and/or spatial), no other query."""
+    ids = _layer_ids(catalog, layers)
+    cf = _compile(filter)
+    if cf is None:
+        raise InvalidParameter("过滤条件为空", parameter="filter")
+    _check_filter_known(catalog, ids, cf)
+    hits: list[QueryHit] = []
+    for lid in ids:
+        index = layer_index(catalog, lid)
+        keep = _filter_mask(index, cf, strict=len(ids) == 1)
+        for i in np.flatnonzero(keep):
+            hits.append(_hit(index, int(i), with_geometry=with_geometry))
+    return _result("filter", {"layers": ids, "filter": cf.text}, hits, ids)
+
+
 #: text properties searched besides ``name`` (a hit there ranks after every name hit)
 SEARCH_FIELDS = ("alt_name", "functions", "park", "river", "parcel_id")
 
@@ -494,5 +510,5 @@ def search_names(catalog, text, *, limit: int = 20, layers=None) -> list[SearchH
     return [t[3] for t in found[:limit]]
 
 
-__all__ = ["LayerIndex", "layer_index", "at_point", "in_geometry", "near", "nearest", "search_names",
+__all__ = ["LayerIndex", "layer_index", "at_point", "in_geometry", "near", "nearest", "select", "search_names",
            "parse_point", "parse_geometry", "check_distance", "MAX_DISTANCE_M", "PREDICATES"]
