@@ -1,27 +1,26 @@
 """XLSX report (openpyxl): area statistics by layer, group and park, the 5000亩 programme, the indicator tables.
 
-Sheets (all headers Chinese, numbers as numbers with display formats):
+Every number comes from :mod:`kfqmap.area` — the functions behind ``kfqmap stats`` and ``/stats/...`` — so the
+workbook and the statistics endpoint agree to the last displayed decimal:
 
-* ``说明`` — what was exported (layers, bbox, filter), how areas are computed, unit definitions, caveats;
-* ``图层面积`` — per selected layer: features, ellipsoidal area (CGCS2000, the land-survey rule) in m², 亩, 公顷,
-  km², the Gauss-Krüger (EPSG:4549) area beside it, and line lengths; a total row;
-* ``分组面积`` — per plan group: the sum of its selected polygon layers (overlaps between layers not removed);
-* ``园区面积`` — every feature of the park and core layers (两核多园 / 一带四园 groups) with its area, and the
-  low-efficiency parcels summed by the ``park`` they belong to;
-* ``5000亩进度`` — the low-efficiency land programme by status and by year against the 5000 亩 target
-  (always the whole layer: it is a plan-level figure, not a property of the export's bbox);
-* ``指标`` — the indicator tables (表1, 表2, 正文) as the catalog holds them.
-
-Every area comes from :mod:`kfqmap.area` (``ellipsoidal_area``, ``gk_area``, ``lengths_m``) and
-:mod:`kfqmap.units`; when the analysis module provides ``layer_stats``/``progress``, those are what the
-statistics endpoint serves and the test checks this workbook against them.
+* ``说明`` — what was exported (layers, bbox, geometry, filter), how areas are computed, units, caveats;
+* ``图层面积`` — per selected layer ``area.frame_stats`` (``layer_stats`` of the selected features; identical to
+  ``layer_stats`` when nothing was filtered): count, ellipsoidal area in m², 亩, 公顷, km² (each rounded by the
+  unit's rule), the area without overlaps, the Gauss-Krüger EPSG:4549 area, line length; a total row;
+* ``分组面积`` — per plan group: the sum of its selected layers and the area they cover together (overlaps once,
+  as ``area.group_stats`` computes it);
+* ``园区面积`` — every feature of the park/core layers (groups 两核多园 / 一带四园) with its area;
+* ``5000亩进度`` — ``area.progress(catalog, year).land``: achieved / in progress / remaining against the target,
+  by status, by year (with the straight-line plan) and by park (always the whole layer: a plan-level figure);
+* ``指标`` — the indicator tables (表1, 表2, 正文) as the catalog holds them;
+* ``指标进度`` — ``area.progress(...).indicators``: 2020 value, target and the straight-line value at ``year``.
 """
 from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
 
-import numpy as np
+import geopandas as gpd
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -29,7 +28,7 @@ from openpyxl.utils import get_column_letter
 
 from .. import area as area_mod
 from ..crs import CRSInfo
-from ..units import AREA_UNITS
+from ..units import AREA_UNITS, round_area
 from ._common import plain_value
 
 TARGET_MU = 5000.0
@@ -40,30 +39,30 @@ FMT = {"m2": "#,##0.0", "mu": "#,##0.00", "ha": "#,##0.0000", "km2": "#,##0.0000
 PARK_GROUPS = ("两核多园", "一带四园")
 
 
-def _areas_m2(frame) -> np.ndarray:
-    if len(frame) == 0:
-        return np.zeros(0)
-    return np.asarray(area_mod.ellipsoidal_area(frame.geometry.values), dtype="float64")
+def _stats(frame, layer, unit: str, *, features: bool = False):
+    return area_mod.frame_stats(frame, unit, layer=layer, features=features)
 
 
-def _gk_m2(frame) -> np.ndarray:
-    if len(frame) == 0 or not hasattr(area_mod, "gk_area"):
-        return np.zeros(len(frame))
-    return np.asarray(area_mod.gk_area(frame.geometry.values), dtype="float64")
-
-
-def _lengths_km(frame) -> float:
-    if len(frame) == 0 or not hasattr(area_mod, "lengths_m"):
-        return 0.0
-    return float(np.nansum(area_mod.lengths_m(frame.geometry.values))) / 1000.0
-
-
-def _units(m2: float) -> list[float]:
-    return [m2, m2 / AREA_UNITS["mu"].m2, m2 / AREA_UNITS["ha"].m2, m2 / AREA_UNITS["km2"].m2]
-
-
+UNITS = ("mu", "ha", "km2")
 AREA_HEADERS = ["椭球面积（平方米）", "面积（亩）", "面积（公顷）", "面积（平方公里）"]
 AREA_FORMATS = [FMT["m2"], FMT["mu"], FMT["ha"], FMT["km2"]]
+
+
+def _measures(frame, layer, *, features: bool = False) -> dict:
+    """``frame_stats`` in 亩, 公顷 and km² — each value exactly what ``/stats`` returns for that unit."""
+    return {u: _stats(frame, layer, u, features=features) for u in UNITS}
+
+
+def _areas(sts: dict, attr: str = "area") -> list[float | None]:
+    """[m², 亩, 公顷, km²] of a LayerStats triple (``attr`` = "area" or "union_area")."""
+    m2 = getattr(sts["mu"], f"{attr}_m2")
+    return [m2, *(getattr(sts[u], attr) for u in UNITS)]
+
+
+def _total(values: list[float]) -> list[float]:
+    """Sum of per-layer m² and the unit values (rounded like the statistics)."""
+    m2 = float(sum(values))
+    return [round(m2, 1), *(round_area(m2 / AREA_UNITS[u].m2, u) for u in UNITS)]
 
 
 class _Sheet:
@@ -84,13 +83,14 @@ class _Sheet:
         r = self.ws.max_row
         for i, fmt in enumerate(self.formats, 1):
             cell = self.ws.cell(row=r, column=i)
-            if fmt and isinstance(cell.value, (int, float)):
+            if fmt and isinstance(cell.value, (int, float)) and not isinstance(cell.value, bool):
                 cell.number_format = fmt
             if bold:
                 cell.font = BOLD
 
 
-def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, title: str | None = None, **_):
+def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, title: str | None = None,
+                    year: int | None = None, **_):
     wb = Workbook()
     wb.remove(wb.active)
     catalog = selection.catalog
@@ -98,39 +98,49 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, tit
 
     # ---- by layer
     sheet = _Sheet(wb, "图层面积", ["图层 id", "图层", "分组", "几何类型", "要素数", *AREA_HEADERS,
-                                     "高斯投影面积 EPSG:4549（平方米）", "线长度（公里）", "示意", "示例"],
-                   [None, None, None, None, FMT["count"], *AREA_FORMATS, FMT["m2"], FMT["km"], None, None])
-    totals = np.zeros(2)
-    group_m2: dict[str, float] = {}
+                                     "去重面积（亩）", "高斯投影面积 EPSG:4549（平方米）", "线长度（米）", "示意", "示例"],
+                   [None, None, None, None, FMT["count"], *AREA_FORMATS, FMT["mu"], FMT["m2"], FMT["m2"], None, None])
+    layer_m2: list[float] = []
+    total_gk = 0.0
     count = 0
+    by_group: dict[str, list] = {}
     for item in selection.items:
         layer, frame = item.layer, item.frame
-        polygonal = layer.is_polygonal
-        m2 = float(_areas_m2(frame).sum()) if polygonal else None
-        gk = float(_gk_m2(frame).sum()) if polygonal else None
-        length = _lengths_km(frame) if layer.geometry_type in ("LineString", "MultiLineString") else None
-        sheet.row([layer.id, layer.title_zh, layer.group, layer.geometry_type, len(frame),
-                   *(_units(m2) if m2 is not None else [None] * 4), gk, length,
-                   "是" if layer.schematic else "否", "是" if layer.illustrative else "否"])
-        if polygonal:
-            totals += [m2, gk]
-            group_m2[layer.group] = group_m2.get(layer.group, 0.0) + m2
+        if layer.is_spatial:
+            sts = _measures(frame, layer)
+            st = sts["mu"]
+            sheet.row([layer.id, layer.title_zh, layer.group, layer.geometry_type, st.count, *_areas(sts),
+                       st.union_area, st.gk_area_m2, st.length_m, "是" if layer.schematic else "否",
+                       "是" if layer.illustrative else "否"])
+            layer_m2.append(st.area_m2 or 0.0)
+            total_gk += st.gk_area_m2 or 0.0
+            if layer.is_polygonal:
+                by_group.setdefault(layer.group, []).append(item)
+        else:
+            sheet.row([layer.id, layer.title_zh, layer.group, "（表格）", len(frame), *([None] * 7),
+                       "否", "是" if layer.illustrative else "否"])
         count += len(frame)
         if progress:
             progress(len(frame))
-    sheet.row(["合计", "（各面状图层之和，不扣除图层间重叠）", None, None, count, *_units(float(totals[0])),
-               float(totals[1]), None, None, None], bold=True)
+    sheet.row(["合计", "（各图层面积之和，不扣除图层间重叠）", None, None, count, *_total(layer_m2), None, round(total_gk, 1),
+               None, None, None], bold=True)
 
     # ---- by group
-    sheet = _Sheet(wb, "分组面积", ["分组", "面状图层", *AREA_HEADERS], [None, None, *AREA_FORMATS])
-    for group, m2 in group_m2.items():
-        ids = [i.layer.id for i in selection.items if i.layer.group == group and i.layer.is_polygonal]
-        sheet.row([group, "、".join(ids), *_units(m2)])
-    sheet.row(["合计", None, *_units(sum(group_m2.values()))], bold=True)
+    sheet = _Sheet(wb, "分组面积", ["分组", "面状图层", "要素数", "各图层面积之和（亩）", "覆盖面积（去重，亩）",
+                                     "覆盖面积（去重，公顷）", "覆盖面积（去重，平方公里）"],
+                   [None, None, FMT["count"], FMT["mu"], FMT["mu"], FMT["ha"], FMT["km2"]])
+    for group, items in by_group.items():
+        frames = [i.frame for i in items]
+        joined = gpd.GeoDataFrame(pd.concat(frames), geometry=frames[0].geometry.name, crs=4326)
+        sts = _measures(joined, None)
+        union = _areas(sts, "union_area")
+        sheet.row([group, "、".join(i.layer.id for i in items), sts["mu"].count, sts["mu"].area, *union[1:]])
 
     _parks(wb, selection)
-    _progress(wb, catalog)
+    prog = area_mod.progress(catalog, year) if catalog is not None else None
+    _progress(wb, prog)
     _indicators(wb, catalog)
+    _indicator_progress(wb, prog)
     wb.save(target)
 
 
@@ -158,54 +168,64 @@ def _about(wb: Workbook, selection, title: str | None):
 
 
 def _parks(wb: Workbook, selection):
-    sheet = _Sheet(wb, "园区面积", ["图层", "名称", "类型/功能", *AREA_HEADERS], [None, None, None, *AREA_FORMATS])
+    sheet = _Sheet(wb, "园区面积", ["图层", "要素 id", "名称", "类型/功能", *AREA_HEADERS],
+                   [None, None, None, None, *AREA_FORMATS])
     for item in selection.items:
         layer, frame = item.layer, item.frame
         if layer.group not in PARK_GROUPS or not layer.is_polygonal:
             continue
-        areas = _areas_m2(frame)
+        sts = _measures(frame, layer, features=True)
         kind_col = next((c for c in ("park_type", "functions") if c in frame.columns), None)
-        for (_, row), m2 in zip(frame.iterrows(), areas):
-            sheet.row([layer.title_zh, row.get("name"), row.get(kind_col) if kind_col else None, *_units(float(m2))])
-    low = next((i for i in selection.items if i.layer.id == "low_efficiency_land"), None)
-    if low is not None and "park" in low.frame.columns and len(low.frame):
-        sheet.ws.append([])
-        sheet.row(["低效用地按园区", "园区", "地块数", *AREA_HEADERS])
-        for c in sheet.ws[sheet.ws.max_row]:
-            c.font = BOLD
-        frame = low.frame.assign(_m2=_areas_m2(low.frame))
-        for park, part in frame.groupby(frame["park"].fillna("（未注明）"), sort=True):
-            sheet.row(["低效用地再利用", park, len(part), *_units(float(part["_m2"].sum()))])
+        for i, row in enumerate(sts["mu"].features):
+            kind = frame[kind_col].iloc[i] if kind_col else None
+            sheet.row([layer.title_zh, row.id, row.name, kind, row.area_m2,
+                       *(sts[u].features[i].area for u in UNITS)])
 
 
-def _progress(wb: Workbook, catalog):
-    sheet = _Sheet(wb, "5000亩进度", ["口径", "分类", "地块数", "地块面积（亩，属性 area_mu）", "图斑椭球面积（亩）",
-                                       "占 5000 亩目标"],
-                   [None, None, FMT["count"], FMT["mu"], FMT["mu"], FMT["pct"]])
-    if catalog is None or "low_efficiency_land" not in catalog.ids:
-        sheet.row(["（目录中没有 low_efficiency_land 图层）"])
+def _progress(wb: Workbook, prog):
+    ws_title = "5000亩进度"
+    land = prog.land if prog is not None else None
+    if land is None:
+        _Sheet(wb, ws_title, ["说明"], [None]).row(["（目录中没有 low_efficiency_land 图层）"])
         return
-    frame = catalog.read("low_efficiency_land")
-    mu_poly = _areas_m2(frame) / AREA_UNITS["mu"].m2
-    frame = frame.assign(_mu_poly=mu_poly)
-    attr = frame["area_mu"].astype(float) if "area_mu" in frame.columns else pd.Series(np.nan, index=frame.index)
-    frame = frame.assign(_mu_attr=attr)
+    sheet = _Sheet(wb, ws_title, ["项目", "数值", "单位"], [None, FMT["mu"], None])
+    for label, value, unit in [
+        ("统计年份", land.year, "年"), ("目标", land.target_mu, "亩"),
+        ("已完成（截至统计年份）", land.achieved_mu, "亩"), ("实施中", land.in_progress_mu, "亩"),
+        ("未启动", land.not_started_mu, "亩"), ("已识别地块合计", land.identified_mu, "亩"),
+        ("距目标尚差", land.remaining_mu, "亩"), ("完成比例", land.percent, "%"),
+        ("按直线进度应完成", land.planned_mu, "亩"), ("是否达到直线进度", "是" if land.on_track else "否", ""),
+        ("所绘地块椭球面积", land.polygon_area_mu, "亩"),
+    ]:
+        sheet.row([label, value, unit])
+    ws = sheet.ws
 
-    def add(kind, label, part):
-        mu_a = float(part["_mu_attr"].sum()) if part["_mu_attr"].notna().any() else None
-        sheet.row([kind, label, len(part), mu_a, float(part["_mu_poly"].sum()),
-                   (mu_a if mu_a is not None else float(part["_mu_poly"].sum())) / TARGET_MU])
+    def table(title, headers, rows, formats):
+        ws.append([])
+        ws.append([title])
+        ws.cell(row=ws.max_row, column=1).font = BOLD
+        ws.append(headers)
+        for c in ws[ws.max_row]:
+            c.font = BOLD
+            c.fill = HEADER_FILL
+        for r in rows:
+            ws.append([plain_value(v) for v in r])
+            for i, fmt in enumerate(formats, 1):
+                if fmt and isinstance(ws.cell(row=ws.max_row, column=i).value, float):
+                    ws.cell(row=ws.max_row, column=i).number_format = fmt
 
-    sheet.row(["目标", "“十四五”低效用地再利用 5000 亩", None, TARGET_MU, None, 1.0])
-    if "status" in frame.columns:
-        for status in ("已完成", "实施中", "未启动"):
-            add("按状态", status, frame[frame["status"] == status])
-    if "year" in frame.columns:
-        for year, part in frame.groupby("year", sort=True):
-            add("按年份", str(int(year)) if pd.notna(year) else "（未注明）", part)
-    add("合计", "全部地块", frame)
-    sheet.ws.append([])
-    sheet.ws.append(["说明", "低效用地地块为示例数据（illustrative），用于演示进度统计；完成比例按属性 area_mu（地块面积）计算。"])
+    table("按状态", ["状态", "地块数", "面积（亩，属性 area_mu）", "所绘面积（亩）", "占目标（%）"],
+          [(r.status, r.count, r.area_mu, r.polygon_area_mu, r.share_of_target) for r in land.by_status],
+          [None, None, FMT["mu"], FMT["mu"], "0.00"])
+    table("按年份", ["年份", "地块数", "当年完成（亩）", "累计完成（亩）", "直线进度累计（亩）", "当年实施中（亩）"],
+          [(r.year, r.count, r.completed_mu, r.cumulative_completed_mu, r.planned_cumulative_mu, r.in_progress_mu)
+           for r in land.by_year], [None, None, FMT["mu"], FMT["mu"], FMT["mu"], FMT["mu"]])
+    table("按园区", ["园区", "地块数", "面积（亩）", "已完成（亩）"],
+          [(r.get("park"), r.get("count"), r.get("area_mu"), r.get("achieved_mu")) for r in land.by_park],
+          [None, None, FMT["mu"], FMT["mu"]])
+    ws.append([])
+    for note in [*land.notes, *(prog.notes or [])]:
+        ws.append(["说明", note])
 
 
 INDICATOR_COLUMNS = [("table", "表"), ("seq", "序号"), ("category", "类别"), ("name", "指标"), ("unit", "单位"),
@@ -224,6 +244,17 @@ def _indicators(wb: Workbook, catalog):
     frame = catalog.read("indicators")
     for _, row in frame.iterrows():
         sheet.row([row.get(c) if c in frame.columns else None for c, _ in INDICATOR_COLUMNS])
+
+
+def _indicator_progress(wb: Workbook, prog):
+    sheet = _Sheet(wb, "指标进度", ["编号", "表", "类别", "指标", "单位", "2020 年", "目标", "目标年份", "属性",
+                                     "统计年份", "直线进度值", "类型"],
+                   [None, None, None, None, None, "#,##0.####", "#,##0.####", "0", None, "0", "#,##0.####", None])
+    for r in (prog.indicators if prog is not None else []):
+        sheet.row([r.id, r.table, r.category, r.name, r.unit, r.value_2020 if r.value_2020 is not None else r.value_2020_text,
+                   r.target if r.target is not None else r.target_text, r.target_year, r.attribute, r.year,
+                   r.trajectory, {"trajectory": "直线进度", "target_only": "仅目标", "floor_area": "建筑面积（不与图斑比较）",
+                                  "no_target": "无目标"}.get(r.kind, r.kind)])
 
 
 def write(frame, target, crs, layer=None):
