@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import geopandas as gpd
 import pandas as pd
@@ -47,6 +47,10 @@ class Style(BaseModel):
     radius: float = 5.0               # point markers, px
     label: bool = True                # draw the feature's name
     z: int = 0                        # drawing order (higher on top)
+    # optional per-category look: features whose ``category_field`` property equals a key of ``categories``
+    # take that entry's fill/stroke/dash (e.g. parks by ``park_type``); renderers may ignore it
+    category_field: str | None = None
+    categories: dict[str, dict[str, Any]] | None = None
 
 
 class Layer(BaseModel):
