@@ -4,6 +4,7 @@
 
 import { getJSON, postJSON, qs } from './api.js';
 import { h, $, fmt, setStatus } from './util.js';
+import { featureArea } from './popup.js';
 
 const DRAW_SRC = 'kfq-draw';
 const EARTH_R = 6371008.8;   // mean radius, for the measuring tools only (queries are measured by the server)
@@ -231,7 +232,10 @@ export class DrawTools {
   async queryNear({ layer, near, distance: d }) {
     setStatus('正在查询…', { timeout: 0 });
     try {
-      const resp = await getJSON(`/query/near?${qs({ layer, near, distance: d })}`);
+      const [nearLayer, nearId] = near.split(':');
+      const params = { layer, near: nearLayer, distance: d };
+      if (nearId) params.near_filter = `id = '${nearId.replace(/'/g, "''")}'`;
+      const resp = await getJSON(`/query/near?${qs(params)}`);
       const nearName = this.app.nameOf?.(near) || near;
       this.lastQueryGeometry = null;
       this.render();
@@ -240,15 +244,22 @@ export class DrawTools {
     } catch (err) { setStatus(`查询失败：${err.message}`, { error: true }); }
   }
 
-  showResults(resp, { label, geometry = null, layers }) {
+  async showResults(resp, { label, geometry = null, layers }) {
     const rows = flattenResults(resp);
+    // each feature's own land area, as the server computes it (GET /stats/layers/{id}?unit=mu)
+    await Promise.all(rows.map(async (r) => {
+      const meta = this.app.catalog.byId.get(r.layer);
+      if (!/Polygon/.test(meta?.geometry_type || '')) return;
+      const a = await featureArea(this.app, r.layer, r.id).catch(() => null);
+      r.areaMu = a?.mu ?? null;
+    }));
     this.results = { rows, geometry, layers };
     this.app.showTab('results');
     const box = $('#tab-results');
     const byLayer = new Map();
     for (const r of rows) { if (!byLayer.has(r.layer)) byLayer.set(r.layer, []); byLayer.get(r.layer).push(r); }
     const totalMu = rows.reduce((s, r) => s + (r.interMu ?? 0), 0);
-    const queryArea = resp.query_area_mu ?? resp.query?.area_mu ?? resp.area_mu;
+    const queryArea = resp.params?.query_area_mu ?? resp.params?.area_mu ?? resp.query_area_mu;
     const summary = h('div', { class: 'result-summary', id: 'result-summary' },
       h('div', {}, h('b', {}, label)),
       h('div', {}, `共 ${rows.length} 个要素（${byLayer.size} 个图层）`),
@@ -288,12 +299,13 @@ export function flattenResults(resp) {
     const pick = (...keys) => { for (const k of keys) { const v = p[k] ?? f[k]; if (v !== undefined && v !== null) return Number(v); } return null; };
     out.push({
       layer: lid, id, name: p.name ?? f.name,
-      areaMu: pick('area_mu', 'feature_area_mu'),
-      interMu: pick('intersection_area_mu', 'intersection_mu', 'overlap_mu', 'inside_area_mu'),
+      areaMu: null,
+      interMu: pick('intersection_mu', 'intersection_area_mu'),
       distance: pick('distance_m', 'distance'),
     });
   };
-  if (Array.isArray(resp?.features)) for (const f of resp.features) push(null, f);
+  if (Array.isArray(resp?.hits)) for (const f of resp.hits) push(null, f);
+  else if (Array.isArray(resp?.features)) for (const f of resp.features) push(null, f);
   else if (Array.isArray(resp?.results)) {
     for (const r of resp.results) {
       if (Array.isArray(r.features)) for (const f of r.features) push(r.layer_id || r.layer || r.id, f);

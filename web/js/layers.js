@@ -216,9 +216,8 @@ export class LayerManager {
     return h('li', { class: 'layer-item', dataset: { layer: layer.id } },
       h('div', { class: 'row' },
         h('label', { title: `${layer.title_zh}（${layer.title_en || layer.id}）\n规划章节：${layer.plan_section || '—'}\n${layer.description || ''}` },
-          cb, legendSwatch(layer, paintOf(this.app, layer)), h('span', { class: 'title' }, layer.title_zh)),
-        ...badges),
-      h('div', { class: 'opacity' }, '透明度', slider, pctLabel));
+          cb, legendSwatch(layer, paintOf(this.app, layer)), h('span', { class: 'title' }, layer.title_zh))),
+      h('div', { class: 'opacity' }, ...badges, h('span', { class: 'op-label', title: '不透明度' }, '◐'), slider, pctLabel));
   }
 }
 

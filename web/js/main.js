@@ -38,10 +38,11 @@ class App {
 
   async start() {
     const hash = readHash();
-    const [config, catalog, style] = await Promise.all([
+    const [config, catalog, style, extent] = await Promise.all([
       getJSON('/web/config.json').catch(() => this.config),
       getJSON('/web/catalog.json'),
       getJSON('/styles/plan.json'),
+      getJSON('/collections/etdz_extent?f=json').catch(() => null),
     ]);
     this.config = config;
     const layers = catalog.layers || catalog;
@@ -58,12 +59,13 @@ class App {
     if (!config.online_basemaps) $('#online-basemaps').hidden = true;
     $('#tdt-key').value = localStorage.getItem('kfqmap.tianditu_key') || config.tianditu_key || '';
 
-    const bounds = this.extentOf(style);
+    const bbox = extent?.extent?.spatial?.bbox?.[0];
+    const bounds = Array.isArray(bbox) && bbox.length >= 4 ? [[bbox[0], bbox[1]], [bbox[2], bbox[3]]] : null;
     this.map = new maplibregl.Map({
       container: 'map',
       style: this.styleFor(this.base),
-      center: hash.center || bounds?.center || DEFAULT_VIEW.center,
-      zoom: hash.zoom ?? DEFAULT_VIEW.zoom,
+      ...(hash.center ? { center: hash.center, zoom: hash.zoom } : bounds
+        ? { bounds, fitBoundsOptions: { padding: 24 } } : DEFAULT_VIEW),
       bearing: hash.bearing || 0,
       hash: false,
       attributionControl: { compact: true },
@@ -88,16 +90,9 @@ class App {
     this.exporter = new Exporter(this);
     this.bindUi();
     this.pendingSelection = hash.selection || null;
-    if (!hash.center) this.map.once('load', () => { if (bounds?.bbox) this.map.fitBounds(bounds.bbox, { padding: 30, duration: 0 }); });
 
     renderStats(this, $('#tab-stats'));
     renderIndicators(this, $('#tab-indicators'));
-  }
-
-  extentOf(style) {
-    const b = style?.metadata?.['kfqmap:bounds'] || style?.bounds || Object.values(style.sources || {}).find((s) => s.bounds)?.bounds;
-    if (!Array.isArray(b) || b.length !== 4) return null;
-    return { bbox: [[b[0], b[1]], [b[2], b[3]]], center: [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2] };
   }
 
   styleFor(base) {
@@ -266,13 +261,15 @@ class App {
     dlg.showModal();
     const groups = [];
     if (this.selection) groups.push(h('optgroup', { label: '当前选中' }, h('option', { value: `${this.selection.layer}:${this.selection.id}` }, this.selection.name || `${this.selection.layer}/${this.selection.id}`)));
+    layerSel.value = 'key_projects';
     for (const lid of ['s1_stations', 'axes', 'rivers', 'roads', 'railways', 'cores']) {
       const meta = this.catalog.byId.get(lid);
       if (!meta) continue;
       try {
         const fc = await getJSON(`/collections/${lid}/items?${qs({ limit: 200, f: 'json' })}`);
-        groups.push(h('optgroup', { label: meta.title_zh }, (fc.features || []).map((f) =>
-          h('option', { value: `${lid}:${f.id ?? f.properties?.id}` }, f.properties?.name || f.id))));
+        groups.push(h('optgroup', { label: meta.title_zh },
+          h('option', { value: `${lid}:` }, `${meta.title_zh}（全部）`),
+          (fc.features || []).map((f) => h('option', { value: `${lid}:${f.id ?? f.properties?.id}` }, f.properties?.name || f.id))));
       } catch { /* layer not served yet */ }
     }
     targetSel.replaceChildren(...groups);
@@ -293,7 +290,7 @@ class App {
       if (!q) { list.hidden = true; return; }
       try {
         const resp = await getJSON(`/search?${qs({ q })}`);
-        items = (Array.isArray(resp) ? resp : (resp.results || resp.items || resp.features || [])).map((r) => {
+        items = (Array.isArray(resp) ? resp : (resp.hits || resp.results || resp.items || resp.features || [])).map((r) => {
           const p = r.properties || r;
           return { layer: p.layer_id || p.layer || r.layer_id, id: String(p.id ?? p.feature_id ?? r.id), name: p.name || r.name, group: p.group, layerTitle: p.layer_title };
         }).filter((r) => r.layer && r.id);

@@ -19,30 +19,21 @@ export function featureIdOf(f) {
   return p.id ?? p.fid ?? (f.id !== undefined ? String(f.id) : undefined);
 }
 
-/** Look up a feature's land area on the server: /stats/layers/{id}?unit=mu lists every feature. */
-export async function featureArea(app, layerId, fid) {
+/** A layer's statistics in one unit, cached: GET /stats/layers/{id}?unit=… (every feature's ellipsoidal area). */
+export function layerStats(app, layerId, unit) {
+  const key = `${layerId}|${unit}`;
   const cache = app.cache.layerStats;
-  if (!cache.has(layerId)) cache.set(layerId, getJSON(`/stats/layers/${encodeURIComponent(layerId)}?unit=mu`).catch(() => null));
-  const stats = await cache.get(layerId);
-  if (!stats) return null;
-  const rows = stats.features || stats.items || stats.rows || [];
-  const row = rows.find((r) => String(r.id ?? r.feature_id ?? r.fid) === String(fid));
-  if (!row) return null;
-  return areaFields(row);
+  if (!cache.has(key)) cache.set(key, getJSON(`/stats/layers/${encodeURIComponent(layerId)}?unit=${unit}`).catch(() => null));
+  return cache.get(key);
 }
 
-/** Normalise an area record from any of the server's answers into {mu, ha, m2}. */
-export function areaFields(r) {
-  if (!r) return null;
-  const a = r.area && typeof r.area === 'object' ? r.area : r;
-  const mu = a.area_mu ?? a.mu ?? (a.unit === 'mu' ? a.area ?? a.value : undefined);
-  const ha = a.area_ha ?? a.ha;
-  const m2 = a.area_m2 ?? a.m2 ?? a.ellipsoidal_m2;
-  const out = {
-    mu: mu ?? (m2 != null ? m2 * 3 / 2000 : (ha != null ? ha * 15 : null)),
-    ha: ha ?? (m2 != null ? m2 / 10000 : (mu != null ? mu / 15 : null)),
-  };
-  return out.mu == null ? null : out;
+/** A feature's land area in 亩 and 公顷, both as the server computes and rounds them. */
+export async function featureArea(app, layerId, fid) {
+  const [mu, ha] = await Promise.all([layerStats(app, layerId, 'mu'), layerStats(app, layerId, 'ha')]);
+  const find = (stats) => (stats?.features || []).find((r) => String(r.id) === String(fid));
+  const a = find(mu), b = find(ha);
+  if (!a || a.area === null || a.area === undefined) return null;
+  return { mu: a.area, ha: b?.area ?? null, m2: a.area_m2 };
 }
 
 export async function linkedIndicators(app, layerId, fid) {
@@ -65,7 +56,7 @@ export async function openFeaturePopup(app, lngLat, hits) {
         body.append(h('div', { class: 'pager' }, prev, h('span', {}, `${i + 1} / ${hits.length}（此处重叠要素）`), next));
       }
       popup.setDOMContent(body);
-      app.select({ layer: hit.layer, id: hit.id }, { zoom: false });
+      app.select({ layer: hit.layer, id: hit.id, name: hit.name }, { zoom: false });
     } catch (err) {
       popup.setDOMContent(h('div', { class: 'pop error' }, `读取要素失败：${err.message}`));
     }
@@ -88,7 +79,7 @@ async function popupContent(app, hit) {
   if (polygonal) {
     const area = await featureArea(app, hit.layer, hit.id);
     rows.push(['用地面积', area
-      ? h('span', { class: 'area' }, `${fmt(area.mu, 1)} 亩 · ${fmt(area.ha, 2)} 公顷`)
+      ? h('span', { class: 'area' }, `${fmt(area.mu, 1)} 亩 · ${fmt(area.ha, 2)} 公顷`, h('span', { class: 'fig-text' }, '（椭球面积）'))
       : h('span', { class: 'hint' }, '服务器未提供面积')]);
   }
   for (const [key, label] of [['functions', '功能'], ['park_type', '园区类型'], ['current_use', '现状用途'],

@@ -13,7 +13,7 @@ function rowsOf(resp, ...keys) {
   for (const k of [...keys, 'items', 'rows', 'features', 'layers', 'groups', 'data']) if (Array.isArray(resp?.[k])) return resp[k];
   return [];
 }
-const areaOf = (r) => Number(r.area ?? r.area_mu ?? r.value ?? r.total ?? r.sum ?? 0);
+const areaOf = (r) => Number(r.union_area ?? r.area ?? r.area_mu ?? r.value ?? 0);
 
 function bars(rows, { unit = '亩', digits = 0, onClick } = {}) {
   const max = Math.max(...rows.map((r) => r.value), 1);
@@ -56,7 +56,7 @@ async function renderProgress(app, box) {
   try { p = await getJSON('/stats/progress'); } catch (e) {
     box.lastChild.replaceWith(h('p', { class: 'error' }, `无法读取 /stats/progress：${e.message}`)); return;
   }
-  const prog = p.low_efficiency_land || p.programme || p.program || p;
+  const prog = p.land || p.low_efficiency_land || p;
   const target = Number(prog.target_mu ?? prog.target ?? 5000);
   const byStatusRaw = prog.by_status ?? prog.status ?? {};
   const byStatus = Array.isArray(byStatusRaw)
@@ -82,12 +82,10 @@ async function renderProgress(app, box) {
       h('span', {}, h('i', { style: { background: '#d5dbe3' } }), `未完成 ${fmt(remaining, 0)} 亩`)),
   );
   const byYearRaw = prog.by_year ?? prog.years ?? [];
-  const byYear = Array.isArray(byYearRaw)
-    ? byYearRaw.map((r) => ({ label: String(r.year), value: Number(r.area_mu ?? r.area ?? r.value ?? 0), cum: r.cumulative_mu ?? r.cumulative }))
-    : Object.entries(byYearRaw).map(([k, v]) => ({ label: k, value: Number(typeof v === 'object' ? (v.area_mu ?? v.area) : v) }));
+  const byYear = (Array.isArray(byYearRaw) ? byYearRaw : []).filter((r) => r.year !== null && r.year !== undefined);
   if (byYear.length) {
-    body.append(h('h4', { style: { fontSize: '.9em', margin: '.7em 0 .3em', color: 'var(--muted)' } }, '按年度（已完成与实施中地块）'),
-      bars(byYear.map((r) => ({ ...r, colour: 'var(--ok)' })), { digits: 0 }));
+    body.append(h('h4', { style: { fontSize: '.9em', margin: '.7em 0 .3em', color: 'var(--muted)' } }, '按年度（绿：当年完成，橙：当年计划实施中；右侧为累计完成）'),
+      yearChart(byYear, target));
   }
   if (Object.keys(byStatus).length) {
     body.append(h('h4', { style: { fontSize: '.9em', margin: '.7em 0 .3em', color: 'var(--muted)' } }, '按实施状态'),
@@ -98,6 +96,22 @@ async function renderProgress(app, box) {
       ' 规划只给出 5000 亩总目标；地块、状态与年度为示例数据。'));
   }
   box.lastChild.replaceWith(body);
+}
+
+/** Per year: completed (green) and in-progress (orange) 亩, and the cumulative completion against the target. */
+function yearChart(rows, target) {
+  const max = Math.max(...rows.map((r) => Number(r.completed_mu ?? 0) + Number(r.in_progress_mu ?? 0)), 1);
+  const grid = h('div', { class: 'bars', id: 'progress-years' });
+  for (const r of rows) {
+    const done = Number(r.completed_mu ?? r.area_mu ?? 0), doing = Number(r.in_progress_mu ?? 0);
+    const cum = r.cumulative_completed_mu;
+    grid.append(h('span', { class: 'lbl' }, `${r.year}年`),
+      h('span', { class: 'bar', style: { display: 'flex' }, title: `当年完成 ${fmt(done, 1)} 亩，实施中 ${fmt(doing, 1)} 亩` },
+        h('span', { style: { width: `${(100 * done) / max}%`, background: 'var(--ok)' } }),
+        h('span', { style: { width: `${(100 * doing) / max}%`, background: 'var(--warn)' } })),
+      h('span', { class: 'val' }, cum !== undefined && cum !== null ? `累计 ${fmt(cum, 0)} / ${fmt(target, 0)} 亩` : `${fmt(done, 0)} 亩`));
+  }
+  return grid;
 }
 
 // ------------------------------------------------------------------ indicators
