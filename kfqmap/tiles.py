@@ -420,10 +420,14 @@ class LayerSource:
         self._rag = _ragged_polygons(geoms[polys]) if len(polys) else None
         self._rag_index = np.full(self.n, -1, dtype=np.int64)
         self._rag_index[polys] = np.arange(len(polys))
+        self._simple: dict[tuple[int, int], np.ndarray] = {}
         self.detailed = bool(detailed if detailed is not None else (self.n and ncoords.mean() > 12))
         self.fids = (self.rows + 1).astype(np.uint64)       # MVT feature id = row number (1-based)
         self._prepare_properties(frame.iloc[self.rows])
+        self.priority = np.where(self.family == _POLYGON, shapely.area(geoms), shapely.length(geoms)) \
+            if self.n else np.zeros(0)
         self.minzoom = self._minzooms()
+        self.zoom_levels = np.unique(self.minzoom)
         if self.n:
             b = self.bounds
             lon0, lat0 = mercator_to_lonlat(b[:, 0].min(), b[:, 1].min())
@@ -466,10 +470,7 @@ class LayerSource:
         minzoom = np.zeros(self.n, dtype=np.int8)
         if self.n <= FEATURE_BUDGET:
             return minzoom
-        if self.family.max() == _POLYGON:
-            priority = shapely.area(self.geoms)
-        else:
-            priority = shapely.length(self.geoms)
+        priority = self.priority
         cx = (self.bounds[:, 0] + self.bounds[:, 2]) / 2 + ORIGIN
         cy = ORIGIN - (self.bounds[:, 1] + self.bounds[:, 3]) / 2
         kept = np.arange(self.n)
@@ -493,12 +494,24 @@ class LayerSource:
             minzoom[kept] = z
         return minzoom
 
+    def _simplified(self, z: int, extent: int) -> np.ndarray:
+        """The layer simplified with a tolerance of one tile unit at zoom ``z`` (cached per zoom)."""
+        key = (z, extent)
+        cached = self._simple.get(key)
+        if cached is None:
+            tol = 2 * ORIGIN / (1 << z) / extent
+            cached = shapely.simplify(self.geoms, tol, preserve_topology=True)
+            if len(self._simple) < 32:
+                self._simple[key] = cached
+        return cached
+
     # ------------------------------------------------------------------ encoding
-    def encode(self, z: int, x: int, y: int, *, feature_zoom: int | None = None,
+    def encode(self, z: int, x: int, y: int, *, feature_zoom: int | None = None, limit: int | None = None,
                extent: int = EXTENT, buffer: int = BUFFER) -> tuple[bytes, int]:
         """This layer's MVT ``Layer`` message for tile z/x/y (b"" if empty) and its feature count.
 
         ``feature_zoom`` picks the feature set of another zoom (lower = fewer features); default ``z``.
+        ``limit`` keeps at most that many candidates, largest first (the size guard's last resort).
         """
         if self.n == 0:
             return b"", 0
@@ -511,6 +524,8 @@ class LayerSource:
         fz = z if feature_zoom is None else feature_zoom
         if fz < DETAIL_ZOOM:
             cand = cand[self.minzoom[cand] <= fz]
+        if limit is not None and len(cand) > limit:
+            cand = cand[np.argsort(-self.priority[cand], kind="stable")[:limit]]
         cand = np.sort(cand)
         if len(cand) == 0:
             return b"", 0
@@ -522,10 +537,10 @@ class LayerSource:
             fast = inside & (self._rag_index[cand] >= 0)
             geoms = np.empty(len(cand), dtype=object)
             geoms[~fast] = self.geoms[cand[~fast]]
+        elif simplify:
+            geoms = self._simplified(z, extent)[cand]
         else:
             geoms = self.geoms[cand]
-            if simplify:
-                geoms = shapely.simplify(geoms, (b.right - b.left) / extent, preserve_topology=True)
         if not inside.all():
             geoms = geoms.copy()
             out = ~inside
@@ -699,12 +714,23 @@ class Tileset:
         check_tile(z, x, y, minzoom=self.minzoom, maxzoom=self.maxzoom)
         parts = [s.encode(z, x, y) for s in self.sources]
         data = _tile_message(p for p, _ in parts)
-        fz = z
-        while len(data) > self.max_bytes and fz > 0:
-            # too big: fall back to the feature set of the zoom below for the layers that thin
-            fz -= 1
-            parts = [s.encode(z, x, y, feature_zoom=fz) if s.n > FEATURE_BUDGET else p
-                     for s, p in zip(self.sources, parts)]
+        if len(data) <= self.max_bytes:
+            return data
+        # too big: first fall back to the (nested) feature sets of lower zooms ...
+        levels = sorted({int(v) for s in self.sources for v in s.zoom_levels if v < min(z, DETAIL_ZOOM)},
+                        reverse=True)
+        for fz in levels:
+            parts = [s.encode(z, x, y, feature_zoom=fz) for s in self.sources]
+            data = _tile_message(p for p, _ in parts)
+            if len(data) <= self.max_bytes:
+                return data
+        # ... then keep only the largest features of the biggest layers (tippecanoe's drop-smallest-as-needed)
+        limit = None
+        while len(data) > self.max_bytes:
+            n = max(cnt for _, cnt in parts)
+            limit = max(1, int((limit or n) * self.max_bytes / len(data) * 0.9))
+            parts = [s.encode(z, x, y, feature_zoom=levels[-1] if levels else None, limit=limit) if cnt > limit
+                     else (p, cnt) for s, (p, cnt) in zip(self.sources, parts)]
             data = _tile_message(p for p, _ in parts)
         return data
 

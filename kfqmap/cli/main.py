@@ -31,4 +31,5 @@ def cli():
 from . import catalog_cmds  # noqa: E402,F401
 from . import serve_cmd  # noqa: E402,F401
 from . import export_cmds  # noqa: E402,F401
+from . import tiles_cmds  # noqa: E402,F401
 from . import analysis_cmds  # noqa: E402,F401

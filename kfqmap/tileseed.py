@@ -1,0 +1,191 @@
+"""Pre-render a tileset into one file — PMTiles v3 or MBTiles 1.3 — for serving from disk or a CDN.
+
+>>> from kfqmap.tileseed import seed
+>>> stats = seed(engine, "plan", [10, 11, 12], "plan.pmtiles")          # doctest: +SKIP
+
+Only tiles that hold data are written: candidate tiles come from the features' bounds at each zoom
+(vectorised), each candidate is encoded, and empty ones are skipped. Tiles are gzip-compressed (as both
+formats expect for MVT) and written in tile-id order (PMTiles "clustered"). With ``processes > 1`` the work
+is shared by forked worker processes that inherit the prepared layers (copy-on-write); the parent writes.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sqlite3
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .errors import InvalidParameter
+from .tiles import TileEngine, tiles_for_bounds
+
+_ENGINE: TileEngine | None = None
+_TILESET: str | None = None
+
+
+@dataclass
+class SeedStats:
+    path: str
+    tiles: int
+    bytes: int
+    seconds: float
+    per_zoom: dict[int, int]
+    max_tile_bytes: int
+
+
+def candidate_tiles(engine: TileEngine, tileset: str, zooms: Iterable[int]) -> list[tuple[int, int, int]]:
+    """Tiles (z, x, y) touched by some feature's bounds at the given zooms, sorted by PMTiles tile id."""
+    from pmtiles.tile import zxy_to_tileid
+
+    ts = engine.tileset(tileset)
+    bounds = np.vstack([s.bounds for s in ts.sources if s.n]) if any(s.n for s in ts.sources) else np.zeros((0, 4))
+    out = []
+    for z in zooms:
+        for x, y in tiles_for_bounds(bounds, z):
+            out.append((z, int(x), int(y)))
+    out.sort(key=lambda t: zxy_to_tileid(*t))
+    return out
+
+
+def _gzip(data: bytes) -> bytes:
+    c = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return c.compress(data) + c.flush()
+
+
+def _work(chunk: list[tuple[int, int, int]]) -> list[tuple[int, int, int, bytes, int]]:
+    out = []
+    ts = _ENGINE.tileset(_TILESET)
+    for z, x, y in chunk:
+        data = ts.tile(z, x, y)
+        if data:
+            out.append((z, x, y, _gzip(data), len(data)))
+    return out
+
+
+def _init(engine: TileEngine, tileset: str) -> None:
+    global _ENGINE, _TILESET
+    _ENGINE, _TILESET = engine, tileset
+
+
+class _PMTilesSink:
+    def __init__(self, path: Path):
+        from pmtiles.writer import Writer
+
+        self.f = open(path, "wb")
+        self.w = Writer(self.f)
+
+    def add(self, z, x, y, data):
+        from pmtiles.tile import zxy_to_tileid
+
+        self.w.write_tile(zxy_to_tileid(z, x, y), data)
+
+    def close(self, meta: dict):
+        from pmtiles.tile import Compression, TileType
+
+        w, s, e, n = meta["bounds"]
+        header = {
+            "tile_type": TileType.MVT, "tile_compression": Compression.GZIP,
+            "min_zoom": meta["minzoom"], "max_zoom": meta["maxzoom"],
+            "min_lon_e7": int(w * 1e7), "min_lat_e7": int(s * 1e7), "max_lon_e7": int(e * 1e7),
+            "max_lat_e7": int(n * 1e7), "center_zoom": meta["center"][2],
+            "center_lon_e7": int(meta["center"][0] * 1e7), "center_lat_e7": int(meta["center"][1] * 1e7),
+        }
+        self.w.finalize(header, {"name": meta["name"], "format": "pbf", "vector_layers": meta["vector_layers"],
+                                 "description": meta.get("description", "")})
+        self.f.close()
+
+
+class _MBTilesSink:
+    def __init__(self, path: Path):
+        if path.exists():
+            path.unlink()
+        self.db = sqlite3.connect(path)
+        self.db.executescript("""
+            CREATE TABLE metadata (name TEXT, value TEXT);
+            CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);
+        """)
+        self.rows: list[tuple] = []
+
+    def add(self, z, x, y, data):
+        self.rows.append((z, x, (1 << z) - 1 - y, sqlite3.Binary(data)))   # MBTiles rows are TMS (y up)
+        if len(self.rows) >= 2000:
+            self._flush()
+
+    def _flush(self):
+        self.db.executemany("INSERT INTO tiles VALUES (?, ?, ?, ?)", self.rows)
+        self.rows = []
+
+    def close(self, meta: dict):
+        import json
+
+        self._flush()
+        self.db.execute("CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row)")
+        w, s, e, n = meta["bounds"]
+        items = {
+            "name": meta["name"], "format": "pbf", "type": "overlay", "version": "1.0.0",
+            "description": meta.get("description", ""),
+            "bounds": f"{w},{s},{e},{n}", "center": ",".join(str(v) for v in meta["center"]),
+            "minzoom": str(meta["minzoom"]), "maxzoom": str(meta["maxzoom"]),
+            "json": json.dumps({"vector_layers": meta["vector_layers"]}, ensure_ascii=False),
+        }
+        self.db.executemany("INSERT INTO metadata VALUES (?, ?)", list(items.items()))
+        self.db.commit()
+        self.db.close()
+
+
+def seed(engine: TileEngine, tileset: str, zooms: list[int], out: str | Path, *, processes: int | None = None,
+         progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None) -> SeedStats:
+    """Write every non-empty tile of ``tileset`` at ``zooms`` into ``out`` (.pmtiles or .mbtiles)."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in (".pmtiles", ".mbtiles"):
+        raise InvalidParameter(f"输出文件 {out} 的扩展名应为 .pmtiles 或 .mbtiles", parameter="out")
+    t0 = time.perf_counter()
+    ts = engine.tileset(tileset)             # prepares every layer in this process (before any fork)
+    tiles = candidate_tiles(engine, tileset, zooms)
+    if on_total:
+        on_total(len(tiles))
+    sink = _PMTilesSink(out) if suffix == ".pmtiles" else _MBTilesSink(out)
+    processes = processes if processes is not None else min(2, os.cpu_count() or 1)
+    chunk = 64
+    chunks = [tiles[i:i + chunk] for i in range(0, len(tiles), chunk)]
+    per_zoom: dict[int, int] = {z: 0 for z in zooms}
+    total_bytes = 0
+    max_tile = 0
+    count = 0
+
+    def consume(results):
+        nonlocal total_bytes, max_tile, count
+        for z, x, y, data, raw_len in results:
+            sink.add(z, x, y, data)
+            per_zoom[z] += 1
+            total_bytes += len(data)
+            max_tile = max(max_tile, raw_len)
+            count += 1
+
+    if processes > 1 and len(chunks) > 1 and "fork" in mp.get_all_start_methods():
+        ctx = mp.get_context("fork")
+        with ctx.Pool(processes, initializer=_init, initargs=(engine, tileset)) as pool:
+            for results, c in zip(pool.imap(_work, chunks), chunks):
+                consume(results)
+                if progress:
+                    progress(len(c))
+    else:
+        _init(engine, tileset)
+        for c in chunks:
+            consume(_work(c))
+            if progress:
+                progress(len(c))
+    tj = ts.tilejson("")
+    zs = sorted(zooms)
+    meta = {"name": tileset, "bounds": tj["bounds"], "minzoom": zs[0], "maxzoom": zs[-1],
+            "center": [tj["center"][0], tj["center"][1], max(zs[0], min(zs[-1], 12))],
+            "vector_layers": [dict(v, minzoom=zs[0], maxzoom=zs[-1]) for v in tj["vector_layers"]],
+            "description": "KFQMap 昆山开发区“十四五”规划空间格局 矢量瓦片"}
+    sink.close(meta)
+    return SeedStats(str(out), count, total_bytes, time.perf_counter() - t0, per_zoom, max_tile)
