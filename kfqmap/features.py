@@ -471,25 +471,28 @@ class LayerIndex:
 
     # ---------------------------------------------------------------- encoding
     @cached_property
-    def _columns(self) -> list[tuple[str, list]]:
-        cols = []
+    def _json_frame(self) -> pd.DataFrame:
+        """The property columns as pandas should write them (integer-valued floats as nullable Int64)."""
+        frame = pd.DataFrame(self.frame[self.property_names])
         for name in self.property_names:
-            series = self.frame[name]
-            if self.property_types[name] == "integer" and series.dtype.kind == "f":
-                values = [None if v != v else int(v) for v in series.tolist()]
-            else:
-                values = series.astype(object).where(series.notna(), None).tolist()
-            cols.append((name, values))
-        return cols
+            if self.property_types[name] == "integer" and frame[name].dtype.kind == "f":
+                frame[name] = frame[name].astype("Int64")
+        return frame
 
     @cached_property
-    def _ids(self) -> list[bytes]:
-        return [orjson.dumps(str(i)) for i in self.frame.index]
+    def _index_values(self) -> np.ndarray:
+        return self.frame.index.to_numpy(dtype=object)
 
     def _properties(self, positions: np.ndarray) -> list[bytes]:
-        cols = self._columns
-        opts = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-        return [orjson.dumps({name: values[p] for name, values in cols}, option=opts) for p in positions.tolist()]
+        """Each feature's properties object as JSON text (pandas' C writer, one line per record)."""
+        if not len(positions):
+            return []
+        if not self.property_names:
+            return [b"{}"] * len(positions)
+        text = self._json_frame.iloc[positions].to_json(orient="records", lines=True, force_ascii=False,
+                                                        date_format="iso", double_precision=10)
+        lines = text.encode().split(b"\n")
+        return [line for line in lines if line]
 
     def _geometries(self, positions: np.ndarray, crs: OutputCRS) -> list[bytes]:
         geoms = self.frame.geometry.values[positions]
@@ -502,9 +505,9 @@ class LayerIndex:
         return [b"null" if t is None else t.encode() for t in texts.tolist()]
 
     def _assemble(self, positions: np.ndarray, geoms: list[bytes], props: list[bytes]) -> list[bytes]:
-        ids = self._ids
-        return [b'{"type":"Feature","id":' + ids[p] + b',"geometry":' + g + b',"properties":' + q + b"}"
-                for p, g, q in zip(positions.tolist(), geoms, props)]
+        ids = [orjson.dumps(str(i)) for i in self._index_values[positions].tolist()]
+        return [b'{"type":"Feature","id":' + i + b',"geometry":' + g + b',"properties":' + q + b"}"
+                for i, g, q in zip(ids, geoms, props)]
 
     def _chunk(self, number: int) -> list[bytes]:
         chunk = self._chunks.get(number)
@@ -515,6 +518,14 @@ class LayerIndex:
             with self._lock:
                 self._chunks.setdefault(number, chunk)
         return chunk
+
+    def warm(self) -> None:
+        """Build the STRtree, schema and every chunk of the GeoJSON cache."""
+        if self.layer.is_spatial:
+            self.tree
+        self.queryables, self.bounds, self.temporal_extent
+        for number in range((len(self.frame) + _CHUNK - 1) // _CHUNK):
+            self._chunk(number)
 
     def encode(self, positions: np.ndarray, crs: OutputCRS) -> list[bytes]:
         """GeoJSON text of the features at ``positions``: cached in the storage CRS, computed otherwise."""
@@ -546,6 +557,13 @@ class FeatureStore:
 
     def items(self, layer_id: str, query: ItemsQuery) -> ItemsPage:
         return self.index(layer_id).items(query)
+
+    def warm(self, layer_ids: Sequence[str] | None = None) -> None:
+        """Read every layer and build its STRtree and GeoJSON cache now (a server calls this in a
+        background thread at start-up so that the first requests do not pay for it)."""
+        for layer_id in layer_ids or self.catalog.ids:
+            index = self.index(layer_id)
+            index.warm()
 
     def feature(self, layer_id: str, feature_id: str, crs: OutputCRS | None = None) -> bytes:
         return self.index(layer_id).feature(feature_id, crs)

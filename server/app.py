@@ -16,6 +16,9 @@ The landing page ``/`` belongs to ``routers/common.py``; for browsers it calls
 from __future__ import annotations
 
 import importlib
+import logging
+import threading
+from contextlib import asynccontextmanager
 from types import ModuleType
 
 from fastapi import FastAPI
@@ -53,6 +56,7 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
         title=settings.title, description=settings.description, version=kfqmap.__version__ if hasattr(
             kfqmap, "__version__") else "0.1.0",
         openapi_url=None, docs_url=None, redoc_url=None,   # /api (OAS 3.0) is served by routers/common.py
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.catalog = load_catalog(settings.catalog)
@@ -64,6 +68,21 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
     add_exception_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    """Start-up: warm the feature store in a daemon thread (when ``settings.warm_up``); nothing to undo."""
+    if app.state.settings.warm_up:
+        threading.Thread(target=_warm, args=(app.state.store,), name="kfqmap-warm-up", daemon=True).start()
+    yield
+
+
+def _warm(store: FeatureStore) -> None:
+    try:
+        store.warm()
+    except Exception:   # a broken layer must not stop the server; its requests will report the error
+        logging.getLogger("kfqmap.server").exception("warm-up failed")
 
 
 class BodySizeLimit:

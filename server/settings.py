@@ -23,4 +23,7 @@ class APISettings(BaseSettings):
     description: str = ("昆山经济技术开发区“十四五”规划空间格局（两轴三带、两核多园、一带四园、更新地块、低效用地）的"
                         "OGC API – Features 服务、统计与查询接口。")
     max_body_bytes: int = MAX_BODY_BYTES
+    #: when the server starts (lifespan), read every layer and build its index and GeoJSON cache in a
+    #: background thread, so the first requests are as fast as the rest (``KFQMAP_API_WARM_UP=false`` to skip)
+    warm_up: bool = True
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
