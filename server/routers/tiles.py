@@ -193,7 +193,9 @@ def tile_matrix_set(tileMatrixSetId: str):
 @router.get("/collections/{collectionId}/tiles", name="collection_tilesets", summary="图层的瓦片集列表")
 def collection_tilesets(request: Request, collectionId: str):
     tile_service(request).engine.tileset(collectionId)
-    return JSONResponse({"tilesets": [_tileset_doc(request, collectionId, brief=True)]})
+    self_href = str(request.url_for("collection_tilesets", collectionId=collectionId))
+    return JSONResponse({"links": [{"href": self_href, "rel": "self", "type": "application/json", "title": "瓦片集列表"}],
+                         "tilesets": [_tileset_doc(request, collectionId, brief=True)]})
 
 
 @router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}", name="collection_tileset", summary="图层的瓦片集")
@@ -243,6 +245,9 @@ def _tileset_doc(request: Request, collection_id: str, *, brief: bool = False) -
     if brief:
         return doc
     w, s, e, n = ts.bounds
+    # ``extent`` and a tilesets link let GDAL's OGCAPI driver open this document directly
+    doc["extent"] = {"spatial": {"bbox": [[w, s, e, n]], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}}
+    doc["links"] += collection_links(request, collection_id)
     doc["boundingBox"] = {"lowerLeft": [w, s], "upperRight": [e, n],
                           "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}
     doc["tileMatrixSetLimits"] = _limits(ts.bounds, ts.minzoom, LIMITS_MAXZOOM)
