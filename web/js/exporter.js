@@ -139,7 +139,8 @@ export class Exporter {
       }
       ctx.setLineDash([]);
       ctx.fillStyle = '#1f2933'; ctx.font = `${Math.round(12 * dpr)}px "Noto Sans CJK SC", sans-serif`;
-      const tag = l.illustrative ? '（示例）' : (l.schematic ? '（示意）' : '');
+      const word = l.illustrative ? '示例' : (l.schematic ? '示意' : '');
+      const tag = word && !l.title_zh.includes(word) ? `（${word}）` : '';
       ctx.fillText(`${l.title_zh}${tag}`, sx + sw + 8 * dpr, cy);
     });
   }

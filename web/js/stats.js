@@ -140,11 +140,11 @@ export async function renderIndicators(app, container) {
     }
   };
   draw();
-  container.replaceChildren(filter, h('p', { class: 'hint' }, '灰色为 2020 年现状，蓝色为 2025 年目标（同一指标内按较大值归一）。'), list);
+  container.replaceChildren(filter, h('p', { class: 'hint' }, '灰色为 2020 年实际值，蓝色为规划目标（表1 为“十三五”2020 年目标，表2 为“十四五”2025 年目标）；每个指标按自身较大值归一。'), list);
 }
 
 function tableTitle(t) {
-  return { 表1: '表1 主要指标', 表2: '表2 专项指标', 正文: '正文目标' }[t] || t;
+  return { 表1: '表1 “十三五”完成情况', 表2: '表2 “十四五”指标体系', 正文: '正文目标' }[t] || t;
 }
 
 function indicatorRow(app, r) {
@@ -158,8 +158,8 @@ function indicatorRow(app, r) {
       h('span', { class: 'bar' }, h('span', { class: cls, style: { width: v === null ? '0' : `${(100 * Math.abs(v)) / max}%` } })),
       h('span', { class: 'v', title: text ?? '' }, text ?? (v === null ? '—' : fmt(v, 2)))];
     row.append(h('div', { class: 'pair' },
-      ...line('2020', v0, r.value_2020_text, 'b2020'),
-      ...line(String(r.target_year || 2025), v1, r.target_text, 'b2025')));
+      ...line('2020实际', v0, r.value_2020_text, 'b2020'),
+      ...line(`${r.target_year || 2025}目标`, v1, r.target_text, 'b2025')));
   } else {
     row.append(h('div', { class: 'textonly' }, `2020：${r.value_2020_text ?? '—'}　目标：${r.target_text ?? '—'}${r.growth_text ? `　${r.growth_text}` : ''}`));
   }
