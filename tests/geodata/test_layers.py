@@ -38,7 +38,7 @@ CHECKLIST = {
 PARK_TYPES = {"铁南商务综合区": "城市生活园区", "中央商贸服务区": "城市生活园区", "综合保税区": "特色产业园区",
               "光电产业园": "特色产业园区", "留学人员创业园": "特色产业园区", "先进制造产业园": "特色产业园区",
               "哈工大机器人产业基地": "特色产业园区", "高端食品产业园": "特色产业园区", "夏驾河科学走廊": "特色产业园区",
-              "老旧工业区": "老旧工业区"}
+              "精密机械产业园": "特色产业园区", "老旧工业区": "老旧工业区"}
 SPATIAL = [i for i in FIXED_IDS if i != "indicators"]
 
 
@@ -281,3 +281,51 @@ def test_geojson_files_are_utf8_rfc7946():
         assert data["type"] == "FeatureCollection" and "crs" not in data
     (GEODATA / "catalog.json").read_bytes().decode("utf-8")
     (GEODATA / "README.md").read_bytes().decode("utf-8")
+
+
+def _gk(g):
+    from pyproj import Transformer
+    t = Transformer.from_crs(4326, 4549, always_xy=True)
+    return shapely.transform(g, lambda a: __import__("numpy").column_stack(t.transform(a[:, 0], a[:, 1])))
+
+
+def test_axis_carriers_lie_along_the_qianjin_axis():
+    axis = _gk(next(shape(f["geometry"]) for f in raw_features("axes") if f["properties"]["id"] == "axis_qianjin"))
+    for f in raw_features("axis_carriers"):
+        assert axis.distance(_gk(shape(f["geometry"]))) < 1000, f["properties"]["name"]
+
+
+def test_plan_features_inside_the_etdz_extent():
+    """The approximate extent was drawn around the plan's places; the plan's own polygons all fall inside it."""
+    extent = shape(raw_features("etdz_extent")[0]["geometry"])
+    for layer_id in ("belts", "cores", "parks", "corridor_parks", "renewal_sites", "low_efficiency_land", "key_projects"):
+        for f in raw_features(layer_id):
+            g = shape(f["geometry"])
+            inside = g.intersection(extent).area / g.area if g.area else float(extent.contains(g))
+            assert inside > 0.99, (layer_id, f["properties"]["name"], inside)
+
+
+def test_corridor_follows_zhangji_road_stretch_of_s1():
+    stations = {f["properties"]["name"]: _gk(shape(f["geometry"])) for f in raw_features("s1_stations")}
+    corridor = shapely.union_all([_gk(shape(f["geometry"])) for f in raw_features("corridor_parks")])
+    for n in ("盛庄站", "章基路南站"):
+        assert corridor.distance(stations[n]) < 300, n
+    sme = next(_gk(shape(f["geometry"])) for f in raw_features("corridor_parks") if f["properties"]["name"] == "昆嘉路以南中小企业园")
+    accel = next(_gk(shape(f["geometry"])) for f in raw_features("corridor_parks") if f["properties"]["name"] == "科创加速园")
+    kunjia = next(_gk(shape(f["geometry"])) for f in raw_features("roads") if f["properties"]["name"] == "昆嘉路")
+    assert accel.contains(sme)
+    assert sme.centroid.y < kunjia.centroid.y           # 以南
+
+
+def test_penglang_sites_at_penglang():
+    penglang = shapely.Point(121.079622, 31.370192)
+    sites = {f["properties"]["name"]: shape(f["geometry"]) for f in raw_features("renewal_sites")}
+    assert sites["蓬朗老镇核心区"].contains(penglang)
+    belt = next(shape(f["geometry"]) for f in raw_features("belts") if f["properties"]["river"] == "瓦浦河")
+    assert belt.contains(sites["昆曲咖啡印象街区"].buffer(-1e-6))
+
+
+def test_starbucks_inside_food_park():
+    parks = {f["properties"]["name"]: shape(f["geometry"]) for f in raw_features("parks")}
+    sbk = next(shape(f["geometry"]) for f in raw_features("renewal_sites") if f["properties"]["name"] == "星巴克中国咖啡创新产业园")
+    assert parks["高端食品产业园"].contains(sbk)
