@@ -84,7 +84,7 @@ def geometry_family(geom_type: str | None) -> str | None:
 
 def plain_value(v):
     """A value fit for display (KML descriptions, DXF text, XLSX cells): NaN → None, numpy → Python."""
-    if v is None:
+    if v is None or v is pd.NA or v is pd.NaT:
         return None
     if isinstance(v, float) and np.isnan(v):
         return None

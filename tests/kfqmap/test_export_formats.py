@@ -1,0 +1,86 @@
+"""Format helpers that need no reader: the shapefile field-name mapping, image sizes, KML/DXF colours."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from kfqmap.errors import InvalidParameter
+from kfqmap.export import image, kml, shapefile
+from kfqmap.export.dxf import _nearest_aci, _rgb
+
+
+# ------------------------------------------------------------------ shapefile field names
+def test_field_names_fit_in_ten_bytes_and_are_unique():
+    columns = ["id", "name", "illustrative", "value_2020_text", "园区类型说明文字", "a_very_long_name_1",
+               "a_very_long_name_2", "NAME", "accuracy_m", "description", "descr"]
+    mapping = shapefile.field_name_map(columns)
+    names = [v[0] for v in mapping.values()]
+    assert all(len(n.encode("utf-8")) <= 10 for n in names)
+    assert len({n.upper() for n in names}) == len(names)        # unique, case-insensitively like dBASE
+
+
+def test_field_name_rules():
+    m = shapefile.field_name_map(["id", "illustrative", "园区类型说明文字", "a_very_long_name_1", "a_very_long_name_2",
+                                  "NAME", "name"])
+    assert m["id"] == ("id", "unchanged")
+    assert m["illustrative"] == ("illustr", "abbreviation")
+    digest = hashlib.sha1("园区类型说明文字".encode("utf-8")).hexdigest()[:8]
+    assert m["园区类型说明文字"] == (f"c_{digest}", "non-ascii")
+    assert m["a_very_long_name_1"] == ("a_very_lon", "truncated")
+    assert m["a_very_long_name_2"] == ("a_very_l_2", "truncated+numbered")
+    assert m["NAME"] == ("NAME", "unchanged")
+    assert m["name"] == ("name_2", "unchanged+numbered")
+
+
+def test_field_names_do_not_depend_on_other_columns():
+    a = shapefile.field_name_map(["园区类型说明文字", "x"])["园区类型说明文字"]
+    b = shapefile.field_name_map(["y", "z", "园区类型说明文字"])["园区类型说明文字"]
+    assert a == b
+
+
+def test_every_abbreviation_is_short_and_distinct():
+    values = list(shapefile.ABBREVIATIONS.values())
+    assert all(len(v) <= 10 and v.isascii() for v in values)
+    assert len(set(values)) == len(values)
+
+
+def test_cut_keeps_whole_characters():
+    text = "夏驾河" * 100
+    cut = shapefile._cut(text)
+    assert len(cut.encode("utf-8")) <= 254
+    assert text.startswith(cut) and len(cut) == 84          # 84 × 3 bytes = 252
+
+
+# ------------------------------------------------------------------ image sizes
+@pytest.mark.parametrize("size,dpi,pixels", [
+    ("A4", 150, (1754, 1240)),
+    ("A4-portrait", 100, (827, 1169)),
+    ("A3", 72, (1191, 842)),
+    ("1600x1200px", 200, (1600, 1200)),
+    ("8x6in", 100, (800, 600)),
+    ("200x100mm", 254, (2000, 1000)),
+])
+def test_pixel_size(size, dpi, pixels):
+    assert image.pixel_size(size, dpi) == pixels
+
+
+@pytest.mark.parametrize("size", ["A9", "big", "10x", "x10mm"])
+def test_bad_sizes(size):
+    with pytest.raises(InvalidParameter):
+        image.parse_size(size, 150)
+
+
+def test_cjk_font_is_registered():
+    assert image.cjk_font() == "Noto Sans CJK SC"
+
+
+# ------------------------------------------------------------------ colours
+def test_kml_colour_is_aabbggrr():
+    assert kml.kml_color("#e4572e", 0.4) == "662e57e4"
+    assert kml.kml_color("#fff", 1) == "ffffffff"
+
+
+def test_dxf_colour():
+    assert _rgb("#a4161a") == (164, 22, 26)
+    assert _nearest_aci((255, 0, 0)) == 1
