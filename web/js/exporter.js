@@ -11,6 +11,8 @@ const CRS_BY_FORMAT = {
   kml: ['EPSG:4326', 'EPSG:4490', 'GCJ-02'],
   xlsx: ['EPSG:4326'],
   html: ['EPSG:4326'],
+  png: ['EPSG:4549', 'EPSG:4528', 'EPSG:3857'],
+  pdf: ['EPSG:4549', 'EPSG:4528', 'EPSG:3857'],
 };
 
 export class Exporter {
@@ -56,7 +58,7 @@ export class Exporter {
     setStatus('正在导出…', { timeout: 0 });
     let name;
     if (scope === 'selection') {
-      const body = { layers, format, crs, geometry: this.app.draw.lastQueryGeometry, 'geometry-crs': this.app.crs, geometry_crs: this.app.crs };
+      const body = { layers, format, crs, geometry: this.app.draw.lastQueryGeometry, 'geometry-crs': this.app.crs };
       name = await download('/export', { method: 'POST', body, fallbackName: `kfqmap-selection.${format}` });
     } else {
       const params = { layers: layers.join(','), format, crs };
