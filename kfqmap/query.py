@@ -27,7 +27,7 @@ import numpy as np
 import shapely
 from shapely.geometry import shape
 
-from .area import ellipsoidal_area
+from .area import ellipsoidal_area, intersection_area
 from .crs import MEASURE_CRS, parse_crs, transform_geometry, transform_xy
 from .cql import CompiledFilter, parse_filter
 from .errors import InvalidGeometry, InvalidParameter
@@ -326,10 +326,9 @@ def in_geometry(catalog, geometry, *, crs=None, predicate: str = "intersects", l
         if is_poly.any():
             pc = cand[is_poly]
             if pred == "within":
-                inter = index.geoms[pc]
+                inter_m2[is_poly] = index.area_m2[pc]
             else:
-                inter = shapely.intersection(index.geoms[pc], geom)
-            inter_m2[is_poly] = ellipsoidal_area(inter)
+                inter_m2[is_poly] = intersection_area(index.geoms[pc], geom)
         for j, i in enumerate(cand):
             extra = {}
             if is_poly[j]:
