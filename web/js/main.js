@@ -103,6 +103,7 @@ class App {
     const style = this.map.getStyle();
     this.styleLayerToCatalog = new Map(style.layers.map((l) => [l.id, catalogIdOf(l)]));
     if (this.base !== 'offline') addBasemap(this.map, this.base, { key: $('#tdt-key').value.trim() });
+    this.scaleForScreen(style);
     this.layers.onStyle(this.map.getStyle());
     this.installHighlight();
     this.draw.install();
@@ -114,6 +115,22 @@ class App {
       this.map.once('idle', () => { document.body.dataset.mapReady = '1'; });
     } else if (this.selection) {
       this.select(this.selection, { zoom: false });
+    }
+  }
+
+  /** On a wall screen the map's labels and symbols grow with the UI (the style is written for a laptop). */
+  scaleForScreen(style) {
+    const k = Math.min(2.2, Math.max(1, window.innerWidth / 1700));
+    document.body.dataset.mapScale = k.toFixed(2);
+    if (k < 1.05) return;
+    for (const l of style.layers) {
+      const scale = (kind, prop) => {
+        const v = l[kind]?.[prop];
+        if (typeof v === 'number') this.map[kind === 'layout' ? 'setLayoutProperty' : 'setPaintProperty'](l.id, prop, v * k);
+      };
+      if (l.type === 'symbol') { scale('layout', 'text-size'); scale('paint', 'text-halo-width'); }
+      if (l.type === 'circle') { scale('paint', 'circle-radius'); scale('paint', 'circle-stroke-width'); }
+      if (l.type === 'line') scale('paint', 'line-width');
     }
   }
 
