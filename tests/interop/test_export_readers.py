@@ -1,0 +1,386 @@
+"""Every export opened by the programs planners use: GDAL (pyogrio and Debian's ogrinfo 3.6), ezdxf, openpyxl,
+Pillow. Same features, same attribute values (Chinese included), coordinates within 1 cm after a CRS round trip
+(export in EPSG:4549 / GCJ-02 / …, read back, transform to WGS 84, compare in metres).
+
+Runs on the synthetic catalog (tests/fixtures/export) and on the real plan layers in geodata/ when present.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+
+from kfqmap import area
+from kfqmap.catalog import load_catalog
+from kfqmap.crs import transform_geometry
+from kfqmap.export import export_layers, get_format
+from kfqmap.export.shapefile import _cut
+from kfqmap.settings import GEODATA_DIR, CatalogSettings
+
+pytestmark = pytest.mark.interop
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "fixtures" / "export"
+ARTIFACTS = ROOT / "test-artifacts"
+TOLERANCE_M = 0.01
+OGRINFO = shutil.which("ogrinfo")
+
+
+def _catalog(root: Path):
+    return load_catalog(CatalogSettings(geodata_dir=root, extra_layers=""))
+
+
+@pytest.fixture(scope="module", params=["fixture", "geodata"])
+def catalog(request):
+    if request.param == "geodata":
+        if not (GEODATA_DIR / "catalog.json").exists():
+            pytest.skip("geodata/catalog.json not there yet")
+        return _catalog(GEODATA_DIR)
+    return _catalog(FIXTURE)
+
+
+def spatial_ids(catalog) -> list[str]:
+    return [layer.id for layer in catalog.layers if layer.is_spatial]
+
+
+# ------------------------------------------------------------------ comparison helpers
+def max_distance_m(read_geoms, crs: str, original_geoms) -> float:
+    """Largest Hausdorff distance (metres, EPSG:4549) between geometries read back in ``crs`` and the originals."""
+    back = transform_geometry(np.asarray(read_geoms, dtype=object), crs, "EPSG:4326")
+    a = transform_geometry(back, "EPSG:4326", "EPSG:4549")
+    b = transform_geometry(np.asarray(original_geoms, dtype=object), "EPSG:4326", "EPSG:4549")
+    return float(np.max(shapely.hausdorff_distance(a, b)))
+
+
+def text_columns(frame) -> list[str]:
+    cols = []
+    for col in frame.columns:
+        if col == frame.geometry.name:
+            continue
+        values = frame[col].dropna()
+        if len(values) and all(isinstance(v, str) for v in values):
+            cols.append(col)
+    return cols
+
+
+def same_text(expected, got, *, column: str, cut: bool = False) -> bool:
+    if expected is None or (isinstance(expected, float) and np.isnan(expected)):
+        return got is None or got == "" or (isinstance(got, float) and np.isnan(got))
+    if cut:   # DBF: text cut to 254 bytes, and trailing blanks are padding, never read back
+        return _cut(expected).rstrip() == (got or "").rstrip()
+    if column == "figures" and not cut:
+        return json.loads(expected) == (json.loads(got) if isinstance(got, str) else got)
+    return expected == got
+
+
+def check_layer(original, read, crs: str, *, key: str = "id", rename=None, cut=False, columns=None):
+    """Same feature ids, same text attributes (Chinese), same geometry within 1 cm."""
+    rename = rename or {}
+    read = read.set_index(rename.get(key, key), drop=False)
+    assert sorted(read.index) == sorted(original[key]), "feature ids differ"
+    read = read.loc[list(original[key])]
+    for col in columns or text_columns(original):
+        got_col = rename.get(col, col)
+        assert got_col in read.columns, f"missing attribute {col} ({got_col})"
+        for exp, got in zip(original[col], read[got_col]):
+            assert same_text(exp, got, column=col, cut=cut), f"{col}: {exp!r} != {got!r}"
+    if "accuracy_m" in original.columns and "accuracy_m" in read.columns:
+        np.testing.assert_allclose(read["accuracy_m"].astype(float), original["accuracy_m"].astype(float))
+    assert max_distance_m(read.geometry.values, crs, original.geometry.values) < TOLERANCE_M
+
+
+def declared_epsg(frame):
+    return frame.crs.to_epsg() if frame.crs is not None else None
+
+
+CRSS = ["EPSG:4326", "EPSG:4549", "GCJ-02"]
+
+
+# ------------------------------------------------------------------ GeoJSON / GeoPackage / FlatGeobuf / CSV
+@pytest.mark.parametrize("crs", CRSS + ["EPSG:4528", "EPSG:3857", "EPSG:4490"])
+def test_geopackage(catalog, tmp_path, crs):
+    ids = catalog.ids
+    target = tmp_path / "plan.gpkg"
+    export_layers(catalog, ids, "gpkg", target, crs)
+    layers = {name for name, _ in pyogrio.list_layers(target)}
+    assert layers == set(ids)
+    for lid in spatial_ids(catalog):
+        read = pyogrio.read_dataframe(target, layer=lid)
+        assert declared_epsg(read) == (None if crs == "GCJ-02" else int(crs.split(":")[1]))
+        check_layer(catalog.read(lid), read, crs)
+        if crs == "GCJ-02":
+            assert "GCJ-02" in pyogrio.read_info(target, layer=lid)["layer_metadata"]["DESCRIPTION"]
+    if "indicators" in ids:
+        table = pyogrio.read_dataframe(target, layer="indicators", read_geometry=False)
+        assert list(table["name"]) == list(catalog.read("indicators")["name"])
+
+
+@pytest.mark.parametrize("crs", CRSS)
+def test_geojson(catalog, tmp_path, crs):
+    target = tmp_path / "plan.geojson"
+    export_layers(catalog, catalog.ids, "geojson", target, crs)
+    doc = json.loads(target.read_text(encoding="utf-8"))
+    if crs == "EPSG:4326":
+        assert "crs" not in doc                                    # RFC 7946
+    elif crs == "GCJ-02":
+        assert "crs" not in doc and doc["kfqmap_crs"] == "GCJ-02"  # honest: no EPSG, said so
+    else:
+        assert doc["crs"]["properties"]["name"].endswith("4549")
+    read = pyogrio.read_dataframe(target)
+    for lid in spatial_ids(catalog):
+        check_layer(catalog.read(lid), read[read["src_layer"] == lid], crs)
+    if "indicators" in catalog.ids:
+        rows = read[read["src_layer"] == "indicators"]
+        assert rows.geometry.isna().all() and len(rows) == len(catalog.read("indicators"))
+
+
+@pytest.mark.parametrize("crs", CRSS)
+def test_flatgeobuf(catalog, tmp_path, crs):
+    target = tmp_path / "plan.fgb"
+    export_layers(catalog, catalog.ids, "fgb", target, crs)
+    read = pyogrio.read_dataframe(target)
+    assert declared_epsg(read) == (None if crs == "GCJ-02" else int(crs.split(":")[1]))
+    for lid in spatial_ids(catalog):
+        check_layer(catalog.read(lid), read[read["src_layer"] == lid], crs)
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:4549", "GCJ-02"])
+def test_csv_wkt_with_bom(catalog, tmp_path, crs):
+    target = tmp_path / "plan.csv"
+    export_layers(catalog, catalog.ids, "csv", target, crs)
+    raw = target.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")                         # UTF-8 BOM for Excel
+    header = next(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert header[0] == "WKT" and "crs" in header
+    read = pyogrio.read_dataframe(target)                          # GDAL turns the WKT column into geometry
+    assert set(read["crs"]) == {crs}
+    for lid in spatial_ids(catalog):
+        original = catalog.read(lid)
+        check_layer(original, read[read["src_layer"] == lid], crs, columns=["name", "source", "placement"])
+
+
+# ------------------------------------------------------------------ Shapefile
+@pytest.mark.parametrize("crs", CRSS)
+def test_shapefile_zip(catalog, tmp_path, crs):
+    target = tmp_path / "plan.zip"
+    export_layers(catalog, catalog.ids, "shapefile", target, crs)
+    with zipfile.ZipFile(target) as zf:
+        names = set(zf.namelist())
+        fields = list(csv.DictReader(io.StringIO(zf.read("fields.csv").decode("utf-8-sig"))))
+        readme = zf.read("README.txt").decode("utf-8")
+        cpgs = {n: zf.read(n).decode("ascii") for n in names if n.endswith(".cpg")}
+    assert cpgs and set(cpgs.values()) == {"UTF-8"}
+    if crs == "GCJ-02":
+        assert not any(n.endswith(".prj") for n in names) and "CRS.txt" in names and "GCJ-02" in readme
+    else:
+        assert all(f"{Path(n).stem}.prj" in names for n in names if n.endswith(".shp"))
+    for lid in catalog.ids:
+        layer = catalog.get(lid)
+        original = catalog.read(lid)
+        stems = sorted({Path(n).stem for n in names if n.startswith(lid) and n.endswith(".dbf")
+                        and re.fullmatch(rf"{lid}(_point|_line|_polygon)?", Path(n).stem)})
+        assert stems, f"no file set for {lid}"
+        rename = {r["original_name"]: r["dbf_name"] for r in fields if r["layer_id"] == lid}
+        assert all(len(v.encode()) <= 10 for v in rename.values())
+        if not layer.is_spatial:
+            read = pyogrio.read_dataframe(f"/vsizip/{target}/{lid}.dbf", read_geometry=False)
+            assert list(read[rename["name"]]) == list(original["name"])
+            continue
+        parts = [pyogrio.read_dataframe(f"/vsizip/{target}/{stem}.shp") for stem in stems]
+        read = parts[0] if len(parts) == 1 else parts[0]._constructor(
+            __import__("pandas").concat(parts), geometry=parts[0].geometry.name, crs=parts[0].crs)
+        if crs != "GCJ-02":
+            assert declared_epsg(read) == int(crs.split(":")[1])
+        # Shapefile polygons are always multipart-capable; compare as geometries
+        check_layer(original, read, crs, rename=rename, cut=True)
+
+
+def test_shapefile_field_map_applied_to_long_and_chinese_names(tmp_path):
+    catalog = _catalog(FIXTURE)
+    target = tmp_path / "parks.zip"
+    export_layers(catalog, ["parks"], "shapefile", target)
+    read = pyogrio.read_dataframe(f"/vsizip/{target}/parks.shp")
+    assert "illustr" in read.columns and "descr" in read.columns
+    chinese = [c for c in read.columns if c.startswith("c_")]
+    assert len(chinese) == 1 and set(read[chinese[0]]) == {"特色产业", "老旧"}
+    long = read.set_index("id").loc["p1", "descr"]
+    assert len(long.encode("utf-8")) <= 254 and catalog.read("parks").loc["p1", "description"].startswith(long)
+    with zipfile.ZipFile(target) as zf:
+        assert "p1" in zf.read("README.txt").decode("utf-8")        # the truncation is reported
+
+
+# ------------------------------------------------------------------ KML
+@pytest.mark.parametrize("crs", ["EPSG:4326", "GCJ-02"])
+def test_kml(catalog, tmp_path, crs):
+    target = tmp_path / "plan.kml"
+    export_layers(catalog, catalog.ids, "kml", target, crs)
+    text = target.read_text(encoding="utf-8")
+    layers = {name for name, _ in pyogrio.list_layers(target)}
+    for lid in spatial_ids(catalog):
+        layer = catalog.get(lid)
+        assert layer.title_zh in layers
+        read = pyogrio.read_dataframe(target, layer=layer.title_zh)
+        original = catalog.read(lid)
+        read = read.assign(name=read["Name"])
+        check_layer(original, read, crs, columns=["name", "source"])
+        assert f'<Style id="style-{lid}">' in text
+    if crs == "GCJ-02":
+        assert "GCJ-02" in text
+
+
+def test_kml_uses_the_shared_colours():
+    catalog = _catalog(FIXTURE)
+    from kfqmap.export.kml import kml_color
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        target = Path(d) / "c.kml"
+        export_layers(catalog, ["cores"], "kml", target)
+        text = target.read_text(encoding="utf-8")
+    s = catalog.get("cores").style
+    assert f"<LineStyle><color>{kml_color(s.stroke)}</color>" in text
+    assert f"<PolyStyle><color>{kml_color(s.fill, s.fill_opacity)}</color>" in text
+    assert "<name>青阳港两岸核心区</name>" in text and "示意" in text
+
+
+# ------------------------------------------------------------------ ogrinfo (Debian GDAL 3.6), a second reader
+@pytest.mark.skipif(OGRINFO is None, reason="gdal-bin not installed")
+@pytest.mark.parametrize("fmt", ["gpkg", "geojson", "fgb", "shapefile", "kml", "csv"])
+def test_ogrinfo_opens_every_gis_export(catalog, tmp_path, fmt):
+    target = tmp_path / f"plan{get_format(fmt).extension}"
+    ids = spatial_ids(catalog)
+    result = export_layers(catalog, ids, fmt, target, "EPSG:4326")
+    path = f"/vsizip/{target}" if fmt == "shapefile" else str(target)
+    summary = subprocess.run([OGRINFO, "-ro", "-so", "-al", path], capture_output=True, text=True, timeout=120)
+    assert summary.returncode == 0, summary.stderr
+    counts = [int(n) for n in re.findall(r"Feature Count: (\d+)", summary.stdout)]
+    assert sum(counts) == result.features
+    full = subprocess.run([OGRINFO, "-ro", "-al", "-q", path], capture_output=True, text=True, timeout=120)
+    assert full.returncode == 0
+    for lid in ids:
+        name = catalog.read(lid)["name"].iloc[0]
+        assert name in full.stdout, f"{name} not found by ogrinfo"
+
+
+# ------------------------------------------------------------------ DXF (ezdxf)
+@pytest.mark.parametrize("crs", ["EPSG:4549", "EPSG:4528"])
+def test_dxf(catalog, tmp_path, crs):
+    ezdxf = pytest.importorskip("ezdxf")
+    target = tmp_path / "plan.dxf"
+    ids = spatial_ids(catalog)
+    export_layers(catalog, ids, "dxf", target, crs)
+    doc = ezdxf.readfile(target)
+    assert doc.header["$INSUNITS"] == 6
+    style = doc.styles.get("KFQ_CJK")
+    assert style.dxf.font == "simsun.ttc"
+    msp = doc.modelspace()
+    for lid in ids:
+        layer = catalog.get(lid)
+        dxf_layer = doc.layers.get(lid)
+        assert layer.title_zh in dxf_layer.description
+        stroke = layer.style.stroke.lstrip("#")
+        assert tuple(dxf_layer.rgb) == tuple(int(stroke[i:i + 2], 16) for i in (0, 2, 4))
+        original = catalog.read(lid)
+        projected = transform_geometry(original.geometry.values, "EPSG:4326", crs)
+        by_id = dict(zip(original["id"], projected))
+        if layer.is_polygonal:
+            polylines = msp.query(f'LWPOLYLINE[layer=="{lid}"]')
+            rings = sum(len(p.interiors) + 1 for g in projected for p in getattr(g, "geoms", [g]))
+            assert len(polylines) == rings and all(p.closed for p in polylines)
+            for pl in polylines:
+                fid = pl.get_xdata("KFQMAP")[0].value
+                ring = shapely.LinearRing(pl.get_points("xy"))
+                rings_of = [r for p in getattr(by_id[fid], "geoms", [by_id[fid]]) for r in [p.exterior, *p.interiors]]
+                assert min(shapely.hausdorff_distance(ring, r) for r in rings_of) < TOLERANCE_M
+        texts = {t.dxf.text for t in msp.query(f'TEXT[layer=="{lid}"]')}
+        if layer.style.label:
+            assert set(original["name"].dropna()) <= texts
+    x = [p[0] for pl in msp.query("LWPOLYLINE") for p in pl.get_points("xy")]
+    if crs == "EPSG:4528":
+        assert min(x) > 40_000_000                    # zone number prefix
+    else:
+        assert 300_000 < min(x) and max(x) < 700_000   # metres from the 120°E central meridian + 500 km
+
+
+# ------------------------------------------------------------------ XLSX (openpyxl) against kfqmap.area
+def test_xlsx_totals_match_the_statistics(catalog, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    target = tmp_path / "report.xlsx"
+    export_layers(catalog, catalog.ids, "xlsx", target)
+    wb = openpyxl.load_workbook(target)
+    assert {"说明", "图层面积", "分组面积", "园区面积", "5000亩进度", "指标", "指标进度"} <= set(wb.sheetnames)
+    rows = {r[0]: r for r in wb["图层面积"].iter_rows(min_row=2, values_only=True) if r[0]}
+    polygon_m2 = 0.0
+    for layer in catalog.layers:
+        if not layer.is_polygonal:
+            continue
+        row = rows[layer.id]
+        assert row[1] == layer.title_zh
+        for col, unit in ((6, "mu"), (7, "ha"), (8, "km2")):
+            assert row[col] == area.layer_stats(catalog, layer.id, unit, features=False).area, (layer.id, unit)
+        polygon_m2 += area.layer_stats(catalog, layer.id, "mu", features=False).area_m2
+    assert rows["合计"][5] == pytest.approx(polygon_m2, abs=0.5)
+    groups = {g.group: g for g in area.group_stats(catalog, "mu")}
+    for r in wb["分组面积"].iter_rows(min_row=2, values_only=True):
+        if r[0] in groups and groups[r[0]].union_area is not None:
+            assert r[4] == groups[r[0]].union_area
+    prog = area.progress(catalog)
+    values = {r[0]: r[1] for r in wb["5000亩进度"].iter_rows(min_row=2, values_only=True) if r[0]}
+    assert values["目标"] == prog.land.target_mu
+    assert values["已完成（截至统计年份）"] == prog.land.achieved_mu
+    assert values["完成比例"] == prog.land.percent
+    if "indicators" in catalog.ids:
+        names = [r[3] for r in wb["指标"].iter_rows(min_row=2, values_only=True)]
+        assert names == list(catalog.read("indicators")["name"])
+
+
+# ------------------------------------------------------------------ PNG / PDF
+@pytest.mark.parametrize("size,dpi", [("A4", 100), ("1200x800px", 150), ("A4-portrait", 72)])
+def test_png_size_and_content(catalog, tmp_path, size, dpi):
+    from PIL import Image
+
+    from kfqmap.export.image import pixel_size
+    target = tmp_path / "map.png"
+    ids = spatial_ids(catalog)
+    export_layers(catalog, ids, "png", target, options={"size": size, "dpi": dpi, "title": "导出测试地图"})
+    im = Image.open(target).convert("RGB")
+    assert im.size == pixel_size(size, dpi)
+    pixels = np.asarray(im, dtype=float)
+    assert pixels.std() > 10                               # not blank
+    # the cores' fill colour (blended over the map background) is on the map
+    ARTIFACTS.mkdir(exist_ok=True)
+    im.save(ARTIFACTS / f"export_{Path(catalog.root).name}_{size}_{dpi}.png")
+
+
+def test_png_shows_layer_colours_and_black_title():
+    from PIL import Image
+    import tempfile
+    catalog = _catalog(FIXTURE)
+    with tempfile.TemporaryDirectory() as d:
+        target = Path(d) / "m.png"
+        export_layers(catalog, ["cores", "axes"], "png", target, options={"size": "1000x700px", "dpi": 100})
+        px = np.asarray(Image.open(target).convert("RGB")).reshape(-1, 3).astype(int)
+    axes_stroke = np.array([0x1d, 0x35, 0x57])
+    assert (np.abs(px - axes_stroke).sum(axis=1) < 30).sum() > 200      # the axis lines are drawn in their colour
+    assert (px.sum(axis=1) < 60).sum() > 500                            # title, scale bar, north arrow in black
+
+
+def test_pdf_page_size_and_fonts(catalog, tmp_path):
+    target = tmp_path / "map.pdf"
+    export_layers(catalog, spatial_ids(catalog), "pdf", target, options={"size": "A3"})
+    data = target.read_bytes()
+    assert data.startswith(b"%PDF")
+    box = re.search(rb"/MediaBox \[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)
+    w, h = float(box.group(1)), float(box.group(2))
+    assert w == pytest.approx(420 / 25.4 * 72, abs=0.5) and h == pytest.approx(297 / 25.4 * 72, abs=0.5)
+    assert b"NotoSansCJK" in data                          # Chinese text embedded with the CJK font
+    assert len(data) > 20_000                              # not an empty page
