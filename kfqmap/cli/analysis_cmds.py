@@ -54,6 +54,13 @@ def _fmt(v, decimals=2) -> str:
     return str(v)
 
 
+def _num(v) -> str:
+    """An indicator value: 2 decimals for large numbers, 4 significant digits for small ones."""
+    if v is None:
+        return ""
+    return f"{v:,.2f}" if abs(v) >= 10 else f"{v:.4g}"
+
+
 def _read_user_file(path: str, crs: str | None):
     """A user's vector file → GeoDataFrame in EPSG:4326 (``--crs`` says what its coordinates are)."""
     import pyogrio
@@ -353,8 +360,8 @@ def progress_cmd(year, fmt, all_indicators):
         click.echo(f"■ 指标：2020 年值 → 目标值，{p.year} 年直线进度值")
         _print_table(["id", "指标", "单位", "2020", "目标", "目标年", f"{p.year}直线值", "属性"],
                      [[i.id, i.name, i.unit or "", _fmt(i.value_2020_text or i.value_2020),
-                       (i.target_qualifier or "") + _fmt(i.target_text or i.target), _fmt(i.target_year),
-                       _fmt(i.trajectory, 2), i.attribute or ("建筑面积（仅数字）" if i.kind == "floor_area" else "")]
+                       i.target_text or ((i.target_qualifier or "") + _num(i.target)), _fmt(i.target_year),
+                       _num(i.trajectory), i.attribute or ("建筑面积（仅数字）" if i.kind == "floor_area" else "")]
                       for i in rows])
     if p.figures:
         click.echo("")
