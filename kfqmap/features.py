@@ -455,6 +455,11 @@ class LayerIndex:
         page = positions[query.offset: query.offset + query.limit]
         return ItemsPage(self.encode(page, query.crs), int(len(positions)), query.offset, query.limit)
 
+    def records(self, query: ItemsQuery | None = None) -> list[dict[str, Any]]:
+        """The selected features' properties as plain dicts (JSON types; missing values as None)."""
+        positions = self.select(query or ItemsQuery())
+        return [orjson.loads(p) for p in self._properties(positions)]
+
     def position(self, feature_id: str) -> int:
         try:
             pos = self._positions.get_loc(feature_id)

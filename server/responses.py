@@ -28,8 +28,15 @@ class JSONResponse(Response):
         if isinstance(content, (bytes, bytearray)):
             return bytes(content)
         if hasattr(content, "model_dump"):
-            content = content.model_dump(mode="json", by_alias=True, exclude_none=True)
-        return orjson.dumps(content, option=_OPTS)
+            content = content.model_dump(mode="json", by_alias=True)
+        return orjson.dumps(content, option=_OPTS, default=_default)
+
+
+def _default(value: Any) -> Any:
+    """pydantic models (also inside lists/dicts) → JSON-ready dicts."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", by_alias=True)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 class GeoJSONResponse(JSONResponse):
