@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from geodata_common import GEODATA, PLAN
+from .geodata_common import GEODATA, PLAN
 
 from kfqmap.catalog import Catalog, load_catalog
 from kfqmap.settings import CatalogSettings

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import sys
 
-from geodata_common import GEODATA, ROOT
+from .geodata_common import GEODATA, ROOT
 
 BUILD = GEODATA / "build" / "build_layers.py"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from geodata_common import raw_features
+from .geodata_common import raw_features
 
 
 def _cells(text: str, start: str, end: str) -> list[str]:

@@ -10,7 +10,7 @@ from shapely.geometry import shape
 
 from kfqmap.area import ellipsoidal_area
 
-from geodata_common import GEODATA, raw_features
+from .geodata_common import GEODATA, raw_features
 
 FIXED_IDS = ["axes", "axis_carriers", "belts", "cores", "parks", "corridor_parks", "renewal_sites", "key_projects",
              "low_efficiency_land", "etdz_extent", "admin_boundaries", "rivers", "roads", "railways", "s1_stations",
