@@ -15,6 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Hashable
 
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 MEDIA_TYPES = {
     "mvt": "application/vnd.mapbox-vector-tile",
     "png": "image/png",
@@ -69,6 +71,16 @@ def make_tile(data: bytes, fmt: str, *, gzip_level: int = 6, salt: str = "",
     return CachedTile(data, media, etag, gz, headers, headers_gzip, list(common))
 
 
+class TileCacheSettings(BaseSettings):
+    """``KFQMAP_TILE_CACHE_SIZE`` (tiles kept, 0 = no cache: every request renders) and
+    ``KFQMAP_TILE_CACHE_MB`` (memory bound). Read when a server is created, never at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="KFQMAP_")
+
+    tile_cache_size: int = 100_000
+    tile_cache_mb: int = 256
+
+
 class TileCache:
     """A thread-safe LRU keyed by anything hashable (e.g. ``("plan", "mvt", z, x, y)``), bounded in bytes."""
 
@@ -101,7 +113,14 @@ class TileCache:
             pass
         return tile
 
+    @classmethod
+    def from_settings(cls, settings: TileCacheSettings | None = None) -> "TileCache":
+        settings = settings or TileCacheSettings()
+        return cls(max_bytes=settings.tile_cache_mb * 1024 * 1024, max_items=settings.tile_cache_size)
+
     def put(self, key: Hashable, tile: CachedTile) -> CachedTile:
+        if self.max_items <= 0:
+            return tile
         with self._lock:
             old = self._data.pop(key, None)
             if old is not None:
@@ -134,7 +153,7 @@ class TileService:
 
     def __init__(self, engine, cache: TileCache | None = None, *, salt: str = ""):
         self.engine = engine
-        self.cache = cache or TileCache()
+        self.cache = cache if cache is not None else TileCache.from_settings()
         self.salt = salt
         self._renderers: dict = {}
         self._lock = threading.Lock()

@@ -13,7 +13,8 @@ How a tile is made (no HTTP here; the server only wraps the bytes):
    JSON strings, since MVT cannot hold nested values); every feature gets a **minimum zoom** (below).
 2. Per tile: the STRtree gives the candidates, features below their minimum zoom are skipped, geometry is
    simplified (tolerance one tile unit, only below z16 and only for layers with detailed geometry), clipped to
-   the tile plus a 64-unit buffer (features wholly inside are not clipped), quantised to the 4096 grid,
+   the tile plus a 64-unit buffer (features that reach less than a quarter tile beyond the edge are sent whole:
+   clipping them buys nothing, renderers clip at the tile edge), quantised to the 4096 grid,
    de-duplicated, rings re-oriented as MVT 2.1 requires (exterior clockwise in y-down tile space) and
    degenerate rings dropped.
 3. Encoding is done here with numpy (zigzag deltas, command integers, varints): no per-feature Python.
@@ -45,6 +46,7 @@ from .errors import InvalidParameter, LayerNotFound, TileOutOfRange
 EXTENT = 4096                 #: MVT grid size
 BUFFER = 64                   #: clip buffer, tile units (as PostGIS ST_AsMVTGeom's default)
 MIN_ZOOM, MAX_ZOOM = 0, 22    #: documented zoom range of every tileset
+LOOSE_CLIP = 0.25             #: features within this fraction of a tile beyond its edge are not clipped
 DETAIL_ZOOM = 16              #: at and above this zoom geometry is exact (no simplification)
 FEATURE_BUDGET = 2500         #: thinning starts at a zoom where a tile would hold more features than this
 DROP_GRID = 48                #: thinning keeps one feature per (tile / DROP_GRID)² cell
@@ -138,7 +140,12 @@ _VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
 
 
 def _varint_sizes(v: np.ndarray) -> np.ndarray:
-    return np.searchsorted(_VARINT_LIMITS, np.asarray(v, dtype=np.uint64), side="right") + 1
+    """Bytes of each varint: from the bit length (frexp is exact below 2**53), else by table lookup."""
+    v = np.asarray(v, dtype=np.uint64)
+    if len(v) and v.max() >= (1 << 53):
+        return np.searchsorted(_VARINT_LIMITS, v, side="right") + 1
+    bits = np.frexp(v.astype(np.float64))[1]
+    return np.maximum((bits + 6) // 7, 1).astype(np.int64)
 
 
 def encode_varints(v: np.ndarray) -> bytes:
@@ -260,8 +267,15 @@ def _ranges(start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return idx, off
 
 
-def _take_ragged(r: _Ragged, sel: np.ndarray) -> _Ragged:
-    """The sub-ragged-array of geometries ``sel`` (vectorised gather, no shapely call)."""
+def _take_ragged(r: _Ragged, sel: np.ndarray, simple: bool = False) -> _Ragged:
+    """The sub-ragged-array of geometries ``sel`` (vectorised gather, no shapely call).
+
+    ``simple``: every geometry is one polygon with one ring (one gather instead of three).
+    """
+    if simple:
+        pts, ring_rel = _ranges(r.ring_off[sel], r.ring_off[sel + 1])
+        one = np.arange(len(sel) + 1, dtype=np.int64)
+        return _Ragged(r.coords[pts], ring_rel, one, one)
     polys, geom_off = _ranges(r.geom_off[sel], r.geom_off[sel + 1])
     rings, poly_rel = _ranges(r.poly_off[polys], r.poly_off[polys + 1])
     pts, ring_rel = _ranges(r.ring_off[rings], r.ring_off[rings + 1])
@@ -418,6 +432,7 @@ class LayerSource:
         ncoords = shapely.get_num_coordinates(geoms)
         polys = np.flatnonzero(np.isin(tid, (3, 6)))
         self._rag = _ragged_polygons(geoms[polys]) if len(polys) else None
+        self._rag_simple = bool(self._rag is not None and len(self._rag.ring_off) == len(self._rag.geom_off))
         self._rag_index = np.full(self.n, -1, dtype=np.int64)
         self._rag_index[polys] = np.arange(len(polys))
         self._simple: dict[tuple[int, int], np.ndarray] = {}
@@ -531,7 +546,11 @@ class LayerSource:
             return b"", 0
         simplify = self.detailed and z < DETAIL_ZOOM
         bb = self.bounds[cand]
-        inside = (bb[:, 0] >= box[0]) & (bb[:, 1] >= box[1]) & (bb[:, 2] <= box[2]) & (bb[:, 3] <= box[3])
+        # features that stay within LOOSE_CLIP of the tile are sent whole (renderers clip at the tile edge);
+        # anything larger is clipped to the tile plus the buffer
+        loose = (b.right - b.left) * LOOSE_CLIP
+        inside = ((bb[:, 0] >= b.left - loose) & (bb[:, 1] >= b.bottom - loose)
+                  & (bb[:, 2] <= b.right + loose) & (bb[:, 3] <= b.top + loose))
         fast = None
         if not simplify and self._rag is not None:
             fast = inside & (self._rag_index[cand] >= 0)
@@ -562,7 +581,7 @@ class LayerSource:
                     # unclipped, unsimplified polygons come straight from the layer's ragged arrays
                     fm = m & fast
                     sm = m & ~fast
-                    rag = _take_ragged(self._rag, self._rag_index[cand[fm]])
+                    rag = _take_ragged(self._rag, self._rag_index[cand[fm]], self._rag_simple)
                     rag = _concat_ragged(rag, _ragged_polygons(geoms[sm]))
                     own = np.concatenate([local[fm], local[sm]])
                 else:
@@ -606,7 +625,9 @@ class LayerSource:
         valid = V >= 0
         rows, cols = np.nonzero(valid)
         gvals = V[rows, cols]
-        used_vals, vlocal = np.unique(gvals, return_inverse=True)
+        srt = np.sort(gvals)
+        used_vals = srt[np.concatenate(([True], srt[1:] != srt[:-1]))] if len(srt) else srt
+        vlocal = np.searchsorted(used_vals, gvals)
         used_keys = np.flatnonzero(valid.any(axis=0))
         klocal = np.full(len(self.keys), -1, dtype=np.int64)
         klocal[used_keys] = np.arange(len(used_keys))

@@ -19,7 +19,7 @@ def tiles_group():
 @click.option("--zooms", default="10-16", show_default=True, help="缩放级别：10-16、12 或 10,12,14（0–22）")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="输出文件：.pmtiles（PMTiles v3）或 .mbtiles（MBTiles 1.3）")
-@click.option("--tileset", default=PLAN_TILESET, show_default=True,
+@click.option("--tileset", "--collection", "tileset", default=PLAN_TILESET, show_default=True,
               help="瓦片集：plan（全部规划图层）或某个图层 id（含 KFQMAP_EXTRA_LAYERS 载入的额外图层，如 parcels）")
 @click.option("--processes", type=int, default=None, help="并行进程数（默认 min(2, CPU 数)）")
 @click.option("--quiet", is_flag=True, help="不显示进度条")

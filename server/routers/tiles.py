@@ -69,7 +69,7 @@ def tile_service(request: Request) -> TileService:
         with _lock:
             service = getattr(state, "tile_service", None)
             if service is None:
-                service = TileService(TileEngine(state.catalog), TileCache())
+                service = TileService(TileEngine(state.catalog), TileCache.from_settings())
                 state.tile_service = service
     return service
 
