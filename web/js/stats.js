@@ -5,7 +5,6 @@
 import { getJSON } from './api.js';
 import { h, fmt } from './util.js';
 
-const STATUS_COLOURS = { 已完成: 'var(--ok)', 实施中: 'var(--warn)', 未启动: '#c3cad3' };
 
 /** The first array found in a response ({groups:[…]}, {items:[…]}, or a bare list). */
 function rowsOf(resp, ...keys) {
@@ -62,24 +61,32 @@ async function renderProgress(app, box) {
   const byStatus = Array.isArray(byStatusRaw)
     ? Object.fromEntries(byStatusRaw.map((r) => [r.status ?? r.name, Number(r.area_mu ?? r.area ?? r.value ?? 0)]))
     : Object.fromEntries(Object.entries(byStatusRaw).map(([k, v]) => [k, Number(typeof v === 'object' ? (v.area_mu ?? v.area ?? v.value) : v)]));
-  const done = Number(prog.achieved_mu ?? prog.achieved ?? prog.completed_mu ?? byStatus['已完成'] ?? 0);
+  const done = Number(prog.achieved_mu ?? byStatus['已完成'] ?? 0);
   const doing = Number(prog.in_progress_mu ?? byStatus['实施中'] ?? 0);
-  const remaining = Number(prog.remaining_mu ?? prog.remaining ?? Math.max(target - done, 0));
+  const notStarted = Number(prog.not_started_mu ?? byStatus['未启动'] ?? 0);
+  const remaining = Number(prog.remaining_mu ?? Math.max(target - done, 0));
+  const identified = Number(prog.identified_mu ?? done + doing + notStarted);
+  const unplaced = Math.max(target - identified, 0);
   const pct = (v) => `${Math.max(0, Math.min(100, (100 * v) / target))}%`;
-  const notStarted = Math.max(remaining - doing, 0);
+  const seg = (cls, v, title, colour) => h('span', { class: cls, style: { width: pct(v), ...(colour ? { background: colour } : {}) }, title });
   const body = h('div', {},
     h('div', { class: 'big-figure' },
       h('span', {}, '目标'), h('span', { class: 'num', id: 'progress-target' }, fmt(target, 0)), h('span', { class: 'unit' }, '亩'),
-      h('span', { style: { marginLeft: '1em' } }, '已完成'), h('span', { class: 'num', style: { color: 'var(--ok)' } }, fmt(done, 0)), h('span', { class: 'unit' }, '亩'),
-      h('span', { class: 'unit' }, `（${fmt((100 * done) / target, 1)}%）`)),
-    h('div', { class: 'progress', title: `已完成 ${fmt(done, 1)} 亩 / 实施中 ${fmt(doing, 1)} 亩 / 剩余 ${fmt(remaining, 1)} 亩` },
-      h('span', { class: 'done', style: { width: pct(done) } }),
-      h('span', { class: 'doing', style: { width: pct(doing) } }),
-      h('span', { class: 'todo', style: { flex: '1' } })),
+      h('span', { style: { marginLeft: '1em' } }, '已完成'), h('span', { class: 'num', style: { color: 'var(--ok)' }, id: 'progress-done' }, fmt(done, 0)), h('span', { class: 'unit' }, '亩'),
+      h('span', { class: 'unit' }, `（${fmt(prog.percent ?? (100 * done) / target, 1)}%）`)),
+    h('div', { class: 'progress', id: 'progress-bar', title: `已完成 ${fmt(done, 1)} 亩 · 实施中 ${fmt(doing, 1)} 亩 · 未启动 ${fmt(notStarted, 1)} 亩 · 尚未落图 ${fmt(unplaced, 1)} 亩` },
+      seg('done', done, `已完成 ${fmt(done, 1)} 亩`),
+      seg('doing', doing, `实施中 ${fmt(doing, 1)} 亩`),
+      seg('idle', notStarted, `未启动 ${fmt(notStarted, 1)} 亩`, '#9fb3c8'),
+      h('span', { class: 'todo', style: { flex: '1' }, title: `尚未落图 ${fmt(unplaced, 1)} 亩` })),
     h('div', { class: 'progress-legend' },
-      h('span', {}, h('i', { style: { background: 'var(--ok)' } }), `已完成 ${fmt(done, 0)} 亩`),
-      h('span', {}, h('i', { style: { background: 'var(--warn)' } }), `实施中 ${fmt(doing, 0)} 亩`),
-      h('span', {}, h('i', { style: { background: '#d5dbe3' } }), `未完成 ${fmt(remaining, 0)} 亩`)),
+      h('span', {}, h('i', { style: { background: 'var(--ok)' } }), `已完成 ${fmt(done, 0)}`),
+      h('span', {}, h('i', { style: { background: 'var(--warn)' } }), `实施中 ${fmt(doing, 0)}`),
+      h('span', {}, h('i', { style: { background: '#9fb3c8' } }), `未启动 ${fmt(notStarted, 0)}`),
+      h('span', {}, h('i', { style: { background: 'repeating-linear-gradient(135deg, #d5dbe3 0 3px, #eef1f4 3px 6px)' } }), `尚未落图 ${fmt(unplaced, 0)}`)),
+    h('div', { class: 'hint', style: { marginTop: '.3em' } },
+      `剩余 ${fmt(remaining, 0)} 亩待完成（统计至 ${prog.year ?? ''} 年）`,
+      prog.planned_mu !== undefined ? `；按年均进度应完成 ${fmt(prog.planned_mu, 0)} 亩，${prog.on_track ? '进度正常' : '进度滞后'}` : ''),
   );
   const byYearRaw = prog.by_year ?? prog.years ?? [];
   const byYear = (Array.isArray(byYearRaw) ? byYearRaw : []).filter((r) => r.year !== null && r.year !== undefined);
@@ -87,9 +94,18 @@ async function renderProgress(app, box) {
     body.append(h('h4', { style: { fontSize: '.9em', margin: '.7em 0 .3em', color: 'var(--muted)' } }, '按年度（绿：当年完成，橙：当年计划实施中；右侧为累计完成）'),
       yearChart(byYear, target));
   }
-  if (Object.keys(byStatus).length) {
-    body.append(h('h4', { style: { fontSize: '.9em', margin: '.7em 0 .3em', color: 'var(--muted)' } }, '按实施状态'),
-      bars(Object.entries(byStatus).map(([k, v]) => ({ label: k, value: v, colour: STATUS_COLOURS[k] }))));
+  const byPark = (prog.by_park || []).filter((r) => r.park);
+  if (byPark.length) {
+    const max = Math.max(...byPark.map((r) => Number(r.area_mu || 0)), 1);
+    const grid = h('div', { class: 'bars', id: 'progress-parks' });
+    for (const r of byPark) {
+      grid.append(h('span', { class: 'lbl', title: r.park }, r.park),
+        h('span', { class: 'bar', style: { display: 'flex' } },
+          h('span', { style: { width: `${(100 * (r.achieved_mu || 0)) / max}%`, background: 'var(--ok)' } }),
+          h('span', { style: { width: `${(100 * ((r.area_mu || 0) - (r.achieved_mu || 0))) / max}%`, background: '#9fb3c8' } })),
+        h('span', { class: 'val' }, `${fmt(r.achieved_mu, 0)} / ${fmt(r.area_mu, 0)} 亩`));
+    }
+    body.append(h('h4', { style: { fontSize: '.9em', margin: '.7em 0 .3em', color: 'var(--muted)' } }, '按园区：已完成 / 已落图地块'), grid);
   }
   if (prog.illustrative !== false) {
     body.append(h('p', { class: 'hint' }, h('span', { class: 'badge illustrative' }, '示例'),
