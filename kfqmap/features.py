@@ -532,6 +532,12 @@ class LayerIndex:
         for number in range((len(self.frame) + _CHUNK - 1) // _CHUNK):
             self._chunk(number)
 
+    def is_quick(self, query: ItemsQuery) -> bool:
+        """Whether ``items(query)`` is only index look-ups and cached text (no CQL2, no reprojection,
+        every chunk of the page already encoded): a server may run it without leaving its event loop."""
+        chunks = (len(self.frame) + _CHUNK - 1) // _CHUNK
+        return query.filter is None and query.crs.is_storage and len(self._chunks) == chunks
+
     def encode(self, positions: np.ndarray, crs: OutputCRS) -> list[bytes]:
         """GeoJSON text of the features at ``positions``: cached in the storage CRS, computed otherwise."""
         positions = np.asarray(positions, dtype="int64")
@@ -559,6 +565,10 @@ class FeatureStore:
             with self._lock:
                 found = self._indexes.setdefault(layer_id, LayerIndex(layer, frame))
         return found
+
+    def is_loaded(self, layer_id: str) -> bool:
+        """True when the layer's index exists already (so ``index()`` returns at once)."""
+        return layer_id in self._indexes
 
     def items(self, layer_id: str, query: ItemsQuery) -> ItemsPage:
         return self.index(layer_id).items(query)

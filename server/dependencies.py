@@ -1,6 +1,10 @@
 """One dependency per request parameter. Each validates once, through the same kfqmap parser the CLI uses,
 and returns a typed value (a Layer, a BBox, an OutputCRS, a compiled filter...), never a raw string.
 Errors are kfqmap errors naming the parameter; ``server/errors.py`` turns them into 400/404 problem+json.
+
+The parsers are quick and never block, so they are ``async def``: FastAPI then runs them on the event loop
+instead of hopping to a worker thread for each (a dozen hops per items request cost more than the query).
+``layer_index`` sends only a layer's first use (which reads its file) to a worker thread.
 """
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from kfqmap import features as F
 from kfqmap.catalog import Catalog, Layer
@@ -20,25 +25,29 @@ _JSON_TYPES = ("application/json", "application/geo+json", "application/schema+j
 
 
 # ------------------------------------------------------------------------------------------ app state
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
-def get_store(request: Request) -> F.FeatureStore:
+async def get_store(request: Request) -> F.FeatureStore:
     return request.app.state.store
 
 
-def collection(
+async def collection(
     request: Request,
     collection_id: Annotated[str, Path(alias="collectionId", description="图层（集合）id，如 cores、parks",
                                        max_length=64)],
 ) -> Layer:
     """The catalog layer named in the path, or 404 (LayerNotFound)."""
-    return get_catalog(request).get(collection_id)
+    return request.app.state.catalog.get(collection_id)
 
 
-def layer_index(request: Request, layer: Annotated[Layer, Depends(collection)]) -> F.LayerIndex:
-    return get_store(request).index(layer.id)
+async def layer_index(request: Request, layer: Annotated[Layer, Depends(collection)]) -> F.LayerIndex:
+    """The layer's ``kfqmap.features.LayerIndex``; the first use (which reads the file) runs in a worker thread."""
+    store: F.FeatureStore = request.app.state.store
+    if store.is_loaded(layer.id):
+        return store.index(layer.id)
+    return await run_in_threadpool(store.index, layer.id)
 
 
 # ------------------------------------------------------------------------------------------ formats
@@ -63,7 +72,7 @@ def wants_html(request: Request) -> bool:
     return html_q > json_q
 
 
-def output_format(
+async def output_format(
     request: Request,
     f: Annotated[Literal["json", "html", "geojson"] | None,
                  Query(description="输出格式：json（默认；要素为 GeoJSON）或 html。未给出时按 Accept 头协商。")] = None,
@@ -74,7 +83,7 @@ def output_format(
 
 
 # ------------------------------------------------------------------------------------------ CRS / bbox
-def crs_param(
+async def crs_param(
     crs: Annotated[str | None, Query(description=(
         "输出坐标系（OGC API Features Part 2）：CRS84（默认）、EPSG 4490/4549/4528/3857 的 OGC URI，或扩展 "
         "GCJ-02 https://kfqmap.example/def/crs/GCJ-02（高德/腾讯底图）。EPSG 系统按其定义的轴序输出。"),
@@ -83,14 +92,14 @@ def crs_param(
     return F.parse_output_crs(crs, parameter="crs")
 
 
-def bbox_crs_param(
+async def bbox_crs_param(
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="bbox 的坐标系（默认 CRS84），取值同 crs",
                                           max_length=200)] = None,
 ) -> F.OutputCRS:
     return F.parse_output_crs(bbox_crs, parameter="bbox-crs")
 
 
-def bbox_param(
+async def bbox_param(
     bbox_crs: Annotated[F.OutputCRS, Depends(bbox_crs_param)],
     bbox: Annotated[str | None, Query(description="范围 minx,miny,maxx,maxy（bbox-crs 轴序；默认 CRS84 经度,纬度）",
                                       max_length=400)] = None,
@@ -99,7 +108,7 @@ def bbox_param(
 
 
 # ------------------------------------------------------------------------------------------ time / paging
-def datetime_param(
+async def datetime_param(
     datetime: Annotated[str | None, Query(description=(
         "时间过滤：RFC 3339 时间、日期、年份，或 start/end 区间（开放端 ..）。作用于图层的时间属性"
         "（low_efficiency_land.year、indicators.target_year）；年份代表整个自然年。"), max_length=100)] = None,
@@ -113,7 +122,7 @@ class Paging:
     offset: int
 
 
-def paging(
+async def paging(
     limit: Annotated[int, Query(ge=1, le=F.MAX_LIMIT, description=(
         f"每页要素数，默认 {F.DEFAULT_LIMIT}，最大 {F.MAX_LIMIT}"))] = F.DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, le=F.MAX_OFFSET, description="跳过的要素数（分页）")] = 0,
@@ -125,7 +134,7 @@ def paging(
 FILTER_LANGS = ("cql2-text", "cql2-json")
 
 
-def filter_param(
+async def filter_param(
     filter: Annotated[str | None, Query(description=(
         "CQL2 过滤（OGC API Features Part 3）：比较、LIKE、IN、BETWEEN、S_INTERSECTS、S_DWITHIN（距离单位：米）"),
         max_length=20000)] = None,
@@ -156,13 +165,13 @@ ITEMS_PARAMETERS = frozenset({"f", "bbox", "bbox-crs", "crs", "datetime", "limit
                               "filter-lang", "filter-crs"})
 
 
-def property_filters(request: Request, index: Annotated[F.LayerIndex, Depends(layer_index)]) -> dict[str, str]:
+async def property_filters(request: Request, index: Annotated[F.LayerIndex, Depends(layer_index)]) -> dict[str, str]:
     """``?name=value`` equality filters on queryables; any other unknown parameter is a 400."""
     params = {k: v for k, v in request.query_params.items() if k not in ITEMS_PARAMETERS}
     return F.check_properties(index, params)
 
 
-def items_query(
+async def items_query(
     bbox: Annotated[F.BBox | None, Depends(bbox_param)],
     crs: Annotated[F.OutputCRS, Depends(crs_param)],
     when: Annotated[F.TimeInterval | None, Depends(datetime_param)],

@@ -117,7 +117,7 @@ def _viewer_hook():
 
 @router.get("/", name="landing", response_model=LandingPage, summary="首页（landing page）",
             responses={200: {"content": {MEDIA_HTML: {}}}})
-def landing(request: Request, fmt: Annotated[OutputFormat, Depends(output_format)]):
+async def landing(request: Request, fmt: Annotated[OutputFormat, Depends(output_format)]):
     if fmt == "html" and request.query_params.get("f") != "json":
         hook = _viewer_hook()
         if hook is not None:
@@ -142,7 +142,7 @@ def _landing_html(request: Request):
 
 
 @router.get("/conformance", name="conformance", response_model=Conformance, summary="符合的标准类（conformance）")
-def conformance(request: Request, fmt: Annotated[OutputFormat, Depends(output_format)]):
+async def conformance(request: Request, fmt: Annotated[OutputFormat, Depends(output_format)]):
     classes = conformance_classes(request)
     if fmt == "html":
         return html.page("标准符合性（Conformance）", html.table(["标准类"], [(c,) for c in classes]),
@@ -153,7 +153,7 @@ def conformance(request: Request, fmt: Annotated[OutputFormat, Depends(output_fo
 
 @router.get("/api", name="api", summary="OpenAPI 3.0 接口定义", response_model=dict,
             responses={200: {"content": {MEDIA_OPENAPI: {}, MEDIA_HTML: {}}}})
-def api(request: Request, fmt: Annotated[OutputFormat, Depends(output_format)]):
+async def api(request: Request, fmt: Annotated[OutputFormat, Depends(output_format)]):
     doc = openapi30(request.app)
     if fmt == "html":
         rows = []

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
 
 from kfqmap import features as F
 from kfqmap.catalog import GROUPS, Catalog, Layer
@@ -160,11 +161,12 @@ def _page_links(request: Request, layer: Layer, page: F.ItemsPage) -> list[dict]
 @router.get("/collections/{collectionId}/items", name="items", response_model=FeatureCollection,
             summary="图层要素（GeoJSON，可分页、按范围/时间/属性/CQL2 过滤）",
             responses={200: {"content": {MEDIA_GEOJSON: {}, MEDIA_HTML: {}}}, 404: {"description": "没有这个图层"}})
-def items(request: Request, layer: Annotated[Layer, Depends(collection)],
-          index: Annotated[F.LayerIndex, Depends(layer_index)],
-          query: Annotated[F.ItemsQuery, Depends(items_query)],
-          fmt: Annotated[OutputFormat, Depends(output_format)]):
-    page = index.items(query)
+async def items(request: Request, layer: Annotated[Layer, Depends(collection)],
+                index: Annotated[F.LayerIndex, Depends(layer_index)],
+                query: Annotated[F.ItemsQuery, Depends(items_query)],
+                fmt: Annotated[OutputFormat, Depends(output_format)]):
+    # cached pages are served on the event loop (no thread hop); CQL2, reprojection and cold chunks in a worker
+    page = index.items(query) if index.is_quick(query) else await run_in_threadpool(index.items, query)
     links_ = _page_links(request, layer, page)
     headers = {"Content-Crs": f"<{query.crs.uri}>"}
     if fmt == "html":
@@ -193,11 +195,11 @@ def _items_html(request, layer, index, page, links_):
 @router.get("/collections/{collectionId}/items/{featureId}", name="item", response_model=Feature,
             summary="一个要素", responses={200: {"content": {MEDIA_GEOJSON: {}, MEDIA_HTML: {}}},
                                         404: {"description": "没有这个图层或要素"}})
-def item(request: Request, layer: Annotated[Layer, Depends(collection)],
-         index: Annotated[F.LayerIndex, Depends(layer_index)], feature_id: FeatureId,
-         crs: Annotated[F.OutputCRS, Depends(crs_param)],
-         fmt: Annotated[OutputFormat, Depends(output_format)]):
-    raw = index.feature(feature_id, crs)
+async def item(request: Request, layer: Annotated[Layer, Depends(collection)],
+               index: Annotated[F.LayerIndex, Depends(layer_index)], feature_id: FeatureId,
+               crs: Annotated[F.OutputCRS, Depends(crs_param)],
+               fmt: Annotated[OutputFormat, Depends(output_format)]):
+    raw = index.feature(feature_id, crs)   # one feature: a dict look-up (or one small reprojection)
     self_href = url(request, "item", collectionId=layer.id, featureId=feature_id)
     links_ = [{"href": self_href, "rel": "self", "type": MEDIA_GEOJSON, "title": "本要素"},
               {"href": with_query(self_href, f="html"), "rel": "alternate", "type": MEDIA_HTML, "title": "本要素（HTML）"},
@@ -220,7 +222,7 @@ def item(request: Request, layer: Annotated[Layer, Depends(collection)],
 @router.get("/collections/{collectionId}/queryables", name="queryables", response_model=Queryables,
             summary="可查询属性（JSON Schema）",
             responses={200: {"content": {"application/schema+json": {}, MEDIA_HTML: {}}}})
-def queryables(request: Request, layer: Annotated[Layer, Depends(collection)],
+async def queryables(request: Request, layer: Annotated[Layer, Depends(collection)],
                index: Annotated[F.LayerIndex, Depends(layer_index)],
                fmt: Annotated[OutputFormat, Depends(output_format)]):
     self_href = url(request, "queryables", collectionId=layer.id)
