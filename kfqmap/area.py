@@ -70,11 +70,11 @@ _SB1, _CB1 = np.sin(_BETA1), np.cos(_BETA1)
 _D2R = np.pi / 180.0
 
 
-def laea_xy(lon, lat):
-    """Lon/lat (degrees, CGCS2000/WGS 84) → metres in the Kunshan equal-area projection (vectorised).
+def _laea_unit(lon, lat):
+    """The Kunshan equal-area projection up to an area-preserving scale: returns (x / (R_q·D), y·D / R_q).
 
-    Written with in-place numpy operations (it is the hot loop of ``ellipsoidal_area``); agrees with PROJ's
-    ``EQUAL_AREA_PROJ`` to ~1e-8 m.
+    Planar areas in these units times ``_AREA_SCALE`` (= R_q²) are m². In-place numpy operations: this is the
+    hot loop of ``ellipsoidal_area``.
     """
     lon = np.asarray(lon, dtype="float64")
     lat = np.asarray(lat, dtype="float64")
@@ -100,17 +100,26 @@ def laea_xy(lon, lat):
     b += 1.0
     b += _SB1 * sinb
     np.divide(2.0, b, out=b)
-    np.sqrt(b, out=b)
-    b *= _RQ
-    x = b * _D
-    x *= cosb
+    np.sqrt(b, out=b)                                  # B / R_q
+    x = np.multiply(b, cosb, out=cosb)
     x *= lam
     sinb *= _CB1
     cl *= _SB1
     sinb -= cl
     sinb *= b
-    sinb *= 1 / _D
     return x, sinb
+
+
+_AREA_SCALE = _RQ * _RQ
+
+
+def laea_xy(lon, lat):
+    """Lon/lat (degrees, CGCS2000/WGS 84) → metres in the Kunshan equal-area projection (vectorised);
+    the same numbers as PROJ's ``EQUAL_AREA_PROJ`` to ~1e-8 m."""
+    x, y = _laea_unit(lon, lat)
+    x *= _RQ * _D
+    y *= _RQ / _D
+    return x, y
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -129,21 +138,40 @@ def _as_array(geoms) -> tuple[np.ndarray, bool]:
 def _rings(geoms: np.ndarray, type_ids: np.ndarray, wanted: tuple[int, ...]):
     """Coordinates of every polygon ring, with, per coordinate, its ring number, and per ring its
     geometry index and whether it is a hole. Simple polygons (no holes) take a fast path: one ring each."""
-    n_int = shapely.get_num_interior_rings(geoms)
-    simple = (type_ids == _POLYGON) & (n_int == 0)
-    complex_ = np.isin(type_ids, wanted) & ~simple
-    idx_simple = np.flatnonzero(simple)
-    coords, ring_of = shapely.get_coordinates(geoms[idx_simple], return_index=True)
-    ring_geom = idx_simple
-    ring_hole = np.zeros(len(idx_simple), dtype=bool)
+    idx_poly = np.flatnonzero(type_ids == _POLYGON)
+    coords, ring_of = shapely.get_coordinates(geoms[idx_poly], return_index=True)
+    # a polygon's coordinates hold one ring only if its first point comes back exactly once, as its last
+    # point; otherwise it has holes (or a shell that touches its first vertex) and takes the slow path
+    if len(coords):
+        start = np.flatnonzero(np.r_[True, ring_of[1:] != ring_of[:-1]])
+        first = coords[start][ring_of]
+        back = (coords[:, 0] == first[:, 0]) & (coords[:, 1] == first[:, 1])
+        end = np.r_[start[1:] - 1, len(coords) - 1]
+        n_back = np.bincount(ring_of, weights=back, minlength=len(idx_poly))
+        closed_at_end = np.zeros(len(idx_poly), dtype=bool)
+        closed_at_end[ring_of[end]] = back[end]
+        has_coords = np.bincount(ring_of, minlength=len(idx_poly)) > 0      # empty polygons: area 0
+        multi_ring = has_coords & ((n_back != 2) | ~closed_at_end)
+    else:
+        multi_ring = np.zeros(len(idx_poly), dtype=bool)
+    complex_ = np.isin(type_ids, wanted) & (type_ids != _POLYGON)
+    if multi_ring.any():
+        complex_[idx_poly[multi_ring]] = True
+        keep = ~multi_ring[ring_of]
+        coords = coords[keep]
+        renumber = np.cumsum(~multi_ring) - 1
+        ring_of = renumber[ring_of[keep]]
+        idx_poly = idx_poly[~multi_ring]
+    ring_geom = idx_poly
+    ring_hole = np.zeros(len(idx_poly), dtype=bool)
     if complex_.any():
         idx_c = np.flatnonzero(complex_)
         parts, part_of = shapely.get_parts(geoms[idx_c], return_index=True)
         keep = shapely.get_type_id(parts) == _POLYGON
         parts, part_of = parts[keep], part_of[keep]
         rings, ring_part = shapely.get_rings(parts, return_index=True)
-        n_rings = shapely.get_num_interior_rings(parts) + 1
-        first = np.concatenate([[0], np.cumsum(n_rings)[:-1]]) if len(n_rings) else np.zeros(0, dtype=int)
+        n_rings = np.where(shapely.is_empty(parts), 0, shapely.get_num_interior_rings(parts) + 1)
+        first = np.concatenate([[0], np.cumsum(n_rings)[:-1]])[n_rings > 0] if len(n_rings) else np.zeros(0, dtype=int)
         hole = np.ones(len(rings), dtype=bool)
         hole[first] = False
         c2, r2 = shapely.get_coordinates(rings, return_index=True)
@@ -199,15 +227,19 @@ def _ellipsoidal_area(arr: np.ndarray) -> np.ndarray:
     if len(coords):
         lon, lat = coords[:, 0], coords[:, 1]
         outside = ((lon < LAEA_WINDOW[0]) | (lon > LAEA_WINDOW[2]) | (lat < LAEA_WINDOW[1]) | (lat > LAEA_WINDOW[3]))
-        x, y = laea_xy(lon, lat)
+        x, y = _laea_unit(lon, lat)
         dx = np.diff(x)
         dy = np.diff(y)
         same = ring_of[:-1] == ring_of[1:]
         # shoelace written as x_i·Δy_i − y_i·Δx_i (the same sum; the terms that join two rings are masked)
-        cross = np.where(same, x[:-1] * dy - y[:-1] * dx, 0.0)
-        ring_area = 0.5 * np.abs(np.bincount(ring_of[:-1], weights=cross, minlength=len(ring_geom)))
+        cross = x[:-1] * dy
+        cross -= y[:-1] * dx
+        cross[~same] = 0.0
+        ring_area = np.abs(np.bincount(ring_of[:-1], weights=cross, minlength=len(ring_geom)))
+        ring_area *= 0.5 * _AREA_SCALE
         out += np.bincount(ring_geom, weights=np.where(ring_hole, -ring_area, ring_area), minlength=len(arr))
-        long_edge = same & (dx * dx + dy * dy > MAX_EDGE_M * MAX_EDGE_M)
+        # edge length in metres: the unit projection scales x by 1/(R_q·D) and y by D/R_q
+        long_edge = same & ((dx * (_RQ * _D)) ** 2 + (dy * (_RQ / _D)) ** 2 > MAX_EDGE_M * MAX_EDGE_M)
         if long_edge.any():
             slow[ring_geom[ring_of[:-1][long_edge]]] = True
         if outside.any():
