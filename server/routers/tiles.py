@@ -23,6 +23,7 @@ from urllib.parse import unquote
 
 import morecantile
 from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from kfqmap.errors import InvalidParameter, LayerNotFound, TileOutOfRange
@@ -92,6 +93,74 @@ def collection_links(request: Request, collection_id: str) -> list[dict]:
             {"href": href, "rel": REL_TILESETS_MAP, "type": "application/json", "title": "栅格瓦片集"}]
 
 
+# ------------------------------------------------------------------------------------------ warm fast path
+class TileCacheMiddleware:
+    """Answers GET ``/tiles/{tileset}/{z}/{x}/{y}.(mvt|png|@2x.png)`` straight from the tile LRU.
+
+    A hit costs one path split, one dict lookup and two ``send`` calls with headers computed when the tile
+    was built: routing, dependency injection and response objects are skipped. A miss (or anything
+    else) goes down the normal stack, where the route builds the tile, validates and reports errors.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path = scope["path"]
+            root = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root):]
+            if path.startswith("/tiles/"):
+                service = getattr(scope["app"].state, "tile_service", None) if "app" in scope else None
+                if service is not None:
+                    key = _cache_key(path)
+                    tile = service.cache.get(key) if key is not None else None
+                    if tile is not None:
+                        await _send_raw(scope, send, tile)
+                        return
+        await self.app(scope, receive, send)
+
+
+#: app.py adds every class listed here with ``app.add_middleware``
+MIDDLEWARE = [TileCacheMiddleware]
+
+
+def _cache_key(path: str):
+    parts = path.split("/")
+    if len(parts) != 6:
+        return None
+    _, _, tileset, z, x, name = parts
+    stem, dot, ext = name.rpartition(".")
+    scale = 1
+    if ext == "png" and stem.endswith("@2x"):
+        stem, scale = stem[:-3], 2
+    elif ext not in ("mvt", "png"):
+        return None
+    if not (z.isdigit() and x.isdigit() and stem.isdigit()):
+        return None
+    return (tileset, ext, scale, int(z), int(x), int(stem))
+
+
+async def _send_raw(scope, send, tile: CachedTile) -> None:
+    inm = accept = None
+    for k, v in scope["headers"]:
+        if k == b"if-none-match":
+            inm = v.decode("latin-1")
+        elif k == b"accept-encoding":
+            accept = v
+    if inm is not None and (tile.etag in inm or inm.strip() == "*"):
+        status, body, headers = 304, b"", tile.headers_304
+    elif tile.empty:
+        status, body, headers = 204, b"", tile.headers_304
+    elif tile.gzipped is not None and accept is not None and b"gzip" in accept:
+        status, body, headers = 200, tile.gzipped, tile.headers_gzip
+    else:
+        status, body, headers = 200, tile.data, tile.headers
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 # ------------------------------------------------------------------------------------------ responses
 class _TileResponse(Response):
     """A response whose headers were computed once, when the tile entered the cache."""
@@ -158,11 +227,20 @@ def tilejson(request: Request, tileset: str):
 @router.get("/tiles/{tileset}/{z}/{x}/{tile}", name="tile", summary="矢量瓦片（.mvt）或栅格瓦片（.png、@2x.png）",
             responses={200: {"content": {MEDIA_MVT: {}, MEDIA_PNG: {}}}, 204: {"description": "此瓦片内没有要素"},
                        304: {"description": "未修改（If-None-Match）"}})
-def tile(request: Request, tileset: str, z: str, x: str, tile: str):
+async def tile(request: Request, tileset: str, z: str, x: str, tile: str):
+    # async on purpose: a cached tile is one dict lookup on the event loop (no thread hop);
+    # only a miss goes to the thread pool to be built
     service = tile_service(request)
     stem, fmt, scale = _parse_tile_name(tile)
     zi, xi, yi = _int(z, "z"), _int(x, "x"), _int(stem, "y")
-    return _send(request, service.get(tileset, fmt, zi, xi, yi, scale))
+    return _send(request, await _get(service, tileset, fmt, zi, xi, yi, scale))
+
+
+async def _get(service: TileService, tileset: str, fmt: str, z: int, x: int, y: int, scale: int) -> CachedTile:
+    cached = service.cache.get((tileset, fmt, scale, z, x, y))
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(service.get, tileset, fmt, z, x, y, scale)
 
 
 # ------------------------------------------------------------------------------------------ OGC API – Tiles
@@ -208,7 +286,7 @@ def collection_tileset(request: Request, collectionId: str, tileMatrixSetId: str
 @router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
             name="collection_tile", summary="图层的一个瓦片（OGC API – Tiles）",
             responses={200: {"content": {MEDIA_MVT: {}, MEDIA_PNG: {}}}, 204: {"description": "此瓦片内没有要素"}})
-def collection_tile(request: Request, collectionId: str, tileMatrixSetId: str, tileMatrix: str, tileRow: str,
+async def collection_tile(request: Request, collectionId: str, tileMatrixSetId: str, tileMatrix: str, tileRow: str,
                     tileCol: str, f: str = Query("mvt", description="mvt（默认）或 png")):
     _check_tms(tileMatrixSetId)
     if f not in ("mvt", "png"):
@@ -219,7 +297,7 @@ def collection_tile(request: Request, collectionId: str, tileMatrixSetId: str, t
     except TileOutOfRange as exc:
         exc.parameter = {"z": "tileMatrix", "x": "tileCol", "y": "tileRow"}.get(exc.parameter, exc.parameter)
         raise
-    return _send(request, tile_service(request).get(collectionId, f, z, col, row, 1))
+    return _send(request, await _get(tile_service(request), collectionId, f, z, col, row, 1))
 
 
 def _tileset_doc(request: Request, collection_id: str, *, brief: bool = False) -> dict:
