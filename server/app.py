@@ -65,6 +65,8 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
     app.state.router_modules = modules
     for module in modules:
         app.include_router(module.router)
+        for middleware in getattr(module, "MIDDLEWARE", ()):   # e.g. the tile cache's warm fast path
+            app.add_middleware(middleware)
     add_exception_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
