@@ -26,6 +26,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import Geod
 
@@ -397,8 +398,11 @@ def frame_stats(frame, unit: str = "mu", *, layer=None, layer_id: str = "file", 
             notes.append(f"示意性图层：位置精度约 ±{lay.accuracy_m:g} 米，面积仅供参考" if lay.accuracy_m else "示意性图层，面积仅供参考")
         if lay.illustrative:
             notes.append("示例数据（illustrative）：几何与数值不是规划给定的")
-    geom_type = (lay.geometry_type if lay is not None else
-                 (str(shapely.get_type_id(geoms[:1])[0]) and frame.geom_type.iloc[0] if len(frame) else "None"))
+    if lay is not None:
+        geom_type = lay.geometry_type
+    else:
+        kinds = sorted(set(frame.geom_type.dropna())) if len(frame) else []
+        geom_type = kinds[0] if len(kinds) == 1 else ("Mixed" if kinds else "None")
     return LayerStats(
         layer_id=lay.id if lay is not None else layer_id,
         title_zh=lay.title_zh if lay is not None else layer_id,
@@ -616,8 +620,10 @@ def land_progress(catalog, year: int):
     layer = catalog.get(LAND_LAYER)
     f = catalog.read(LAND_LAYER)
     target = _land_target(catalog)
-    mu = f["area_mu"].astype("float64") if "area_mu" in f.columns else pd_series_from(mu_from_m2(ellipsoidal_area(f)), f)
     poly_mu = mu_from_m2(ellipsoidal_area(f.geometry.values))
+    # the parcels' stated acreage; parcels without one count with their drawn area
+    mu = f["area_mu"].astype("float64").fillna(pd.Series(poly_mu, index=f.index)) if "area_mu" in f.columns \
+        else pd.Series(poly_mu, index=f.index)
     status = f["status"].astype("string").fillna("未知") if "status" in f.columns else None
     yr = f["year"].astype("float64") if "year" in f.columns else None
     done_all = (status == DONE).to_numpy(dtype=bool) if status is not None else np.zeros(len(f), bool)
@@ -673,11 +679,6 @@ def land_progress(catalog, year: int):
         percent=round(achieved / target * 100, 2) if target else 0.0, planned_mu=round(planned, 2),
         on_track=achieved >= planned - 1e-9, polygon_area_mu=round(float(poly_mu.sum()), 2),
         by_status=by_status, by_year=by_year, by_park=by_park, illustrative=layer.illustrative, notes=notes)
-
-
-def pd_series_from(values, frame):
-    import pandas as pd
-    return pd.Series(values, index=frame.index)
 
 
 _FLOOR_WORDS = ("建筑面积", "开发面积", "拆除", "综合体", "承载区", "载体", "光伏")
