@@ -54,11 +54,12 @@ class CachedTile:
         return len(self.data) + (len(self.gzipped) if self.gzipped else 0)
 
 
-def make_tile(data: bytes, fmt: str, *, gzip_level: int = 6, salt: str = "",
+def make_tile(data: bytes, fmt: str, *, gzip_level: int = 1, salt: str = "",
               cache_control: str = CACHE_CONTROL) -> CachedTile:
     """Build a ``CachedTile`` for ``fmt`` ("mvt" or "png"): MVT bytes are also gzipped once, here."""
     media = MEDIA_TYPES[fmt]
     etag = etag_for(data, salt)
+    # level 1: ~4× faster than 6 for a few % more bytes (the bytes are compressed once, then cached)
     gz = gzip.compress(data, compresslevel=gzip_level, mtime=0) if (fmt == "mvt" and data) else None
     common = [(b"etag", etag.encode()), (b"cache-control", cache_control.encode())]
     if fmt == "mvt":

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from kfqmap.errors import InvalidParameter, LayerNotFound, TileOutOfRange
+from kfqmap.errors import InvalidParameter, KFQMapError, LayerNotFound, TileOutOfRange
 from kfqmap.tilecache import CachedTile, TileCache, TileService
 from kfqmap.tiles import MAX_ZOOM, MIN_ZOOM, PLAN_TILESET, TileEngine, check_tile
 
@@ -64,7 +64,10 @@ _lock = threading.Lock()
 # ------------------------------------------------------------------------------------------ state
 def tile_service(request: Request) -> TileService:
     """The app's TileService (engine + LRU), created on first use."""
-    state = request.app.state
+    return _service(request.app.state)
+
+
+def _service(state) -> TileService:
     service = getattr(state, "tile_service", None)
     if service is None:
         with _lock:
@@ -95,11 +98,12 @@ def collection_links(request: Request, collection_id: str) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ warm fast path
 class TileCacheMiddleware:
-    """Answers GET ``/tiles/{tileset}/{z}/{x}/{y}.(mvt|png|@2x.png)`` straight from the tile LRU.
+    """Answers well-formed GET ``/tiles/{tileset}/{z}/{x}/{y}.(mvt|png|@2x.png)`` before routing.
 
     A hit costs one path split, one dict lookup and two ``send`` calls with headers computed when the tile
-    was built: routing, dependency injection and response objects are skipped. A miss (or anything
-    else) goes down the normal stack, where the route builds the tile, validates and reports errors.
+    was built: routing, dependency injection and response objects are skipped. A miss is built in the
+    thread pool and sent the same way. Anything the library refuses (bad zoom, unknown tileset...) and
+    every other URL go down the normal stack, where the routes answer with problem+json.
     """
 
     def __init__(self, app):
@@ -111,14 +115,18 @@ class TileCacheMiddleware:
             root = scope.get("root_path", "")
             if root and path.startswith(root):
                 path = path[len(root):]
-            if path.startswith("/tiles/"):
-                service = getattr(scope["app"].state, "tile_service", None) if "app" in scope else None
-                if service is not None:
-                    key = _cache_key(path)
-                    tile = service.cache.get(key) if key is not None else None
-                    if tile is not None:
-                        await _send_raw(scope, send, tile)
-                        return
+            key = _cache_key(path) if path.startswith("/tiles/") and "app" in scope else None
+            if key is not None:
+                service = _service(scope["app"].state)
+                tile = service.cache.get((key[0], key[1], key[5], key[2], key[3], key[4]))
+                if tile is None:
+                    try:   # build it in the thread pool; any mistake goes down the normal stack for its 4xx
+                        tile = await run_in_threadpool(service.get, *key)
+                    except KFQMapError:
+                        tile = None
+                if tile is not None:
+                    await _send_raw(scope, send, tile)
+                    return
         await self.app(scope, receive, send)
 
 
@@ -139,7 +147,7 @@ def _cache_key(path: str):
         return None
     if not (z.isdigit() and x.isdigit() and stem.isdigit()):
         return None
-    return (tileset, ext, scale, int(z), int(x), int(stem))
+    return (tileset, ext, int(z), int(x), int(stem), scale)   # TileService.get's arguments
 
 
 async def _send_raw(scope, send, tile: CachedTile) -> None:
