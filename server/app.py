@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 from types import ModuleType
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import kfqmap
@@ -69,6 +70,10 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
             app.add_middleware(middleware)
     add_exception_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
+                           allow_headers=["*"], expose_headers=["Content-Crs", "ETag", "Content-Disposition"])
     return app
 
 

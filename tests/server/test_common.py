@@ -92,3 +92,9 @@ def test_unknown_route_is_problem_json(mini_client):
     assert r.status_code == 404
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["status"] == 404 and r.json()["detail"]
+
+
+def test_cors_and_content_crs_exposed(mini_client):
+    r = mini_client.get("/collections/cores/items", headers={"origin": "http://example.org"})
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "content-crs" in r.headers["access-control-expose-headers"].lower()
