@@ -93,3 +93,20 @@ def plain_value(v):
     if isinstance(v, pd.Timestamp):
         return v.isoformat()
     return v
+
+
+class Ticker:
+    """Report progress every ``every`` features from a per-feature loop (the CLI's bar moves on big layers)."""
+
+    def __init__(self, progress, every: int = 500):
+        self.progress, self.every, self.pending = progress, every, 0
+
+    def tick(self) -> None:
+        self.pending += 1
+        if self.pending >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.progress and self.pending:
+            self.progress(self.pending)
+        self.pending = 0

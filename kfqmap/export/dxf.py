@@ -25,7 +25,7 @@ from ezdxf.enums import TextEntityAlignment
 
 from ..crs import CRSInfo
 from . import to_crs
-from ._common import plain_value
+from ._common import Ticker, plain_value
 
 TEXT_STYLE = "KFQ_CJK"
 DEFAULT_FONT = "simsun.ttc"
@@ -77,6 +77,7 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, dxf
 
     frames = [(item.layer, to_crs(item.frame, crs)) for item in selection.items]
     height = text_height or _text_height([f for _, f in frames])
+    ticker = Ticker(progress)
     for layer, frame in frames:
         rgb = _rgb(layer.style.stroke)
         dxf_layer = doc.layers.add(layer.id, color=_nearest_aci(rgb))
@@ -87,6 +88,7 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, dxf
         attribs = {"layer": layer.id}
         records = frame.drop(columns=frame.geometry.name).to_dict("records")
         for row, geom in zip(records, frame.geometry.values):
+            ticker.tick()
             if geom is None or geom.is_empty:
                 continue
             fid = str(plain_value(row.get("id")) or "")
@@ -101,8 +103,7 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, dxf
                 text = msp.add_text(name, height=height, dxfattribs={**attribs, "style": TEXT_STYLE})
                 text.set_placement((x, y), align=TextEntityAlignment.MIDDLE_CENTER)
                 text.set_xdata(APPID, xdata)
-        if progress:
-            progress(len(frame))
+    ticker.flush()
     doc.saveas(target)
 
 

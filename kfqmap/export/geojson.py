@@ -23,7 +23,7 @@ import shapely
 from shapely.geometry import mapping
 
 from ..crs import CRSInfo
-from ._common import GCJ02_NOTE, crs_label, plain_value
+from ._common import GCJ02_NOTE, Ticker, crs_label, plain_value
 
 
 def _value(v):
@@ -63,6 +63,7 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, **_
         text = json.dumps(head, ensure_ascii=False)
         fh.write(text[:-1] + ', "features": [\n')
         first = True
+        ticker = Ticker(progress)
         for item in selection.items:
             frame = to_crs(item.frame, crs)
             geom_name = frame.geometry.name
@@ -75,8 +76,8 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, **_
                 feature = {"type": "Feature", "properties": props, "geometry": _geometry(geom, rfc7946)}
                 fh.write(("" if first else ",\n") + json.dumps(feature, ensure_ascii=False, allow_nan=False))
                 first = False
-            if progress:
-                progress(len(frame))
+                ticker.tick()
+        ticker.flush()
         fh.write("\n]}\n")
 
 

@@ -18,7 +18,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..crs import CRSInfo
 from . import to_crs
-from ._common import crs_label, plain_value
+from ._common import Ticker, crs_label, plain_value
 
 LABELS_ZH = {
     "id": "编号", "name": "名称", "source": "规划章节", "placement": "绘制方式", "accuracy_m": "位置精度（米）",
@@ -140,6 +140,7 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, tit
              f"<name>{escape(title)}</name>",
              f"<description>{escape(crs_label(crs))}。带“示意”的图层位置为规划图示意，并非精确边界。</description>"]
     parts += [_style(item.layer) for item in selection.items]
+    ticker = Ticker(progress)
     for item in selection.items:
         layer = item.layer
         frame = to_crs(item.frame, crs)
@@ -149,14 +150,14 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, tit
                      f"{'（示意）' if layer.schematic else ''}</description>")
         records = frame.drop(columns=geom_name).to_dict("records")
         for row, geom in zip(records, frame.geometry.values):
+            ticker.tick()
             if geom is None or geom.is_empty:
                 continue
             name = _text(row.get("name")) or _text(row.get("id"))
             parts.append(f"<Placemark><name>{escape(name)}</name><description>{_description(row, layer)}</description>"
                          f"<styleUrl>#style-{layer.id}</styleUrl>{_extended(row)}{_geometry(geom)}</Placemark>")
         parts.append("</Folder>")
-        if progress:
-            progress(len(frame))
+    ticker.flush()
     parts.append("</Document>\n</kml>\n")
     Path(target).write_text("\n".join(parts), encoding="utf-8")
 

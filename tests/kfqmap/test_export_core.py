@@ -221,13 +221,15 @@ def test_successful_export_replaces_target_and_leaves_no_temporaries(catalog, tm
 
 
 # ------------------------------------------------------------------ progress and names
-def test_progress_reports_the_total_and_reaches_it(catalog, tmp_path):
+@pytest.mark.parametrize("fmt", ["gpkg", "geojson", "kml", "dxf", "shapefile", "fgb", "csv", "xlsx"])
+def test_progress_reports_the_total_and_reaches_it(catalog, tmp_path, fmt):
     calls = []
 
     def progress(advance=1, *, total=None):
         calls.append((advance, total))
 
-    X.export_layers(catalog, ["cores", "parks", "axes"], "gpkg", tmp_path / "p.gpkg", progress=progress)
+    X.export_layers(catalog, ["cores", "parks", "axes"], fmt, tmp_path / f"p{X.get_format(fmt).extension}",
+                    progress=progress)
     assert calls[0] == (0, 6)
     assert sum(a for a, _ in calls[1:]) == 6
 
