@@ -384,3 +384,27 @@ def test_pdf_page_size_and_fonts(catalog, tmp_path):
     assert w == pytest.approx(420 / 25.4 * 72, abs=0.5) and h == pytest.approx(297 / 25.4 * 72, abs=0.5)
     assert b"NotoSansCJK" in data                          # Chinese text embedded with the CJK font
     assert len(data) > 20_000                              # not an empty page
+
+
+def test_shapefile_one_file_set_per_geometry_type(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import Point, box
+
+    from kfqmap.catalog import Layer
+    catalog = _catalog(FIXTURE)
+    frame = gpd.GeoDataFrame({"id": ["a", "b", "c"], "name": ["点甲", "面乙", "点丙"]},
+                             geometry=[Point(121.0, 31.35), box(121.01, 31.35, 121.02, 31.36), Point(121.03, 31.36)],
+                             crs=4326)
+    catalog.add_layer(Layer(id="mixed", title_zh="混合", title_en="Mixed", group="额外", kind="extra",
+                            geometry_type="Point", file="-", plan_section="-", description="-"), frame)
+    target = tmp_path / "mixed.zip"
+    export_layers(catalog, ["mixed"], "shapefile", target, "EPSG:4549")
+    with zipfile.ZipFile(target) as zf:
+        names = set(zf.namelist())
+        files = {r["file"] for r in csv.DictReader(io.StringIO(zf.read("fields.csv").decode("utf-8-sig")))}
+    assert {"mixed_point.shp", "mixed_polygon.shp", "mixed_point.prj", "mixed_polygon.cpg"} <= names
+    assert files == {"mixed_point", "mixed_polygon"}
+    points = pyogrio.read_dataframe(f"/vsizip/{target}/mixed_point.shp")
+    assert sorted(points["name"]) == ["点丙", "点甲"] and set(points.geom_type) == {"Point"}
+    polys = pyogrio.read_dataframe(f"/vsizip/{target}/mixed_polygon.shp")
+    assert list(polys["name"]) == ["面乙"]
