@@ -26,6 +26,6 @@ class APISettings(BaseSettings):
     #: when the server starts (lifespan), read every layer and build its index and GeoJSON cache in a
     #: background thread, so the first requests are as fast as the rest (``KFQMAP_API_WARM_UP=false`` to skip)
     warm_up: bool = True
-    #: origins allowed to call the API from a browser page elsewhere (CORS; "*" = any, "" = none)
-    cors_origins: str = "*"
+    #: origins allowed to call the API from a browser page elsewhere (CORS; "*" = any; "" = off, the default)
+    cors_origins: str = ""
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)

@@ -94,7 +94,12 @@ def test_unknown_route_is_problem_json(mini_client):
     assert r.json()["status"] == 404 and r.json()["detail"]
 
 
-def test_cors_and_content_crs_exposed(mini_client):
-    r = mini_client.get("/collections/cores/items", headers={"origin": "http://example.org"})
+def test_cors_and_content_crs_exposed(mini_settings):
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+    from server.settings import APISettings
+    client = TestClient(create_app(APISettings(catalog=mini_settings, cors_origins="*")))
+    r = client.get("/collections/cores/items", headers={"origin": "http://example.org"})
     assert r.headers["access-control-allow-origin"] == "*"
     assert "content-crs" in r.headers["access-control-expose-headers"].lower()
