@@ -84,6 +84,14 @@ async def _export(catalog: Catalog, req: ExportRequest) -> StreamingResponse:
                              background=BackgroundTask(shutil.rmtree, workdir, True))
 
 
+@router.get("/export/formats", summary="可用的导出格式", name="export_formats",
+            description="每种导出格式的名称、扩展名、媒体类型、默认坐标系和可用坐标系（网页查看器据此填写导出对话框）。")
+async def export_formats() -> dict:
+    return {"formats": [{"name": f.name, "title_zh": f.title_zh, "extension": f.extension, "media_type": f.media_type,
+                         "default_crs": f.default_crs, "crs": list(f.crs), "tables": not f.spatial_only}
+                        for f in FORMATS.values()]}
+
+
 @router.get("/export", summary="导出图层（下载文件）",
             description=f"把所选图层导出为文件并下载。格式：{_FORMATS_DOC}。与 bbox 或过滤条件相交/匹配的要素整体导出。")
 async def export_get(

@@ -106,3 +106,9 @@ def test_xlsx_totals_equal_the_stats_endpoint(client):
         assert rows[lid][6] == stats[lid]["area"], lid          # 亩
         assert rows[lid][5] == stats[lid]["area_m2"], lid       # m²
         assert rows[lid][4] == stats[lid]["count"], lid
+
+
+def test_formats_listing(export_client):
+    formats = {f["name"]: f for f in export_client.get("/export/formats").json()["formats"]}
+    assert formats["dxf"]["crs"] == ["EPSG:4549", "EPSG:4528"] and formats["dxf"]["default_crs"] == "EPSG:4549"
+    assert formats["shapefile"]["extension"] == ".zip" and "GCJ-02" in formats["gpkg"]["crs"]
