@@ -49,6 +49,8 @@ CONFORMS_TO = [
     "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
 ]
 
 REL_QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"

@@ -208,3 +208,16 @@ def test_html_pages(mini_client):
     assert "东部新城核心区" in mini_client.get("/collections/cores/items?f=html").text
     assert mini_client.get("/collections/cores/items?f=json", headers=browser).headers["content-type"] == \
         "application/geo+json"
+
+
+def test_cql2_spatial_functions_and_casei(mini_client):
+    def ids(flt, layer="cores"):
+        r = mini_client.get(f"/collections/{layer}/items", params={"filter": flt})
+        assert r.status_code == 200, r.text
+        return [f["id"] for f in r.json()["features"]]
+    assert ids("S_CONTAINS(geometry, POINT(121.0 31.38))") == ["core_qyg"]
+    assert ids("S_WITHIN(geometry, POLYGON((121.02 31.35, 121.07 31.35, 121.07 31.39, 121.02 31.39, 121.02 31.35)))") \
+        == ["core_east"]
+    assert ids("S_INTERSECTS(geometry, BBOX(121.05, 31.37, 121.2, 31.5))") == ["core_east"]
+    assert ids("S_CROSSES(geometry, POLYGON((120.95 31.35, 121.1 31.35, 121.1 31.4, 120.95 31.4, 120.95 31.35)))",
+               layer="rivers") == ["r_qyg"]
