@@ -72,6 +72,7 @@ def main() -> int:
     ap.add_argument("--scan", action="store_true", help="encode every tile at z10-13 and report the largest")
     ap.add_argument("--seed-zooms", default="", help="e.g. 10-16: time kfqmap.tileseed.seed to a PMTiles file")
     ap.add_argument("--processes", type=int, default=None)
+    ap.add_argument("--tippecanoe", default="", help="path to tippecanoe: build the anchor's tiles in the same run")
     ap.add_argument("--json", default="", help="append the result as one JSON line to this file")
     a = ap.parse_args()
 
@@ -91,15 +92,17 @@ def main() -> int:
 
     for z in zooms:
         zt = [t for t in tiles if t[0] == z]
-        p50s, sizes, feats = [], [], []
+        p50s, cpu50s, sizes, feats = [], [], [], []
         for _ in range(a.repeats):
-            ms = []
+            ms, cpu = [], []
             for _, x, y in zt:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 data = ts.tile(z, x, y)
+                cpu.append((time.process_time() - c) * 1000)
                 ms.append((time.perf_counter() - t) * 1000)
                 sizes.append(len(data))
             p50s.append(statistics.median(ms))
+            cpu50s.append(statistics.median(cpu))
         for _, x, y in zt:
             feats.append(src.encode(z, x, y)[1])
         service = TileService(_Engine(ts), TileCache())
@@ -112,11 +115,12 @@ def main() -> int:
                 service.get(src.name, "mvt", z, x, y)
                 wms.append((time.perf_counter() - t) * 1e6)
         row = {"tiles": len(zt), "cold_p50_ms": round(statistics.median(p50s), 3),
+               "cold_cpu_p50_ms": round(statistics.median(cpu50s), 3),
                "cold_pass_p50s": [round(v, 3) for v in p50s], "warm_p50_us": round(statistics.median(wms), 2),
                "bytes_median": int(statistics.median(sizes)), "bytes_max": max(sizes),
                "features_median": int(statistics.median(feats)), "features_max": max(feats)}
         result["zooms"][z] = row
-        print(f"z{z:<2} {len(zt):3d} tiles  cold p50 {row['cold_p50_ms']:8.2f} ms  warm p50 {row['warm_p50_us']:6.2f} µs  "
+        print(f"z{z:<2} {len(zt):3d} tiles  cold p50 {row['cold_p50_ms']:8.2f} ms (CPU {row['cold_cpu_p50_ms']:.2f})  warm p50 {row['warm_p50_us']:6.2f} µs  "
               f"bytes median {row['bytes_median']:7d} max {row['bytes_max']:7d}  features median {row['features_median']}")
 
     if a.scan:
@@ -129,13 +133,27 @@ def main() -> int:
         print(f"largest tile z10-13: {biggest[0]} bytes at {biggest[1]}")
 
     if a.seed_zooms:
+        import resource
+        import subprocess
         from kfqmap.tileseed import seed
         out = Path(f"/tmp/bench/kfqmap_parcels_{a.n}.pmtiles")
         out.parent.mkdir(parents=True, exist_ok=True)
+        if a.tippecanoe:
+            # the anchor's build, in this run, so the ratio is measured under the same load
+            t = time.perf_counter()
+            subprocess.run([a.tippecanoe, "-q", "-f", "-o", str(out.with_suffix(".tippecanoe.pmtiles")), "-l",
+                            "parcels", "-Z10", "-z16", "--drop-densest-as-needed",
+                            str(base / f"parcels_{a.n}.geojson")], check=True)
+            result["tippecanoe_s"] = round(time.perf_counter() - t, 2)
+            print(f"tippecanoe z10-16 (same run): {result['tippecanoe_s']:.1f} s")
+        r0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
         stats = seed(_Engine(ts), src.name, parse_zooms(a.seed_zooms), out, processes=a.processes)
+        r1 = resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+        result["seed_cpu_s"] = round(r1 - r0, 2)
         result["seed"] = {"zooms": a.seed_zooms, "seconds": round(stats.seconds, 2), "tiles": stats.tiles,
                           "bytes": stats.bytes, "max_tile_bytes": stats.max_tile_bytes, "per_zoom": stats.per_zoom}
-        print(f"seed z{a.seed_zooms}: {stats.seconds:.1f} s (excluding read+prepare), {stats.tiles} tiles, "
+        print(f"seed z{a.seed_zooms}: {stats.seconds:.1f} s wall (CPU {result['seed_cpu_s']:.1f} s; excluding read "
+              f"{t_read:.1f} s + prepare {t_prep:.1f} s), {stats.tiles} tiles, "
               f"{stats.bytes / 1e6:.1f} MB gzip, largest tile {stats.max_tile_bytes} B")
     if a.json:
         with open(a.json, "a") as f:
