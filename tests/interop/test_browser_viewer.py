@@ -250,6 +250,49 @@ def test_export_button_downloads_a_file_gdal_opens(viewer, tmp_path):
     assert len(frame) >= 1 and frame.crs.to_epsg() == 4549
 
 
+def test_point_query_and_near_query(viewer, live_server):
+    page = viewer
+    catalog = live_server.catalog
+    cores = catalog.read("cores")
+    fid = cores.index[0]
+    fit(page, cores.loc[[fid]].total_bounds, padding=120)
+    pt = outside_other_features(catalog, "cores", fid)
+    page.locator('.tool[data-tool="point"]').click()
+    page.mouse.click(*to_screen(page, pt.x, pt.y))
+    page.locator(f'#tab-results tr[data-layer="cores"][data-feature="{fid}"]').wait_for(timeout=15_000)
+    # within 1000 m of an S1 station: key projects, with distances
+    page.locator("#btn-near").click()
+    dialog = page.locator("#dlg-near")
+    page.wait_for_function("document.querySelectorAll('#near-target option').length > 2", timeout=15_000)
+    dialog.locator("#near-layer").select_option("key_projects")
+    dialog.locator("#near-target").select_option("s1_stations:")
+    dialog.locator("input[name=distance]").fill("1000")
+    dialog.locator("button[value=ok]").click()
+    page.wait_for_function("document.querySelector('#result-summary')?.textContent.includes('1,000 米')", timeout=15_000)
+    expected = catalog.read("key_projects")
+    stations = catalog.read("s1_stations").to_crs(4549).union_all()
+    near = expected[expected.to_crs(4549).distance(stations) <= 1000]
+    rows = page.locator('#tab-results tr[data-layer="key_projects"]')
+    assert rows.count() == len(near) > 0
+    assert "米" in rows.first.locator("td").last.inner_text()
+
+
+def test_measure_distance(viewer):
+    page = viewer
+    page.evaluate("() => window.kfqMap.jumpTo({center: [121.0, 31.36], zoom: 14})")
+    wait_idle(page)
+    page.locator('.tool[data-tool="measure-line"]').click()
+    a = to_screen(page, 121.0, 31.36)
+    b = to_screen(page, 121.01, 31.36)
+    page.mouse.click(*a)
+    page.mouse.dblclick(*b)
+    text = page.locator("#measure-box").inner_text()
+    metres = float(re.search(r"([\d,.]+) 米", text).group(1).replace(",", ""))
+    assert metres == pytest.approx(951, rel=0.01)      # 0.01° of longitude at 31.36°N
+    page.keyboard.press("Escape")
+    page.locator('.tool[data-tool="select"]').click()
+
+
 def test_search_zooms_to_a_chinese_name(viewer, live_server):
     page = viewer
     page.locator("#btn-clear").click()

@@ -271,18 +271,22 @@ export class DrawTools {
     const sections = [];
     for (const [lid, list] of byLayer) {
       const meta = this.app.catalog.byId.get(lid);
+      const polygonal = /Polygon/.test(meta?.geometry_type || '');
+      const hasDist = list.some((r) => r.distance != null && r.interMu == null);
       const tbody = h('tbody');
       for (const r of list) {
+        const last = r.interMu != null ? fmt(r.interMu, 1) : (r.distance != null ? `${fmt(r.distance, 0)} 米` : '—');
         const tr = h('tr', { class: 'clickable', dataset: { layer: lid, feature: r.id }, title: '在地图上定位' },
           h('td', {}, r.name || r.id),
-          h('td', {}, r.areaMu != null ? fmt(r.areaMu, 1) : '—'),
-          h('td', {}, r.interMu != null ? fmt(r.interMu, 1) : (r.distance != null ? `${fmt(r.distance, 0)} 米` : '—')));
-        tr.addEventListener('click', () => this.app.select({ layer: lid, id: r.id }, { zoom: true }));
+          polygonal ? h('td', {}, r.areaMu != null ? fmt(r.areaMu, 1) : '—') : null,
+          polygonal || hasDist ? h('td', {}, last) : null);
+        tr.addEventListener('click', () => this.app.select({ layer: lid, id: r.id, name: r.name }, { zoom: true }));
         tbody.append(tr);
       }
-      const hasDist = list.some((r) => r.distance != null && r.interMu == null);
+      const head = h('tr', {}, h('th', {}, '名称'), polygonal ? h('th', {}, '面积（亩）') : null,
+        polygonal || hasDist ? h('th', {}, hasDist ? '距离' : '相交（亩）') : null);
       sections.push(h('h4', { style: { margin: '.8em 0 .3em', color: 'var(--brand-dark)' } }, meta?.title_zh || lid, ` · ${list.length}`),
-        h('table', { class: 'data' }, h('thead', {}, h('tr', {}, h('th', {}, '名称'), h('th', {}, '面积（亩）'), h('th', {}, hasDist ? '距离' : '相交（亩）'))), tbody));
+        h('table', { class: 'data' }, h('thead', {}, head), tbody));
     }
     box.replaceChildren(summary, actions, ...(sections.length ? sections : [h('p', { class: 'hint' }, '范围内没有可见图层的要素。')]));
     this.app.setResultHighlight(rows);

@@ -137,7 +137,7 @@ export async function renderIndicators(app, container) {
     container.replaceChildren(h('p', { class: 'error' }, `无法读取 /indicators：${e.message}`)); return;
   }
   const tables = [...new Set(rows.map((r) => r.table || '正文'))];
-  let current = tables[0];
+  let current = tables.includes('表2') ? '表2' : tables[0];
   const list = h('div', { class: 'ind-chart' });
   const filter = h('div', { class: 'ind-filter' }, tables.map((t) => {
     const b = h('button', { type: 'button', class: t === current ? 'active' : '' }, tableTitle(t));
