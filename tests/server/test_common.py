@@ -1,6 +1,8 @@
 """Landing page, conformance, OpenAPI 3.0 and content negotiation."""
 from __future__ import annotations
 
+import pytest
+
 
 def test_landing_json_by_default(mini_client):
     r = mini_client.get("/")
@@ -103,3 +105,9 @@ def test_cors_and_content_crs_exposed(mini_settings):
     r = client.get("/collections/cores/items", headers={"origin": "http://example.org"})
     assert r.headers["access-control-allow-origin"] == "*"
     assert "content-crs" in r.headers["access-control-expose-headers"].lower()
+
+
+def test_api_validates_as_openapi_30(app):
+    validator = pytest.importorskip("openapi_spec_validator")
+    from server.routers.common import openapi30
+    validator.validate(openapi30(app))   # raises on any OAS 3.0 schema violation
