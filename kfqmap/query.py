@@ -79,6 +79,11 @@ class LayerIndex:
     def area_m2(self) -> np.ndarray:
         return ellipsoidal_area(self.geoms)
 
+    @cached_property
+    def hit_columns(self) -> dict[str, np.ndarray]:
+        """The ``HIT_PROPERTIES`` this layer has, as object arrays (fast per-row access for query hits)."""
+        return {k: self.frame[k].to_numpy(dtype=object) for k in HIT_PROPERTIES if k in self.frame.columns}
+
 
 _INDEXES: "weakref.WeakKeyDictionary[Any, dict[str, LayerIndex]]" = weakref.WeakKeyDictionary()
 _INDEX_LOCK = threading.Lock()
@@ -224,21 +229,27 @@ def _filter_mask(index: LayerIndex, cf: CompiledFilter | None, *, strict: bool) 
     return cf.mask(index.frame).to_numpy(dtype=bool)
 
 
+_HIT_DEFAULTS = {k: None for k in ("distance_m", "intersection_m2", "intersection_mu", "share_of_feature",
+                                    "near_id", "near_name")}
+
+
 def _hit(index: LayerIndex, i: int, *, with_geometry: bool, **extra) -> QueryHit:
-    row = index.frame.iloc[i]
-    props = {k: jsonable(row[k]) for k in HIT_PROPERTIES if k in index.frame.columns}
+    props = {k: jsonable(col[i]) for k, col in index.hit_columns.items()}
     geom = shapely.geometry.mapping(index.geoms[i]) if with_geometry and index.geoms[i] is not None else None
-    return QueryHit(layer_id=index.layer.id, layer_title_zh=index.layer.title_zh, id=str(index.ids[i]),
-                    name=str(index.names[i]) or None, properties=props, geometry=jsonable(geom) if geom else None,
-                    **{k: (None if v is None else float(v)) if k not in ("near_id", "near_name") else v
-                       for k, v in extra.items()})
+    fields = dict(_HIT_DEFAULTS)
+    for k, v in extra.items():
+        fields[k] = v if v is None or k in ("near_id", "near_name") else float(v)
+    # every value is built here with the right type: skip pydantic's validation (thousands of hits per query)
+    return QueryHit.model_construct(layer_id=index.layer.id, layer_title_zh=index.layer.title_zh, id=str(index.ids[i]),
+                                    name=str(index.names[i]) or None, properties=props,
+                                    geometry=jsonable(geom) if geom else None, **fields)
 
 
 def _result(kind: str, params: dict, hits: list[QueryHit], layer_ids: Iterable[str]) -> QueryResult:
     per = {lid: 0 for lid in layer_ids}
     for h in hits:
         per[h.layer_id] = per.get(h.layer_id, 0) + 1
-    return QueryResult(kind=kind, params=jsonable(params), count=len(hits), layers=per, hits=hits)
+    return QueryResult.model_construct(kind=kind, params=jsonable(params), count=len(hits), layers=per, hits=hits)
 
 
 def _check_filter_known(catalog, ids: list[str], cf: CompiledFilter | None) -> None:
