@@ -24,7 +24,7 @@ import inspect
 import os
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -125,7 +125,6 @@ class Selection:
     bbox: tuple[float, float, float, float] | None = None   # lon/lat
     geometry: BaseGeometry | None = None                    # lon/lat
     filter: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def feature_count(self) -> int:
