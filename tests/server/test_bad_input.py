@@ -179,3 +179,20 @@ def test_streamed_body_over_limit_is_413(mini_client):
             yield b"x" * (100 * 1024)
     r = mini_client.post("/collections", content=chunks())
     assert r.status_code in (405, 413)   # no POST route: 405 before reading; never a 500
+
+
+@pytest.mark.parametrize("param", ["bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "filter", "filter-lang",
+                                   "f", "status", "year"])
+def test_fuzzed_items_parameters_never_500(mini_client, param):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.one_of(st.text(max_size=40), st.from_regex(r"-?[0-9.e,/:TZ-]{1,40}", fullmatch=True)))
+    def check(value):
+        r = mini_client.get("/collections/low_efficiency_land/items", params={param: value})
+        assert r.status_code < 500, (param, value, r.text[:200])
+        if r.status_code >= 400:
+            assert r.headers["content-type"] == "application/problem+json"
+
+    check()
