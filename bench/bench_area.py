@@ -47,10 +47,18 @@ def ensure_data(data_dir: Path, n: int) -> Path:
     return gpkg
 
 
-def timed(fn):
+_CPU: dict[str, list[float]] = {}
+
+
+def timed(fn, step=None):
+    """Wall seconds of ``fn()`` (and its process CPU seconds, all threads, kept per step)."""
+    c0 = time.process_time()
     t0 = time.perf_counter()
     out = fn()
-    return time.perf_counter() - t0, out
+    wall = time.perf_counter() - t0
+    if step:
+        _CPU.setdefault(step, []).append(time.process_time() - c0)
+    return wall, out
 
 
 def main() -> None:
@@ -105,22 +113,22 @@ def main() -> None:
         gp = None
         for step in order:
             if step == "baseline_planar":
-                t, (gp, planar) = timed(baseline_planar)
+                t, (gp, planar) = timed(baseline_planar, step)
                 totals["planar_m2_4549"] = planar
             elif step == "baseline_geodesic":
-                t, geo = timed(lambda: float(sum(abs(geod.geometry_area_perimeter(x)[0]) for x in parcels)))
+                t, geo = timed(lambda: float(sum(abs(geod.geometry_area_perimeter(x)[0]) for x in parcels)), step)
                 totals["geodesic_m2_grs80"] = geo
             elif step == "baseline_overlay":
                 if gp is None:
                     gp = g.to_crs("EPSG:4549")      # reused from the planar step, as in the anchor
-                t, per_zone = timed(lambda: baseline_overlay(gp))
+                t, per_zone = timed(lambda: baseline_overlay(gp), step)
                 totals["baseline_overlay_m2_4549"] = float(per_zone.sum())
                 totals["baseline_zones_hit"] = int((per_zone > 0).sum())
             elif step == "kfqmap_area":
-                t, ell = timed(lambda: ka.ellipsoidal_area(parcels))
+                t, ell = timed(lambda: ka.ellipsoidal_area(parcels), step)
                 totals["kfqmap_ellipsoidal_m2"] = float(ell.sum())
             else:
-                t, (per_zone_k, pieces) = timed(kfqmap_overlay)
+                t, (per_zone_k, pieces) = timed(kfqmap_overlay, step)
                 totals["kfqmap_overlay_m2_ellipsoidal"] = float(per_zone_k.sum())
                 totals["kfqmap_overlay_pairs"] = int(pieces)
                 totals["kfqmap_zones_hit"] = int((per_zone_k > 0).sum())
@@ -129,7 +137,8 @@ def main() -> None:
     med = {s: statistics.median(v) for s, v in times.items()}
     res = {"n": n, "repeats": a.repeats, "cpus": os.cpu_count(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
            "steps": {s: {"median_s": round(med[s], 4), "min_s": round(min(times[s]), 4), "max_s": round(max(times[s]), 4),
-                         "features_per_s": int(n / med[s]) if med[s] > 0 else None} for s in steps},
+                         "features_per_s": int(n / med[s]) if med[s] > 0 else None,
+                         "cpu_median_s": round(statistics.median(_CPU[s]), 4)} for s in steps},
            "totals": {k: (round(v, 1) if isinstance(v, float) else v) for k, v in totals.items()}}
     ratios = {"area_vs_planar": med["baseline_planar"] / med["kfqmap_area"],
               "overlay_vs_baseline_overlay": med["baseline_overlay"] / med["kfqmap_overlay"]}
@@ -142,10 +151,14 @@ def main() -> None:
         f"{(totals['kfqmap_overlay_m2_ellipsoidal'] / totals['baseline_overlay_m2_4549'] - 1):.3e}")
     res["ellipsoidal_vs_planar_rel"] = float(f"{(totals['kfqmap_ellipsoidal_m2'] / totals['planar_m2_4549'] - 1):.3e}")
 
-    print(f"# {n} parcels, {a.repeats} repeats, {os.cpu_count()} CPUs (medians; min–max)")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    res["loadavg_1min"] = round(load, 2)
+    print(f"# {n} parcels, {a.repeats} repeats, {os.cpu_count()} CPUs, load average {load:.1f} "
+          f"(wall medians, min–max; process CPU seconds, all threads)")
     for s in steps:
         r = res["steps"][s]
-        print(f"{s:20s} {r['median_s']:8.4f} s  ({r['min_s']:.4f}–{r['max_s']:.4f})  {r['features_per_s']:>12,d} features/s")
+        print(f"{s:20s} {r['median_s']:8.4f} s  ({r['min_s']:.4f}–{r['max_s']:.4f})  {r['features_per_s']:>12,d} features/s"
+              f"   cpu {r['cpu_median_s']:.4f} s")
     print(f"kfqmap area:    {ratios['area_vs_planar']:.2f}× baseline planar"
           + (f", {ratios['area_vs_geodesic_loop']:.1f}× the Geod loop" if "area_vs_geodesic_loop" in ratios else "")
           + f"  (target ≥ 1,000,000 features/s: {'met' if res['steps']['kfqmap_area']['features_per_s'] >= 1_000_000 else 'NOT met'})")
