@@ -9,7 +9,8 @@ The catalog is loaded when the app is created (layers' frames are read lazily on
 ``catalog``, ``store`` (``kfqmap.features.FeatureStore``) and ``router_modules``.
 
 Adding a router: write ``server/routers/<name>.py`` exporting ``router`` (and optionally ``CONFORMS_TO`` and
-``links(request)`` for the landing page / conformance), then add one line to ``ROUTERS`` below.
+``links(request)`` for the landing page / conformance, ``collection_links(request, collection_id)`` for the
+links of each spatial collection document, ``MIDDLEWARE``), then add one line to ``ROUTERS`` below.
 The landing page ``/`` belongs to ``routers/common.py``; for browsers it calls
 ``server.routers.web.viewer_response(request)`` when that exists, so ``web.py`` should not declare ``/``.
 """

@@ -76,6 +76,8 @@ def collection_document(request: Request, store: F.FeatureStore, layer: Layer) -
     if index.temporal_extent is not None:
         extent["temporal"] = {"interval": [index.temporal_extent],
                               "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
+    extra_links = [link for module in request.app.state.router_modules if layer.is_spatial
+                   for link in getattr(module, "collection_links", lambda *_: [])(request, layer.id)]
     description = layer.description
     if not layer.is_spatial:
         description += "（非空间表：要素的 geometry 为 null）"
@@ -88,6 +90,7 @@ def collection_document(request: Request, store: F.FeatureStore, layer: Layer) -
             {"href": with_query(items, f="html"), "rel": "items", "type": MEDIA_HTML, "title": f"{layer.title_zh} 要素（HTML）"},
             {"href": url(request, "queryables", collectionId=layer.id), "rel": REL_QUERYABLES,
              "type": "application/schema+json", "title": "可查询属性"},
+            *extra_links,   # other routers' ``collection_links(request, id)`` (e.g. the tiles' tilesets)
         ],
         "extent": extent or None,
         "itemType": "feature",

@@ -221,3 +221,19 @@ def test_cql2_spatial_functions_and_casei(mini_client):
     assert ids("S_INTERSECTS(geometry, BBOX(121.05, 31.37, 121.2, 31.5))") == ["core_east"]
     assert ids("S_CROSSES(geometry, POLYGON((120.95 31.35, 121.1 31.35, 121.1 31.4, 120.95 31.4, 120.95 31.35)))",
                layer="rivers") == ["r_qyg"]
+
+
+def test_collection_links_from_other_routers(mini_client, mini_app):
+    rels = {link["rel"] for link in mini_client.get("/collections/cores").json()["links"]}
+    hooks = [m for m in mini_app.state.router_modules if hasattr(m, "collection_links")]
+    if hooks:   # e.g. the tiles router's tilesets links, only on spatial collections
+        extra = {link["rel"] for m in hooks for link in _links_via(mini_client, m)}
+        assert extra <= rels
+        assert not extra & {link["rel"] for link in mini_client.get("/collections/indicators").json()["links"]}
+
+
+def _links_via(client, module):
+    from starlette.requests import Request
+    scope = {"type": "http", "app": client.app, "router": client.app.router, "path": "/", "headers": [],
+             "query_string": b"", "server": ("testserver", 80), "scheme": "http", "root_path": ""}
+    return module.collection_links(Request(scope), "cores")
