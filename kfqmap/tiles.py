@@ -150,9 +150,13 @@ def _varint_sizes(v: np.ndarray) -> np.ndarray:
 
 def encode_varints(v: np.ndarray) -> bytes:
     """Protobuf varints of a uint64 array, concatenated (vectorised)."""
-    v = np.asarray(v, dtype=np.uint64)
     if len(v) == 0:
         return b""
+    return _varint_array(np.asarray(v, dtype=np.uint64))[0].tobytes()
+
+
+def _varint_array(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 array of the concatenated varints, bytes per value)."""
     nb = _varint_sizes(v)
     pos = np.cumsum(nb) - nb
     out = np.empty(int(pos[-1] + nb[-1]), dtype=np.uint8)
@@ -165,7 +169,7 @@ def encode_varints(v: np.ndarray) -> bytes:
         out[pos[idx] + k] = ((vv & np.uint64(0x7F)) | (more.astype(np.uint64) << np.uint64(7))).astype(np.uint8)
         idx = idx[more]
         k += 1
-    return out.tobytes()
+    return out, nb
 
 
 def _varint(n: int) -> bytes:
@@ -289,8 +293,11 @@ def _concat_ragged(a: _Ragged, b: _Ragged) -> _Ragged:
                    np.concatenate([a.geom_off, a.geom_off[-1] + b.geom_off[1:]]))
 
 
-def _polygon_runs(rag: _Ragged, owner: np.ndarray, b: TileBounds, extent: int):
-    """Rings of (multi)polygons as runs: (x, y, run_len, run_owner); rings oriented and cleaned."""
+def _polygon_runs(rag: _Ragged, owner: np.ndarray, b: TileBounds | None, extent: int, xy=None):
+    """Rings of (multi)polygons as runs: (x, y, run_len, run_owner); rings oriented and cleaned.
+
+    ``xy``: coordinates already quantised (integer x, y per point), e.g. for many tiles at once.
+    """
     coords, ring_off, poly_off, geom_off = rag
     nrings = len(ring_off) - 1
     ring_len = np.diff(ring_off)
@@ -299,7 +306,7 @@ def _polygon_runs(rag: _Ragged, owner: np.ndarray, b: TileBounds, extent: int):
     is_ext = np.zeros(nrings, dtype=bool)
     is_ext[poly_off[:-1][np.diff(poly_off) > 0]] = True
 
-    x, y = _quantise(coords, b, extent)
+    x, y = _quantise(coords, b, extent) if xy is None else xy
     ring_of_pt = np.repeat(np.arange(nrings), ring_len)
     keep = np.ones(len(x), dtype=bool)
     keep[ring_off[1:] - 1] = False                               # the closing point
@@ -520,6 +527,127 @@ class LayerSource:
                 self._simple[key] = cached
         return cached
 
+    # ------------------------------------------------------------------ many tiles at once (seeding)
+    def batchable(self) -> bool:
+        """Polygon layers without simplification can encode many tiles of a zoom in one vectorised pass."""
+        return bool(self.n and self._rag is not None and not self.detailed and (self._rag_index >= 0).all())
+
+    def encode_many(self, z: int, tiles: np.ndarray, *, extent: int = EXTENT,
+                    buffer: int = BUFFER) -> tuple[dict[tuple[int, int], tuple[bytes, int]], set[tuple[int, int]]]:
+        """Encode many tiles of zoom ``z`` (k×2 array of x, y) in one pass: the same bytes-for-meaning as
+        ``encode`` (every key is listed in each tile). Returns ``({(x, y): (layer bytes, n)}, slow)``;
+        ``slow`` (tiles to encode one by one) is empty today and kept for layers this pass cannot handle."""
+        out: dict[tuple[int, int], tuple[bytes, int]] = {}
+        ntile = 1 << z
+        size = 2 * ORIGIN / ntile
+        pad = size * buffer / extent
+        req = np.unique(tiles[:, 0].astype(np.int64) * ntile + tiles[:, 1].astype(np.int64))
+        # candidates: the STRtree over the requested tiles' overall extent (plus the buffer)
+        rx, ry = req // ntile, req % ntile
+        feats = np.sort(self.tree.query(shapely.box(-ORIGIN + rx.min() * size - pad, ORIGIN - (ry.max() + 1) * size - pad,
+                                                    -ORIGIN + (rx.max() + 1) * size + pad, ORIGIN - ry.min() * size + pad)))
+        if z < DETAIL_ZOOM:
+            feats = feats[self.minzoom[feats] <= z]
+        b = self.bounds[feats]
+        x0 = np.clip(np.floor((b[:, 0] - pad + ORIGIN) / size), 0, ntile - 1).astype(np.int64)
+        x1 = np.clip(np.floor((b[:, 2] + pad + ORIGIN) / size), 0, ntile - 1).astype(np.int64)
+        y0 = np.clip(np.floor((ORIGIN - b[:, 3] - pad) / size), 0, ntile - 1).astype(np.int64)
+        y1 = np.clip(np.floor((ORIGIN - b[:, 1] + pad) / size), 0, ntile - 1).astype(np.int64)
+        nx, ny = x1 - x0 + 1, y1 - y0 + 1
+        cnt = nx * ny
+        owner = np.repeat(np.arange(len(feats)), cnt)
+        rank = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        pkey = (x0[owner] + rank % nx[owner]) * ntile + (y0[owner] + rank // nx[owner])
+        pfeat = feats[owner]
+        keep = np.isin(pkey, req)
+        pkey, pfeat = pkey[keep], pfeat[keep]
+        slow: set[tuple[int, int]] = set()
+        if len(pkey) == 0:
+            return out, slow
+        order = np.lexsort((pfeat, pkey))
+        pkey, pfeat = pkey[order], pfeat[order]
+        npair = len(pkey)
+        left = -ORIGIN + (pkey // ntile) * size
+        top = ORIGIN - (pkey % ntile) * size
+        # features reaching further than LOOSE_CLIP beyond their tile are clipped (per pair), as in encode()
+        big = np.flatnonzero((self.bounds[pfeat, 0] < left - LOOSE_CLIP * size)
+                             | (self.bounds[pfeat, 2] > left + size + LOOSE_CLIP * size)
+                             | (self.bounds[pfeat, 1] < top - size - LOOSE_CLIP * size)
+                             | (self.bounds[pfeat, 3] > top + LOOSE_CLIP * size))
+        small = np.ones(npair, dtype=bool)
+        small[big] = False
+        small_idx = np.flatnonzero(small)
+        rag = _take_ragged(self._rag, self._rag_index[pfeat[small_idx]], self._rag_simple)
+        pair_of_geom = small_idx
+        if len(big):
+            clipped = np.array([shapely.clip_by_rect(self.geoms[pfeat[i]], left[i] - pad, top[i] - size - pad,
+                                                     left[i] + size + pad, top[i] + pad) for i in big], dtype=object)
+            fam = np.full(len(big), _POLYGON, dtype=np.int8)
+            ok = _clean(clipped, fam, None)
+            if ok.any():
+                rag = _concat_ragged(rag, _ragged_polygons(clipped[ok]))
+                pair_of_geom = np.concatenate([small_idx, big[ok]])
+        # geometry: quantise each point against its pair's own tile
+        gpts = rag.ring_off[rag.poly_off[rag.geom_off]]
+        pt_pair = np.repeat(pair_of_geom, np.diff(gpts))
+        scale = extent / size
+        X = np.rint((rag.coords[:, 0] - left[pt_pair]) * scale).astype(np.int64)
+        Y = np.rint((top[pt_pair] - rag.coords[:, 1]) * scale).astype(np.int64)
+        px, py, rl, ro = _polygon_runs(rag, pair_of_geom, None, extent, xy=(X, Y))
+        geom, gown = _command_stream(px, py, rl, ro, _POLYGON)
+        if len(gown) > 1 and (np.diff(gown) < 0).any():
+            o = np.argsort(gown, kind="stable")
+            geom, gown = geom[o], gown[o]
+        if len(geom) == 0:
+            return out, slow
+        present = np.unique(gown)
+        remap = np.full(npair, -1, dtype=np.int64)
+        remap[present] = np.arange(len(present))
+        gown = remap[gown]
+        pkey, pfeat = pkey[present], pfeat[present]
+        npair = len(pkey)
+        tiles_u, tstart = np.unique(pkey, return_index=True)
+        tile_of_pair = np.searchsorted(tiles_u, pkey)
+        # tags: every key listed; values local to each tile
+        V = self.vidx[pfeat]
+        valid = V >= 0
+        rows, cols = np.nonzero(valid)
+        nv = max(len(self.values.length), 1)
+        comp = tile_of_pair[rows] * nv + V[rows, cols]
+        ukeys = np.unique(comp)
+        utile = ukeys // nv
+        ufirst = np.searchsorted(utile, np.arange(len(tiles_u)))
+        vlocal = np.searchsorted(ukeys, comp) - ufirst[tile_of_pair[rows]]
+        tags = np.empty(2 * len(rows), dtype=np.uint64)
+        tags[0::2] = cols
+        tags[1::2] = vlocal
+        tag_owner = np.repeat(rows, 2)
+        types = np.full(npair, _POLYGON, dtype=np.uint64)
+        stream, fstart = _feature_stream(self.fids[pfeat], types, tags, tag_owner, geom, gown, npair)
+        fbytes, nb = _varint_array(stream)
+        bpos = np.concatenate(([0], np.cumsum(nb)))
+        tile_bstart = bpos[fstart[tstart]]
+        tile_bend = np.append(tile_bstart[1:], bpos[-1])
+        # values bytes per tile
+        vals = self.values
+        g = ukeys % nv
+        L = vals.length[g]
+        S = vals.start[g]
+        vbuf = vals.buf[np.repeat(S - (np.cumsum(L) - L), L) + np.arange(int(L.sum()))]
+        vpos = np.concatenate(([0], np.cumsum(L)))
+        vstart = vpos[ufirst]
+        vend = np.append(vstart[1:], vpos[-1])
+        nfeat_tile = np.diff(np.append(tstart, npair))
+        head = b"\x78\x02" + b"\x0a" + _varint(len(self.name.encode())) + self.name.encode("utf-8")
+        keys = b"".join(self.key_bytes)
+        tail = b"\x28" + _varint(extent)
+        fb = fbytes.tobytes()
+        vb = vbuf.tobytes()
+        for i, k in enumerate(tiles_u):
+            layer = head + fb[tile_bstart[i]:tile_bend[i]] + keys + vb[vstart[i]:vend[i]] + tail
+            out[(int(k // ntile), int(k % ntile))] = (layer, int(nfeat_tile[i]))
+        return out, slow
+
     # ------------------------------------------------------------------ encoding
     def encode(self, z: int, x: int, y: int, *, feature_zoom: int | None = None, limit: int | None = None,
                extent: int = EXTENT, buffer: int = BUFFER) -> tuple[bytes, int]:
@@ -637,37 +765,7 @@ class LayerSource:
         tag_owner = np.repeat(rows, 2)
 
         # ---- feature messages as one varint stream
-        gnb = _varint_sizes(geom)
-        tnb = _varint_sizes(tags) if len(tags) else np.zeros(0, np.int64)
-        geomlen = np.bincount(gown, weights=gnb, minlength=nfeat).astype(np.int64)
-        tagslen = np.bincount(tag_owner, weights=tnb, minlength=nfeat).astype(np.int64)
-        ng = np.bincount(gown, minlength=nfeat)
-        nt = np.bincount(tag_owner, minlength=nfeat)
-        fids = self.fids[feats]
-
-        def vsize(a):
-            return _varint_sizes(np.asarray(a, dtype=np.uint64))
-
-        featlen = 1 + vsize(fids) + 1 + vsize(tagslen) + tagslen + 2 + 1 + vsize(geomlen) + geomlen
-        count = 10 + nt + ng
-        fstart = np.cumsum(count) - count
-        stream = np.empty(int(count.sum()), dtype=np.uint64)
-        stream[fstart] = 0x12
-        stream[fstart + 1] = featlen.astype(np.uint64)
-        stream[fstart + 2] = 0x08
-        stream[fstart + 3] = fids
-        stream[fstart + 4] = 0x12
-        stream[fstart + 5] = tagslen.astype(np.uint64)
-        if len(tags):
-            trank = np.arange(len(tags)) - np.repeat(np.cumsum(nt) - nt, nt)
-            stream[fstart[tag_owner] + 6 + trank] = tags
-        mid = fstart + 6 + nt
-        stream[mid] = 0x18
-        stream[mid + 1] = types.astype(np.uint64)
-        stream[mid + 2] = 0x22
-        stream[mid + 3] = geomlen.astype(np.uint64)
-        grank = np.arange(len(geom)) - np.repeat(np.cumsum(ng) - ng, ng)
-        stream[mid[gown] + 4 + grank] = geom
+        stream, _ = _feature_stream(self.fids[feats], types, tags, tag_owner, geom, gown, nfeat)
         features = encode_varints(stream)
 
         vals = self.values
@@ -683,6 +781,42 @@ class LayerSource:
         layer = (b"\x78\x02" + b"\x0a" + _varint(len(name)) + name + features + keys + values
                  + b"\x28" + _varint(extent))
         return layer, nfeat
+
+
+def _feature_stream(fids, types, tags, tag_owner, geom, gown, nfeat):
+    """The varint values of ``nfeat`` Feature messages (each with its layer field header), and each
+    feature's first position in that stream. ``tags``/``geom`` are grouped by owner (0..nfeat-1)."""
+    gnb = _varint_sizes(geom)
+    tnb = _varint_sizes(tags) if len(tags) else np.zeros(0, np.int64)
+    geomlen = np.bincount(gown, weights=gnb, minlength=nfeat).astype(np.int64)
+    tagslen = np.bincount(tag_owner, weights=tnb, minlength=nfeat).astype(np.int64)
+    ng = np.bincount(gown, minlength=nfeat)
+    nt = np.bincount(tag_owner, minlength=nfeat)
+
+    def vsize(a):
+        return _varint_sizes(np.asarray(a, dtype=np.uint64))
+
+    featlen = 1 + vsize(fids) + 1 + vsize(tagslen) + tagslen + 2 + 1 + vsize(geomlen) + geomlen
+    count = 10 + nt + ng
+    fstart = np.cumsum(count) - count
+    stream = np.empty(int(count.sum()), dtype=np.uint64)
+    stream[fstart] = 0x12
+    stream[fstart + 1] = featlen.astype(np.uint64)
+    stream[fstart + 2] = 0x08
+    stream[fstart + 3] = fids
+    stream[fstart + 4] = 0x12
+    stream[fstart + 5] = tagslen.astype(np.uint64)
+    if len(tags):
+        trank = np.arange(len(tags)) - np.repeat(np.cumsum(nt) - nt, nt)
+        stream[fstart[tag_owner] + 6 + trank] = tags
+    mid = fstart + 6 + nt
+    stream[mid] = 0x18
+    stream[mid + 1] = types.astype(np.uint64)
+    stream[mid + 2] = 0x22
+    stream[mid + 3] = geomlen.astype(np.uint64)
+    grank = np.arange(len(geom)) - np.repeat(np.cumsum(ng) - ng, ng)
+    stream[mid[gown] + 4 + grank] = geom
+    return stream, fstart
 
 
 def _clean(geoms: np.ndarray, family: np.ndarray, fast: np.ndarray | None) -> np.ndarray:
@@ -754,6 +888,30 @@ class Tileset:
                      else (p, cnt) for s, (p, cnt) in zip(self.sources, parts)]
             data = _tile_message(p for p, _ in parts)
         return data
+
+    def tiles_many(self, z: int, xy: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Non-empty tiles among ``xy`` at zoom ``z``, encoded in one vectorised pass per layer when every layer
+        allows it (polygon layers such as parcels), else one by one. Same size guard as ``tile``."""
+        if not all(s.batchable() for s in self.sources) or len(xy) < 4:
+            out = {}
+            for x, y in xy:
+                data = self.tile(z, x, y)
+                if data:
+                    out[(x, y)] = data
+            return out
+        arr = np.array(xy, dtype=np.int64)
+        per_source = [s.encode_many(z, arr) for s in self.sources]
+        out = {}
+        for x, y in xy:
+            if any((x, y) in slow for _, slow in per_source):
+                data = self.tile(z, x, y)
+            else:
+                data = _tile_message(res[(x, y)][0] for res, _ in per_source if (x, y) in res)
+                if len(data) > self.max_bytes:
+                    data = self.tile(z, x, y)
+            if data:
+                out[(x, y)] = data
+        return out
 
     def vector_layers(self) -> list[dict]:
         return [{"id": s.name, "fields": dict(s.fields), "minzoom": self.minzoom, "maxzoom": self.maxzoom}

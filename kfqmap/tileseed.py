@@ -4,7 +4,8 @@
 >>> stats = seed(engine, "plan", [10, 11, 12], "plan.pmtiles")          # doctest: +SKIP
 
 Only tiles that hold data are written: candidate tiles come from the features' bounds at each zoom
-(vectorised), each candidate is encoded, and empty ones are skipped. Tiles are gzip-compressed (as both
+(vectorised), candidates are encoded in chunks of neighbouring tiles — one vectorised pass per chunk for
+polygon layers (``LayerSource.encode_many``), one by one otherwise — and empty ones are skipped. Tiles are gzip-compressed (as both
 formats expect for MVT) and written in tile-id order (PMTiles "clustered"). With ``processes > 1`` the work
 is shared by forked worker processes that inherit the prepared layers (copy-on-write); the parent writes.
 """
@@ -58,12 +59,18 @@ def _gzip(data: bytes) -> bytes:
 
 
 def _work(chunk: list[tuple[int, int, int]]) -> list[tuple[int, int, int, bytes, int]]:
+    """Encode a chunk (tiles of one zoom, neighbours in tile-id order) in one pass where possible."""
     out = []
     ts = _ENGINE.tileset(_TILESET)
+    by_zoom: dict[int, list[tuple[int, int]]] = {}
     for z, x, y in chunk:
-        data = ts.tile(z, x, y)
-        if data:
-            out.append((z, x, y, _gzip(data), len(data)))
+        by_zoom.setdefault(z, []).append((x, y))
+    for z, xy in by_zoom.items():
+        done = ts.tiles_many(z, xy)
+        for x, y in xy:
+            data = done.get((x, y))
+            if data:
+                out.append((z, x, y, _gzip(data), len(data)))
     return out
 
 
@@ -152,7 +159,7 @@ def seed(engine: TileEngine, tileset: str, zooms: list[int], out: str | Path, *,
         on_total(len(tiles))
     sink = _PMTilesSink(out) if suffix == ".pmtiles" else _MBTilesSink(out)
     processes = processes if processes is not None else min(2, os.cpu_count() or 1)
-    chunk = 64
+    chunk = 128
     chunks = [tiles[i:i + chunk] for i in range(0, len(tiles), chunk)]
     per_zoom: dict[int, int] = {z: 0 for z in zooms}
     total_bytes = 0

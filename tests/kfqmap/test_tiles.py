@@ -281,3 +281,42 @@ def test_unknown_tileset(engine):
     if "indicators" in engine.catalog.ids:
         with pytest.raises(LayerNotFound):
             engine.tileset("indicators")
+
+
+def _canon(data: bytes, name: str):
+    feats = decode(T._tile_message([data]))[name]["features"] if data else []
+    return sorted((f["id"], tuple(sorted(f["properties"].items())), str(f["geometry"])) for f in feats)
+
+
+@pytest.mark.parametrize("z", [13, 15, 16])
+def test_encode_many_matches_encode(dense, z):
+    """The seeding pass (many tiles at once) gives the same decoded features as one tile at a time."""
+    assert dense.batchable()
+    tiles = T.tiles_for_bounds(dense.bounds, z)
+    many, slow = dense.encode_many(z, tiles)
+    assert not slow
+    for x, y in tiles:
+        one, n = dense.encode(z, int(x), int(y))
+        got, m = many.get((int(x), int(y)), (b"", 0))
+        assert n == m
+        assert _canon(one, "dense") == _canon(got, "dense")
+    ts = T.Tileset("dense", [dense])
+    xy = [(int(x), int(y)) for x, y in tiles]
+    assert set(ts.tiles_many(z, xy)) == {t for t in xy if ts.tile(z, *t)}
+
+
+def test_encode_many_clips_big_features():
+    """A feature far bigger than the tile is clipped per tile in the batch pass too (same result as encode)."""
+    w, s_, e, n = mercantile.bounds(TX, TY, Z)
+    d = e - w
+    geoms = [box(w - d, s_ - d, e + d, n + d), box(w + d / 4, s_ + d / 4, w + d / 2, s_ + d / 2),
+             Polygon(box(w - 0.6 * d, s_, w + 0.6 * d, n).exterior.coords,
+                     [box(w - 0.2 * d, s_ + 0.2 * d, w + 0.2 * d, s_ + 0.4 * d).exterior.coords])]
+    src = T.LayerSource("polys", gpd.GeoDataFrame({"id": ["big", "small", "holed"]}, geometry=geoms, crs=4326))
+    assert src.batchable()
+    tiles = np.array([(TX + dx, TY + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
+    many, _ = src.encode_many(Z, tiles)
+    for x, y in tiles:
+        one, n_ = src.encode(Z, int(x), int(y))
+        got, m = many.get((int(x), int(y)), (b"", 0))
+        assert n_ == m and _canon(one, "polys") == _canon(got, "polys")
