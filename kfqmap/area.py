@@ -139,30 +139,11 @@ def _as_array(geoms) -> tuple[np.ndarray, bool]:
 def _rings(geoms: np.ndarray, type_ids: np.ndarray, wanted: tuple[int, ...]):
     """Coordinates of every polygon ring, with, per coordinate, its ring number, and per ring its
     geometry index and whether it is a hole. Simple polygons (no holes) take a fast path: one ring each."""
-    idx_poly = np.flatnonzero(type_ids == _POLYGON)
+    n_int = shapely.get_num_interior_rings(geoms)
+    simple = (type_ids == _POLYGON) & (n_int == 0)
+    complex_ = np.isin(type_ids, wanted) & ~simple
+    idx_poly = np.flatnonzero(simple)
     coords, ring_of = shapely.get_coordinates(geoms[idx_poly], return_index=True)
-    # a polygon's coordinates hold one ring only if its first point comes back exactly once, as its last
-    # point; otherwise it has holes (or a shell that touches its first vertex) and takes the slow path
-    if len(coords):
-        start = np.flatnonzero(np.r_[True, ring_of[1:] != ring_of[:-1]])
-        first = coords[start][ring_of]
-        back = (coords[:, 0] == first[:, 0]) & (coords[:, 1] == first[:, 1])
-        end = np.r_[start[1:] - 1, len(coords) - 1]
-        n_back = np.bincount(ring_of, weights=back, minlength=len(idx_poly))
-        closed_at_end = np.zeros(len(idx_poly), dtype=bool)
-        closed_at_end[ring_of[end]] = back[end]
-        has_coords = np.bincount(ring_of, minlength=len(idx_poly)) > 0      # empty polygons: area 0
-        multi_ring = has_coords & ((n_back != 2) | ~closed_at_end)
-    else:
-        multi_ring = np.zeros(len(idx_poly), dtype=bool)
-    complex_ = np.isin(type_ids, wanted) & (type_ids != _POLYGON)
-    if multi_ring.any():
-        complex_[idx_poly[multi_ring]] = True
-        keep = ~multi_ring[ring_of]
-        coords = coords[keep]
-        renumber = np.cumsum(~multi_ring) - 1
-        ring_of = renumber[ring_of[keep]]
-        idx_poly = idx_poly[~multi_ring]
     ring_geom = idx_poly
     ring_hole = np.zeros(len(idx_poly), dtype=bool)
     if complex_.any():
@@ -466,43 +447,45 @@ def group_stats(catalog, unit: str = "mu", *, groups=PLAN_GROUPS):
 
 
 # ------------------------------------------------------------------------------------------- overlay
-def overlay_pairs(a_geoms, b_geoms, *, a_area=None, tree=None):
+def overlay_pairs(a_geoms, b_geoms, *, tree=None):
     """Vectorised overlay of two lon/lat geometry arrays (no per-feature Python loop).
 
     Returns ``(b_idx, a_idx, area_m2)``: one row per intersecting pair with the ellipsoidal area of
-    A[a_idx] ∩ B[b_idx]. Pairs where B contains A outright take A's own area (no intersection is computed);
-    only pairs that cross B's boundary are intersected, in the equal-area plane (``to_equal_area``). ``tree`` may be an STRtree over ``a_geoms``;
-    ``a_area`` the precomputed ellipsoidal areas of ``a_geoms``.
+    A[a_idx] ∩ B[b_idx]. Everything after the envelope search happens in the equal-area plane
+    (``to_equal_area``), so the pieces add up exactly to the parts of A they split: pairs where B contains A
+    outright take A's own area (no intersection is computed); only pairs that cross B's boundary are
+    intersected. ``tree`` may be an STRtree over ``a_geoms`` (lon/lat).
     """
     a = np.asarray(a_geoms, dtype=object)
     b = np.asarray(b_geoms, dtype=object)
     if len(a) == 0 or len(b) == 0:
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros(0)
-    shapely.prepare(b)
+    # envelope candidates, from boxes 1e-5° (~1 m) wider than B: edges straight in lon/lat and in the
+    # plane differ by far less than that
+    bounds = shapely.bounds(b) + np.array([-1e-5, -1e-5, 1e-5, 1e-5])
+    qb = shapely.box(bounds[:, 0], bounds[:, 1], bounds[:, 2], bounds[:, 3])
     if tree is not None:
-        bi, ai = tree.query(b)                      # envelope candidates: (b index, a index)
+        bi, ai = tree.query(qb)                     # (b index, a index)
     elif len(b) <= len(a):
-        ai, bi = shapely.STRtree(b).query(a)        # small B: query every A against a tree of B
+        ai, bi = shapely.STRtree(qb).query(a)       # small B: query every A against a tree of B's boxes
     else:
-        bi, ai = shapely.STRtree(a).query(b)
-    hit = shapely.intersects(b[bi], a[ai])
-    bi, ai = bi[hit], ai[hit]
-    inside = shapely.contains_properly(b[bi], a[ai])
-    area = np.empty(len(ai))
-    if a_area is not None:
-        area[inside] = np.asarray(a_area)[ai[inside]]
-    else:
-        area[inside] = ellipsoidal_area(a[ai[inside]])
+        bi, ai = shapely.STRtree(a).query(qb)
+    if len(ai) == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros(0)
+    b_ea = to_equal_area(b)
+    shapely.prepare(b_ea)
+    uniq, inv = np.unique(ai, return_inverse=True)
+    a_ea = to_equal_area(a[uniq])
+    A, B = a_ea[inv], b_ea[bi]
+    hit = shapely.intersects(B, A)
+    bi, ai, A, B = bi[hit], ai[hit], A[hit], B[hit]
+    inside = shapely.contains_properly(B, A)
+    area = shapely.area(A)
     cross = ~inside
     if cross.any():
-        # intersect in the equal-area plane: the pieces then add up exactly to the parts of A they split
-        b_ea = to_equal_area(b)
-        cb, ca = bi[cross], ai[cross]
-        uniq, inv = np.unique(ca, return_inverse=True)
-        a_ea = to_equal_area(a[uniq])[inv]
-        area[cross] = shapely.area(shapely.intersection(a_ea, b_ea[cb]))
+        area[cross] = shapely.area(shapely.intersection(A[cross], B[cross]))
     order = np.lexsort((ai, bi))
-    return bi[order], ai[order], area[order]
+    return bi[order], ai[order], np.asarray(area, dtype="float64")[order]
 
 
 def overlay_stats(catalog, a: str, b: str, unit: str = "mu", *, dissolve: bool | None = None):
@@ -525,7 +508,7 @@ def overlay_stats(catalog, a: str, b: str, unit: str = "mu", *, dissolve: bool |
                                parameter="by")
     a_area = ia.area_m2
     b_area = ib.area_m2
-    bi, ai, area = overlay_pairs(ia.geoms, ib.geoms, a_area=a_area)
+    bi, ai, area = overlay_pairs(ia.geoms, ib.geoms, tree=ia.tree)
     if dissolve is None:
         dissolve = len(ia) <= UNION_MAX_FEATURES
     inside = np.bincount(bi, weights=area, minlength=len(ib))
@@ -550,7 +533,7 @@ def overlay_stats(catalog, a: str, b: str, unit: str = "mu", *, dissolve: bool |
     if ia.layer.is_polygonal and len(bi):
         ub = shapely.union_all(shapely.make_valid(ib.geoms)) if len(ib) <= UNION_MAX_FEATURES else None
         if ub is not None:
-            _, _, in_union = overlay_pairs(ia.geoms, np.array([ub], dtype=object), a_area=a_area)
+            _, _, in_union = overlay_pairs(ia.geoms, np.array([ub], dtype=object), tree=ia.tree)
             in_total = float(in_union.sum())
         else:
             in_total = float(area.sum())
