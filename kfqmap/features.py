@@ -176,7 +176,17 @@ def parse_bbox(text: str | Sequence[float] | None, crs: OutputCRS | str | None =
         if not all(-180 <= c[lon_i] <= 180 and -90 <= c[lat_i] <= 90 for c in (lo, hi)):
             raise InvalidBBox("bbox 经度须在 [-180, 180]、纬度须在 [-90, 90] 之间"
                               "(longitude/latitude out of range)", parameter=parameter)
-    return BBox(values, crs)
+    bbox = BBox(values, crs)
+    try:   # reproject now, so a box the CRS cannot express is the client's 400, not a 500 later
+        with np.errstate(all="ignore"):
+            footprint = bbox.polygon
+        ok = bool(np.all(np.isfinite(shapely.bounds(footprint)))) and bool(shapely.is_valid(footprint))
+    except Exception:   # GEOS / PROJ refuse coordinates far outside the system's domain
+        ok = False
+    if not ok:
+        raise InvalidBBox(f"bbox 超出坐标系 {crs.info.code} 的有效范围，无法换算为经纬度"
+                          "(bbox outside the CRS's domain)", parameter=parameter)
+    return bbox
 
 
 # ---------------------------------------------------------------------------------------------- datetime

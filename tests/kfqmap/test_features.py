@@ -119,3 +119,11 @@ def test_chunked_cache_on_a_larger_layer():
     index.warm()
     assert index.items(ItemsQuery(bbox=parse_bbox("120.8,31.2,121.0,31.4"), limit=1)).number_matched == \
         int((xs <= 121.0).sum())
+
+
+@pytest.mark.parametrize("text,crs", [("-1e300,-1e300,1e300,1e300", "EPSG:4549"), ("-1e30,-1e30,1e30,1e30", "EPSG:3857"),
+                                      ("-180,-90,180,90", "gcj02"), ("-180,-90,180,90", "bd09")])
+def test_parse_bbox_outside_crs_domain_is_invalid_bbox(text, crs):
+    with pytest.raises(InvalidBBox) as exc:
+        parse_bbox(text, crs)
+    assert crs.upper().replace("GCJ02", "GCJ-02").replace("BD09", "BD-09") in exc.value.message

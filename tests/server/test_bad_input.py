@@ -196,3 +196,20 @@ def test_fuzzed_items_parameters_never_500(mini_client, param):
             assert r.headers["content-type"] == "application/problem+json"
 
     check()
+
+
+@pytest.mark.parametrize("bbox_crs", ["EPSG:4549", "EPSG:3857", "gcj02", "http://www.opengis.net/def/crs/EPSG/0/4326"])
+def test_fuzzed_bbox_in_every_crs_never_500(mini_client, bbox_crs):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    number = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**12, 10**12))
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(number, min_size=4, max_size=4))
+    def check(values):
+        r = mini_client.get("/collections/cores/items",
+                            params={"bbox": ",".join(map(str, values)), "bbox-crs": bbox_crs})
+        assert r.status_code in (200, 400), (values, r.status_code, r.text[:200])
+
+    check()
