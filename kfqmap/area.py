@@ -168,12 +168,15 @@ def _rings(geoms: np.ndarray, type_ids: np.ndarray, wanted: tuple[int, ...]):
 _CHUNK = 16_384
 _WORKERS = min(4, os.cpu_count() or 1)
 _POOL: ThreadPoolExecutor | None = None
+_POOL_PID = 0
 
 
 def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
+    """The worker threads (created once per process: a forked child never reuses its parent's pool)."""
+    global _POOL, _POOL_PID
+    if _POOL is None or _POOL_PID != os.getpid():
         _POOL = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="kfqmap-area")
+        _POOL_PID = os.getpid()
     return _POOL
 
 
