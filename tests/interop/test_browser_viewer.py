@@ -94,7 +94,7 @@ def outside_other_features(catalog, layer_id: str, fid: str):
         if layer.is_polygonal:
             others.extend(geoms)
         else:
-            others.extend(geoms.buffer(0.0025))     # ~250 m around points and lines (markers, labels)
+            others.extend(shapely.buffer(np.asarray(geoms.values, dtype=object), 0.0025))  # ~250 m: markers, labels
     free = target.difference(shapely.union_all(others)) if others else target
     if free.is_empty:
         free = target
@@ -228,6 +228,26 @@ def test_draw_polygon_over_a_park_returns_it_with_its_area(viewer, live_server, 
     assert inter == pytest.approx(area, rel=0.01)        # the drawn box covers the whole park
     wait_idle(page)
     page.screenshot(path=str(artifacts / "viewer-polygon-query.png"))
+
+
+def test_draw_circle_returns_features_with_intersection_areas(viewer, live_server):
+    page = viewer
+    parks = live_server.catalog.read("parks")
+    fid = parks.index[0]
+    centre = parks.loc[fid].geometry.representative_point()
+    page.locator('.tool[data-tool="circle"]').click()
+    x, y = to_screen(page, centre.x, centre.y)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 30, y, steps=4)
+    page.mouse.move(x + 60, y, steps=4)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#result-summary')?.textContent.includes('圆形范围')", timeout=20_000)
+    row = page.locator(f'#tab-results tr[data-layer="parks"][data-feature="{fid}"]')
+    row.wait_for(timeout=10_000)
+    area, inter = (float(c.replace(",", "")) for c in row.locator("td").all_inner_texts()[1:3])
+    assert 0 < inter < area
+    page.locator('.tool[data-tool="select"]').click()
 
 
 def test_export_button_downloads_a_file_gdal_opens(viewer, tmp_path):

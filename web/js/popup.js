@@ -2,7 +2,7 @@
 // 亩 and 公顷 (from the server), and the indicators linked to it.
 
 import { getJSON, qs } from './api.js';
-import { h, fmt, unitZh, FIGURE_KIND_ZH, setStatus } from './util.js';
+import { h, fmt, figureText, FIGURE_KIND_ZH, setStatus } from './util.js';
 
 /** Parse the `figures` attribute (a JSON string column, or already a list). */
 export function parseFigures(value) {
@@ -87,11 +87,13 @@ async function popupContent(app, hit) {
     if (p[key] !== undefined && p[key] !== null && p[key] !== '') rows.push([label, String(p[key])]);
   }
   const figs = parseFigures(p.figures);
+  let lastText = null;
   const figRows = figs.map((f) => {
     const kind = FIGURE_KIND_ZH[f.kind] || f.kind || '数据';
-    const value = f.value !== null && f.value !== undefined ? `${fmt(f.value, 2)} ${unitZh(f.unit)}` : '';
-    return h('tr', {}, h('th', {}, kind),
-      h('td', {}, value ? h('div', {}, value) : null, f.text ? h('div', { class: 'fig-text' }, `“${f.text}”`) : null));
+    const value = figureText(f.value, f.unit);
+    const quote = f.text && f.text !== lastText ? h('div', { class: 'fig-text' }, `“${f.text}”`) : null;
+    lastText = f.text || lastText;
+    return h('tr', {}, h('th', {}, kind), h('td', {}, value ? h('div', {}, value) : null, quote));
   });
   const meta = h('div', { class: 'meta' }, h('span', {}, layer.title_zh));
   if (truthy(p.schematic) || layer.schematic) meta.append(h('span', { class: 'badge schematic' }, `示意 ±${p.accuracy_m ?? layer.accuracy_m ?? '—'}米`));

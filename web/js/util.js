@@ -42,6 +42,14 @@ export const FIGURE_KIND_ZH = {
 
 export function unitZh(u) { return UNIT_ZH[u] ?? (u || ''); }
 
+/** A figure the plan states, as the plan would write it: 74000 m2 → "7.4 万平方米", 0.8 km2 → "0.8 平方公里". */
+export function figureText(value, unit) {
+  if (value === null || value === undefined) return '';
+  if (unit === 'm2' && Math.abs(value) >= 10000) return `${fmt(value / 10000, 2)} 万平方米`;
+  if (unit === 'year') return `${value} 年`;
+  return `${fmt(value, 2)} ${unitZh(unit)}`;
+}
+
 export function setStatus(msg, { error = false, timeout = 6000 } = {}) {
   const el = document.getElementById('status-msg');
   if (!el) return;
