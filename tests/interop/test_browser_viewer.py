@@ -375,3 +375,23 @@ def test_wall_screen(chromium, live_server, artifacts, make_offline_context):
         assert not log.blocked
     finally:
         context.close()
+
+
+def test_online_basemap_only_when_switched_on_and_amap_overlays_in_gcj02(chromium, live_server, make_offline_context):
+    context, page, log = open_viewer(make_offline_context, chromium, live_server.url)
+    try:
+        assert not log.blocked                                   # offline basemap: nothing outside 127.0.0.1
+        centre = page.evaluate("() => window.kfqMap.getCenter().toArray()")
+        page.locator('input[name=basemap][value=amap]').check()
+        page.wait_for_function("location.hash.includes('base=amap')")
+        page.wait_for_function("document.querySelectorAll('.layer-item').length > 0")
+        page.wait_for_timeout(3000)
+        assert log.blocked and all("autonavi.com" in u for u in log.blocked), log.blocked[:3]
+        assert any("crs=GCJ-02" in u and "/collections/" in u for u in log.urls)
+        sources = page.evaluate("() => Object.values(window.kfqMap.getStyle().sources).map((s) => s.type)")
+        assert "vector" not in sources and "geojson" in sources
+        shifted = page.evaluate("() => window.kfqMap.getCenter().toArray()")
+        # the view stays on the same ground: GCJ-02 is ~+0.004° lon, ~-0.002° lat from WGS 84 in Kunshan
+        assert 0.003 < shifted[0] - centre[0] < 0.006 and -0.004 < shifted[1] - centre[1] < -0.001
+    finally:
+        context.close()

@@ -214,7 +214,7 @@ class App {
     $('.layout').classList.remove('right-collapsed');
   }
 
-  setBasemap(name) {
+  async setBasemap(name) {
     if (name === this.base) return;
     if (name === 'tianditu' && !$('#tdt-key').value.trim()) {
       setStatus('请先填写天地图密钥（tk）', { error: true });
@@ -222,14 +222,51 @@ class App {
       $('#tdt-key').focus();
       return;
     }
-    const gcjChanged = !!BASEMAPS[name]?.gcj !== !!BASEMAPS[this.base]?.gcj;
+    const toGcj = !!BASEMAPS[name]?.gcj, fromGcj = !!BASEMAPS[this.base]?.gcj;
     this.base = name;
     this.map.setStyle(this.styleFor(name), { diff: false });
-    if (gcjChanged) {
-      // keep the same place on the ground: the map's coordinates switch between WGS 84 and GCJ-02
-      setStatus(name === 'amap' ? '已切换到高德底图：叠加图层按 GCJ-02 坐标显示' : '已切换回 WGS 84 坐标');
+    if (toGcj !== fromGcj) {
+      // keep the same place on the ground: map coordinates switch between WGS 84 and GCJ-02. The local offset
+      // (a few hundred metres here, nearly constant across the zone) is read from the server, never computed here.
+      const d = await this.gcjOffset().catch(() => null);
+      if (d) {
+        const c = this.map.getCenter();
+        const sign = toGcj ? 1 : -1;
+        this.map.jumpTo({ center: [c.lng + sign * d[0], c.lat + sign * d[1]] });
+      }
+      setStatus(toGcj ? '已切换到高德底图：叠加图层按 GCJ-02 坐标显示' : '已切换回 WGS 84 坐标');
     }
     this.onViewChange();
+  }
+
+  /** GCJ-02 minus WGS 84 at the zone, from the same feature served in both systems. */
+  gcjOffset() {
+    if (!this._gcjOffset) {
+      const url = (crs) => `/collections/etdz_extent/items?${qs({ limit: 1, f: 'json', ...(crs ? { crs } : {}) })}`;
+      this._gcjOffset = Promise.all([getJSON(url()), getJSON(url('GCJ-02'))]).then(([a, b]) => {
+        const ca = bboxOf(a.features[0].geometry), cb = bboxOf(b.features[0].geometry);
+        return [(cb[0] + cb[2]) / 2 - (ca[0] + ca[2]) / 2, (cb[1] + cb[3]) / 2 - (ca[1] + ca[3]) / 2];
+      });
+    }
+    return this._gcjOffset;
+  }
+
+  /** A link pasted into an open viewer: follow the hash (view, layers, selection). */
+  onHashChange() {
+    const h = readHash();
+    if (h.center) this.map.jumpTo({ center: h.center, zoom: h.zoom, bearing: h.bearing || 0 });
+    if (h.layers) {
+      for (const l of this.catalog.layers) {
+        const on = h.layers.includes(l.id);
+        if (on !== this.layers.visible.has(l.id)) {
+          this.layers.setVisible(l.id, on);
+          const cb = document.querySelector(`input[data-layer="${l.id}"]`); if (cb) cb.checked = on;
+        }
+      }
+    }
+    if (h.selection && (!this.selection || h.selection.layer !== this.selection.layer || h.selection.id !== this.selection.id)) {
+      this.select(h.selection, { zoom: !h.center });
+    }
   }
 
   // ------------------------------------------------------------------ UI wiring
@@ -257,6 +294,7 @@ class App {
       if (this.base === 'tianditu') { this.base = 'offline'; this.setBasemap('tianditu'); }
     });
     this.bindSearch();
+    window.addEventListener('hashchange', () => this.onHashChange());
     const near = $('#dlg-near');
     near.addEventListener('close', () => {
       if (near.returnValue !== 'ok') return;
