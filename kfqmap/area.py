@@ -214,33 +214,86 @@ def _ellipsoidal_area(arr: np.ndarray) -> np.ndarray:
     if len(arr) == 0:
         return out
     type_ids = shapely.get_type_id(arr)
-    collections = np.flatnonzero(type_ids == 7)
-    coords, ring_of, ring_geom, ring_hole = _rings(arr, type_ids, (_POLYGON, _MULTIPOLYGON))
-    slow = np.zeros(len(arr), dtype=bool)
-    slow[collections] = True
-    if len(coords):
-        lon, lat = coords[:, 0], coords[:, 1]
-        outside = ((lon < LAEA_WINDOW[0]) | (lon > LAEA_WINDOW[2]) | (lat < LAEA_WINDOW[1]) | (lat > LAEA_WINDOW[3]))
-        x, y = _laea_unit(lon, lat)
-        dx = np.diff(x)
-        dy = np.diff(y)
-        same = ring_of[:-1] == ring_of[1:]
-        # shoelace written as x_i·Δy_i − y_i·Δx_i (the same sum; the terms that join two rings are masked)
-        cross = x[:-1] * dy
-        cross -= y[:-1] * dx
-        cross[~same] = 0.0
-        ring_area = np.abs(np.bincount(ring_of[:-1], weights=cross, minlength=len(ring_geom)))
-        ring_area *= 0.5 * _AREA_SCALE
-        out += np.bincount(ring_geom, weights=np.where(ring_hole, -ring_area, ring_area), minlength=len(arr))
-        # edge length in metres: the unit projection scales x by 1/(R_q·D) and y by D/R_q
-        long_edge = same & ((dx * (_RQ * _D)) ** 2 + (dy * (_RQ / _D)) ** 2 > MAX_EDGE_M * MAX_EDGE_M)
-        if long_edge.any():
-            slow[ring_geom[ring_of[:-1][long_edge]]] = True
-        if outside.any():
-            slow[ring_geom[ring_of[outside]]] = True
+    n_int = shapely.get_num_interior_rings(arr)
+    simple = (type_ids == _POLYGON) & (n_int == 0)
+    slow = type_ids == 7                               # geometry collections: Geod
+    idx = np.flatnonzero(simple)
+    if len(idx):
+        _simple_polygon_areas(arr, idx, out, slow)
+    idx_c = np.flatnonzero(np.isin(type_ids, (_POLYGON, _MULTIPOLYGON)) & ~simple)
+    if len(idx_c):
+        _complex_polygon_areas(arr, idx_c, type_ids, out, slow)
     for i in np.flatnonzero(slow):   # rare: huge edges, far away, or geometry collections
         out[i] = _geod_area(arr[i]) if arr[i] is not None and not arr[i].is_empty else 0.0
     return out
+
+
+def _outside_window(lon, lat) -> np.ndarray | None:
+    """Per-coordinate flags for vertices outside ``LAEA_WINDOW`` (None when all are inside: the usual case)."""
+    w = LAEA_WINDOW
+    if lon.min() >= w[0] and lon.max() <= w[2] and lat.min() >= w[1] and lat.max() <= w[3]:
+        return None
+    return (lon < w[0]) | (lon > w[2]) | (lat < w[1]) | (lat > w[3])
+
+
+def _simple_polygon_areas(arr, idx, out, slow) -> None:
+    """Polygons without holes: one ring each, located by coordinate counts (no per-coordinate index)."""
+    geoms = arr[idx]
+    counts = shapely.get_num_coordinates(geoms)
+    keep = counts > 0                                  # empty polygons: area 0
+    if not keep.all():
+        idx, geoms, counts = idx[keep], geoms[keep], counts[keep]
+    if len(idx) == 0:
+        return
+    coords = shapely.get_coordinates(geoms)
+    starts = np.zeros(len(counts), dtype=np.intp)
+    np.cumsum(counts[:-1], out=starts[1:])
+    lon, lat = coords[:, 0], coords[:, 1]
+    outside = _outside_window(lon, lat)
+    if outside is not None:
+        slow[idx[np.logical_or.reduceat(outside, starts)]] = True
+    x, y = _laea_unit(lon, lat)
+    # shoelace: Σ x_i·y_{i+1} − x_{i+1}·y_i over each ring; the term that joins ring k to ring k+1 is zeroed
+    cross = x[:-1] * y[1:]
+    cross -= x[1:] * y[:-1]
+    cross[(starts + counts - 1)[:-1]] = 0.0
+    ring = np.add.reduceat(cross, starts) if len(cross) else np.zeros(len(starts))
+    np.abs(ring, out=ring)
+    ring *= 0.5 * _AREA_SCALE
+    out[idx] = ring
+    # long edges: only rings wider than MAX_EDGE_M can have one; check those rings' edges exactly
+    kx, ky = _RQ * _D, _RQ / _D                        # unit projection → metres
+    wide = ((np.maximum.reduceat(x, starts) - np.minimum.reduceat(x, starts)) * kx) ** 2 + \
+           ((np.maximum.reduceat(y, starts) - np.minimum.reduceat(y, starts)) * ky) ** 2 > MAX_EDGE_M ** 2
+    for k in np.flatnonzero(wide):
+        sl = slice(starts[k], starts[k] + counts[k])
+        if (((np.diff(x[sl]) * kx) ** 2 + (np.diff(y[sl]) * ky) ** 2) > MAX_EDGE_M ** 2).any():
+            slow[idx[k]] = True
+
+
+def _complex_polygon_areas(arr, idx_c, type_ids, out, slow) -> None:
+    """Polygons with holes and multipolygons: every ring, shells minus holes."""
+    sub = arr[idx_c]
+    coords, ring_of, ring_geom, ring_hole = _rings(sub, type_ids[idx_c], (_POLYGON, _MULTIPOLYGON))
+    if len(coords) == 0:
+        return
+    lon, lat = coords[:, 0], coords[:, 1]
+    outside = _outside_window(lon, lat)
+    if outside is not None:
+        slow[idx_c[ring_geom[ring_of[outside]]]] = True
+    x, y = _laea_unit(lon, lat)
+    dx = np.diff(x)
+    dy = np.diff(y)
+    same = ring_of[:-1] == ring_of[1:]
+    cross = x[:-1] * dy
+    cross -= y[:-1] * dx
+    cross[~same] = 0.0
+    ring_area = np.abs(np.bincount(ring_of[:-1], weights=cross, minlength=len(ring_geom)))
+    ring_area *= 0.5 * _AREA_SCALE
+    out[idx_c] += np.bincount(ring_geom, weights=np.where(ring_hole, -ring_area, ring_area), minlength=len(idx_c))
+    long_edge = same & ((dx * (_RQ * _D)) ** 2 + (dy * (_RQ / _D)) ** 2 > MAX_EDGE_M * MAX_EDGE_M)
+    if long_edge.any():
+        slow[idx_c[ring_geom[ring_of[:-1][long_edge]]]] = True
 
 
 def to_equal_area(geoms):

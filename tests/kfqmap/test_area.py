@@ -127,6 +127,21 @@ def test_far_away_polygons_use_geod():
     assert ellipsoidal_area(beijing) == pytest.approx(geodesic_area(beijing), rel=1e-12)
 
 
+def test_mixed_batches_route_each_geometry_correctly():
+    """Near and far, small and large-edged, empty and holed polygons in one call give each its own answer."""
+    near = random_parcels(5, seed=9)
+    shell = [(121.0, 31.3), (121.05, 31.3), (121.05, 31.35), (121.0, 31.35)]
+    holed = Polygon(shell, [[(121.01, 31.31), (121.02, 31.31), (121.02, 31.32), (121.01, 31.32)]])
+    big = square_4549(x0=580_000, y0=3_455_000, side=28_000)
+    batch = [near[0], box(116.30, 39.90, 116.31, 39.91), near[1], shapely.from_wkt("POLYGON EMPTY"), big, holed,
+             near[2], MultiPolygon([near[3], near[4]]), None, near[0]]
+    together = ellipsoidal_area(batch)
+    one_by_one = [ellipsoidal_area(g) if g is not None else 0.0 for g in batch]
+    assert together == pytest.approx(one_by_one, rel=1e-12)
+    assert together[0] == together[-1] and together[3] == 0 and together[8] == 0
+    assert together[4] == pytest.approx(geodesic_area(big), rel=1e-12)            # long edges: Geod
+
+
 # ------------------------------------------------------------------------------------------- shapes
 def test_holes_multipolygons_and_non_polygons():
     shell = [(121.0, 31.3), (121.05, 31.3), (121.05, 31.35), (121.0, 31.35)]
