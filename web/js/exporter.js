@@ -115,7 +115,13 @@ export class Exporter {
   drawLegend(ctx, dpr, top) {
     const layers = this.app.catalog.layers.filter((l) => this.app.layers.visible.has(l.id) && l.geometry_type !== 'None' && l.group !== '背景');
     if (!layers.length) return;
-    const lh = 20 * dpr, pad = 10 * dpr, w = 230 * dpr;
+    const lh = 20 * dpr, pad = 10 * dpr;
+    const label = (l) => {
+      const word = l.illustrative ? '示例' : (l.schematic ? '示意' : '');
+      return `${l.title_zh}${word && !l.title_zh.includes(word) ? `（${word}）` : ''}`;
+    };
+    ctx.font = `${Math.round(12 * dpr)}px "Noto Sans CJK SC", sans-serif`;
+    const w = pad * 2 + 34 * dpr + Math.max(...layers.map((l) => ctx.measureText(label(l)).width));
     const h = pad * 2 + lh * (layers.length + 1);
     const x = 12 * dpr, y = top + 12 * dpr;
     ctx.fillStyle = 'rgba(255,255,255,0.92)'; ctx.strokeStyle = '#c9d1db'; ctx.lineWidth = dpr;
@@ -141,9 +147,7 @@ export class Exporter {
       }
       ctx.setLineDash([]);
       ctx.fillStyle = '#1f2933'; ctx.font = `${Math.round(12 * dpr)}px "Noto Sans CJK SC", sans-serif`;
-      const word = l.illustrative ? '示例' : (l.schematic ? '示意' : '');
-      const tag = word && !l.title_zh.includes(word) ? `（${word}）` : '';
-      ctx.fillText(`${l.title_zh}${tag}`, sx + sw + 8 * dpr, cy);
+      ctx.fillText(label(l), sx + sw + 8 * dpr, cy);
     });
   }
 
