@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -181,7 +182,6 @@ async def items(request: Request, layer: Annotated[Layer, Depends(collection)],
 
 
 def _items_html(request, layer, index, page, links_):
-    import orjson
     names = index.property_names
     rows = []
     for raw in page.features:
@@ -211,7 +211,6 @@ async def item(request: Request, layer: Annotated[Layer, Depends(collection)],
               {"href": url(request, "collection", collectionId=layer.id), "rel": "collection", "type": MEDIA_JSON,
                "title": layer.title_zh}]
     if fmt == "html":
-        import orjson
         feature = orjson.loads(raw)
         rows = list(feature["properties"].items())
         return html.page(f"{layer.title_zh} — {feature['properties'].get('name') or feature_id}",
@@ -219,7 +218,6 @@ async def item(request: Request, layer: Annotated[Layer, Depends(collection)],
                          html.para(f"几何：{(feature['geometry'] or {}).get('type', '无（非空间表）')}"),
                          json_href=with_query(self_href, f="json"),
                          nav=[(with_query(url(request, "items", collectionId=layer.id), f="html"), "全部要素")])
-    import orjson
     body = raw[:-1] + b',"links":' + orjson.dumps(links_) + b"}"
     return GeoJSONResponse(body, headers={"Content-Crs": f"<{crs.uri}>"})
 
