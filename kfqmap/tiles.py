@@ -215,6 +215,73 @@ def _value_message(v) -> bytes | None:
     return b"\x0a" + _varint(len(raw)) + raw                           # string_value
 
 
+def _concat_items(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per item, the concatenation of its segment in each part (each part: uint8 buffer, lengths per item)."""
+    total = np.zeros(len(parts[0][1]), dtype=np.int64)
+    for _, ln in parts:
+        total += ln
+    start = np.cumsum(total) - total
+    out = np.empty(int(total.sum()), dtype=np.uint8)
+    offset = np.zeros(len(total), dtype=np.int64)
+    for buf, ln in parts:
+        dest = np.repeat(start + offset - (np.cumsum(ln) - ln), ln) + np.arange(int(ln.sum()))
+        out[dest] = buf
+        offset += ln
+    return out, total
+
+
+def _const(byte: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.full(n, byte, dtype=np.uint8), np.ones(n, dtype=np.int64)
+
+
+def _value_entries(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Layer ``values`` entries (field 4 + length + Value message) for an array of distinct values, vectorised
+    for strings, integers, floats and booleans (else one by one). Returns (buffer, lengths, kept mask)."""
+    n = len(uniques)
+    keep = np.ones(n, dtype=bool)
+    msgs = None
+    if n == 0:
+        return np.zeros(0, np.uint8), np.zeros(0, np.int64), keep
+    kind = uniques.dtype.kind
+    if kind == "b":
+        msgs = _concat_items([_const(0x38, n), (uniques.astype(np.uint8), np.ones(n, dtype=np.int64))])
+    elif kind in "iu":
+        v = uniques.astype(np.int64)
+        if (v >= 0).all():
+            msgs = _concat_items([_const(0x28, n), _varint_array(v.astype(np.uint64))])
+        else:
+            msgs = _concat_items([_const(0x30, n), _varint_array(_zigzag(v))])
+    elif kind == "f":
+        v = uniques.astype(np.float64)
+        keep = np.isfinite(v)
+        v = v[keep]
+        m = len(v)
+        if m and (v == np.round(v)).all() and np.abs(v).max() < 2**53:
+            iv = v.astype(np.int64)
+            msgs = (_concat_items([_const(0x28, m), _varint_array(iv.astype(np.uint64))]) if (iv >= 0).all()
+                    else _concat_items([_const(0x30, m), _varint_array(_zigzag(iv))]))
+        else:
+            msgs = _concat_items([_const(0x19, m), (v.astype("<f8").view(np.uint8), np.full(m, 8, dtype=np.int64))])
+    elif all(isinstance(u, str) for u in uniques):
+        raw = [u.encode("utf-8") for u in uniques]
+        ln = np.fromiter((len(r) for r in raw), dtype=np.int64, count=n)
+        msgs = _concat_items([_const(0x0A, n), _varint_array(ln.astype(np.uint64)),
+                              (np.frombuffer(b"".join(raw), dtype=np.uint8), ln)])
+    if msgs is None:                       # mixed or unusual values: one by one
+        chunks = []
+        for i, u in enumerate(uniques):
+            m = _value_message(u)
+            if m is None:
+                keep[i] = False
+            else:
+                chunks.append(_field_bytes(4, m))
+        ln = np.fromiter((len(c) for c in chunks), dtype=np.int64, count=len(chunks))
+        return np.frombuffer(b"".join(chunks), dtype=np.uint8), ln, keep
+    mbuf, mlen = msgs
+    k = len(mlen)
+    return (*_concat_items([_const(0x22, k), _varint_array(mlen.astype(np.uint64)), (mbuf, mlen)]), keep)
+
+
 def _field_type(series: pd.Series) -> str:
     """TileJSON vector_layers field type: Number, Boolean or String."""
     if pd.api.types.is_bool_dtype(series):
@@ -465,26 +532,29 @@ class LayerSource:
         self.key_bytes = [_field_bytes(3, c.encode("utf-8")) for c in cols]
         self.fields = {c: _field_type(frame[c]) for c in cols}
         vidx = np.full((len(frame), len(cols)), -1, dtype=np.int64)
-        chunks: list[bytes] = []
+        bufs: list[np.ndarray] = []
+        lens: list[np.ndarray] = []
         offset = 0
         for k, col in enumerate(cols):
-            values = frame[col].to_numpy(dtype=object)
-            if frame[col].dtype == object:
+            series = frame[col]
+            values = series.to_numpy()
+            if series.dtype == object or not isinstance(values, np.ndarray):
+                values = series.to_numpy(dtype=object)
                 # nested values (``figures``) become JSON strings: MVT holds no nested values
                 values = np.array([json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict, tuple)) else v
                                    for v in values], dtype=object)
             codes, uniques = pd.factorize(values, use_na_sentinel=True)
-            msgs = [_value_message(u) for u in uniques]
-            remap = np.full(len(msgs) + 1, -1, dtype=np.int64)
-            for i, m in enumerate(msgs):
-                if m is not None:
-                    chunks.append(_field_bytes(4, m))
-                    remap[i] = offset
-                    offset += 1
+            uniques = np.asarray(uniques)
+            buf, ln, keep = _value_entries(uniques)
+            remap = np.full(len(uniques) + 1, -1, dtype=np.int64)
+            remap[np.flatnonzero(keep)] = offset + np.arange(int(keep.sum()))
+            offset += int(keep.sum())
+            bufs.append(buf)
+            lens.append(ln)
             vidx[:, k] = remap[codes]                       # codes == -1 → remap[-1] == -1
         self.vidx = vidx
-        lengths = np.fromiter((len(c) for c in chunks), dtype=np.int64, count=len(chunks))
-        self.values = _Values(np.frombuffer(b"".join(chunks), dtype=np.uint8),
+        lengths = np.concatenate(lens) if lens else np.zeros(0, np.int64)
+        self.values = _Values(np.concatenate(bufs) if bufs else np.zeros(0, np.uint8),
                               np.cumsum(lengths) - lengths, lengths)
 
     # ------------------------------------------------------------------ dropping

@@ -92,8 +92,7 @@ def links(request: Request) -> list[dict]:
 def collection_links(request: Request, collection_id: str) -> list[dict]:
     """Links a collection document should carry so that OGC clients (GDAL OGCAPI) find its tiles."""
     href = str(request.url_for("collection_tilesets", collectionId=collection_id))
-    return [{"href": href, "rel": REL_TILESETS_VECTOR, "type": "application/json", "title": "矢量瓦片集"},
-            {"href": href, "rel": REL_TILESETS_MAP, "type": "application/json", "title": "栅格瓦片集"}]
+    return [{"href": href, "rel": REL_TILESETS_VECTOR, "type": "application/json", "title": "矢量瓦片集"}]
 
 
 # ------------------------------------------------------------------------------------------ warm fast path
@@ -273,7 +272,24 @@ def tile_matrix_sets(request: Request):
 @router.get("/tileMatrixSets/{tileMatrixSetId}", name="tile_matrix_set", summary="瓦片矩阵集定义")
 def tile_matrix_set(tileMatrixSetId: str):
     _check_tms(tileMatrixSetId)
-    return JSONResponse(_tms().model_dump(mode="json", exclude_none=True))
+    return JSONResponse(_tms_document())
+
+
+def _tms_document() -> dict:
+    """OGC TMS 2.0 JSON (morecantile), plus the TMS 1.0 members (``type``, ``identifier``, ``supportedCRS``,
+    ``tileMatrix``) that GDAL 3.6's OGCAPI driver parses; clients of either version read what they know."""
+    tms = _tms()
+    doc = tms.model_dump(mode="json", exclude_none=True)
+    doc.update({
+        "type": "TileMatrixSetType",
+        "identifier": TMS_ID,
+        "supportedCRS": "http://www.opengis.net/def/crs/EPSG/0/3857",
+        "tileMatrix": [{"type": "TileMatrixType", "identifier": m["id"], "scaleDenominator": m["scaleDenominator"],
+                        "topLeftCorner": m["pointOfOrigin"], "tileWidth": m["tileWidth"],
+                        "tileHeight": m["tileHeight"], "matrixWidth": m["matrixWidth"],
+                        "matrixHeight": m["matrixHeight"]} for m in doc["tileMatrices"]],
+    })
+    return doc
 
 
 @router.get("/collections/{collectionId}/tiles", name="collection_tilesets", summary="图层的瓦片集列表")
