@@ -598,9 +598,10 @@ class LayerSource:
         return cached
 
     # ------------------------------------------------------------------ many tiles at once (seeding)
-    def batchable(self) -> bool:
-        """Polygon layers without simplification can encode many tiles of a zoom in one vectorised pass."""
-        return bool(self.n and self._rag is not None and not self.detailed and (self._rag_index >= 0).all())
+    def batchable(self, z: int | None = None) -> bool:
+        """Polygon layers without simplification (at ``z``) can encode many tiles of a zoom in one pass."""
+        simplified = self.detailed and (z is None or z < DETAIL_ZOOM)
+        return bool(self.n and self._rag is not None and not simplified and (self._rag_index >= 0).all())
 
     def encode_many(self, z: int, tiles: np.ndarray, *, extent: int = EXTENT,
                     buffer: int = BUFFER) -> tuple[dict[tuple[int, int], tuple[bytes, int]], set[tuple[int, int]]]:
@@ -960,9 +961,9 @@ class Tileset:
         return data
 
     def tiles_many(self, z: int, xy: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        """Non-empty tiles among ``xy`` at zoom ``z``, encoded in one vectorised pass per layer when every layer
-        allows it (polygon layers such as parcels), else one by one. Same size guard as ``tile``."""
-        if not all(s.batchable() for s in self.sources) or len(xy) < 4:
+        """Non-empty tiles among ``xy`` at zoom ``z``: polygon layers (parcels, boundaries at z16) are encoded in
+        one vectorised pass per layer, the others tile by tile. Same size guard as ``tile``."""
+        if len(xy) < 4:
             out = {}
             for x, y in xy:
                 data = self.tile(z, x, y)
@@ -970,7 +971,17 @@ class Tileset:
                     out[(x, y)] = data
             return out
         arr = np.array(xy, dtype=np.int64)
-        per_source = [s.encode_many(z, arr) for s in self.sources]
+        per_source = []
+        for s in self.sources:
+            if s.batchable(z):
+                per_source.append(s.encode_many(z, arr))
+            else:
+                one = {}
+                for x, y in xy:
+                    res = s.encode(z, x, y)
+                    if res[0]:
+                        one[(x, y)] = res
+                per_source.append((one, set()))
         out = {}
         for x, y in xy:
             if any((x, y) in slow for _, slow in per_source):

@@ -320,3 +320,26 @@ def test_encode_many_clips_big_features():
         one, n_ = src.encode(Z, int(x), int(y))
         got, m = many.get((int(x), int(y)), (b"", 0))
         assert n_ == m and _canon(one, "polys") == _canon(got, "polys")
+
+
+@pytest.mark.parametrize("z", [12, 16])
+def test_plan_tiles_many_matches_tile(engine, z):
+    """Seeding the plan (batched polygon layers + per-tile lines/points) gives the tiles ``tile`` gives."""
+    ts = engine.tileset("plan")
+    layer_id = "etdz_extent" if "etdz_extent" in engine.catalog.ids else ts.sources[0].name
+    w, s, e, n = engine.source(layer_id).lonlat_bounds
+    c = mercantile.tile((w + e) / 2, (s + n) / 2, z)
+    xy = [(c.x + dx, c.y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+    many = ts.tiles_many(z, xy)
+    for x, y in xy:
+        one = ts.tile(z, x, y)
+        assert bool(one) == ((x, y) in many)
+        if one:
+            a, b = decode(one), decode(many[(x, y)])
+            assert set(a) == set(b)
+            for name in a:
+                assert _canon_layer(a[name]) == _canon_layer(b[name]), name
+
+
+def _canon_layer(layer):
+    return sorted((f["id"], tuple(sorted(f["properties"].items())), str(f["geometry"])) for f in layer["features"])
