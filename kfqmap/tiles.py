@@ -18,6 +18,8 @@ How a tile is made (no HTTP here; the server only wraps the bytes):
    de-duplicated, rings re-oriented as MVT 2.1 requires (exterior clockwise in y-down tile space) and
    degenerate rings dropped.
 3. Encoding is done here with numpy (zigzag deltas, command integers, varints): no per-feature Python.
+   ``LayerSource.encode_many`` does the same for many tiles of one zoom in a single pass (each feature paired
+   with every tile it touches); ``kfqmap tiles seed`` uses it for polygon layers.
 
 Feature dropping at low zooms (tippecanoe-like, ``--drop-densest-as-needed`` in spirit): working down from
 z15, a zoom keeps every feature of the zoom above unless some tile would hold more than
