@@ -400,13 +400,28 @@ def _m2(v) -> float:
     return round(float(v), 1)
 
 
+def _json_column(col) -> list:
+    """A pandas column as a list of JSON-safe Python values (NaN / NA → None), converted column-wise."""
+    from .models import jsonable
+    if pd.api.types.is_bool_dtype(col) or (pd.api.types.is_integer_dtype(col) and not col.hasnans):
+        return col.tolist()
+    if pd.api.types.is_float_dtype(col):
+        values = col.to_numpy(dtype="float64")
+        out = values.tolist()
+        for i in np.flatnonzero(~np.isfinite(values)):
+            out[i] = None
+        return out
+    obj = col.astype(object).where(col.notna(), None).tolist()
+    return [v if v is None or isinstance(v, (str, int, float, bool)) else jsonable(v) for v in obj]
+
+
 def frame_stats(frame, unit: str = "mu", *, layer=None, layer_id: str = "file", features: bool = True):
     """Statistics of any lon/lat GeoDataFrame (EPSG:4326): per feature and in total (``LayerStats``).
 
     Polygons: ellipsoidal area (CGCS2000), Gauss-Krüger EPSG:4549 area beside it, area of the union;
     lines: geodesic length; points: count.
     """
-    from .models import FeatureArea, LayerStats, jsonable
+    from .models import FeatureArea, LayerStats
     u, uinfo = _unit_info(unit)
     geoms = np.asarray(frame.geometry.values, dtype=object)
     types = shapely.get_type_id(geoms)
@@ -418,15 +433,23 @@ def frame_stats(frame, unit: str = "mu", *, layer=None, layer_id: str = "file", 
     notes: list[str] = []
     rows = []
     if features:
-        names = frame["name"].astype("string").fillna("") if "name" in frame.columns else None
-        props = [c for c in STAT_PROPERTIES if c in frame.columns]
-        for i in range(len(frame)):
-            rows.append(FeatureArea(
-                id=str(frame.index[i]), name=(str(names.iloc[i]) or None) if names is not None else None,
-                area_m2=_m2(area[i]) if poly[i] else None, gk_area_m2=_m2(gk[i]) if poly[i] else None,
-                area=_in_unit(area[i], u) if poly[i] else None,
-                length_m=round(float(length[i]), 1) if (line[i] or poly[i]) else None,
-                properties={k: jsonable(frame[k].iloc[i]) for k in props}))
+        # whole columns first (rounded once, as Python objects), then one cheap model per feature
+        ids = frame.index.astype(str).tolist()
+        names = (frame["name"].astype("string").fillna("").tolist() if "name" in frame.columns else [""] * len(frame))
+        props = {c: _json_column(frame[c]) for c in STAT_PROPERTIES if c in frame.columns}
+        area_m2 = np.round(area, 1).tolist()
+        gk_m2 = np.round(gk, 1).tolist()
+        in_unit = np.round(area / u.m2, u.decimals).tolist()
+        length_r = np.round(length, 1).tolist()
+        polyl, linel = poly.tolist(), line.tolist()
+        for i in range(len(frame)):   # building the result objects only: every number is computed above
+            p_ = polyl[i]
+            rows.append(FeatureArea.model_construct(
+                id=ids[i], name=names[i] or None,
+                area_m2=area_m2[i] if p_ else None, gk_area_m2=gk_m2[i] if p_ else None,
+                area=in_unit[i] if p_ else None,
+                length_m=length_r[i] if (linel[i] or p_) else None,
+                properties={k: col[i] for k, col in props.items()}))
     total = float(area.sum())
     union_m2 = None
     if poly.any():
