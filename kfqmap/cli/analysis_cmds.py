@@ -113,7 +113,8 @@ def _read_user_file(path: str, crs: str | None):
 @click.option("--file", "file", metavar="PATH", help="统计自己的文件（GeoJSON/GPKG/Shapefile）而不是目录中的图层")
 @click.option("--crs", help="--file 的坐标系（EPSG:4326|EPSG:4490|EPSG:4549|EPSG:4528|EPSG:3857|gcj02|bd09）")
 @click.option("--groups", is_flag=True, help="按规划结构分组统计（两轴三带/两核多园/一带四园/更新地块/低效用地）")
-def stats_cmd(layer_id, by, unit, fmt, file, crs, groups):
+@click.option("--summary", is_flag=True, help="只输出合计，不列每个要素（大图层用）")
+def stats_cmd(layer_id, by, unit, fmt, file, crs, groups, summary):
     """面积统计：每个要素、图层合计、分组、叠加（--by）。面积为 CGCS2000 椭球面积，旁列 EPSG:4549 投影面积。
 
     \b
@@ -129,7 +130,7 @@ def stats_cmd(layer_id, by, unit, fmt, file, crs, groups):
         raise InvalidParameter("--crs 只用于 --file（目录中的图层都是 WGS 84）", parameter="crs")
     if file:
         frame = _read_user_file(file, crs)
-        _print_layer_stats(area_mod.frame_stats(frame, u.code, layer_id=Path(file).stem), fmt)
+        _print_layer_stats(area_mod.frame_stats(frame, u.code, layer_id=Path(file).stem, features=not summary), fmt)
         return
     catalog = load_catalog()
     if groups or not layer_id:
@@ -140,7 +141,7 @@ def stats_cmd(layer_id, by, unit, fmt, file, crs, groups):
     if by:
         _print_overlay(area_mod.overlay_stats(catalog, layer_id, by, u.code), fmt)
         return
-    _print_layer_stats(area_mod.layer_stats(catalog, layer_id, u.code), fmt)
+    _print_layer_stats(area_mod.layer_stats(catalog, layer_id, u.code, features=not summary), fmt)
 
 
 def _print_layer_stats(s, fmt):
@@ -153,10 +154,14 @@ def _print_layer_stats(s, fmt):
     rows = [[f.id, f.name or "", _fmt(f.area, s.unit.decimals) if fmt == "table" else f.area, f.area_m2, f.gk_area_m2,
              f.length_m] + [f.properties.get(k) for k in prop_keys] for f in s.features]
     if fmt == "csv":
+        if not rows:   # --summary: one row of totals
+            header = ["layer_id", "count", f"面积({sym})", "椭球面积(m²)", "投影面积4549(m²)", "长度(m)"]
+            rows = [[s.layer_id, s.count, s.area, s.area_m2, s.gk_area_m2, s.length_m]]
         click.echo(_csv(header, [["" if v is None else v for v in r] for r in rows]))
         return
     click.echo(f"{s.title_zh}（{s.layer_id}，{s.group}，{s.geometry_type}）— {s.count} 个要素")
-    _print_table(header, [[_fmt(v, 1) if isinstance(v, float) else ("" if v is None else str(v)) for v in r] for r in rows])
+    if rows:
+        _print_table(header, [[_fmt(v, 1) if isinstance(v, float) else ("" if v is None else str(v)) for v in r] for r in rows])
     if s.area_m2 is not None:
         click.echo(f"合计：{_fmt(s.area, s.unit.decimals)} {sym}（椭球面积 {_fmt(s.area_m2, 1)} m²；"
                    f"EPSG:4549 投影面积 {_fmt(s.gk_area_m2, 1)} m²，相差 {s.gk_minus_ellipsoidal_pct:+.4f}%）")

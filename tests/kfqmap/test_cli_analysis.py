@@ -58,6 +58,14 @@ def test_stats_csv(runner):
         assert float(row[2]) == pytest.approx(float(row[3]) * 3 / 2000, abs=0.006)   # 亩 = m² × 3/2000
 
 
+def test_stats_summary(runner):
+    r = run(runner, "stats", "parks", "--summary")
+    assert r.exit_code == 0 and "合计" in r.output and "光电产业园" not in r.output
+    rows = list(csv.reader(io.StringIO(run(runner, "stats", "parks", "--summary", "--format", "csv").output)))
+    assert len(rows) == 2 and rows[1][0] == "parks" and rows[1][1] == str(len(load_catalog().read("parks")))
+    assert json.loads(run(runner, "stats", "parks", "--summary", "--format", "json").output)["features"] == []
+
+
 def test_stats_by_other_layer(runner):
     r = run(runner, "stats", "low_efficiency_land", "--by", "parks", "--format", "json")
     data = json.loads(r.output)
