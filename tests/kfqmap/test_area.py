@@ -77,6 +77,17 @@ def test_projection_matches_proj():
     assert np.max(np.abs(X - x)) < 1e-6 and np.max(np.abs(Y - y)) < 1e-6
 
 
+def test_hot_path_projection_matches_the_exact_one():
+    """The area hot loop replaces sin/arctanh by polynomials inside LAEA_WINDOW: same metres to ~1e-8 m."""
+    rng = np.random.default_rng(0)
+    lon = rng.uniform(area_mod.LAEA_WINDOW[0], area_mod.LAEA_WINDOW[2], 200_000)
+    lat = rng.uniform(area_mod.LAEA_WINDOW[1], area_mod.LAEA_WINDOW[3], 200_000)
+    x1, y1 = area_mod._laea_unit(lon, lat)
+    x2, y2 = area_mod._laea_unit_window(lon, lat)
+    kx, ky = area_mod._RQ * area_mod._D, area_mod._RQ / area_mod._D
+    assert np.max(np.abs(x1 - x2)) * kx < 1e-7 and np.max(np.abs(y1 - y2)) * ky < 1e-7
+
+
 # ------------------------------------------------------------------------------------------- vs Geod
 def test_parcels_agree_with_geod_to_1e_6():
     geoms = random_parcels(2000)
