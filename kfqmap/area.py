@@ -3,8 +3,9 @@
 ``ellipsoidal_area`` is the area KFQMap reports (椭球面积, ../shared/CONVENTIONS.md). It is vectorised: the
 vertices of every polygon go through one numpy evaluation of the ellipsoidal Lambert azimuthal equal-area
 projection centred on Kunshan (CGCS2000 ellipsoid, lon_0 = 121°E, lat_0 = 31.35°N; the same formulas as
-PROJ's ``+proj=laea +ellps=GRS80``), then through one shoelace sum per ring (``np.bincount``). No Python loop
-runs per feature.
+PROJ's ``+proj=laea +ellps=GRS80``; in the hot loop the authalic latitude is a degree-7 polynomial and
+sin/cos λ Taylor series, exact to ~4e-9 m inside ``LAEA_WINDOW``), then through one shoelace sum per ring
+(``np.add.reduceat``). No Python loop runs per feature.
 
 Accuracy against ``pyproj.Geod`` on the CGCS2000 ellipsoid (geodesic edges), measured in
 ``tests/kfqmap/test_area.py``:
