@@ -73,13 +73,15 @@ def make_tile(data: bytes, fmt: str, *, gzip_level: int = 1, salt: str = "",
 
 
 class TileCacheSettings(BaseSettings):
-    """``KFQMAP_TILE_CACHE_SIZE`` (tiles kept, 0 = no cache: every request renders) and
-    ``KFQMAP_TILE_CACHE_MB`` (memory bound). Read when a server is created, never at import time."""
+    """``KFQMAP_TILE_CACHE_SIZE`` (tiles kept, 0 = no cache: every request renders),
+    ``KFQMAP_TILE_CACHE_MB`` (memory bound) and ``KFQMAP_TILE_WARM_UP`` (prepare layers at start-up).
+    Read when a server is created, never at import time."""
 
     model_config = SettingsConfigDict(env_prefix="KFQMAP_")
 
     tile_cache_size: int = 100_000
     tile_cache_mb: int = 256
+    tile_warm_up: bool = True          # the server prepares every layer for tiling at start-up
 
 
 class TileCache:

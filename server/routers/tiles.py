@@ -18,6 +18,7 @@ is sent gzip-compressed (bytes compressed once, kept in the LRU) when ``Accept-E
 """
 from __future__ import annotations
 
+import logging
 import threading
 from urllib.parse import unquote
 
@@ -27,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from kfqmap.errors import InvalidParameter, KFQMapError, LayerNotFound, TileOutOfRange
-from kfqmap.tilecache import CachedTile, TileCache, TileService
+from kfqmap.tilecache import CachedTile, TileCache, TileCacheSettings, TileService
 from kfqmap.tiles import MAX_ZOOM, MIN_ZOOM, PLAN_TILESET, TileEngine, check_tile
 
 from ..responses import JSONResponse
@@ -109,6 +110,9 @@ class TileCacheMiddleware:
         self.app = app
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan" and "app" in scope and not getattr(self, "_warming", False):
+            self._warming = True
+            _start_warm_up(scope["app"].state)
         if scope["type"] == "http" and scope["method"] == "GET":
             path = scope["path"]
             root = scope.get("root_path", "")
@@ -127,6 +131,23 @@ class TileCacheMiddleware:
                     await _send_raw(scope, send, tile)
                     return
         await self.app(scope, receive, send)
+
+
+def _start_warm_up(state) -> None:
+    """At start-up (lifespan), prepare every spatial layer for tiling in a daemon thread, so that the first
+    tile request does not pay for reading and indexing a large layer. ``KFQMAP_TILE_WARM_UP=false`` skips it."""
+    if not TileCacheSettings().tile_warm_up:
+        return
+
+    def run():
+        service = _service(state)
+        for layer in state.catalog.spatial_layers():
+            try:
+                service.engine.source(layer.id)
+            except Exception:   # a broken layer must not stop the server; its tile requests report the error
+                logging.getLogger("kfqmap.server").exception("tile warm-up failed for %s", layer.id)
+
+    threading.Thread(target=run, name="kfqmap-tiles-warm-up", daemon=True).start()
 
 
 #: app.py adds every class listed here with ``app.add_middleware``
