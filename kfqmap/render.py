@@ -21,7 +21,8 @@ import numpy as np
 import shapely
 from PIL import Image, ImageDraw, ImageFont
 
-from .style import BACKGROUND, FONT_FILE, LABEL_COLOR, LABEL_HALO, TEXT_SIZE, layer_paint, ordered_layers
+from .style import (BACKGROUND, FONT_FILE, LABEL_COLOR, LABEL_HALO, TEXT_SIZE, feature_colours, layer_paint,
+                    ordered_layers)
 from .tiles import ORIGIN, check_tile, tile_bounds
 
 TILE_SIZE = 256
@@ -157,16 +158,26 @@ class TileRenderer:
             width = max(1, int(round(paint["width"] * scale * ss)))
             dash = [d * scale * ss for d in paint["dash"]] if paint["dash"] else None
             if paint["kind"] == "fill":
-                polys = shapely.get_parts(geoms[~shapely.is_empty(geoms)])
-                polys = polys[np.isin(shapely.get_type_id(polys), (3,))]
-                if paint["fill"]:
-                    fill = _rgb(paint["fill"]) + (int(255 * paint["fill_opacity"]),)
-                    for poly in polys:
-                        draw.polygon([tuple(p) for p in to_px(shapely.get_coordinates(poly.exterior))], fill=fill)
-                        for ring in poly.interiors:
-                            draw.polygon([tuple(p) for p in to_px(np.asarray(ring.coords))], fill=(0, 0, 0, 0))
-                rings = shapely.get_rings(polys) if len(polys) else []
-                lines = [to_px(shapely.get_coordinates(r)) for r in rings]
+                keep = ~shapely.is_empty(geoms)
+                polys, part_of = shapely.get_parts(geoms[keep], return_index=True)
+                is_poly = np.isin(shapely.get_type_id(polys), (3,))
+                polys, part_of = polys[is_poly], part_of[is_poly]
+                cats = paint.get("categories")
+                values = src.column(cats["field"])[cand][keep][part_of] if cats else [None] * len(polys)
+                fills, strokes = feature_colours(paint, values)
+                alpha = int(255 * paint["fill_opacity"])
+                for poly, fill_hex in zip(polys, fills):
+                    if not fill_hex:
+                        continue
+                    draw.polygon([tuple(p) for p in to_px(shapely.get_coordinates(poly.exterior))],
+                                 fill=_rgb(fill_hex) + (alpha,))
+                    for ring in poly.interiors:
+                        draw.polygon([tuple(p) for p in to_px(np.asarray(ring.coords))], fill=(0, 0, 0, 0))
+                lines, line_colours = [], []
+                for poly, stroke_hex in zip(polys, strokes):
+                    for ring in shapely.get_rings(poly):
+                        lines.append(to_px(shapely.get_coordinates(ring)))
+                        line_colours.append(_rgb(stroke_hex) + (int(255 * paint["opacity"]),))
             elif paint["kind"] == "line":
                 parts = shapely.get_parts(geoms[~shapely.is_empty(geoms)])
                 parts = parts[np.isin(shapely.get_type_id(parts), (1, 2))]
@@ -179,13 +190,15 @@ class TileRenderer:
                 for px, py in pts:
                     draw.ellipse([px - r, py - r, px + r, py + r], fill=fill, outline=stroke,
                                  width=max(1, int(round(paint["width"] * scale * ss))))
-            for line in lines:
+            if paint["kind"] != "fill":
+                line_colours = [stroke] * len(lines)
+            for line, colour in zip(lines, line_colours):
                 if len(line) < 2:
                     continue
                 pieces = _dashes(line, dash) if dash else [line]
                 for piece in pieces:
                     if len(piece) >= 2:
-                        draw.line([tuple(p) for p in piece], fill=stroke, width=width,
+                        draw.line([tuple(p) for p in piece], fill=colour, width=width,
                                   joint="curve" if not dash else None)
             canvas.alpha_composite(overlay)
 

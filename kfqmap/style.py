@@ -97,7 +97,40 @@ def layer_paint(layer) -> dict[str, Any]:
         "z": int(merged["z"]),
         "schematic": schematic,
         "illustrative": illustrative,
+        "categories": _categories(style),
     }
+
+
+def _categories(style) -> dict[str, Any] | None:
+    """Per-category colours (e.g. parks by ``park_type``): ``{"field": name, "values": {value: {fill, stroke}}}``."""
+    field = getattr(style, "category_field", None)
+    values = getattr(style, "categories", None)
+    if not field or not values:
+        return None
+    return {"field": field, "values": {str(k): {"fill": v.get("fill"), "stroke": v.get("stroke")}
+                                       for k, v in values.items()}}
+
+
+def _by_category(paint: dict, key: str) -> Any:
+    """A MapLibre ``match`` expression on the category field, or the plain colour when there are no categories."""
+    cats = paint.get("categories")
+    if not cats:
+        return paint[key]
+    expr: list[Any] = ["match", ["to-string", ["get", cats["field"]]]]
+    for value, colours in cats["values"].items():
+        expr += [value, colours.get(key) or paint[key]]
+    return expr + [paint[key]]
+
+
+def feature_colours(paint: dict, values) -> tuple[list[str | None], list[str]]:
+    """Fill and stroke colour of each feature, given its category values (renderers without expressions)."""
+    cats = paint.get("categories") or {"values": {}}
+    fills, strokes = [], []
+    for value in values:
+        colours = cats["values"].get(str(value), {})
+        fills.append(colours.get("fill") or paint["fill"])
+        strokes.append(colours.get("stroke") or paint["stroke"])
+    return fills, strokes
 
 
 def ordered_layers(layers) -> list:
@@ -135,10 +168,10 @@ def maplibre_layers(layer, source: str = "plan") -> list[dict]:
     if p["kind"] == "fill":
         if p["fill"]:
             out.append({"id": f"{layer.id}-fill", "type": "fill", **base, "metadata": meta,
-                        "paint": {"fill-color": p["fill"], "fill-opacity": p["fill_opacity"]}})
+                        "paint": {"fill-color": _by_category(p, "fill"), "fill-opacity": p["fill_opacity"]}})
         line = {"id": f"{layer.id}-outline", "type": "line", **base, "metadata": meta,
                 "layout": {"line-join": "round"},
-                "paint": {"line-color": p["stroke"], "line-width": p["width"], "line-opacity": p["opacity"]}}
+                "paint": {"line-color": _by_category(p, "stroke"), "line-width": p["width"], "line-opacity": p["opacity"]}}
         if p["dash"]:
             line["paint"]["line-dasharray"] = [d / max(p["width"], 0.5) for d in p["dash"]]
         out.append(line)

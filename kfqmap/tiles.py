@@ -495,6 +495,7 @@ class LayerSource:
         import geopandas as gpd  # noqa: F401  (frame is a GeoDataFrame)
 
         self.name = name
+        self._frame = frame                                 # the catalog's cached frame (attributes on demand)
         geoms4326 = np.asarray(frame.geometry.values, dtype=object)
         present = ~(shapely.is_missing(geoms4326) | shapely.is_empty(geoms4326))
         self.rows = np.flatnonzero(present)                 # row positions in the frame
@@ -526,6 +527,12 @@ class LayerSource:
             self.lonlat_bounds = (float(lon0), float(lat0), float(lon1), float(lat1))
         else:
             self.lonlat_bounds = (-180.0, -85.0511, 180.0, 85.0511)
+
+    def column(self, name: str) -> np.ndarray:
+        """Values of one attribute, aligned with ``self.geoms`` (None where the layer lacks the column)."""
+        if name not in self._frame.columns:
+            return np.full(self.n, None, dtype=object)
+        return self._frame[name].to_numpy(dtype=object)[self.rows]
 
     # ------------------------------------------------------------------ properties
     def _prepare_properties(self, frame) -> None:

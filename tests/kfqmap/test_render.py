@@ -119,3 +119,21 @@ def test_renderer_reads_the_style(real):
     for layer in real.layers:
         p = layer_paint(layer)
         assert p["stroke"] == (layer.style.stroke if "stroke" in layer.style.model_fields_set else p["stroke"])
+
+
+def test_category_colours_per_feature():
+    """A layer coloured by a category field (多园 by park_type) fills each feature with its category's colour."""
+    w, s, e, n = mercantile.bounds(TX, TY, Z)
+    dx = (e - w) / 8
+    catalog = Catalog([], Path("."))
+    parks = gpd.GeoDataFrame({"id": ["life", "industry"], "name": ["甲", "乙"], "park_type": ["城市生活园区", "特色产业园区"]},
+                             geometry=[box(w + dx, s + dx, w + 3 * dx, n - dx), box(w + 5 * dx, s + dx, w + 7 * dx, n - dx)],
+                             crs=4326)
+    style = Style(fill="#000000", fill_opacity=1.0, stroke="#000000", stroke_width=1, label=False,
+                  category_field="park_type",
+                  categories={"城市生活园区": {"fill": "#ffff00", "stroke": "#ffff00"},
+                              "特色产业园区": {"fill": "#0000ff", "stroke": "#0000ff"}})
+    catalog.add_layer(_layer("demo_parks", "Polygon", style), parks)
+    px = _png(TileRenderer(TileEngine(catalog)).render(Z, TX, TY))
+    assert tuple(px[128, 2 * 32]) == (255, 255, 0)      # inside the life park (x ≈ 2/8 of the tile)
+    assert tuple(px[128, 6 * 32]) == (0, 0, 255)        # inside the industrial park (x ≈ 6/8)

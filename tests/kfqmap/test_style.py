@@ -74,11 +74,14 @@ def test_layer_paint_api(catalog):
             assert p["stroke"] == layer.style.stroke          # the catalog's colour wins
         # the style JSON carries the same numbers
         for sl in maplibre_layers(layer):
+            def plain(colour):   # a category-coloured layer falls back to its own colour (last match arm)
+                return colour[-1] if isinstance(colour, list) else colour
+
             if sl["type"] == "fill":
-                assert sl["paint"]["fill-color"] == p["fill"]
+                assert plain(sl["paint"]["fill-color"]) == p["fill"]
                 assert sl["paint"]["fill-opacity"] == p["fill_opacity"]
             if sl["type"] == "line":
-                assert sl["paint"]["line-color"] == p["stroke"] and sl["paint"]["line-width"] == p["width"]
+                assert plain(sl["paint"]["line-color"]) == p["stroke"] and sl["paint"]["line-width"] == p["width"]
             if sl["type"] == "circle":
                 assert sl["paint"]["circle-color"] == p["fill"]
 
@@ -96,3 +99,18 @@ def test_legend(catalog):
     entries = legend(catalog.spatial_layers())
     assert [e["id"] for e in entries][-1] in catalog.ids
     assert all(e["title_zh"] for e in entries)
+
+
+def test_parks_are_coloured_by_park_type_from_the_catalog():
+    from kfqmap.catalog import load_catalog
+    from kfqmap.style import layer_paint, plan_style
+
+    catalog = load_catalog()
+    parks = catalog.get("parks")
+    cats = layer_paint(parks)["categories"]
+    assert cats["field"] == "park_type"
+    assert set(cats["values"]) == set(catalog.read("parks")["park_type"])
+    fill = next(lyr for lyr in plan_style(catalog)["layers"] if lyr["id"] == "parks-fill")["paint"]["fill-color"]
+    assert fill[0] == "match" and fill[1] == ["to-string", ["get", "park_type"]]
+    for value, colours in cats["values"].items():
+        assert fill[fill.index(value) + 1] == colours["fill"]

@@ -217,7 +217,8 @@ export class LayerManager {
       h('div', { class: 'row' },
         h('label', { title: `${layer.title_zh}（${layer.title_en || layer.id}）\n规划章节：${layer.plan_section || '—'}\n${layer.description || ''}` },
           cb, legendSwatch(layer, paintOf(this.app, layer)), h('span', { class: 'title' }, layer.title_zh))),
-      h('div', { class: 'opacity' }, ...badges, h('span', { class: 'op-label', title: '不透明度' }, '◐'), slider, pctLabel));
+      h('div', { class: 'opacity' }, ...badges, h('span', { class: 'op-label', title: '不透明度' }, '◐'), slider, pctLabel),
+      categoryLegend(layer, paintOf(this.app, layer)));
   }
 }
 
@@ -232,6 +233,15 @@ export function paintOf(app, layer) {
   const g = (layer.geometry_type || '').replace('Multi', '');
   return { kind: g === 'Point' ? 'circle' : g === 'LineString' ? 'line' : 'fill', fill: st.fill, fill_opacity: st.fill_opacity ?? 0.35,
     stroke: st.stroke || '#333', width: st.stroke_width || 1.5, dash: st.dash, radius: st.radius || 5, illustrative: layer.illustrative };
+}
+
+/** Sub-entries for layers coloured by a category (e.g. 多园 by park_type), from the shared style. */
+function categoryLegend(layer, p) {
+  const cats = p.categories;
+  if (!cats || !cats.values) return '';
+  return h('ul', { class: 'category-legend', dataset: { field: cats.field } },
+    ...Object.entries(cats.values).map(([value, c]) => h('li', {},
+      legendSwatch(layer, { ...p, fill: c.fill || p.fill, stroke: c.stroke || p.stroke }), h('span', {}, value))));
 }
 
 /** A small legend symbol drawn from the shared style. */
