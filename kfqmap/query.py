@@ -188,13 +188,27 @@ def parse_geometry(obj, crs=None) -> shapely.Geometry:
     if info.geographic and (np.abs(coords[:, 0]) > 180).any() | (np.abs(coords[:, 1]) > 90).any():
         raise InvalidGeometry(f"坐标超出经纬度范围（{info.code}，经度在前）；如果是投影坐标（米），请指定坐标系，如 EPSG:4549",
                               parameter="geometry")
-    if not geom.is_valid:
-        reason = shapely.is_valid_reason(geom)
+    try:
+        valid = geom.is_valid
+    except shapely.errors.GEOSException:
+        valid = False
+    if not valid:
+        try:
+            reason = shapely.is_valid_reason(geom)
+        except shapely.errors.GEOSException:
+            reason = "坐标无法处理"
         raise InvalidGeometry(f"几何无效：{reason}（例如自相交的多边形；请在 GIS 软件中修复后再试）", parameter="geometry")
     if info.code != "EPSG:4326":
         geom = transform_geometry(geom, info, "EPSG:4326")
-        if not geom.is_valid:
-            geom = shapely.make_valid(geom)
+        ll = shapely.get_coordinates(geom)
+        if not np.isfinite(ll).all() or (np.abs(ll[:, 0]) > 180).any() or (np.abs(ll[:, 1]) > 90).any():
+            raise InvalidGeometry(f"几何坐标超出 {info.code} 的有效范围，无法换算为经纬度；请检查坐标与坐标系是否对应",
+                                  parameter="geometry")
+        try:
+            if not geom.is_valid:
+                geom = shapely.make_valid(geom)
+        except shapely.errors.GEOSException:
+            raise InvalidGeometry(f"几何在 {info.code} → WGS 84 换算后无效", parameter="geometry") from None
     return geom
 
 

@@ -89,6 +89,8 @@ def _read_user_file(path: str, crs: str | None):
         frame = frame.to_crs(4326)
     geoms = np.asarray(frame.geometry.values, dtype=object)
     coords = shapely.get_coordinates(geoms)
+    if len(coords) and not np.isfinite(coords).all():
+        raise InvalidGeometry("坐标无法换算为经纬度（超出所给坐标系的有效范围）；请检查 --crs 是否与文件对应", parameter="crs")
     if len(coords) and ((np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any()):
         raise InvalidGeometry("坐标超出经纬度范围：文件可能是投影坐标（米），请用 --crs 指定，如 --crs EPSG:4549",
                               parameter="crs")

@@ -124,6 +124,13 @@ def test_broken_geometry_is_invalid_geometry(catalog, bad, message):
     assert message in err.value.message
 
 
+@pytest.mark.parametrize("coords", [[1e300, 1e300], [1e30, -1e30]])
+def test_coordinates_outside_the_crs_domain(catalog, coords):
+    with pytest.raises(InvalidGeometry) as err:
+        Q.in_geometry(catalog, {"type": "Point", "coordinates": coords}, crs="EPSG:4549")
+    assert "EPSG:4549" in err.value.message
+
+
 def test_unknown_predicate_and_layer(catalog):
     g = mapping(box(121, 31.3, 121.01, 31.31))
     with pytest.raises(InvalidParameter):
