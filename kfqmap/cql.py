@@ -23,6 +23,7 @@ import math
 import operator
 import os
 import re
+import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -318,7 +319,7 @@ class _Evaluator:
 
     def _geoms_4549(self):
         if self._g4549 is None:
-            self._g4549 = transform_geometry(self._geoms(), "EPSG:4326", MEASURE_CRS)
+            self._g4549 = _metric_geometries(self.frame)
         return self._g4549
 
     def _is_geometry_attr(self, node) -> bool:
@@ -476,6 +477,26 @@ class _Evaluator:
         if _is_geometry_literal(node):
             raise InvalidFilter("几何只能用在空间条件里（S_INTERSECTS、S_WITHIN、S_DWITHIN …）", parameter="filter")
         return node   # a literal: str, int, float, bool, date
+
+
+# EPSG:4549 copies of frames' geometries, kept while the frame lives (the catalog's frames are long-lived and
+# read-only, so repeated S_DWITHIN filters over a 200,000-feature layer reproject it once)
+_METRIC_CACHE: dict[int, tuple[weakref.ref, np.ndarray]] = {}
+
+
+def _metric_geometries(frame) -> np.ndarray:
+    key = id(frame)
+    hit = _METRIC_CACHE.get(key)
+    if hit is not None and hit[0]() is frame:
+        return hit[1]
+    geoms = transform_geometry(np.asarray(frame.geometry.values), "EPSG:4326", MEASURE_CRS)
+    try:
+        ref = weakref.ref(frame)
+        weakref.finalize(frame, _METRIC_CACHE.pop, key, None)
+    except TypeError:        # not weak-referenceable: no caching
+        return geoms
+    _METRIC_CACHE[key] = (ref, geoms)
+    return geoms
 
 
 def _align(a, b):
