@@ -481,21 +481,23 @@ class _Evaluator:
 
 # EPSG:4549 copies of frames' geometries, kept while the frame lives (the catalog's frames are long-lived and
 # read-only, so repeated S_DWITHIN filters over a 200,000-feature layer reproject it once)
-_METRIC_CACHE: dict[int, tuple[weakref.ref, np.ndarray]] = {}
+_METRIC_CACHE: dict[int, tuple[weakref.ref, object, np.ndarray]] = {}
 
 
 def _metric_geometries(frame) -> np.ndarray:
     key = id(frame)
+    values = frame.geometry.values
     hit = _METRIC_CACHE.get(key)
-    if hit is not None and hit[0]() is frame:
-        return hit[1]
-    geoms = transform_geometry(np.asarray(frame.geometry.values), "EPSG:4326", MEASURE_CRS)
+    if hit is not None and hit[0]() is frame and hit[1] is values:   # same frame, same geometry column
+        return hit[2]
+    geoms = transform_geometry(np.asarray(values), "EPSG:4326", MEASURE_CRS)
     try:
         ref = weakref.ref(frame)
-        weakref.finalize(frame, _METRIC_CACHE.pop, key, None)
+        if hit is None:
+            weakref.finalize(frame, _METRIC_CACHE.pop, key, None)
     except TypeError:        # not weak-referenceable: no caching
         return geoms
-    _METRIC_CACHE[key] = (ref, geoms)
+    _METRIC_CACHE[key] = (ref, values, geoms)
     return geoms
 
 

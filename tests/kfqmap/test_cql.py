@@ -133,3 +133,11 @@ def test_no_sql_injection_surface(frame):
     # a quote inside a literal is data, not syntax
     assert ids(frame, "name = 'x; DROP TABLE parcels; --'") == []
     assert ids(frame, "name = 'x_1' OR 1 = 1") == ["a", "b", "c", "d"]   # evaluated, not spliced into SQL
+
+
+def test_dwithin_follows_a_replaced_geometry_column():
+    f = gpd.GeoDataFrame({"id": ["a"]}, geometry=[Point(121.0, 31.35)], crs=4326)
+    flt = "S_DWITHIN(geometry, POINT(121.0 31.35), 10)"
+    assert parse_filter(flt).mask(f).tolist() == [True]
+    f["geometry"] = gpd.GeoSeries([Point(121.1, 31.35)], crs=4326)     # moved ~9.5 km east
+    assert parse_filter(flt).mask(f).tolist() == [False]
