@@ -94,8 +94,6 @@ def test_query_errors(client, method, url, body, param):
     assert param in problem.get("parameter", "") + problem["detail"]
 
 
-@pytest.mark.xfail(reason="kfqmap.query.parse_geometry does not yet reject coordinates its CRS cannot reproject "
-                          "(GEOS error → 500); owner: analysis", strict=False)
 def test_geometry_outside_crs_domain_is_400(app):
     from fastapi.testclient import TestClient
     client = TestClient(app, raise_server_exceptions=False)
