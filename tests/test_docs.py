@@ -31,3 +31,10 @@ def test_readme_holds_the_two_setup_commands():
     assert "make run" in readme and "make test" in readme
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "make test" in ci
+
+
+def test_command_list_shows_a_summary_for_every_command():
+    """`kfqmap --help` lists each command with a readable summary, not a bare '...'."""
+    for path, cmd in _commands(cli):
+        summary = cmd.get_short_help_str(limit=120)
+        assert summary and summary.strip(". ") and not summary.startswith("..."), f"kfqmap {' '.join(path)}: {summary!r}"
