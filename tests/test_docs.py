@@ -38,3 +38,19 @@ def test_command_list_shows_a_summary_for_every_command():
     for path, cmd in _commands(cli):
         summary = cmd.get_short_help_str(limit=120)
         assert summary and summary.strip(". ") and not summary.startswith("..."), f"kfqmap {' '.join(path)}: {summary!r}"
+
+
+def test_readme_python_example_runs():
+    """The README's Python block runs as written against the embedded geodata."""
+    import contextlib
+    import io
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert blocks, "the README has a Python example"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), {})
+    assert "青阳港城市客厅" in out.getvalue()
