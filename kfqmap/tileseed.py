@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .errors import InvalidParameter
+from .export import atomic_path
 from .tiles import TileEngine, tiles_for_bounds
 
 _ENGINE: TileEngine | None = None
@@ -107,6 +108,10 @@ class _PMTilesSink:
         self.f.close()
 
 
+    def abort(self):
+        self.f.close()
+
+
 class _MBTilesSink:
     def __init__(self, path: Path):
         if path.exists():
@@ -117,6 +122,9 @@ class _MBTilesSink:
             CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);
         """)
         self.rows: list[tuple] = []
+
+    def abort(self):
+        self.db.close()
 
     def add(self, z, x, y, data):
         self.rows.append((z, x, (1 << z) - 1 - y, sqlite3.Binary(data)))   # MBTiles rows are TMS (y up)
@@ -153,6 +161,13 @@ def seed(engine: TileEngine, tileset: str, zooms: list[int], out: str | Path, *,
     if suffix not in (".pmtiles", ".mbtiles"):
         raise InvalidParameter(f"输出文件 {out} 的扩展名应为 .pmtiles 或 .mbtiles", parameter="out")
     t0 = time.perf_counter()
+    with atomic_path(out) as tmp:        # missing directory → InvalidParameter; a failure leaves nothing behind
+        count, total_bytes, per_zoom, max_tile = _seed_into(engine, tileset, zooms, tmp, suffix, processes,
+                                                            progress, on_total)
+    return SeedStats(str(out), count, total_bytes, time.perf_counter() - t0, per_zoom, max_tile)
+
+
+def _seed_into(engine, tileset, zooms, out: Path, suffix, processes, progress, on_total):
     ts = engine.tileset(tileset)             # prepares every layer in this process (before any fork)
     tiles = candidate_tiles(engine, tileset, zooms)
     if on_total:
@@ -175,19 +190,23 @@ def seed(engine: TileEngine, tileset: str, zooms: list[int], out: str | Path, *,
             max_tile = max(max_tile, raw_len)
             count += 1
 
-    if processes > 1 and len(chunks) > 1 and "fork" in mp.get_all_start_methods():
-        ctx = mp.get_context("fork")
-        with ctx.Pool(processes, initializer=_init, initargs=(engine, tileset)) as pool:
-            for results, c in zip(pool.imap(_work, chunks), chunks):
-                consume(results)
+    try:
+        if processes > 1 and len(chunks) > 1 and "fork" in mp.get_all_start_methods():
+            ctx = mp.get_context("fork")
+            with ctx.Pool(processes, initializer=_init, initargs=(engine, tileset)) as pool:
+                for results, c in zip(pool.imap(_work, chunks), chunks):
+                    consume(results)
+                    if progress:
+                        progress(len(c))
+        else:
+            _init(engine, tileset)
+            for c in chunks:
+                consume(_work(c))
                 if progress:
                     progress(len(c))
-    else:
-        _init(engine, tileset)
-        for c in chunks:
-            consume(_work(c))
-            if progress:
-                progress(len(c))
+    except BaseException:
+        sink.abort()
+        raise
     tj = ts.tilejson("")
     zs = sorted(zooms)
     meta = {"name": tileset, "bounds": tj["bounds"], "minzoom": zs[0], "maxzoom": zs[-1],
@@ -195,4 +214,4 @@ def seed(engine: TileEngine, tileset: str, zooms: list[int], out: str | Path, *,
             "vector_layers": [dict(v, minzoom=zs[0], maxzoom=zs[-1]) for v in tj["vector_layers"]],
             "description": "KFQMap 昆山开发区“十四五”规划空间格局 矢量瓦片"}
     sink.close(meta)
-    return SeedStats(str(out), count, total_bytes, time.perf_counter() - t0, per_zoom, max_tile)
+    return count, total_bytes, per_zoom, max_tile
