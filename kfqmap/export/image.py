@@ -106,7 +106,7 @@ def _true_north_angle(cx: float, cy: float, crs: CRSInfo) -> float:
 
 def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, title: str | None = None,
                     size=None, dpi=None, file_format: str = "png", **_):
-    dpi = float(dpi or 150)
+    dpi = 150.0 if dpi is None else float(dpi)   # 0 is a mistake to report, not "use the default"
     if not MIN_DPI <= dpi <= MAX_DPI:
         raise InvalidParameter(f"dpi 必须在 {MIN_DPI}–{MAX_DPI} 之间，收到 {dpi:g}", parameter="dpi")
     w_in, h_in = parse_size(size, dpi)

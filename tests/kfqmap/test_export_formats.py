@@ -84,3 +84,11 @@ def test_kml_colour_is_aabbggrr():
 def test_dxf_colour():
     assert _rgb("#a4161a") == (164, 22, 26)
     assert _nearest_aci((255, 0, 0)) == 1
+
+
+@pytest.mark.parametrize("dpi", [0, -1, 10, 5000, float("nan")])
+def test_bad_dpi_is_refused_not_replaced_by_the_default(dpi, tmp_path):
+    """dpi=0 used to fall back silently to 150 (``dpi or 150``); every value outside 72–600 is a 400."""
+    with pytest.raises(InvalidParameter, match="dpi"):
+        image.write_selection([], tmp_path / "m.png", None, dpi=dpi)
+    assert list(tmp_path.iterdir()) == []
