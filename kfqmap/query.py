@@ -145,6 +145,20 @@ def parse_point(lon, lat, crs=None) -> shapely.Point:
     return shapely.Point(lon84, lat84)
 
 
+def _is_valid(geom) -> bool:
+    try:
+        return bool(geom.is_valid)
+    except shapely.errors.GEOSException:
+        return False
+
+
+def _invalid_reason(geom) -> str:
+    try:
+        return shapely.is_valid_reason(geom)
+    except shapely.errors.GEOSException:
+        return "坐标无法处理"
+
+
 def parse_geometry(obj, crs=None) -> shapely.Geometry:
     """GeoJSON (text, dict: Geometry / Feature / FeatureCollection) or a shapely geometry in ``crs`` → a valid
     WGS 84 shapely geometry. A FeatureCollection becomes the union of its features. Raises ``InvalidGeometry``."""
@@ -165,10 +179,14 @@ def parse_geometry(obj, crs=None) -> shapely.Geometry:
         try:
             if data["type"] == "FeatureCollection":
                 feats = data.get("features") or []
-                parts = [shape(f["geometry"]) for f in feats if f.get("geometry")]
-                if not parts:
+                numbered = [(i + 1, shape(f["geometry"])) for i, f in enumerate(feats) if f.get("geometry")]
+                if not numbered:
                     raise InvalidGeometry("FeatureCollection 中没有几何", parameter="geometry")
-                geom = shapely.union_all([shapely.make_valid(p) for p in parts])
+                for n, part in numbered:   # refused like a bare geometry, not repaired behind the user's back
+                    if np.isfinite(shapely.get_coordinates(part)).all() and not _is_valid(part):
+                        raise InvalidGeometry(f"第 {n} 个要素的几何无效：{_invalid_reason(part)}"
+                                              "（例如自相交的多边形；请在 GIS 软件中修复后再试）", parameter="geometry")
+                geom = shapely.union_all([part for _, part in numbered])
             elif data["type"] == "Feature":
                 if not data.get("geometry"):
                     raise InvalidGeometry("Feature 没有几何 (geometry 为 null)", parameter="geometry")
@@ -188,16 +206,9 @@ def parse_geometry(obj, crs=None) -> shapely.Geometry:
     if info.geographic and (np.abs(coords[:, 0]) > 180).any() | (np.abs(coords[:, 1]) > 90).any():
         raise InvalidGeometry(f"坐标超出经纬度范围（{info.code}，经度在前）；如果是投影坐标（米），请指定坐标系，如 EPSG:4549",
                               parameter="geometry")
-    try:
-        valid = geom.is_valid
-    except shapely.errors.GEOSException:
-        valid = False
-    if not valid:
-        try:
-            reason = shapely.is_valid_reason(geom)
-        except shapely.errors.GEOSException:
-            reason = "坐标无法处理"
-        raise InvalidGeometry(f"几何无效：{reason}（例如自相交的多边形；请在 GIS 软件中修复后再试）", parameter="geometry")
+    if not _is_valid(geom):
+        raise InvalidGeometry(f"几何无效：{_invalid_reason(geom)}（例如自相交的多边形；请在 GIS 软件中修复后再试）",
+                              parameter="geometry")
     if info.code != "EPSG:4326":
         geom = transform_geometry(geom, info, "EPSG:4326")
         ll = shapely.get_coordinates(geom)

@@ -117,6 +117,11 @@ def test_in_geometry_predicates_and_crs(catalog, xiajiahe_point):
     ({"type": "Polygon", "coordinates": [[[595000, 3472000], [596000, 3472000], [596000, 3473000], [595000, 3472000]]]},
      "EPSG:4549"),
     ({"type": "Point", "coordinates": []}, "为空"),
+    # a bowtie inside a FeatureCollection used to be repaired silently (make_valid) while a bare one is refused
+    ({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [121.0, 31.3]}},
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [
+            [[121, 31], [121.1, 31.1], [121.1, 31], [121, 31.1], [121, 31]]]}}]}, "第 2 个要素"),
 ])
 def test_broken_geometry_is_invalid_geometry(catalog, bad, message):
     with pytest.raises(InvalidGeometry) as err:
