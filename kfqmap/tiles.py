@@ -142,12 +142,8 @@ _VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
 
 
 def _varint_sizes(v: np.ndarray) -> np.ndarray:
-    """Bytes of each varint: from the bit length (frexp is exact below 2**53), else by table lookup."""
-    v = np.asarray(v, dtype=np.uint64)
-    if len(v) and v.max() >= (1 << 53):
-        return np.searchsorted(_VARINT_LIMITS, v, side="right") + 1
-    bits = np.frexp(v.astype(np.float64))[1]
-    return np.maximum((bits + 6) // 7, 1).astype(np.int64)
+    """Bytes of each varint (one binary search per value in the 9 limits: one numpy call, any size)."""
+    return np.searchsorted(_VARINT_LIMITS, np.asarray(v, dtype=np.uint64), side="right") + 1
 
 
 def encode_varints(v: np.ndarray) -> bytes:
@@ -157,9 +153,10 @@ def encode_varints(v: np.ndarray) -> bytes:
     return _varint_array(np.asarray(v, dtype=np.uint64))[0].tobytes()
 
 
-def _varint_array(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 array of the concatenated varints, bytes per value)."""
-    nb = _varint_sizes(v)
+def _varint_array(v: np.ndarray, nb: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 array of the concatenated varints, bytes per value); ``nb``: the sizes, if already known."""
+    if nb is None:
+        nb = _varint_sizes(v)
     pos = np.cumsum(nb) - nb
     out = np.empty(int(pos[-1] + nb[-1]), dtype=np.uint8)
     out[pos] = ((v & np.uint64(0x7F)) | ((nb > 1).astype(np.uint64) << np.uint64(7))).astype(np.uint8)
@@ -680,7 +677,7 @@ class LayerSource:
             geom, gown = geom[o], gown[o]
         if len(geom) == 0:
             return out, slow
-        present = np.unique(gown)
+        present = gown[np.concatenate(([True], gown[1:] != gown[:-1]))]     # gown is sorted
         remap = np.full(npair, -1, dtype=np.int64)
         remap[present] = np.arange(len(present))
         gown = remap[gown]
@@ -703,8 +700,8 @@ class LayerSource:
         tags[1::2] = vlocal
         tag_owner = np.repeat(rows, 2)
         types = np.full(npair, _POLYGON, dtype=np.uint64)
-        stream, fstart = _feature_stream(self.fids[pfeat], types, tags, tag_owner, geom, gown, npair)
-        fbytes, nb = _varint_array(stream)
+        stream, fstart, snb = _feature_stream(self.fids[pfeat], types, tags, tag_owner, geom, gown, npair)
+        fbytes, nb = _varint_array(stream, snb)
         bpos = np.concatenate(([0], np.cumsum(nb)))
         tile_bstart = bpos[fstart[tstart]]
         tile_bend = np.append(tile_bstart[1:], bpos[-1])
@@ -820,7 +817,8 @@ class LayerSource:
             geom, gown = geom[order], gown[order]
         if len(geom) == 0:
             return b"", 0
-        present = np.unique(gown)                   # local feature numbers that kept some geometry
+        # local feature numbers that kept some geometry (gown is sorted: runs, not np.unique's hash)
+        present = gown[np.concatenate(([True], gown[1:] != gown[:-1]))]
         nfeat = len(present)
         remap = np.full(len(cand), -1, dtype=np.int64)
         remap[present] = np.arange(nfeat)
@@ -845,8 +843,8 @@ class LayerSource:
         tag_owner = np.repeat(rows, 2)
 
         # ---- feature messages as one varint stream
-        stream, _ = _feature_stream(self.fids[feats], types, tags, tag_owner, geom, gown, nfeat)
-        features = encode_varints(stream)
+        stream, _, snb = _feature_stream(self.fids[feats], types, tags, tag_owner, geom, gown, nfeat)
+        features = _varint_array(stream, snb)[0].tobytes()
 
         vals = self.values
         if len(used_vals):
@@ -864,39 +862,50 @@ class LayerSource:
 
 
 def _feature_stream(fids, types, tags, tag_owner, geom, gown, nfeat):
-    """The varint values of ``nfeat`` Feature messages (each with its layer field header), and each
-    feature's first position in that stream. ``tags``/``geom`` are grouped by owner (0..nfeat-1)."""
+    """The varint values of ``nfeat`` Feature messages (each with its layer field header), each feature's first
+    position in that stream, and the byte size of every value (so the stream's varints need not be sized twice).
+    ``tags``/``geom`` are grouped by owner (0..nfeat-1)."""
     gnb = _varint_sizes(geom)
     tnb = _varint_sizes(tags) if len(tags) else np.zeros(0, np.int64)
     geomlen = np.bincount(gown, weights=gnb, minlength=nfeat).astype(np.int64)
     tagslen = np.bincount(tag_owner, weights=tnb, minlength=nfeat).astype(np.int64)
     ng = np.bincount(gown, minlength=nfeat)
     nt = np.bincount(tag_owner, minlength=nfeat)
-
-    def vsize(a):
-        return _varint_sizes(np.asarray(a, dtype=np.uint64))
-
-    featlen = 1 + vsize(fids) + 1 + vsize(tagslen) + tagslen + 2 + 1 + vsize(geomlen) + geomlen
+    # sizes of the fid, tags-length and geometry-length varints in one call
+    sz = _varint_sizes(np.concatenate([np.asarray(fids, dtype=np.uint64), tagslen.astype(np.uint64),
+                                       geomlen.astype(np.uint64)]))
+    fnb, tlnb, glnb = sz[:nfeat], sz[nfeat:2 * nfeat], sz[2 * nfeat:]
+    featlen = 1 + fnb + 1 + tlnb + tagslen + 2 + 1 + glnb + geomlen
     count = 10 + nt + ng
     fstart = np.cumsum(count) - count
-    stream = np.empty(int(count.sum()), dtype=np.uint64)
+    total = int(count.sum())
+    stream = np.empty(total, dtype=np.uint64)
+    nb = np.ones(total, dtype=np.int64)            # field headers and the geometry type: one byte each
     stream[fstart] = 0x12
     stream[fstart + 1] = featlen.astype(np.uint64)
+    nb[fstart + 1] = _varint_sizes(featlen)
     stream[fstart + 2] = 0x08
     stream[fstart + 3] = fids
+    nb[fstart + 3] = fnb
     stream[fstart + 4] = 0x12
     stream[fstart + 5] = tagslen.astype(np.uint64)
+    nb[fstart + 5] = tlnb
     if len(tags):
         trank = np.arange(len(tags)) - np.repeat(np.cumsum(nt) - nt, nt)
-        stream[fstart[tag_owner] + 6 + trank] = tags
+        tpos = fstart[tag_owner] + 6 + trank
+        stream[tpos] = tags
+        nb[tpos] = tnb
     mid = fstart + 6 + nt
     stream[mid] = 0x18
     stream[mid + 1] = types.astype(np.uint64)
     stream[mid + 2] = 0x22
     stream[mid + 3] = geomlen.astype(np.uint64)
+    nb[mid + 3] = glnb
     grank = np.arange(len(geom)) - np.repeat(np.cumsum(ng) - ng, ng)
-    stream[mid[gown] + 4 + grank] = geom
-    return stream, fstart
+    gpos = mid[gown] + 4 + grank
+    stream[gpos] = geom
+    nb[gpos] = gnb
+    return stream, fstart, nb
 
 
 def _clean(geoms: np.ndarray, family: np.ndarray, fast: np.ndarray | None) -> np.ndarray:
