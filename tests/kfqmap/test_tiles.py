@@ -343,3 +343,50 @@ def test_plan_tiles_many_matches_tile(engine, z):
 
 def _canon_layer(layer):
     return sorted((f["id"], tuple(sorted(f["properties"].items())), str(f["geometry"])) for f in layer["features"])
+
+
+# ------------------------------------------------------------------------------------------ unclipped fast path
+@pytest.fixture(scope="module")
+def holed_parcels():
+    """Parcels with holes and two-part parcels (not one ring each), small enough to sit inside z14–16 tiles."""
+    lon0, lat0, step = 121.0, 31.35, 0.0004
+    geoms, ids = [], []
+    for i in range(30):
+        for j in range(30):
+            x, y = lon0 + i * step, lat0 + j * step
+            if (i + j) % 3 == 0:
+                g = Polygon(box(x, y, x + 0.0003, y + 0.0003).exterior.coords,
+                            [box(x + 0.0001, y + 0.0001, x + 0.0002, y + 0.0002).exterior.coords])
+            elif (i + j) % 3 == 1:
+                g = MultiPolygon([box(x, y, x + 0.0001, y + 0.0001), box(x + 0.00015, y, x + 0.0003, y + 0.0002)])
+            else:
+                g = box(x, y, x + 0.00025, y + 0.00035)
+            geoms.append(g)
+            ids.append(f"h{i}_{j}")
+    frame = gpd.GeoDataFrame({"id": ids, "kind": ["工业", "居住", "绿地"] * 300, "n": np.arange(900)},
+                             geometry=geoms, crs=4326)
+    return T.LayerSource("holed", frame)
+
+
+@pytest.mark.parametrize("name", ["dense", "holed_parcels"])
+@pytest.mark.parametrize("z", [14, 15, 16])
+def test_unclipped_fast_path_matches_general_path(request, monkeypatch, name, z):
+    """Tiles whose candidates are all unclipped polygons skip shapely and object arrays: same bytes, and so the
+    same decoded features, geometry and properties, as the general path (clip / ragged concatenation)."""
+    src = request.getfixturevalue(name)
+    tiles = T.tiles_for_bounds(src.bounds, z)
+    fast_tiles = 0
+    for x, y in tiles:
+        x, y = int(x), int(y)
+        monkeypatch.setattr(T, "UNCLIPPED_FAST_PATH", False)
+        general = src.encode(z, x, y)
+        monkeypatch.setattr(T, "UNCLIPPED_FAST_PATH", True)
+        calls = []
+        real = T._concat_ragged
+        monkeypatch.setattr(T, "_concat_ragged", lambda *a: calls.append(1) or real(*a))
+        fast = src.encode(z, x, y)
+        monkeypatch.setattr(T, "_concat_ragged", real)
+        fast_tiles += not calls and fast[1] > 0
+        assert fast == general
+        assert _canon(fast[0], src.name) == _canon(general[0], src.name)
+    assert fast_tiles > 0          # the fast path was taken for some tiles (edge tiles still clip)
