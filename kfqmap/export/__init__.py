@@ -32,11 +32,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from ..catalog import Catalog, Layer
-from ..crs import CRSInfo, parse_crs, transform_geometry
+from ..crs import CRSInfo, parse_crs
 from ..errors import EmptySelection, InvalidCRS, InvalidFilter, InvalidGeometry, InvalidParameter
 
 #: progress callback: ``progress(advance)`` after ``advance`` more features were written; ``progress(0, total=n)``
@@ -162,46 +161,25 @@ def parse_bbox(value, *, crs: str | CRSInfo | None = None) -> BaseGeometry | Non
 
 
 def parse_geometry(value, *, crs: str | CRSInfo | None = None) -> BaseGeometry:
-    """A drawn geometry (shapely, GeoJSON dict/Feature, or WKT) in ``crs`` → a valid lon/lat shapely geometry."""
-    try:
-        if isinstance(value, BaseGeometry):
-            geom = value
-        elif isinstance(value, str):
-            text = value.strip()
-            if text.startswith("{"):
-                import json
-                geom = _geojson_geometry(json.loads(text))
-            else:
-                geom = shapely.from_wkt(text)
-        elif isinstance(value, dict):
-            geom = _geojson_geometry(value)
-        else:
-            raise TypeError(type(value).__name__)
-    except InvalidGeometry:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the caller's input
-        raise InvalidGeometry(f"无法解析范围几何：{exc}") from None
-    if geom is None or geom.is_empty:
-        raise InvalidGeometry("范围几何为空")
-    info = parse_crs(crs, parameter="geometry-crs")
-    if info.code != "EPSG:4326":
-        geom = transform_geometry(geom, info, "EPSG:4326")
-    if not geom.is_valid:
-        geom = shapely.make_valid(geom)
-    return geom
+    """A drawn geometry (shapely, GeoJSON dict/Feature/FeatureCollection text, or WKT) in ``crs`` → a valid
+    lon/lat shapely geometry.
 
-
-def _geojson_geometry(obj: dict) -> BaseGeometry:
-    if obj.get("type") == "FeatureCollection":
-        geoms = [shape(f["geometry"]) for f in obj.get("features", []) if f.get("geometry")]
-        if not geoms:
-            raise InvalidGeometry("范围 FeatureCollection 中没有几何")
-        return shapely.union_all(geoms)
-    if obj.get("type") == "Feature":
-        obj = obj.get("geometry") or {}
-    if not obj:
-        raise InvalidGeometry("范围几何为空")
-    return shape(obj)
+    GeoJSON and shapely input go through :func:`kfqmap.query.parse_geometry`, the parser behind
+    ``/query/geometry``, so an export's drawn area and a query's accept and reject the same input (non-finite or
+    out-of-range coordinates, self-intersections, coordinates outside the CRS's domain → ``InvalidGeometry``).
+    """
+    from ..query import parse_geometry as _parse
+    if isinstance(crs, CRSInfo):
+        crs = crs.code
+    parse_crs(crs, parameter="geometry-crs")          # an unknown CRS names the right parameter
+    if isinstance(value, str) and not value.strip().startswith("{"):
+        try:
+            value = shapely.from_wkt(value.strip())
+        except Exception as exc:  # noqa: BLE001 - any parse failure is the caller's input
+            raise InvalidGeometry(f"无法解析范围几何：{exc}", parameter="geometry") from None
+    elif not isinstance(value, (str, dict, BaseGeometry)):
+        raise InvalidGeometry(f"无法解析范围几何：{type(value).__name__}", parameter="geometry")
+    return _parse(value, crs)
 
 
 def select(catalog: Catalog, layer_ids: Sequence[str] | str, *, bbox=None, bbox_crs=None, geometry=None,

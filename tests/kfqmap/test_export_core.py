@@ -142,6 +142,28 @@ def test_bad_geometry(catalog, geometry):
         X.select(catalog, ["cores"], geometry=geometry)
 
 
+@pytest.mark.parametrize("geometry, crs", [
+    ({"type": "Point", "coordinates": [float("nan"), 31.0]}, None),                 # was a 500 over HTTP
+    ({"type": "Point", "coordinates": [1e300, 1e300]}, "EPSG:4549"),               # was a 500 over HTTP
+    ({"type": "Polygon", "coordinates": [[[120.95, 31.35], [121.05, 31.40], [121.05, 31.35], [120.95, 31.40],
+                                          [120.95, 31.35]]]}, None),                 # bowtie: was repaired silently
+    ({"type": "Polygon", "coordinates": [[[500000, 3470000], [501000, 3470000], [501000, 3471000],
+                                          [500000, 3470000]]]}, None),               # metres without a CRS
+    ("POLYGON ((120.95 31.35, 121.05 31.40, 121.05 31.35, 120.95 31.40, 120.95 31.35))", None),
+])
+def test_drawn_geometry_checked_like_the_query_api(catalog, geometry, crs):
+    """Export's drawn area goes through the same checks as /query/geometry (one parser, kfqmap.query)."""
+    with pytest.raises(InvalidGeometry):
+        X.select(catalog, ["cores"], geometry=geometry, geometry_crs=crs)
+
+
+def test_drawn_geometry_wkt_and_feature_still_accepted(catalog):
+    wkt = "POLYGON ((120.9 31.3, 121.1 31.3, 121.1 31.45, 120.9 31.45, 120.9 31.3))"
+    a = X.parse_geometry(wkt)
+    b = X.parse_geometry({"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(a)})
+    assert a.equals(b) and a.area > 0
+
+
 def test_unknown_layer(catalog, tmp_path):
     with pytest.raises(LayerNotFound):
         X.export_layers(catalog, ["cores", "nope"], "geojson", tmp_path / "a.geojson")
