@@ -342,9 +342,12 @@ def progress_cmd(year, fmt, all_indicators):
         return
     land = p.land
     if land is not None:
-        click.echo(f"■ 低效用地再利用（{land.period[0]}–{land.period[1]}，目标 {land.target_mu:,.0f} 亩）— 截至 {land.year} 年")
+        example = "【示例数据：地块、状态、年份均为示例，不是规划内容】" if land.illustrative else ""
+        click.echo(f"■ 低效用地再利用（{land.period[0]}–{land.period[1]}，目标 {land.target_mu:,.0f} 亩）— 截至 {land.year} 年"
+                   f"{example}")
         flag = "达到" if land.on_track else "落后于"
-        click.echo(f"  已完成 {land.achieved_mu:,.2f} 亩（{land.percent:.2f}%），剩余 {land.remaining_mu:,.2f} 亩；"
+        click.echo(f"  {'（示例）' if land.illustrative else ''}"
+                   f"已完成 {land.achieved_mu:,.2f} 亩（{land.percent:.2f}%），剩余 {land.remaining_mu:,.2f} 亩；"
                    f"直线进度应完成 {land.planned_mu:,.0f} 亩，{flag}进度")
         click.echo(f"  实施中 {land.in_progress_mu:,.2f} 亩，未启动 {land.not_started_mu:,.2f} 亩；已识别地块合计 {land.identified_mu:,.2f} 亩"
                    f"（图斑椭球面积 {land.polygon_area_mu:,.2f} 亩）")

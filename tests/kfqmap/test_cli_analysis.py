@@ -160,6 +160,13 @@ def test_progress(runner):
     assert any(i["id"] == "t2_01" and i["trajectory"] for i in data["indicators"])
 
 
+def test_progress_headline_says_the_parcels_are_examples(runner):
+    """The status/year figures are illustrative: the headline (not only a note at the bottom) says 示例."""
+    lines = run(runner, "progress").output.splitlines()
+    head = next(i for i, line in enumerate(lines) if "低效用地再利用" in line)
+    assert "示例" in lines[head] and "示例" in lines[head + 1]
+
+
 # ------------------------------------------------------------------------------------------- user mistakes
 @pytest.mark.parametrize("args", [
     ["stats", "no_such_layer"],
