@@ -54,6 +54,15 @@ def _fmt(v, decimals=2) -> str:
     return str(v)
 
 
+def _attr(v) -> str:
+    """An attribute value as written: integral floats (years in a column with gaps) without ".0" or separators."""
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
 def _num(v) -> str:
     """An indicator value: 2 decimals for large numbers, 4 significant digits for small ones."""
     if v is None:
@@ -163,7 +172,9 @@ def _print_layer_stats(s, fmt):
         return
     click.echo(f"{s.title_zh}（{s.layer_id}，{s.group}，{s.geometry_type}）— {s.count} 个要素")
     if rows:
-        _print_table(header, [[_fmt(v, 1) if isinstance(v, float) else ("" if v is None else str(v)) for v in r] for r in rows])
+        n_measures = 6          # id, 名称, 面积, 椭球面积, 投影面积, 长度: formatted; attributes shown as written
+        _print_table(header, [[_fmt(v, 1) if isinstance(v, float) else ("" if v is None else str(v)) for v in r[:n_measures]]
+                              + [_attr(v) for v in r[n_measures:]] for r in rows])
     if s.area_m2 is not None:
         click.echo(f"合计：{_fmt(s.area, s.unit.decimals)} {sym}（椭球面积 {_fmt(s.area_m2, 1)} m²；"
                    f"EPSG:4549 投影面积 {_fmt(s.gk_area_m2, 1)} m²，相差 {s.gk_minus_ellipsoidal_pct:+.4f}%）")

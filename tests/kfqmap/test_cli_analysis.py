@@ -218,3 +218,12 @@ def test_real_process_exit_code_and_stderr():
     p = subprocess.run(cmd + ["query", "--near", "s1_stations", "--distance", "-1"], capture_output=True, text=True)
     assert p.returncode == 2
     assert p.stderr.strip().startswith("错误：") and "Traceback" not in p.stderr and p.stdout == ""
+
+
+def test_stats_table_shows_property_values_as_written(runner):
+    """Attribute columns are not reformatted as measurements: year 2025 (a float column because of missing years)
+    was printed "2,025.0" and area_mu 106.54 as "106.5"."""
+    out = run(runner, "stats", "low_efficiency_land").output
+    row = next(line for line in out.splitlines() if line.startswith("DX-001"))
+    assert "2025" in row.split() and "2,025.0" not in row
+    assert "106.54" in row.split()
