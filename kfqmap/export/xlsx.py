@@ -189,6 +189,8 @@ def _progress(wb: Workbook, prog):
         _Sheet(wb, ws_title, ["说明"], [None]).row(["（目录中没有 low_efficiency_land 图层）"])
         return
     sheet = _Sheet(wb, ws_title, ["项目", "数值", "单位"], [None, FMT["mu"], None])
+    if land.illustrative:    # above the figures, so a copied or printed excerpt keeps the caveat
+        sheet.row(["数据性质", "示例数据：地块、状态和年份均为示例，不是规划内容（规划只给出 5000 亩总目标）", ""])
     for label, value, unit in [
         ("统计年份", land.year, "年"), ("目标", land.target_mu, "亩"),
         ("已完成（截至统计年份）", land.achieved_mu, "亩"), ("实施中", land.in_progress_mu, "亩"),

@@ -267,3 +267,14 @@ def test_combined_frame_names_its_layers(catalog):
     assert list(frame.columns[:2]) == ["src_layer", "layer_zh"]
     assert set(frame["src_layer"]) == {"cores", "axes"}
     assert shapely.get_type_id(frame.geometry.values).tolist().count(1) == 2   # two LineStrings
+
+
+def test_xlsx_progress_sheet_says_examples_at_the_top(catalog, tmp_path):
+    """The 5000亩 figures (statuses, years) are examples: the sheet says so above the numbers, not only at the end."""
+    import openpyxl
+
+    X.export_layers(catalog, ["low_efficiency_land"], "xlsx", tmp_path / "r.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "r.xlsx")["5000亩进度"]
+    rows = list(ws.iter_rows(values_only=True))
+    first_figure = next(i for i, r in enumerate(rows) if r[0] == "已完成（截至统计年份）")
+    assert any("示例" in str(v) for r in rows[:first_figure] for v in r if v is not None)
