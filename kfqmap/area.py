@@ -37,6 +37,7 @@ import pandas as pd
 import shapely
 from pyproj import Geod
 
+from .catalog import parse_figures
 from .crs import MEASURE_CRS, transform_geometry
 
 # CGCS2000 ellipsoid: a = 6378137 m, f = 1/298.257222101 (GRS80 to well below 1 m²)
@@ -716,20 +717,6 @@ PLAN_START, PLAN_END = 2021, 2025
 DONE, DOING, TODO = "已完成", "实施中", "未启动"
 
 
-def _figures(value) -> list[dict]:
-    import json
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return []
-    if isinstance(value, dict):
-        value = [value]
-    return [f for f in (value or []) if isinstance(f, dict)]
-
-
 def _figure_m2(value, unit) -> float | None:
     from .units import area_unit
     if value is None or unit is None:
@@ -893,7 +880,7 @@ def plan_figures(catalog):
             continue
         areas = None
         for i, val in enumerate(f["figures"].to_numpy(dtype=object)):
-            for fig in _figures(val):
+            for fig in parse_figures(val):
                 kind = str(fig.get("kind"))
                 if kind not in LAND_FIGURES + FLOOR_FIGURES:
                     continue

@@ -138,6 +138,23 @@ class Catalog:
             self._frames[layer.id] = _normalise(frame, layer)
 
 
+def parse_figures(value) -> list[dict]:
+    """A feature's ``figures`` (JSON text as GDAL reads it, a list, or one object) → the list of figure dicts.
+
+    Missing, NaN or unparseable values give ``[]``; entries that are not objects are dropped.
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    if isinstance(value, dict):
+        value = [value]
+    return [f for f in value if isinstance(f, dict)] if isinstance(value, list) else []
+
+
 def _normalise(frame: gpd.GeoDataFrame, layer: Layer) -> gpd.GeoDataFrame:
     """Give every frame a unique string ``id`` column and the index it names (the OGC feature id)."""
     if "id" not in frame.columns:

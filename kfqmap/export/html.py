@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 import re
 from pathlib import Path
@@ -31,6 +30,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from ..catalog import parse_figures
 from ..errors import InvalidCRS, KFQMapError
 
 #: where ``npm ci`` (``make install-web``) puts Leaflet
@@ -68,17 +68,6 @@ def _leaflet_assets() -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------- popups
-def _figures(value) -> list[dict]:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return []
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return []
-    return [f for f in value if isinstance(f, dict)] if isinstance(value, list) else []
-
-
 def _fmt(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
@@ -91,7 +80,7 @@ def _popup_html(props: Mapping[str, Any], layer, area_m2: float | None) -> str:
     if area_m2:
         rows.append(("用地面积", f"{_fmt(area_m2 / _M2_PER_MU, 1)} 亩 · {_fmt(area_m2 / 10_000, 2)} 公顷"
                                  "（CGCS2000 椭球面积）"))
-    for fig in _figures(props.get("figures")):
+    for fig in parse_figures(props.get("figures")):
         kind = _FIGURE_KIND_ZH.get(fig.get("kind"), fig.get("kind") or "")
         val = fig.get("value")
         unit = _UNIT_ZH.get(fig.get("unit"), fig.get("unit") or "")

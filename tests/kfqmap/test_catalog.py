@@ -55,3 +55,15 @@ def test_broken_catalog_is_a_clear_error(tmp_path):
          "file": "a.geojson", "plan_section": "x", "description": "x"}]}), encoding="utf-8")
     with pytest.raises(KFQMapError, match="分组"):
         load_catalog(CatalogSettings(geodata_dir=tmp_path))
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, []), (float("nan"), []), ("not json", []), ("", []), (42, []),
+    ('[{"kind": "land_area", "value": 0.8, "unit": "km2"}, 3]', [{"kind": "land_area", "value": 0.8, "unit": "km2"}]),
+    ({"kind": "year", "value": 2025}, [{"kind": "year", "value": 2025}]),
+    ([{"kind": "count", "value": 7}, "x"], [{"kind": "count", "value": 7}]),
+])
+def test_parse_figures(value, expected):
+    """One parser of the contract's ``figures`` column (was copied in area.py and export/html.py)."""
+    from kfqmap.catalog import parse_figures
+    assert parse_figures(value) == expected
