@@ -328,9 +328,10 @@ _JSON_TYPES = {"b": "boolean", "i": "integer", "u": "integer", "f": "number"}
 class LayerIndex:
     """One layer's frame with what fast OGC queries need; everything is built lazily and cached."""
 
-    def __init__(self, layer, frame):
+    def __init__(self, layer, frame, spatial=None):
         self.layer = layer
         self.frame = frame
+        self.spatial = spatial          # the layer's ``kfqmap.query.LayerIndex``: one STRtree shared with queries
         self._lock = threading.Lock()
         self._chunks: dict[int, list[bytes]] = {}
         self._positions = pd.Index(frame.index)
@@ -419,6 +420,8 @@ class LayerIndex:
     # ---------------------------------------------------------------- selection
     @cached_property
     def tree(self) -> shapely.STRtree:
+        if self.spatial is not None and self.spatial.frame is self.frame:
+            return self.spatial.tree
         return shapely.STRtree(np.asarray(self.frame.geometry.values, dtype=object))
 
     def _column(self, name: str) -> np.ndarray:
@@ -570,10 +573,13 @@ class FeatureStore:
     def index(self, layer_id: str) -> LayerIndex:
         found = self._indexes.get(layer_id)
         if found is None:
+            from .query import layer_index      # the spatial index queries use (built lazily; shared tree)
+
             layer = self.catalog.get(layer_id)      # raises LayerNotFound
             frame = self.catalog.read(layer_id)
+            spatial = layer_index(self.catalog, layer_id)
             with self._lock:
-                found = self._indexes.setdefault(layer_id, LayerIndex(layer, frame))
+                found = self._indexes.setdefault(layer_id, LayerIndex(layer, frame, spatial))
         return found
 
     def is_loaded(self, layer_id: str) -> bool:

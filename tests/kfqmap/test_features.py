@@ -127,3 +127,13 @@ def test_parse_bbox_outside_crs_domain_is_invalid_bbox(text, crs):
     with pytest.raises(InvalidBBox) as exc:
         parse_bbox(text, crs)
     assert crs.upper().replace("GCJ02", "GCJ-02").replace("BD09", "BD-09") in exc.value.message
+
+
+def test_items_and_queries_share_one_spatial_index():
+    """The OGC items index and kfqmap.query use the same STRtree per layer (was built twice)."""
+    from kfqmap.query import layer_index
+
+    catalog = load_catalog()
+    store = FeatureStore(catalog)
+    assert store.index("cores").tree is layer_index(catalog, "cores").tree
+    assert len(store.index("indicators")) > 0        # layers without geometry still index
