@@ -25,3 +25,15 @@ def test_documented_bounds_match_code():
     assert f"max {query.MAX_HITS:,}" in DOC and f"default {query.DEFAULT_HITS:,}" in DOC
     for code in ("GCJ-02", "BD-09"):
         assert f"https://kfqmap.example/def/crs/{code}" in DOC
+
+
+def test_search_bounds_are_documented():
+    """/search refuses q over 100 characters and limit over 500: docs/api.md says so."""
+    import inspect
+    import typing
+
+    sig = inspect.signature(query.search, eval_str=True)
+    q_max = next(m.max_length for m in typing.get_args(sig.parameters["q"].annotation)[1].metadata)
+    limit = sig.parameters["limit"]
+    limit_max = next(m.le for m in typing.get_args(limit.annotation)[1].metadata if hasattr(m, "le"))
+    assert f"`/search`: `q` at most {q_max} characters, `limit` default {limit.default}, max {limit_max}" in DOC
