@@ -159,6 +159,23 @@ def _invalid_reason(geom) -> str:
         return "坐标无法处理"
 
 
+def _numbers_only(value) -> bool:
+    """True when every leaf of a GeoJSON ``coordinates`` array is a JSON number (not a bool, string or null)."""
+    if isinstance(value, (list, tuple)):
+        return all(_numbers_only(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _shape(obj) -> shapely.Geometry:
+    """``shapely.geometry.shape`` that refuses coordinates which are not numbers (shapely reads true as 1.0)."""
+    if isinstance(obj, dict):
+        if "coordinates" in obj and not _numbers_only(obj["coordinates"]):
+            raise InvalidGeometry("GeoJSON 坐标必须是数字（不能是 true/false、字符串或 null）", parameter="geometry")
+        for part in obj.get("geometries") or []:
+            _shape(part)
+    return shape(obj)
+
+
 def parse_geometry(obj, crs=None) -> shapely.Geometry:
     """GeoJSON (text, dict: Geometry / Feature / FeatureCollection) or a shapely geometry in ``crs`` → a valid
     WGS 84 shapely geometry. A FeatureCollection becomes the union of its features. Raises ``InvalidGeometry``."""
@@ -179,7 +196,7 @@ def parse_geometry(obj, crs=None) -> shapely.Geometry:
         try:
             if data["type"] == "FeatureCollection":
                 feats = data.get("features") or []
-                numbered = [(i + 1, shape(f["geometry"])) for i, f in enumerate(feats) if f.get("geometry")]
+                numbered = [(i + 1, _shape(f["geometry"])) for i, f in enumerate(feats) if f.get("geometry")]
                 if not numbered:
                     raise InvalidGeometry("FeatureCollection 中没有几何", parameter="geometry")
                 for n, part in numbered:   # refused like a bare geometry, not repaired behind the user's back
@@ -190,9 +207,9 @@ def parse_geometry(obj, crs=None) -> shapely.Geometry:
             elif data["type"] == "Feature":
                 if not data.get("geometry"):
                     raise InvalidGeometry("Feature 没有几何 (geometry 为 null)", parameter="geometry")
-                geom = shape(data["geometry"])
+                geom = _shape(data["geometry"])
             else:
-                geom = shape(data)
+                geom = _shape(data)
         except InvalidGeometry:
             raise
         except Exception as exc:

@@ -117,6 +117,8 @@ def test_in_geometry_predicates_and_crs(catalog, xiajiahe_point):
     ({"type": "Polygon", "coordinates": [[[595000, 3472000], [596000, 3472000], [596000, 3473000], [595000, 3472000]]]},
      "EPSG:4549"),
     ({"type": "Point", "coordinates": []}, "为空"),
+    ({"type": "Point", "coordinates": [True, False]}, "坐标必须是数字"),     # was read as (1, 0)
+    ({"type": "LineString", "coordinates": [[121.0, 31.3], [121.1, "31.4"]]}, "坐标必须是数字"),
     # a bowtie inside a FeatureCollection used to be repaired silently (make_valid) while a bare one is refused
     ({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [121.0, 31.3]}},
