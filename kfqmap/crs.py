@@ -130,18 +130,23 @@ def wgs84_to_gcj02(lon, lat):
     return _out(lon + dlon, lat + dlat)
 
 
+def _invert(forward, target_lon, target_lat, lon, lat, tol_deg: float, max_iter: int):
+    """Fixed-point inversion of ``forward`` (a small shift): from a first guess, subtract the residual until
+    ``forward(lon, lat)`` is within ``tol_deg`` of the target everywhere (or ``max_iter`` rounds)."""
+    for _ in range(max_iter):
+        flon, flat = forward(lon, lat)
+        rlon, rlat = np.asarray(flon) - target_lon, np.asarray(flat) - target_lat
+        lon, lat = lon - rlon, lat - rlat
+        if np.all(np.abs(rlon) < tol_deg) and np.all(np.abs(rlat) < tol_deg):
+            break
+    return _out(lon, lat)
+
+
 def gcj02_to_wgs84(lon, lat, *, tol_deg: float = 1e-9, max_iter: int = 30):
     """GCJ-02 → WGS 84 by fixed-point iteration of the forward formula (residual < ``tol_deg``, ≈ 0.1 mm)."""
     glon = np.asarray(lon, dtype="float64")
     glat = np.asarray(lat, dtype="float64")
-    wlon, wlat = glon.copy(), glat.copy()
-    for _ in range(max_iter):
-        flon, flat = wgs84_to_gcj02(wlon, wlat)
-        rlon, rlat = np.asarray(flon) - glon, np.asarray(flat) - glat
-        wlon, wlat = wlon - rlon, wlat - rlat
-        if np.all(np.abs(rlon) < tol_deg) and np.all(np.abs(rlat) < tol_deg):
-            break
-    return _out(wlon, wlat)
+    return _invert(wgs84_to_gcj02, glon, glat, glon.copy(), glat.copy(), tol_deg, max_iter)
 
 
 def gcj02_to_bd09(lon, lat):
@@ -160,14 +165,7 @@ def bd09_to_gcj02(lon, lat, *, tol_deg: float = 1e-9, max_iter: int = 30):
     x, y = blon - 0.0065, blat - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
-    glon, glat = z * np.cos(theta), z * np.sin(theta)
-    for _ in range(max_iter):
-        flon, flat = gcj02_to_bd09(glon, glat)
-        rlon, rlat = np.asarray(flon) - blon, np.asarray(flat) - blat
-        glon, glat = glon - rlon, glat - rlat
-        if np.all(np.abs(rlon) < tol_deg) and np.all(np.abs(rlat) < tol_deg):
-            break
-    return _out(glon, glat)
+    return _invert(gcj02_to_bd09, blon, blat, z * np.cos(theta), z * np.sin(theta), tol_deg, max_iter)
 
 
 def wgs84_to_bd09(lon, lat):
