@@ -21,6 +21,8 @@ MEDIA_TYPES = {
     "mvt": "application/vnd.mapbox-vector-tile",
     "png": "image/png",
 }
+#: MVT tiles at this zoom and above (of prepared layers) are cheap enough to build without a thread hop
+INLINE_MIN_ZOOM = 14
 #: browsers and CDNs may keep a tile for an hour, then revalidate with If-None-Match
 CACHE_CONTROL = "public, max-age=3600"
 
@@ -171,11 +173,28 @@ class TileService:
                     r = self._renderers[tileset] = TileRenderer(self.engine, tileset)
         return r
 
+    def cheap(self, tileset: str, fmt: str, z: int) -> bool:
+        """True when building this tile is short, bounded work (an MVT at ``INLINE_MIN_ZOOM`` or above of
+        layers already prepared): a server can build it on its event loop instead of paying two thread
+        hand-offs (which, on a loaded machine, cost more than the tile)."""
+        if fmt != "mvt" or z < INLINE_MIN_ZOOM:
+            return False
+        prepared = getattr(self.engine, "prepared", None)
+        try:
+            return bool(prepared is not None and prepared(tileset, z))
+        except Exception:
+            return False
+
     def get(self, tileset: str, fmt: str, z: int, x: int, y: int, scale: int = 1) -> CachedTile:
         key = (tileset, fmt, scale, z, x, y)
         tile = self.cache.get(key)
         if tile is not None:
             return tile
+        return self.build(tileset, fmt, z, x, y, scale)
+
+    def build(self, tileset: str, fmt: str, z: int, x: int, y: int, scale: int = 1) -> CachedTile:
+        """Build (and cache) a tile without looking in the cache first (the caller just did)."""
+        key = (tileset, fmt, scale, z, x, y)
         if fmt == "mvt":
             data = self.engine.tile(tileset, z, x, y)
         else:

@@ -1090,6 +1090,22 @@ class TileEngine:
     def tile(self, name: str, z: int, x: int, y: int) -> bytes:
         return self.tileset(name).tile(z, x, y)
 
+    def prepared(self, name: str, z: int) -> bool:
+        """True when every layer of tileset ``name`` is prepared, with its per-zoom simplification for ``z`` if
+        it needs one: a tile then costs no one-off work (a server may build it without a thread hop).
+        Never prepares anything itself; False for unknown names."""
+        if name == PLAN_TILESET:
+            ids = [lyr.id for lyr in self.plan_layers()]
+        else:
+            ids = [name]
+        for layer_id in ids:
+            src = self._sources.get(layer_id)
+            if src is None:
+                return False
+            if src.detailed and z < DETAIL_ZOOM and (z, EXTENT) not in src._simple:
+                return False
+        return True
+
 
 def parse_zooms(text: str) -> list[int]:
     """``"10-16"`` or ``"12"`` or ``"10,12,14"`` → sorted zoom list (InvalidParameter otherwise)."""

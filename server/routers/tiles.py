@@ -123,8 +123,8 @@ class TileCacheMiddleware:
                 service = _service(scope["app"].state)
                 tile = service.cache.get((key[0], key[1], key[5], key[2], key[3], key[4]))
                 if tile is None:
-                    try:   # build it in the thread pool; any mistake goes down the normal stack for its 4xx
-                        tile = await run_in_threadpool(service.get, *key)
+                    try:   # build it (see _build); any mistake goes down the normal stack for its 4xx
+                        tile = await _build(service, key[0], key[1], key[2], key[3], key[4], key[5])
                     except KFQMapError:
                         tile = None
                 if tile is not None:
@@ -268,7 +268,16 @@ async def _get(service: TileService, tileset: str, fmt: str, z: int, x: int, y: 
     cached = service.cache.get((tileset, fmt, scale, z, x, y))
     if cached is not None:
         return cached
-    return await run_in_threadpool(service.get, tileset, fmt, z, x, y, scale)
+    return await _build(service, tileset, fmt, z, x, y, scale)
+
+
+async def _build(service: TileService, tileset: str, fmt: str, z: int, x: int, y: int, scale: int) -> CachedTile:
+    """A cache miss. High-zoom MVT of prepared layers (a few ms at most) is built right here on the event loop:
+    handing it to the thread pool and back costs two thread wake-ups, more than the tile on a loaded machine.
+    Anything that may be slow (low zooms, PNG, a layer still being prepared) goes to the thread pool."""
+    if service.cheap(tileset, fmt, z):
+        return service.build(tileset, fmt, z, x, y, scale)
+    return await run_in_threadpool(service.build, tileset, fmt, z, x, y, scale)
 
 
 # ------------------------------------------------------------------------------------------ OGC API – Tiles

@@ -192,3 +192,44 @@ def test_extra_layer_tiles(parcels_client):
     # the plan tileset does not carry extra layers
     plan = parcels_client.get(f"/tiles/plan/14/{t.x}/{t.y}.mvt")
     assert plan.status_code == 204 or "parcels" not in decode(plan.content)
+
+
+def test_cold_high_zoom_tiles_skip_the_thread_pool(parcels_client, monkeypatch):
+    """A cache miss at z>=INLINE_MIN_ZOOM of a prepared layer is built on the event loop (no thread hand-off);
+    low zooms, PNG and layers not yet prepared still go to the thread pool. Same bytes either way."""
+    from kfqmap.tilecache import INLINE_MIN_ZOOM
+    from server.routers import tiles as routes
+
+    app = parcels_client.app
+    service = routes._service(app.state)
+    engine = service.engine
+    hops = []
+    real = routes.run_in_threadpool
+    monkeypatch.setattr(routes, "run_in_threadpool", lambda fn, *a: hops.append(a) or real(fn, *a))
+    t = mercantile.tile(120.995, 31.315, 14)
+    parcels_client.get(f"/tiles/parcels/14/{t.x}/{t.y}.mvt")           # prepares the layer if warm-up has not
+    assert engine.prepared("parcels", 16)
+    for z in (INLINE_MIN_ZOOM, 16):
+        t = mercantile.tile(120.995, 31.315, z)
+        service.cache.clear()
+        hops.clear()
+        r = parcels_client.get(f"/tiles/parcels/{z}/{t.x}/{t.y}.mvt", headers={"Accept-Encoding": "identity"})
+        assert r.status_code == 200 and not hops
+        assert r.content == engine.tile("parcels", z, t.x, t.y)
+        service.cache.clear()                                          # the OGC route builds the same way
+        hops.clear()
+        r = parcels_client.get(f"/collections/parcels/tiles/WebMercatorQuad/{z}/{t.y}/{t.x}",
+                               headers={"Accept-Encoding": "identity"})
+        assert r.status_code == 200 and not hops and r.content == engine.tile("parcels", z, t.x, t.y)
+    t = mercantile.tile(120.995, 31.315, INLINE_MIN_ZOOM - 2)
+    service.cache.clear()
+    hops.clear()
+    assert parcels_client.get(f"/tiles/parcels/{t.z}/{t.x}/{t.y}.mvt").status_code == 200 and hops
+    hops.clear()
+    assert parcels_client.get(f"/tiles/parcels/16/{t.x}/{t.y}.png").status_code in (200, 204) and hops
+    # refusals are unchanged on the inline path
+    r = parcels_client.get("/tiles/parcels/23/0/0.mvt")
+    assert r.status_code == 400 and r.json()["parameter"] == "z"
+    r = parcels_client.get("/tiles/parcels/16/70000/0.mvt")
+    assert r.status_code == 400 and r.json()["parameter"] == "x"
+    assert not engine.prepared("nope", 16) and not service.cheap("nope", "mvt", 16)
