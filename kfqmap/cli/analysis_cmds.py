@@ -11,16 +11,15 @@ import json
 from pathlib import Path
 
 import click
-import numpy as np
 
 from .. import area as area_mod
 from .. import query as query_mod
 from ..catalog import load_catalog
-from ..crs import parse_crs, transform_geometry
-from ..errors import InvalidGeometry, InvalidParameter
+from ..errors import InvalidParameter
 from ..units import area_unit
 from .catalog_cmds import _print_table
 from .main import cli
+from .userfile import read_user_file as _read_user_file
 
 
 class _Command(click.Command):
@@ -68,51 +67,6 @@ def _num(v) -> str:
     if v is None:
         return ""
     return f"{v:,.2f}" if abs(v) >= 10 else f"{v:.4g}"
-
-
-def _read_user_file(path: str, crs: str | None):
-    """A user's vector file → GeoDataFrame in EPSG:4326 (``--crs`` says what its coordinates are)."""
-    import pyogrio
-    import shapely
-
-    p = Path(path)
-    if not p.exists():
-        raise InvalidParameter(f"文件不存在：{path}", parameter="file")
-    try:
-        frame = pyogrio.read_dataframe(p, use_arrow=False)
-    except Exception as exc:
-        raise InvalidGeometry(f"无法读取文件 {p.name}：{str(exc).splitlines()[0][:160]}（是否是有效的 GeoJSON / GPKG / Shapefile？）",
-                              parameter="file") from None
-    if len(frame) == 0:
-        raise InvalidGeometry(f"文件 {p.name} 中没有要素", parameter="file")
-    if crs:
-        info = parse_crs(crs)
-        geoms = transform_geometry(np.asarray(frame.geometry.values, dtype=object), info, "EPSG:4326")
-        frame = frame.set_crs(None, allow_override=True).set_geometry(
-            frame.geometry.__class__(geoms, index=frame.index, crs=4326))
-    elif frame.crs is not None and frame.crs.to_epsg() != 4326:
-        epsg = frame.crs.to_epsg()
-        if epsg is None:
-            raise InvalidParameter("无法识别文件的坐标系；请用 --crs 指定（如 EPSG:4549、gcj02）", parameter="crs")
-        parse_crs(f"EPSG:{epsg}")
-        frame = frame.to_crs(4326)
-    geoms = np.asarray(frame.geometry.values, dtype=object)
-    coords = shapely.get_coordinates(geoms)
-    if len(coords) and not np.isfinite(coords).all():
-        raise InvalidGeometry("坐标无法换算为经纬度（超出所给坐标系的有效范围）；请检查 --crs 是否与文件对应", parameter="crs")
-    if len(coords) and ((np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any()):
-        raise InvalidGeometry("坐标超出经纬度范围：文件可能是投影坐标（米），请用 --crs 指定，如 --crs EPSG:4549",
-                              parameter="crs")
-    bad = np.flatnonzero(~shapely.is_valid(geoms) & ~shapely.is_missing(geoms))
-    if len(bad):
-        reason = shapely.is_valid_reason(geoms[bad[0]])
-        raise InvalidGeometry(f"文件 {p.name} 第 {bad[0] + 1} 个要素的几何无效：{reason}（共 {len(bad)} 个无效要素；请先修复）",
-                              parameter="file")
-    if "id" in frame.columns:
-        frame.index = frame["id"].astype(str)
-    else:
-        frame.index = [str(i + 1) for i in range(len(frame))]
-    return frame
 
 
 # ------------------------------------------------------------------------------------------------ stats

@@ -10,21 +10,15 @@ from ..catalog import load_catalog
 from ..errors import InvalidGeometry
 from ..export import FORMATS, export_layers, format_for_path, get_format
 from .main import cli
+from .userfile import read_user_file
 
 
 def _read_within(path: Path):
-    """The union of a GDAL-readable file's geometries, in WGS 84 (files without a CRS are taken as WGS 84)."""
-    import pyogrio
+    """The union of a user file's geometries, in WGS 84 (checked like ``kfqmap stats --file``)."""
     import shapely
 
-    if not path.exists():
-        raise InvalidGeometry(f"范围文件不存在：{path}", parameter="within")
-    try:
-        frame = pyogrio.read_dataframe(path)
-    except Exception as exc:  # noqa: BLE001 - any GDAL failure is the user's file
-        raise InvalidGeometry(f"无法读取范围文件 {path}：{exc}", parameter="within") from None
-    if frame.crs is not None and frame.crs.to_epsg() != 4326:
-        frame = frame.to_crs(4326)
+    frame = read_user_file(path, None, parameter="within",
+                           crs_hint="范围文件需带坐标系定义（如 .prj、GeoPackage 的 SRS）或使用 WGS 84 经纬度")
     geoms = [g for g in frame.geometry.values if g is not None and not g.is_empty]
     if not geoms:
         raise InvalidGeometry(f"范围文件 {path} 中没有几何", parameter="within")

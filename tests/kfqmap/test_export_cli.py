@@ -81,3 +81,20 @@ def test_errors_exit_2_and_leave_no_file(run, tmp_path, args, message):
 def test_help_text():
     result = CliRunner().invoke(cli, ["export", "--help"])
     assert result.exit_code == 0 and "--within" in result.output and "gpkg" in result.output
+
+
+@pytest.mark.parametrize("coords, message", [
+    ([[[120.95, 31.35], [121.05, 31.40], [121.05, 31.35], [120.95, 31.40], [120.95, 31.35]]], "几何无效"),   # bowtie
+    ([[[500000, 3470000], [501000, 3470000], [501000, 3471000], [500000, 3470000]]], "投影坐标"),         # metres
+])
+def test_within_file_is_checked_like_stats_file(run, tmp_path, coords, message):
+    """``export --within`` reads the file with the same reader and checks as ``stats --file`` (it used to
+    repair bowties silently and take metre coordinates as degrees, exporting nothing without saying why)."""
+    area = tmp_path / "area.geojson"
+    area.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": coords}}]}))
+    out = tmp_path / "x.geojson"
+    result = run("-l", "cores", "-o", str(out), "--within", str(area))
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "错误：" in result.output
+    assert not out.exists()
