@@ -238,3 +238,11 @@ def transform_frame(frame, dst):
         out = out.set_crs(None, allow_override=True)
         out.attrs["kfqmap_crs"] = d.code
     return out
+
+
+def declared_crs(data) -> str | None:
+    """The CRS a GeoJSON object declares through KFQMap's own ``kfqmap_crs`` member (written on GCJ-02 / BD-09
+    exports, which have no EPSG code to put in a ``crs`` member), or None."""
+    if isinstance(data, dict) and isinstance(data.get("kfqmap_crs"), str):
+        return data["kfqmap_crs"]
+    return None

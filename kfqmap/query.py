@@ -28,7 +28,7 @@ import shapely
 from shapely.geometry import shape
 
 from .area import ellipsoidal_area, intersection_area
-from .crs import MEASURE_CRS, parse_crs, transform_geometry, transform_xy
+from .crs import MEASURE_CRS, declared_crs, parse_crs, transform_geometry, transform_xy
 from .cql import CompiledFilter, parse_filter
 from .errors import InvalidGeometry, InvalidParameter
 from .models import QueryHit, QueryResult, SearchHit, jsonable
@@ -176,9 +176,22 @@ def _shape(obj) -> shapely.Geometry:
     return shape(obj)
 
 
+def _declared_crs(obj) -> str | None:
+    if isinstance(obj, (str, bytes)):
+        if b"kfqmap_crs" not in (obj.encode("utf-8", "ignore") if isinstance(obj, str) else obj):
+            return None
+        try:
+            obj = json.loads(obj)
+        except (ValueError, TypeError):
+            return None
+    return declared_crs(obj)
+
+
 def parse_geometry(obj, crs=None) -> shapely.Geometry:
     """GeoJSON (text, dict: Geometry / Feature / FeatureCollection) or a shapely geometry in ``crs`` → a valid
     WGS 84 shapely geometry. A FeatureCollection becomes the union of its features. Raises ``InvalidGeometry``."""
+    if crs is None and isinstance(obj, (str, bytes, dict)):
+        crs = _declared_crs(obj)        # our own GCJ-02 / BD-09 exports say so (kfqmap_crs)
     info = parse_crs(crs)
     if isinstance(obj, shapely.Geometry):
         geom = obj
@@ -390,6 +403,8 @@ def in_geometry(catalog, geometry, *, crs=None, predicate: str = "intersects", l
                          "intersection_mu": round(float(mu_from_m2(inter_m2[j])), 2),
                          "share_of_feature": round(float(inter_m2[j] / a), 4) if a > 0 else None}
             hits.append(_hit(index, int(i), with_geometry=with_geometry, **extra))
+    if crs is None and isinstance(geometry, (str, bytes, dict)):
+        crs = _declared_crs(geometry)
     params = {"predicate": pred, "crs": parse_crs(crs).code, "layers": ids, "filter": cf.text if cf else None,
               "area_m2": round(float(ellipsoidal_area(geom)), 1), "bounds": list(geom.bounds)}
     return _result("geometry", params, hits, ids)

@@ -28,6 +28,8 @@ def read_user_file(path: str | Path, crs: str | None, *, parameter: str = "file"
     except Exception as exc:
         raise InvalidGeometry(f"无法读取文件 {p.name}：{str(exc).splitlines()[0][:160]}（是否是有效的 GeoJSON / GPKG / Shapefile？）",
                               parameter=parameter) from None
+    if not crs and p.suffix.lower() in (".geojson", ".json"):
+        crs = _declared_crs(p)           # our own GCJ-02 / BD-09 exports declare it (kfqmap_crs)
     if len(frame) == 0:
         raise InvalidGeometry(f"文件 {p.name} 中没有要素", parameter=parameter)
     if crs:
@@ -58,3 +60,13 @@ def read_user_file(path: str | Path, crs: str | None, *, parameter: str = "file"
     else:
         frame.index = [str(i + 1) for i in range(len(frame))]
     return frame
+
+
+def _declared_crs(path: Path) -> str | None:
+    """``kfqmap_crs`` of a GeoJSON file KFQMap wrote (the member sits before the features)."""
+    import re
+
+    with open(path, "rb") as f:
+        head = f.read(65536).decode("utf-8", "ignore")
+    m = re.search(r'"kfqmap_crs"\s*:\s*"([^"]+)"', head)
+    return m.group(1) if m else None

@@ -227,3 +227,19 @@ def test_stats_table_shows_property_values_as_written(runner):
     row = next(line for line in out.splitlines() if line.startswith("DX-001"))
     assert "2025" in row.split() and "2,025.0" not in row
     assert "106.54" in row.split()
+
+
+def test_own_gcj02_geojson_is_read_in_gcj02(runner, tmp_path: Path):
+    """A GeoJSON that KFQMap exported in GCJ-02 declares it (``kfqmap_crs``); reading it back without --crs
+    used to take the coordinates as WGS 84 (≈ 500 m off, areas ≈ 0.4 % wrong)."""
+    from kfqmap.export import export_layers
+
+    cat = load_catalog()
+    target = tmp_path / "cores_gcj.geojson"
+    export_layers(cat, ["cores"], "geojson", target, "GCJ-02")
+    data = json.loads(run(runner, "stats", "--file", str(target), "--format", "json").output)
+    want = json.loads(run(runner, "stats", "cores", "--format", "json").output)
+    assert data["area_m2"] == pytest.approx(want["area_m2"], rel=1e-6)
+    hits = json.loads(run(runner, "query", "--within", str(target), "--layer", "cores", "--format", "json").output)
+    assert hits["params"]["crs"] == "GCJ-02"
+    assert {h["id"]: h["share_of_feature"] for h in hits["hits"]} == {"core_qingyanggang": 1.0, "core_dongbu": 1.0}
