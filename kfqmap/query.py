@@ -254,10 +254,10 @@ def parse_geometry(obj, crs=None) -> shapely.Geometry:
 
 
 def _layer_ids(catalog, layers) -> list[str]:
-    if layers is None or layers == "" or layers == []:
-        return [lyr.id for lyr in catalog.spatial_layers()]
     if isinstance(layers, str):
         layers = [p.strip() for p in layers.split(",") if p.strip()]
+    if not layers:                      # None, "", [] or ",,,": every spatial layer
+        return [lyr.id for lyr in catalog.spatial_layers()]
     out = []
     for lid in layers:
         layer = catalog.get(lid)

@@ -286,3 +286,12 @@ def test_200k_parcels_answer_from_the_tree():
     assert sorted(ids(inside)) == sorted(f"p{(j + b) * nx + i + a}" for a in (-1, 0, 1) for b in (-1, 0, 1))
     crossing = Q.in_geometry(cat, mapping(outline), layers="parcels")
     assert crossing.count == 25 and sum(h.share_of_feature == 1.0 for h in crossing.hits) == 9
+
+
+@pytest.mark.parametrize("blank", [",,,", " , ", []])
+def test_blank_layer_list_means_every_layer(catalog, xiajiahe_point, blank):
+    """``layers=,,,`` (a client joining an empty list) queried no layer at all and answered 0 hits; a blank
+    list now means every spatial layer, as an absent one does (and as POST /query/geometry with [] did)."""
+    base = Q.at_point(catalog, xiajiahe_point.x, xiajiahe_point.y)
+    got = Q.at_point(catalog, xiajiahe_point.x, xiajiahe_point.y, layers=blank)
+    assert base.count > 0 and got.count == base.count
