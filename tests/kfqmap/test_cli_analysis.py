@@ -243,3 +243,12 @@ def test_own_gcj02_geojson_is_read_in_gcj02(runner, tmp_path: Path):
     hits = json.loads(run(runner, "query", "--within", str(target), "--layer", "cores", "--format", "json").output)
     assert hits["params"]["crs"] == "GCJ-02"
     assert {h["id"]: h["share_of_feature"] for h in hits["hits"]} == {"core_qingyanggang": 1.0, "core_dongbu": 1.0}
+
+
+def test_point_far_from_kunshan_gets_a_hint(runner):
+    """Northing and easting swapped (as the EPSG:4549 items output writes them) put the point in the Pacific;
+    the CLI said only "没有找到要素。" — it now says where the point landed and what to check."""
+    out = run(runner, "query", "--point", "3473902.476,581388.519", "--crs", "EPSG:4549").output
+    assert "不在昆山附近" in out and "坐标顺序" in out
+    near = run(runner, "query", "--point", "581388.519,3473902.476", "--crs", "EPSG:4549", "--tolerance", "5").output
+    assert "不在昆山附近" not in near
