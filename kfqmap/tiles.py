@@ -54,6 +54,7 @@ FEATURE_BUDGET = 2500         #: thinning starts at a zoom where a tile would ho
 DROP_GRID = 48                #: thinning keeps one feature per (tile / DROP_GRID)² cell
 MAX_TILE_BYTES = 500_000      #: hard cap on an encoded (uncompressed) tile
 UNCLIPPED_FAST_PATH = True    #: encode tiles whose candidates are all unclipped ragged polygons without shapely
+TILE_INDEX_MIN_ZOOM = 13      #: from this zoom on, a layer keeps a tile → candidates index per zoom (built once)
 PLAN_TILESET = "plan"
 
 R = 6378137.0
@@ -511,6 +512,7 @@ class LayerSource:
         self._rag_index = np.full(self.n, -1, dtype=np.int64)
         self._rag_index[polys] = np.arange(len(polys))
         self._simple: dict[tuple[int, int], np.ndarray] = {}
+        self._tile_idx: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray] | None] = {}
         self.detailed = bool(detailed if detailed is not None else (self.n and ncoords.mean() > 12))
         self.fids = (self.rows + 1).astype(np.uint64)       # MVT feature id = row number (1-based)
         self._prepare_properties(frame.iloc[self.rows])
@@ -603,6 +605,36 @@ class LayerSource:
             if len(self._simple) < 32:
                 self._simple[key] = cached
         return cached
+
+    def tile_index(self, z: int, extent: int = EXTENT, buffer: int = BUFFER) -> tuple[np.ndarray, np.ndarray] | None:
+        """Zoom ``z``'s tile → candidates index (built once per zoom, vectorised): every (tile key ``x·2^z + y``,
+        feature) pair where the feature's bounds reach the tile plus its buffer and the feature is shown at ``z``,
+        sorted by tile then feature; a tile's candidates are one slice (no STRtree query, filter or sort).
+        None (the STRtree is used) when features span too many tiles at this zoom or 8 zooms are indexed."""
+        key = (z, extent, buffer)
+        if key in self._tile_idx:
+            return self._tile_idx[key]
+        feats = np.arange(self.n) if z >= DETAIL_ZOOM else np.flatnonzero(self.minzoom <= z)
+        ntile = 1 << z
+        size = 2 * ORIGIN / ntile
+        pad = size * buffer / extent
+        b = self.bounds[feats]
+        x0 = np.clip(np.floor((b[:, 0] - pad + ORIGIN) / size), 0, ntile - 1).astype(np.int64)
+        x1 = np.clip(np.floor((b[:, 2] + pad + ORIGIN) / size), 0, ntile - 1).astype(np.int64)
+        y0 = np.clip(np.floor((ORIGIN - b[:, 3] - pad) / size), 0, ntile - 1).astype(np.int64)
+        y1 = np.clip(np.floor((ORIGIN - b[:, 1] + pad) / size), 0, ntile - 1).astype(np.int64)
+        nx, ny = x1 - x0 + 1, y1 - y0 + 1
+        cnt = nx * ny
+        result = None
+        if int(cnt.sum()) <= 4 * max(len(feats), 1) and len(self._tile_idx) < 8:
+            owner = np.repeat(np.arange(len(feats)), cnt)
+            rank = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            pkey = (x0[owner] + rank % nx[owner]) * ntile + (y0[owner] + rank // nx[owner])
+            pfeat = feats[owner]
+            order = np.lexsort((pfeat, pkey))
+            result = (pkey[order], pfeat[order])
+        self._tile_idx[key] = result
+        return result
 
     # ------------------------------------------------------------------ many tiles at once (seeding)
     def batchable(self, z: int | None = None) -> bool:
@@ -739,15 +771,23 @@ class LayerSource:
         b = tile_bounds(z, x, y)
         pad = (b.right - b.left) * buffer / extent
         box = (b.left - pad, b.bottom - pad, b.right + pad, b.top + pad)
-        cand = self.tree.query(shapely.box(*box))
-        if len(cand) == 0:
-            return b"", 0
-        fz = z if feature_zoom is None else feature_zoom
-        if fz < DETAIL_ZOOM:
-            cand = cand[self.minzoom[cand] <= fz]
-        if limit is not None and len(cand) > limit:
-            cand = cand[np.argsort(-self.priority[cand], kind="stable")[:limit]]
-        cand = np.sort(cand)
+        idx = (self.tile_index(z, extent, buffer) if feature_zoom is None and limit is None
+               and z >= TILE_INDEX_MIN_ZOOM else None)
+        if idx is not None:
+            # the zoom's candidates of this tile: already filtered by minimum zoom and sorted
+            keys, feats = idx
+            lo, hi = keys.searchsorted(np.array([(x << z) + y, (x << z) + y + 1], dtype=np.int64))
+            cand = feats[lo:hi]
+        else:
+            cand = self.tree.query(shapely.box(*box))
+            if len(cand) == 0:
+                return b"", 0
+            fz = z if feature_zoom is None else feature_zoom
+            if fz < DETAIL_ZOOM:
+                cand = cand[self.minzoom[cand] <= fz]
+            if limit is not None and len(cand) > limit:
+                cand = cand[np.argsort(-self.priority[cand], kind="stable")[:limit]]
+            cand = np.sort(cand)
         if len(cand) == 0:
             return b"", 0
         simplify = self.detailed and z < DETAIL_ZOOM
@@ -1103,6 +1143,8 @@ class TileEngine:
             if src is None:
                 return False
             if src.detailed and z < DETAIL_ZOOM and (z, EXTENT) not in src._simple:
+                return False
+            if z >= TILE_INDEX_MIN_ZOOM and (z, EXTENT, BUFFER) not in src._tile_idx and len(src._tile_idx) < 8:
                 return False
         return True
 

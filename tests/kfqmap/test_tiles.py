@@ -390,3 +390,20 @@ def test_unclipped_fast_path_matches_general_path(request, monkeypatch, name, z)
         assert fast == general
         assert _canon(fast[0], src.name) == _canon(general[0], src.name)
     assert fast_tiles > 0          # the fast path was taken for some tiles (edge tiles still clip)
+
+
+@pytest.mark.parametrize("name", ["dense", "holed_parcels"])
+@pytest.mark.parametrize("z", [13, 14, 16])
+def test_tile_index_matches_strtree(request, monkeypatch, name, z):
+    """The per-zoom tile → candidates index gives the tiles the STRtree query gives (same bytes), including tiles
+    next to the layer that only the buffer reaches."""
+    src = request.getfixturevalue(name)
+    tiles = T.tiles_for_bounds(src.bounds, z)
+    ring = {(int(x) + dx, int(y) + dy) for x, y in tiles for dx in (-1, 0, 1) for dy in (-1, 0, 1)}
+    assert src.tile_index(z) is not None
+    for x, y in sorted(ring):
+        with_index = src.encode(z, x, y)
+        monkeypatch.setattr(T, "TILE_INDEX_MIN_ZOOM", 99)
+        with_tree = src.encode(z, x, y)
+        monkeypatch.setattr(T, "TILE_INDEX_MIN_ZOOM", 13)
+        assert with_index == with_tree, (z, x, y)

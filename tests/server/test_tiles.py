@@ -206,9 +206,10 @@ def test_cold_high_zoom_tiles_skip_the_thread_pool(parcels_client, monkeypatch):
     hops = []
     real = routes.run_in_threadpool
     monkeypatch.setattr(routes, "run_in_threadpool", lambda fn, *a: hops.append(a) or real(fn, *a))
-    t = mercantile.tile(120.995, 31.315, 14)
-    parcels_client.get(f"/tiles/parcels/14/{t.x}/{t.y}.mvt")           # prepares the layer if warm-up has not
-    assert engine.prepared("parcels", 16)
+    for z in (INLINE_MIN_ZOOM, 16):     # the first tile of a zoom prepares the layer and the zoom's tile index
+        t = mercantile.tile(120.995, 31.315, z)
+        parcels_client.get(f"/tiles/parcels/{z}/{t.x + 1}/{t.y}.mvt")
+        assert engine.prepared("parcels", z)
     for z in (INLINE_MIN_ZOOM, 16):
         t = mercantile.tile(120.995, 31.315, z)
         service.cache.clear()
