@@ -361,18 +361,21 @@ def _concat_ragged(a: _Ragged, b: _Ragged) -> _Ragged:
                    np.concatenate([a.geom_off, a.geom_off[-1] + b.geom_off[1:]]))
 
 
-def _polygon_runs(rag: _Ragged, owner: np.ndarray, b: TileBounds | None, extent: int, xy=None):
+def _polygon_runs(rag: _Ragged, owner: np.ndarray, b: TileBounds | None, extent: int, xy=None, simple=False):
     """Rings of (multi)polygons as runs: (x, y, run_len, run_owner); rings oriented and cleaned.
 
     ``xy``: coordinates already quantised (integer x, y per point), e.g. for many tiles at once.
+    ``simple``: every geometry is one polygon with one ring (``_take_ragged(..., simple=True)``): the
+    ring → polygon → geometry bookkeeping is skipped.
     """
     coords, ring_off, poly_off, geom_off = rag
     nrings = len(ring_off) - 1
-    ring_len = np.diff(ring_off)
-    poly_of_ring = np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))
-    geom_of_poly = np.repeat(np.arange(len(geom_off) - 1), np.diff(geom_off))
-    is_ext = np.zeros(nrings, dtype=bool)
-    is_ext[poly_off[:-1][np.diff(poly_off) > 0]] = True
+    ring_len = ring_off[1:] - ring_off[:-1]
+    if not simple:
+        poly_of_ring = np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))
+        geom_of_poly = np.repeat(np.arange(len(geom_off) - 1), np.diff(geom_off))
+        is_ext = np.zeros(nrings, dtype=bool)
+        is_ext[poly_off[:-1][np.diff(poly_off) > 0]] = True
 
     x, y = _quantise(coords, b, extent) if xy is None else xy
     ring_of_pt = np.repeat(np.arange(nrings), ring_len)
@@ -406,11 +409,14 @@ def _polygon_runs(rag: _Ragged, owner: np.ndarray, b: TileBounds | None, extent:
     cross = px * py[nxt] - px[nxt] * py if len(idx) else np.zeros(0, np.int64)
     area = np.bincount(r, weights=cross, minlength=nrings)
     ring_ok = (cnt >= 3) & (area != 0)
-    poly_ok = np.zeros(len(poly_off) - 1, dtype=bool)
-    ext_rings = np.flatnonzero(is_ext)
-    poly_ok[poly_of_ring[ext_rings]] = ring_ok[ext_rings]
-    ring_ok &= poly_ok[poly_of_ring]
-    flip = ring_ok & ((is_ext & (area < 0)) | (~is_ext & (area > 0)))
+    if simple:                                   # every ring is its polygon's exterior
+        flip = ring_ok & (area < 0)
+    else:
+        poly_ok = np.zeros(len(poly_off) - 1, dtype=bool)
+        ext_rings = np.flatnonzero(is_ext)
+        poly_ok[poly_of_ring[ext_rings]] = ring_ok[ext_rings]
+        ring_ok &= poly_ok[poly_of_ring]
+        flip = ring_ok & ((is_ext & (area < 0)) | (~is_ext & (area > 0)))
     # reverse the flipped rings in place (positions within the ring mirrored)
     order = np.arange(len(idx))
     if flip.any():
@@ -420,7 +426,8 @@ def _polygon_runs(rag: _Ragged, owner: np.ndarray, b: TileBounds | None, extent:
     keep_pt = ring_ok[r]
     order = order[keep_pt]
     run_len = cnt[ring_ok]
-    run_owner = owner[geom_of_poly[poly_of_ring[np.flatnonzero(ring_ok)]]]
+    ok_rings = ring_ok.nonzero()[0]
+    run_owner = owner[ok_rings] if simple else owner[geom_of_poly[poly_of_ring[ok_rings]]]
     return px[order], py[order], run_len, run_owner
 
 
@@ -804,7 +811,7 @@ class LayerSource:
                 # the common high-zoom case: every candidate is an unclipped polygon of the layer's ragged
                 # arrays, so no object array, no shapely call, no clip; owners come out in order (no re-sort)
                 rag = _take_ragged(self._rag, self._rag_index[cand], self._rag_simple)
-                px, py, rl, ro = _polygon_runs(rag, np.arange(len(cand)), b, extent)
+                px, py, rl, ro = _polygon_runs(rag, np.arange(len(cand)), b, extent, simple=self._rag_simple)
                 geom, gown = _command_stream(px, py, rl, ro, _POLYGON)
                 return self._layer_message(cand, geom, gown, extent)
             geoms = np.empty(len(cand), dtype=object)
