@@ -324,9 +324,14 @@ def test_search_zooms_to_a_chinese_name(viewer, live_server):
     item.wait_for(timeout=10_000)
     item.click()
     page.wait_for_function("location.hash.includes('sel=cores/')")
+    # the hash changes before the feature is fetched and fitBounds starts: under load the map could still be
+    # idle at the old view when wait_idle ran, so wait for the camera to arrive (then settle)
+    bounds = cores.iloc[-1].geometry.buffer(0.01).bounds
+    page.wait_for_function("([a, b, c, d]) => { const [x, y] = window.kfqMap.getCenter().toArray();"
+                           " return x >= a && x <= c && y >= b && y <= d; }", arg=list(bounds), timeout=20_000)
     wait_idle(page)
     lon, lat = page.evaluate("() => window.kfqMap.getCenter().toArray()")
-    assert box(*cores.iloc[-1].geometry.buffer(0.01).bounds).contains(shapely.Point(lon, lat))
+    assert box(*bounds).contains(shapely.Point(lon, lat))
 
 
 def test_png_of_the_view_has_title_and_legend(viewer, artifacts):
