@@ -1163,8 +1163,11 @@ def parse_zooms(text: str) -> list[int]:
         for part in str(text).split(","):
             part = part.strip()
             if "-" in part:
-                a, b = part.split("-", 1)
-                out.update(range(int(a), int(b) + 1))
+                a, b = (int(v) for v in part.split("-", 1))
+                if a > b:
+                    raise InvalidParameter(f"缩放级别范围 '{part}' 颠倒了：应写成 {b}-{a}（从小到大）",
+                                           parameter="zooms")
+                out.update(range(a, b + 1))
             elif part:
                 out.add(int(part))
     except ValueError:

@@ -89,6 +89,8 @@ def test_varints_match_protobuf():
 
 def test_parse_zooms():
     assert T.parse_zooms("10-12") == [10, 11, 12]
+    with pytest.raises(InvalidParameter, match="颠倒"):
+        T.parse_zooms("16-10")
     assert T.parse_zooms("14,10") == [10, 14]
     for bad in ("a-b", "", "20-30"):
         with pytest.raises(InvalidParameter):
