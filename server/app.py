@@ -71,6 +71,7 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
             app.add_middleware(middleware)
     add_exception_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeadAsGet)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
@@ -91,6 +92,27 @@ def _warm(store: FeatureStore) -> None:
         store.warm()
     except Exception:   # a broken layer must not stop the server; its requests will report the error
         logging.getLogger("kfqmap.server").exception("warm-up failed")
+
+
+class HeadAsGet:
+    """Answer HEAD wherever GET is answered (RFC 9110 §9.3.2): run the GET route, send its headers, no body."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 class BodySizeLimit:

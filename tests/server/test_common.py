@@ -111,3 +111,13 @@ def test_api_validates_as_openapi_30(app):
     validator = pytest.importorskip("openapi_spec_validator")
     from server.routers.common import openapi30
     validator.validate(openapi30(app))   # raises on any OAS 3.0 schema violation
+
+
+def test_head_is_answered_wherever_get_is(client):
+    """HEAD gets GET's status and headers with no body (RFC 9110), on JSON, tile and error routes alike."""
+    for path in ("/collections", "/collections/cores/items?limit=2", "/styles/plan.json"):
+        get, head = client.get(path), client.head(path)
+        assert head.status_code == get.status_code == 200, path
+        assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
+    missing = client.head("/collections/no_such_layer")
+    assert missing.status_code == 404 and missing.content == b""
