@@ -67,10 +67,13 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
     app.state.router_modules = modules
     for module in modules:
         app.include_router(module.router)
-        for middleware in getattr(module, "MIDDLEWARE", ()):   # e.g. the tile cache's warm fast path
-            app.add_middleware(middleware)
     add_exception_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # routers' own middleware (e.g. the tile cache's warm fast path) sits outside the body limit, so a cached
+    # tile is answered before any other layer runs; HEAD → GET is outermost so they see HEAD as GET
+    for module in modules:
+        for middleware in getattr(module, "MIDDLEWARE", ()):
+            app.add_middleware(middleware)
     app.add_middleware(HeadAsGet)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
