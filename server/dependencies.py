@@ -82,6 +82,25 @@ async def output_format(
     return "html" if wants_html(request) else "json"
 
 
+#: download formats offered on /collections/{id}/items through ``f=`` (files, not pages: no paging applies)
+ITEMS_DOWNLOAD_FORMATS = ("gpkg", "shapefile", "kml", "fgb", "csv", "dxf", "xlsx")
+
+
+async def items_format(
+    request: Request,
+    f: Annotated[str | None, Query(max_length=32, description=(
+        "输出格式：json（默认，GeoJSON 分页）、html，或下载文件 " + "、".join(ITEMS_DOWNLOAD_FORMATS)
+        + "（下载包含全部匹配要素，不分页；坐标系按 crs，默认按格式）。未给出时按 Accept 头协商。"))] = None,
+) -> str:
+    """``f`` on items: the page formats of ``output_format`` plus the export formats a GIS user downloads."""
+    if f is None or f in ("json", "html", "geojson"):
+        return await output_format(request, f)
+    if f in ITEMS_DOWNLOAD_FORMATS:
+        return f
+    raise InvalidParameter(f"参数 f 的值 '{f[:32]}' 不可用；可选：json、html、geojson、" + "、".join(ITEMS_DOWNLOAD_FORMATS),
+                           parameter="f")
+
+
 # ------------------------------------------------------------------------------------------ CRS / bbox
 async def crs_param(
     crs: Annotated[str | None, Query(description=(

@@ -59,7 +59,8 @@ def _content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
-async def _export(catalog: Catalog, req: ExportRequest) -> StreamingResponse:
+async def export_response(catalog: Catalog, req: ExportRequest) -> StreamingResponse:
+    """Run one export into a private temp dir and stream it (also used by ``items?f=gpkg`` …)."""
     fmt = get_format(req.format)
     layers = req.layers if isinstance(req.layers, list) else [p.strip() for p in req.layers.split(",") if p.strip()]
     bbox = ",".join(str(v) for v in req.bbox) if isinstance(req.bbox, list) else req.bbox
@@ -110,10 +111,10 @@ async def export_get(
 ):
     req = ExportRequest(layers=layers, format=format, crs=crs, bbox=bbox, bbox_crs=bbox_crs, filter=filter,
                         title=title, size=size, dpi=dpi)
-    return await _export(catalog, req)
+    return await export_response(catalog, req)
 
 
 @router.post("/export", summary="按绘制范围导出图层（下载文件）",
              description="与 GET /export 相同，另可在请求体中给出绘制的范围几何（GeoJSON，默认 WGS 84）。")
 async def export_post(catalog: Annotated[Catalog, Depends(get_catalog)], req: Annotated[ExportRequest, Body()]):
-    return await _export(catalog, req)
+    return await export_response(catalog, req)

@@ -23,9 +23,10 @@ from starlette.concurrency import run_in_threadpool
 
 from kfqmap import features as F
 from kfqmap.catalog import GROUPS, Catalog, Layer
+from kfqmap.errors import InvalidParameter
 
 from .. import html
-from ..dependencies import (OutputFormat, collection, crs_param, get_catalog, get_store, items_query, layer_index,
+from ..dependencies import (OutputFormat, collection, items_format, crs_param, get_catalog, get_store, items_query, layer_index,
                             output_format)
 from ..models import Collection, Collections, Feature, FeatureCollection, Queryables
 from ..responses import (MEDIA_GEOJSON, MEDIA_HTML, MEDIA_JSON, GeoJSONResponse, JSONResponse, SchemaResponse)
@@ -170,7 +171,9 @@ def _page_links(request: Request, layer: Layer, page: F.ItemsPage) -> list[dict]
 async def items(request: Request, layer: Annotated[Layer, Depends(collection)],
                 index: Annotated[F.LayerIndex, Depends(layer_index)],
                 query: Annotated[F.ItemsQuery, Depends(items_query)],
-                fmt: Annotated[OutputFormat, Depends(output_format)]):
+                fmt: Annotated[str, Depends(items_format)]):
+    if fmt not in ("json", "html"):
+        return await _download(request, layer, query, fmt)
     # cached pages are served on the event loop (no thread hop); CQL2, reprojection and cold chunks in a worker
     page = index.items(query) if index.is_quick(query) else await run_in_threadpool(index.items, query)
     links_ = _page_links(request, layer, page)
@@ -179,6 +182,21 @@ async def items(request: Request, layer: Annotated[Layer, Depends(collection)],
         return _items_html(request, layer, index, page, links_)
     body = page.feature_collection({"timeStamp": _timestamp(), "links": links_})
     return GeoJSONResponse(body, headers=headers)
+
+
+async def _download(request: Request, layer: Layer, query: F.ItemsQuery, fmt: str):
+    """``items?f=gpkg`` (…): every matching feature as a file, through the export endpoint's code."""
+    from .export import ExportRequest, export_response
+
+    if query.datetime is not None or query.properties:
+        raise InvalidParameter(f"下载格式 f={fmt} 不支持 datetime 或属性等值过滤；请改用 filter（CQL2 文本），"
+                               "例如 filter=year <= 2023", parameter="f")
+    params = request.query_params
+    if params.get("filter-lang", "cql2-text") != "cql2-text":
+        raise InvalidParameter(f"下载格式 f={fmt} 只接受 cql2-text 过滤条件", parameter="filter-lang")
+    req = ExportRequest(layers=[layer.id], format=fmt, crs=params.get("crs"), bbox=params.get("bbox"),
+                        bbox_crs=params.get("bbox-crs"), filter=params.get("filter"))
+    return await export_response(request.app.state.catalog, req)
 
 
 def _items_html(request, layer, index, page, links_):
