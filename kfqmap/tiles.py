@@ -494,6 +494,27 @@ class _Values:
     length: np.ndarray   # int64
 
 
+def _covered_tiles(bounds: np.ndarray, ntile: int, size: float, pad: float):
+    """Tiles each feature's bounds (3857, grown by ``pad``) reach at a zoom of ``ntile`` × ``ntile`` tiles.
+
+    Returns ``(count per feature, expand)``; ``expand()`` gives ``(owner, key)`` arrays, one row per
+    (feature, tile) pair, with ``key = x * ntile + y`` — computed only when the caller wants the pairs.
+    """
+    x0 = np.clip(np.floor((bounds[:, 0] - pad + ORIGIN) / size), 0, ntile - 1).astype(np.int64)
+    x1 = np.clip(np.floor((bounds[:, 2] + pad + ORIGIN) / size), 0, ntile - 1).astype(np.int64)
+    y0 = np.clip(np.floor((ORIGIN - bounds[:, 3] - pad) / size), 0, ntile - 1).astype(np.int64)
+    y1 = np.clip(np.floor((ORIGIN - bounds[:, 1] + pad) / size), 0, ntile - 1).astype(np.int64)
+    nx = x1 - x0 + 1
+    cnt = nx * (y1 - y0 + 1)
+
+    def expand() -> tuple[np.ndarray, np.ndarray]:
+        owner = np.repeat(np.arange(len(bounds)), cnt)
+        rank = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        return owner, (x0[owner] + rank % nx[owner]) * ntile + (y0[owner] + rank // nx[owner])
+
+    return cnt, expand
+
+
 class LayerSource:
     """One layer prepared for tiling: 3857 geometry, bounds, STRtree, value table and minimum zooms."""
 
@@ -625,18 +646,10 @@ class LayerSource:
         ntile = 1 << z
         size = 2 * ORIGIN / ntile
         pad = size * buffer / extent
-        b = self.bounds[feats]
-        x0 = np.clip(np.floor((b[:, 0] - pad + ORIGIN) / size), 0, ntile - 1).astype(np.int64)
-        x1 = np.clip(np.floor((b[:, 2] + pad + ORIGIN) / size), 0, ntile - 1).astype(np.int64)
-        y0 = np.clip(np.floor((ORIGIN - b[:, 3] - pad) / size), 0, ntile - 1).astype(np.int64)
-        y1 = np.clip(np.floor((ORIGIN - b[:, 1] + pad) / size), 0, ntile - 1).astype(np.int64)
-        nx, ny = x1 - x0 + 1, y1 - y0 + 1
-        cnt = nx * ny
+        cnt, expand = _covered_tiles(self.bounds[feats], ntile, size, pad)
         result = None
         if int(cnt.sum()) <= 4 * max(len(feats), 1) and len(self._tile_idx) < 8:
-            owner = np.repeat(np.arange(len(feats)), cnt)
-            rank = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-            pkey = (x0[owner] + rank % nx[owner]) * ntile + (y0[owner] + rank // nx[owner])
+            owner, pkey = expand()
             pfeat = feats[owner]
             order = np.lexsort((pfeat, pkey))
             result = (pkey[order], pfeat[order])
@@ -665,16 +678,7 @@ class LayerSource:
                                                     -ORIGIN + (rx.max() + 1) * size + pad, ORIGIN - ry.min() * size + pad)))
         if z < DETAIL_ZOOM:
             feats = feats[self.minzoom[feats] <= z]
-        b = self.bounds[feats]
-        x0 = np.clip(np.floor((b[:, 0] - pad + ORIGIN) / size), 0, ntile - 1).astype(np.int64)
-        x1 = np.clip(np.floor((b[:, 2] + pad + ORIGIN) / size), 0, ntile - 1).astype(np.int64)
-        y0 = np.clip(np.floor((ORIGIN - b[:, 3] - pad) / size), 0, ntile - 1).astype(np.int64)
-        y1 = np.clip(np.floor((ORIGIN - b[:, 1] + pad) / size), 0, ntile - 1).astype(np.int64)
-        nx, ny = x1 - x0 + 1, y1 - y0 + 1
-        cnt = nx * ny
-        owner = np.repeat(np.arange(len(feats)), cnt)
-        rank = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        pkey = (x0[owner] + rank % nx[owner]) * ntile + (y0[owner] + rank // nx[owner])
+        owner, pkey = _covered_tiles(self.bounds[feats], ntile, size, pad)[1]()
         pfeat = feats[owner]
         keep = np.isin(pkey, req)
         pkey, pfeat = pkey[keep], pfeat[keep]
