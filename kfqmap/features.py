@@ -252,32 +252,27 @@ def parse_datetime(text: str | None, *, parameter: str = "datetime") -> TimeInte
 
 
 # ---------------------------------------------------------------------------------------------- paging
-def parse_limit(value: int | str | None, *, parameter: str = "limit") -> int:
+def _parse_count(value, *, name: str, default: int, low: int, high: int, parameter: str) -> int:
+    """An integer query parameter within ``low..high`` (``default`` when absent), else InvalidParameter."""
     if value is None or value == "":
-        return DEFAULT_LIMIT
+        return default
     try:
         n = int(value)
     except (TypeError, ValueError):
-        raise InvalidParameter(f"limit 必须是整数，收到 '{value}'（limit must be an integer）",
+        raise InvalidParameter(f"{name} 必须是整数，收到 '{value}'（{name} must be an integer）",
                                parameter=parameter) from None
-    if not 1 <= n <= MAX_LIMIT:
-        raise InvalidParameter(f"limit 须在 1 到 {MAX_LIMIT} 之间，收到 {n}（limit must be 1..{MAX_LIMIT}）",
+    if not low <= n <= high:
+        raise InvalidParameter(f"{name} 须在 {low} 到 {high} 之间，收到 {n}（{name} must be {low}..{high}）",
                                parameter=parameter)
     return n
+
+
+def parse_limit(value: int | str | None, *, parameter: str = "limit") -> int:
+    return _parse_count(value, name="limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT, parameter=parameter)
 
 
 def parse_offset(value: int | str | None, *, parameter: str = "offset") -> int:
-    if value is None or value == "":
-        return 0
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise InvalidParameter(f"offset 必须是整数，收到 '{value}'（offset must be an integer）",
-                               parameter=parameter) from None
-    if not 0 <= n <= MAX_OFFSET:
-        raise InvalidParameter(f"offset 须在 0 到 {MAX_OFFSET} 之间，收到 {n}（offset out of range）",
-                               parameter=parameter)
-    return n
+    return _parse_count(value, name="offset", default=0, low=0, high=MAX_OFFSET, parameter=parameter)
 
 
 # ---------------------------------------------------------------------------------------------- queries
