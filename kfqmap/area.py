@@ -104,17 +104,24 @@ def _laea_unit(lon, lat):
     np.sqrt(cosb, out=cosb)
     cl = np.cos(lam)
     np.sin(lam, out=lam)                               # lam now holds sin λ
-    cl *= cosb                                         # cos β cos λ
-    b = np.multiply(cl, _CB1, out=t)
+    return _azimuthal(sinb, cosb, lam, cl, scratch=t)
+
+
+def _azimuthal(sinb, cosb, sinl, cosl, *, scratch):
+    """The last step of both projections, in place: authalic sin β, cos β and sin λ, cos λ → (x, y) in the units
+    of ``_laea_unit``. Overwrites every argument; ``scratch`` is any spare array of the same shape."""
+    cosl *= cosb                                       # cos β cos λ
+    b = np.multiply(cosl, _CB1, out=scratch)
     b += 1.0
     b += _SB1 * sinb
     np.divide(2.0, b, out=b)
-    np.sqrt(b, out=b)                                  # B / R_q
+    with np.errstate(invalid="ignore"):               # NaN only for vertices outside the window variant's range
+        np.sqrt(b, out=b)                              # B / R_q
     x = np.multiply(b, cosb, out=cosb)
-    x *= lam
+    x *= sinl
     sinb *= _CB1
-    cl *= _SB1
-    sinb -= cl
+    cosl *= _SB1
+    sinb -= cosl
     sinb *= b
     return x, sinb
 
@@ -175,20 +182,7 @@ def _laea_unit_window(lon, lat):
     np.subtract(1.0, cosb, out=cosb)
     with np.errstate(invalid="ignore"):
         np.sqrt(cosb, out=cosb)
-    cl *= cosb                                         # cos β cos λ
-    b = np.multiply(cl, _CB1, out=l2)
-    b += 1.0
-    b += _SB1 * sinb
-    np.divide(2.0, b, out=b)
-    with np.errstate(invalid="ignore"):
-        np.sqrt(b, out=b)
-    x = np.multiply(b, cosb, out=cosb)
-    x *= sl
-    sinb *= _CB1
-    cl *= _SB1
-    sinb -= cl
-    sinb *= b
-    return x, sinb
+    return _azimuthal(sinb, cosb, sl, cl, scratch=l2)
 
 
 def laea_xy(lon, lat):
