@@ -29,7 +29,7 @@ from starlette.responses import Response
 
 from kfqmap.errors import InvalidParameter, KFQMapError, LayerNotFound, TileOutOfRange
 from kfqmap.tilecache import CachedTile, TileCache, TileCacheSettings, TileService
-from kfqmap.tiles import MAX_ZOOM, MIN_ZOOM, PLAN_TILESET, TileEngine, check_tile
+from kfqmap.tiles import MAX_ZOOM, MIN_ZOOM, PLAN_TILESET, TileEngine, check_tile, lonlat_to_mercator
 
 from ..responses import JSONResponse
 
@@ -377,8 +377,12 @@ def _tileset_doc(request: Request, collection_id: str, *, brief: bool = False) -
     if brief:
         return doc
     w, s, e, n = ts.bounds
-    # ``extent`` and a tilesets link let GDAL's OGCAPI driver open this document directly
-    doc["extent"] = {"spatial": {"bbox": [[w, s, e, n]], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}}
+    # ``extent`` and a tilesets link let GDAL's OGCAPI driver (≥ 3.7.1) open this document directly. GDAL
+    # computes the tile range of each zoom from ``extent`` *in the tile matrix set's CRS* (it does not reproject
+    # it), so here — unlike in the Features collection document, where OGC API Features fixes CRS84 — the
+    # extent is given in EPSG:3857, with its ``crs`` saying so.
+    x0, y0, x1, y1 = (float(v) for v in (*lonlat_to_mercator(w, s), *lonlat_to_mercator(e, n)))
+    doc["extent"] = {"spatial": {"bbox": [[x0, y0, x1, y1]], "crs": "http://www.opengis.net/def/crs/EPSG/0/3857"}}
     doc["links"] += collection_links(request, collection_id)
     doc["boundingBox"] = {"lowerLeft": [w, s], "upperRight": [e, n],
                           "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}

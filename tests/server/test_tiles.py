@@ -159,6 +159,18 @@ def test_ogc_tiles_documents(client):
     assert "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt" in conf
 
 
+def test_tileset_extent_is_in_the_tile_matrix_set_crs(client):
+    """The Features collection keeps its CRS84 extent; the tileset document (which GDAL's OGCAPI driver reads
+    as tile-matrix-set coordinates) states the same box in EPSG:3857 and says so."""
+    from kfqmap.tiles import lonlat_to_mercator
+
+    w, s, e, n = client.get("/collections/cores").json()["extent"]["spatial"]["bbox"][0]
+    ext = client.get("/collections/cores/tiles/WebMercatorQuad").json()["extent"]["spatial"]
+    assert ext["crs"] == "http://www.opengis.net/def/crs/EPSG/0/3857"
+    (x0, x1), (y0, y1) = lonlat_to_mercator([w, e], [s, n])
+    assert ext["bbox"][0] == pytest.approx([x0, y0, x1, y1], abs=0.01)
+
+
 def test_style_json(client):
     r = client.get("/styles/plan.json")
     assert r.status_code == 200
