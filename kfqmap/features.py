@@ -17,7 +17,7 @@ What lives here (the server only parses parameters, calls these and formats the 
 * ``FeatureStore``: the ``LayerIndex`` of every catalog layer, created on first use (thread-safe).
 
 Bounds (documented on the landing page and in the API): ``limit`` defaults to ``DEFAULT_LIMIT`` (100) and
-may not exceed ``MAX_LIMIT`` (10,000); ``offset`` may not exceed ``MAX_OFFSET``.
+is served as at most ``MAX_LIMIT`` (10,000; larger values are capped, not refused); ``offset`` may not exceed ``MAX_OFFSET``.
 
 Axis order follows OGC API – Features Part 2: CRS84 (the default), GCJ-02 and BD-09 are lon,lat; an EPSG
 CRS whose authority axis order is north-first (EPSG:4326 by URI, 4490, 4549, 4528) is written and read
@@ -252,8 +252,10 @@ def parse_datetime(text: str | None, *, parameter: str = "datetime") -> TimeInte
 
 
 # ---------------------------------------------------------------------------------------------- paging
-def _parse_count(value, *, name: str, default: int, low: int, high: int, parameter: str) -> int:
-    """An integer query parameter within ``low..high`` (``default`` when absent), else InvalidParameter."""
+def _parse_count(value, *, name: str, default: int, low: int, high: int, parameter: str,
+                 cap: bool = False) -> int:
+    """An integer query parameter within ``low..high`` (``default`` when absent), else InvalidParameter.
+    ``cap``: a value above ``high`` becomes ``high`` instead of an error."""
     if value is None or value == "":
         return default
     try:
@@ -261,6 +263,8 @@ def _parse_count(value, *, name: str, default: int, low: int, high: int, paramet
     except (TypeError, ValueError):
         raise InvalidParameter(f"{name} 必须是整数，收到 '{value}'（{name} must be an integer）",
                                parameter=parameter) from None
+    if cap and n > high:
+        return high
     if not low <= n <= high:
         raise InvalidParameter(f"{name} 须在 {low} 到 {high} 之间，收到 {n}（{name} must be {low}..{high}）",
                                parameter=parameter)
@@ -268,7 +272,10 @@ def _parse_count(value, *, name: str, default: int, low: int, high: int, paramet
 
 
 def parse_limit(value: int | str | None, *, parameter: str = "limit") -> int:
-    return _parse_count(value, name="limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT, parameter=parameter)
+    """Page size: ``DEFAULT_LIMIT`` when absent; above ``MAX_LIMIT`` it is served as ``MAX_LIMIT`` (OGC API
+    Features: a larger limit is not an error, the server pages at its maximum and links ``next``)."""
+    return _parse_count(value, name="limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT, parameter=parameter,
+                        cap=True)
 
 
 def parse_offset(value: int | str | None, *, parameter: str = "offset") -> int:

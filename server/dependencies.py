@@ -142,11 +142,12 @@ class Paging:
 
 
 async def paging(
-    limit: Annotated[int, Query(ge=1, le=F.MAX_LIMIT, description=(
-        f"每页要素数，默认 {F.DEFAULT_LIMIT}，最大 {F.MAX_LIMIT}"))] = F.DEFAULT_LIMIT,
+    limit: Annotated[int, Query(ge=1, json_schema_extra={"maximum": F.MAX_LIMIT}, description=(
+        f"每页要素数，默认 {F.DEFAULT_LIMIT}，最大 {F.MAX_LIMIT}（更大的值按 {F.MAX_LIMIT} 分页，不报错）"))]
+    = F.DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0, le=F.MAX_OFFSET, description="跳过的要素数（分页）")] = 0,
 ) -> Paging:
-    return Paging(limit, offset)
+    return Paging(F.parse_limit(limit), offset)
 
 
 # ------------------------------------------------------------------------------------------ filtering

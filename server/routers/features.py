@@ -3,7 +3,7 @@
 Handlers parse (``server.dependencies``), call ``kfqmap.features`` and format (JSON/GeoJSON or HTML).
 Selection, paging, CRS transforms and GeoJSON encoding all live in ``kfqmap.features``.
 
-* ``limit``: default 100, maximum 10,000 (``kfqmap.features.DEFAULT_LIMIT``/``MAX_LIMIT``); ``offset`` paging
+* ``limit``: default 100, maximum 10,000 (``kfqmap.features.DEFAULT_LIMIT``/``MAX_LIMIT``; larger is capped); ``offset`` paging
   with ``next``/``prev`` links.
 * ``crs``/``bbox-crs``: CRS84 (default), EPSG 4490/4549/4528/3857 (authority axis order), and the KFQMap
   extensions GCJ-02/BD-09; the response says which in ``Content-Crs``.

@@ -68,6 +68,21 @@ def test_paging_links(mini_client):
     assert past["numberReturned"] == 0 and past["numberMatched"] == 6
 
 
+def test_limit_above_maximum_is_capped(mini_client, monkeypatch):
+    """OGC API Features: a limit above the server's maximum is not an error; the page holds the maximum and a
+    next link carries on (the maximum is lowered to 4 here so that six features need two pages)."""
+    import kfqmap.features as F
+
+    monkeypatch.setattr(F, "MAX_LIMIT", 4)
+    r = mini_client.get("/collections/low_efficiency_land/items?limit=50000")
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["numberReturned"] == 4 and doc["numberMatched"] == 6
+    nxt = next(link["href"] for link in doc["links"] if link["rel"] == "next")
+    assert "limit=4" in nxt and "offset=4" in nxt
+    assert mini_client.get("/collections/low_efficiency_land/items?limit=0").status_code == 400
+
+
 def test_bbox(mini_client):
     doc = mini_client.get("/collections/low_efficiency_land/items?bbox=120.94,31.29,120.975,31.31").json()
     assert [f["id"] for f in doc["features"]] == ["lel_0", "lel_1", "lel_2"]
