@@ -232,6 +232,8 @@ class QueryResult(BaseModel):
     count: int
     layers: dict[str, int] = Field(default_factory=dict, description="hits per layer")
     hits: list[QueryHit] = Field(default_factory=list)
+    note: str | None = Field(None, description="a hint when nothing was found because the query lies far from "
+                                               "the data (usually a wrong crs or swapped coordinates)")
 
     def to_geojson(self) -> dict[str, Any]:
         """A GeoJSON FeatureCollection of the hits (geometry null unless the query asked for it)."""

@@ -62,6 +62,11 @@ class LayerIndex:
         return len(self.geoms)
 
     @cached_property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """WGS 84 bounds of the layer (NaN when empty)."""
+        return tuple(float(v) for v in shapely.total_bounds(self.geoms))
+
+    @cached_property
     def tree(self) -> shapely.STRtree:
         """STRtree over the WGS 84 geometries (topological predicates)."""
         return shapely.STRtree(self.geoms)
@@ -300,11 +305,36 @@ def _hit(index: LayerIndex, i: int, *, with_geometry: bool, **extra) -> QueryHit
                                     geometry=jsonable(geom) if geom else None, **fields)
 
 
-def _result(kind: str, params: dict, hits: list[QueryHit], layer_ids: Iterable[str]) -> QueryResult:
+#: a query this far (degrees) outside every queried layer's bounds gets a ``note`` when it finds nothing
+FAR_DEGREES = 0.5
+
+
+def _far_note(catalog, layer_ids: Iterable[str], where) -> str | None:
+    """A hint for an empty result whose point/geometry (WGS 84) lies far outside the queried layers: the usual
+    cause is a projected coordinate sent without its ``crs``, or lat/lon swapped."""
+    boxes = np.array([layer_index(catalog, lid).bounds for lid in layer_ids], dtype="float64").reshape(-1, 4)
+    boxes = boxes[~np.isnan(boxes).any(axis=1)]
+    if len(boxes) == 0:
+        return None
+    w, s, e, n = boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()
+    x0, y0, x1, y1 = shapely.bounds(where)
+    if x1 >= w - FAR_DEGREES and x0 <= e + FAR_DEGREES and y1 >= s - FAR_DEGREES and y0 <= n + FAR_DEGREES:
+        return None
+    c = shapely.centroid(where)
+    return (f"查询位置换算为 WGS 84 后在 经度 {c.x:.4f}、纬度 {c.y:.4f}，远离所查图层（经度 {w:.2f}–{e:.2f}，纬度 "
+            f"{s:.2f}–{n:.2f}）。请检查坐标顺序（先 x/经度，后 y/纬度；EPSG:4549/4528 为 东坐标,北坐标）和 crs 参数。")
+
+
+def _result(kind: str, params: dict, hits: list[QueryHit], layer_ids: Iterable[str], *,
+            catalog=None, where=None) -> QueryResult:
+    """``catalog``/``where`` (the query's WGS 84 point or geometry): add a ``note`` when nothing was found far
+    from the data."""
     per = {lid: 0 for lid in layer_ids}
     for h in hits:
         per[h.layer_id] = per.get(h.layer_id, 0) + 1
-    return QueryResult.model_construct(kind=kind, params=jsonable(params), count=len(hits), layers=per, hits=hits)
+    note = _far_note(catalog, list(per), where) if not hits and catalog is not None and where is not None else None
+    return QueryResult.model_construct(kind=kind, params=jsonable(params), count=len(hits), layers=per, hits=hits,
+                                       note=note)
 
 
 def _check_filter_known(catalog, ids: list[str], cf: CompiledFilter | None) -> None:
@@ -354,7 +384,7 @@ def at_point(catalog, lon, lat, *, crs=None, tolerance=0.0, layers=None, filter=
             hits.append(_hit(index, int(cand[j]), with_geometry=with_geometry, distance_m=round(float(dist[j]), 2)))
     params = {"lon": float(lon), "lat": float(lat), "crs": parse_crs(crs).code, "tolerance_m": tol,
               "wgs84": [pt.x, pt.y], "layers": ids, "filter": cf.text if cf else None}
-    return _result("point", params, hits, ids)
+    return _result("point", params, hits, ids, catalog=catalog, where=pt)
 
 
 def in_geometry(catalog, geometry, *, crs=None, predicate: str = "intersects", layers=None, filter=None,
@@ -407,7 +437,7 @@ def in_geometry(catalog, geometry, *, crs=None, predicate: str = "intersects", l
         crs = _declared_crs(geometry)
     params = {"predicate": pred, "crs": parse_crs(crs).code, "layers": ids, "filter": cf.text if cf else None,
               "area_m2": round(float(ellipsoidal_area(geom)), 1), "bounds": list(geom.bounds)}
-    return _result("geometry", params, hits, ids)
+    return _result("geometry", params, hits, ids, catalog=catalog, where=geom)
 
 
 def near(catalog, layer, near, distance, *, filter=None, near_filter=None,
@@ -496,7 +526,7 @@ def nearest(catalog, lon, lat, layer, k: int = 5, *, crs=None, filter=None, max_
             hits.append(_hit(index, int(cand[j]), with_geometry=with_geometry, distance_m=round(float(dist[j]), 2)))
     params = {"lon": float(lon), "lat": float(lat), "crs": parse_crs(crs).code, "layer": layer, "k": n,
               "max_distance_m": maxd, "filter": cf.text if cf else None, "wgs84": [pt.x, pt.y]}
-    return _result("nearest", params, hits, [layer])
+    return _result("nearest", params, hits, [layer], catalog=catalog, where=pt)
 
 
 def select(catalog, layers, filter, *, with_geometry: bool = False) -> QueryResult:

@@ -283,10 +283,8 @@ def _print_query(result, fmt):
         return
     if not result.hits:
         click.echo("没有找到要素。")
-        lonlat = result.params.get("wgs84") if result.kind in ("point", "nearest") else None
-        if lonlat and not (119.5 <= lonlat[0] <= 122.5 and 30.3 <= lonlat[1] <= 32.5):
-            click.echo(f"注：该点换算为 WGS 84 后位于 经度 {lonlat[0]:.4f}、纬度 {lonlat[1]:.4f}，不在昆山附近；"
-                       "请检查坐标顺序（--point 先写 x/经度，后写 y/纬度；EPSG:4549/4528 为 东坐标,北坐标）和 --crs")
+        if result.note:
+            click.echo("注：" + result.note)
         return
     _print_table([t for _, t in cols], [[_fmt(v, 2) if isinstance(v, float) else ("" if v is None else str(v)) for v in r]
                                         for r in rows])

@@ -249,6 +249,6 @@ def test_point_far_from_kunshan_gets_a_hint(runner):
     """Northing and easting swapped (as the EPSG:4549 items output writes them) put the point in the Pacific;
     the CLI said only "没有找到要素。" — it now says where the point landed and what to check."""
     out = run(runner, "query", "--point", "3473902.476,581388.519", "--crs", "EPSG:4549").output
-    assert "不在昆山附近" in out and "坐标顺序" in out
+    assert "远离所查图层" in out and "坐标顺序" in out
     near = run(runner, "query", "--point", "581388.519,3473902.476", "--crs", "EPSG:4549", "--tolerance", "5").output
-    assert "不在昆山附近" not in near
+    assert "远离所查图层" not in near

@@ -30,6 +30,19 @@ def test_point(client, catalog, spot):
     assert set(only["layers"]) == {layer_id} and only["count"] >= 1
 
 
+def test_far_point_gets_a_note(client, catalog, spot):
+    """Easting/northing swapped in EPSG:4549 lands in the Pacific: the empty answer says where and what to check;
+    a point on the data has no note."""
+    layer_id, x, y = spot
+    doc = client.get("/query/point", params={"lon": 3473902.476, "lat": 581388.519, "crs": "EPSG:4549"}).json()
+    assert doc["count"] == 0 and "坐标顺序" in doc["note"] and "crs" in doc["note"]
+    doc = client.get("/query/nearest", params={"lon": 31.38, "lat": 12.0, "layer": layer_id, "max_distance": 1000})
+    assert doc.status_code == 200 and doc.json()["count"] == 0 and doc.json()["note"]
+    assert client.get("/query/point", params={"lon": x, "lat": y}).json()["note"] is None
+    far = {"type": "Polygon", "coordinates": [[[10, 10], [10.1, 10], [10.1, 10.1], [10, 10]]]}
+    assert client.post("/query/geometry", json={"geometry": far}).json()["note"]
+
+
 def test_point_in_gcj02(client, catalog, spot):
     from kfqmap.crs import wgs84_to_gcj02
     layer_id, x, y = spot
