@@ -20,6 +20,12 @@ How a tile is made (no HTTP here; the server only wraps the bytes):
 3. Encoding is done here with numpy (zigzag deltas, command integers, varints): no per-feature Python.
    ``LayerSource.encode_many`` does the same for many tiles of one zoom in a single pass (each feature paired
    with every tile it touches); ``kfqmap tiles seed`` uses it for polygon layers.
+4. Layers of one-ring polygons (parcels) also keep, per zoom that has a tile index (z ≥ 13, unsimplified), every
+   polygon's geometry encoded once on the zoom's global pixel grid (``_pre_geometry``, built with the index:
+   ~0.4 s and ~12 MB per zoom for 200,000 parcels): in a tile only the first MoveTo point of an unclipped polygon
+   depends on the tile, so a tile is its features' heads (id, tags, lengths, first point) around those
+   pre-encoded tails, with clipped features encoded as in 2. Same bytes as 2–3 (points whose rounding could
+   differ are checked per tile, with a fallback to 2–3).
 
 Feature dropping at low zooms (tippecanoe-like, ``--drop-densest-as-needed`` in spirit): working down from
 z15, a zoom keeps every feature of the zoom above unless some tile would hold more than
@@ -55,6 +61,7 @@ DROP_GRID = 48                #: thinning keeps one feature per (tile / DROP_GRI
 MAX_TILE_BYTES = 500_000      #: hard cap on an encoded (uncompressed) tile
 UNCLIPPED_FAST_PATH = True    #: encode tiles whose candidates are all unclipped ragged polygons without shapely
 TILE_INDEX_MIN_ZOOM = 13      #: from this zoom on, a layer keeps a tile → candidates index per zoom (built once)
+PRE_ENCODED_GEOMETRY = True   #: with that index, one-ring polygon layers also keep each zoom's geometry encoded once
 PLAN_TILESET = "plan"
 
 R = 6378137.0
@@ -486,6 +493,75 @@ def _command_stream(px, py, run_len, run_owner, kind: int):
     return out, np.repeat(run_owner, run_total)
 
 
+class _PreGeom(NamedTuple):
+    """One zoom's geometry of every one-ring polygon of a layer's ragged arrays, encoded once (``_pre_geometry``)."""
+
+    scale: float         # pixels per metre at this zoom (global pixel = rint((x + ORIGIN)·scale), rint((ORIGIN − y)·scale))
+    x0: np.ndarray       # per polygon: its first emitted point on the global grid
+    y0: np.ndarray
+    start: np.ndarray    # per polygon: offset of its encoded tail in ``buf``
+    length: np.ndarray   # per polygon: bytes of the tail; -1 when the ring collapses at this zoom (no geometry)
+    buf: np.ndarray      # uint8: LineTo command, zigzag deltas and ClosePath of every polygon, as varints
+    safe: np.ndarray     # per polygon: no coordinate near a rounding tie, so no tile can quantise it differently
+
+
+def _pre_geometry(rag: _Ragged, z: int, extent: int) -> _PreGeom:
+    """Encode the rings of a one-ring-per-geometry ragged array once for zoom ``z``.
+
+    Inside a tile, a point's quantised position is its position on the zoom's global pixel grid minus the tile's
+    offset (``x·extent``, ``y·extent``), up to float rounding: ``LayerSource._encode_pre`` checks that equality
+    for every point of a tile and falls back to the ordinary path when it does not hold. Given it, everything
+    the encoder derives from a ring — repeated points dropped, orientation, degenerate rings, zigzag deltas —
+    is the same in every tile (the ring is translated by whole pixels; here each ring is taken relative to its
+    own first point, so the integers stay small and the shoelace sums exact as in a tile), and only the first
+    MoveTo point depends on the tile.
+
+    That equality can only fail for a coordinate whose global pixel position lies within float error of a
+    rounding tie (x.5): the tile path's error (tile edge and width rounded in metres, then scaled) and this
+    one's (``c + ORIGIN`` rounded, then scaled) are each of the order of 1e-12·2^z px (the two differed by at
+    most 6e-8 px at z16 and 7e-6 px at z22 over the 200,000 bench parcels). A polygon none of whose coordinates
+    lies within ``2^z·1e-10`` px of a tie (~60× that) is marked ``safe`` and its points need no per-tile
+    check; tiles holding any other polygon check every point.
+    """
+    size = 2 * ORIGIN / (1 << z)
+    s = extent / size
+    c = rag.coords
+    fx = (c[:, 0] + ORIGIN) * s
+    fy = (ORIGIN - c[:, 1]) * s
+    gx = np.rint(fx).astype(np.int64)
+    gy = np.rint(fy).astype(np.int64)
+    margin = (1 << z) * 1e-10
+    near = (np.abs(fx - np.floor(fx) - 0.5) < margin) | (np.abs(fy - np.floor(fy) - 0.5) < margin)
+    nr = len(rag.ring_off) - 1
+    pt_ring = np.repeat(np.arange(nr), np.diff(rag.ring_off))
+    safe = np.bincount(pt_ring[near], minlength=nr) == 0
+    ring_len = np.diff(rag.ring_off)
+    first = np.minimum(rag.ring_off[:-1], max(len(c) - 1, 0))
+    tx = np.repeat(gx[first], ring_len) if len(c) else gx
+    ty = np.repeat(gy[first], ring_len) if len(c) else gy
+    px, py, rl, ro = _polygon_runs(rag, np.arange(nr), None, extent, xy=(gx - tx, gy - ty), simple=True)
+    x0 = np.zeros(nr, dtype=np.int64)
+    y0 = np.zeros(nr, dtype=np.int64)
+    start = np.zeros(nr, dtype=np.int64)
+    length = np.full(nr, -1, dtype=np.int64)
+    if len(rl) == 0:
+        return _PreGeom(s, x0, y0, start, length, np.zeros(0, np.uint8), safe)
+    pfirst = np.cumsum(rl) - rl
+    x0[ro] = px[pfirst] + gx[first[ro]]
+    y0[ro] = py[pfirst] + gy[first[ro]]
+    geom, _ = _command_stream(px, py, rl, ro, _POLYGON)
+    run_total = 2 * rl + 3
+    run_start = np.cumsum(run_total) - run_total
+    tail = np.ones(len(geom), dtype=bool)
+    tail[run_start] = tail[run_start + 1] = tail[run_start + 2] = False     # MoveTo and its (tile-dependent) point
+    buf, nb = _varint_array(geom[tail])
+    bpos = np.concatenate(([0], np.cumsum(nb)))
+    tstart = run_start - 3 * np.arange(len(rl))                             # each run's first tail value
+    start[ro] = bpos[tstart]
+    length[ro] = bpos[tstart + 2 * rl] - bpos[tstart]
+    return _PreGeom(s, x0, y0, start, length, buf, safe)
+
+
 # ---------------------------------------------------------------------------------------------- layers
 @dataclass
 class _Values:
@@ -541,6 +617,9 @@ class LayerSource:
         self._rag_index[polys] = np.arange(len(polys))
         self._simple: dict[tuple[int, int], np.ndarray] = {}
         self._tile_idx: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray] | None] = {}
+        self._pre: dict[tuple[int, int], _PreGeom] = {}
+        self._fid_nb: np.ndarray | None = None
+        self._all_valid = False
         self.detailed = bool(detailed if detailed is not None else (self.n and ncoords.mean() > 12))
         self.fids = (self.rows + 1).astype(np.uint64)       # MVT feature id = row number (1-based)
         self._prepare_properties(frame.iloc[self.rows])
@@ -653,6 +732,8 @@ class LayerSource:
             pfeat = feats[owner]
             order = np.lexsort((pfeat, pkey))
             result = (pkey[order], pfeat[order])
+            if PRE_ENCODED_GEOMETRY and self._rag_simple and not (self.detailed and z < DETAIL_ZOOM):
+                self._pre[(z, extent)] = _pre_geometry(self._rag, z, extent)
         self._tile_idx[key] = result
         return result
 
@@ -811,6 +892,18 @@ class LayerSource:
         fast = None
         if not simplify and self._rag is not None:
             fast = inside & (self._rag_index[cand] >= 0)
+            pre = self._pre.get((z, extent)) if idx is not None and UNCLIPPED_FAST_PATH else None
+            if pre is not None and fast.any():
+                # the zoom's geometry is pre-encoded: unclipped polygons come from it, the others are clipped here
+                others = None
+                if not fast.all():
+                    opos = np.flatnonzero(~fast)
+                    oc, geom, gown = self._streams(cand[opos], inside[opos], None, self.geoms[cand[opos]], b, box,
+                                                   extent, buffer)
+                    others = (opos, geom, opos[np.searchsorted(cand[opos], oc)][gown] if len(gown) else gown)
+                res = self._encode_pre(pre, cand, x, y, b, extent, others)
+                if res is not None:
+                    return res
             if UNCLIPPED_FAST_PATH and fast.all():
                 # the common high-zoom case: every candidate is an unclipped polygon of the layer's ragged
                 # arrays, so no object array, no shapely call, no clip; owners come out in order (no re-sort)
@@ -824,6 +917,14 @@ class LayerSource:
             geoms = self._simplified(z, extent)[cand]
         else:
             geoms = self.geoms[cand]
+        cand, geom, gown = self._streams(cand, inside, fast, geoms, b, box, extent, buffer)
+        return self._layer_message(cand, geom, gown, extent)
+
+    def _streams(self, cand: np.ndarray, inside: np.ndarray, fast: np.ndarray | None, geoms: np.ndarray,
+                 b: TileBounds, box: tuple, extent: int, buffer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Command integers of ``cand`` (``geoms``: their geometries, None where ``fast``: taken from the ragged
+        arrays): features beyond ``inside`` clipped to ``box``, emptied ones dropped. Returns (the candidates
+        left, command integers, their owners as positions in those candidates, ascending)."""
         if not inside.all():
             geoms = geoms.copy()
             out = ~inside
@@ -832,7 +933,7 @@ class LayerSource:
             geoms, cand, inside = geoms[keep], cand[keep], inside[keep]
             fast = fast[keep] if fast is not None else None
             if len(cand) == 0:
-                return b"", 0
+                return cand, np.zeros(0, np.uint64), np.zeros(0, np.int64)
         fam = self.family[cand]
         streams, owners = [], []
         local = np.arange(len(cand))
@@ -874,7 +975,212 @@ class LayerSource:
         if len(gown) > 1 and (np.diff(gown) < 0).any():
             order = np.argsort(gown, kind="stable")
             geom, gown = geom[order], gown[order]
-        return self._layer_message(cand, geom, gown, extent)
+        return cand, geom, gown
+
+    def _encode_pre(self, pre: "_PreGeom", cand: np.ndarray, x: int, y: int, b: TileBounds, extent: int,
+                    others: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[bytes, int] | None:
+        """The Layer message of a tile from the zoom's pre-encoded geometry (``_pre_geometry``), where only the first
+        MoveTo point of each polygon depends on the tile.
+
+        ``cand``: the tile's candidates (sorted); all are unclipped one-ring polygons unless ``others`` is given:
+        ``(positions in cand, command integers, their owners as positions in cand, ascending)`` of the candidates
+        encoded the ordinary way (the clipped ones). Unless every pre-encoded polygon is ``safe`` (no coordinate
+        near a rounding tie), every point is quantised against this tile as ``encode`` does and compared with its
+        pre-quantised position moved by the tile's offset; on any difference None is returned and the caller
+        encodes the tile the ordinary way, so the bytes are always the ordinary path's bytes."""
+        ox, oy = x * extent, y * extent
+        if others is None:
+            pc = cand
+        else:
+            opos, ogeom, oown = others
+            is_pre = np.ones(len(cand), dtype=bool)
+            is_pre[opos] = False
+            pc = cand[is_pre]
+        ri = self._rag_index[pc]
+        if not pre.safe[ri].all():
+            ring_off = self._rag.ring_off
+            s0 = ring_off[ri]
+            npt = ring_off[ri + 1] - s0
+            off = np.cumsum(npt) - npt
+            pts = np.arange(int(off[-1] + npt[-1])) - np.repeat(off - s0, npt)
+            c = self._rag.coords[pts]
+            lx, ly = _quantise(c, b, extent)
+            gx = np.rint((c[:, 0] + ORIGIN) * pre.scale).astype(np.int64)      # as in _pre_geometry
+            gy = np.rint((ORIGIN - c[:, 1]) * pre.scale).astype(np.int64)
+            if not (np.array_equal(lx, gx - ox) and np.array_equal(ly, gy - oy)):
+                return None
+        tlen = pre.length[ri]                             # -1: the ring collapses at this zoom (no geometry)
+        if others is None:
+            ispre = None
+            has = tlen >= 0
+            if not has.all():
+                cand, ri, tlen = cand[has], ri[has], tlen[has]
+                if len(cand) == 0:
+                    return b"", 0
+        else:
+            # merge: pre-encoded features and ordinarily encoded ones (their whole geometry is the "tail")
+            gnb = _varint_sizes(ogeom)
+            gbytes = _varint_array(ogeom, gnb)[0] if len(ogeom) else np.zeros(0, np.uint8)
+            glen = np.bincount(oown, weights=gnb, minlength=len(cand)).astype(np.int64)
+            tl_all = np.where(glen > 0, glen, -1)
+            tl_all[is_pre] = tlen
+            ri_all = np.zeros(len(cand), dtype=np.int64)
+            ri_all[is_pre] = ri
+            has = tl_all >= 0
+            cand, ispre, tlen, ri = cand[has], is_pre[has], tl_all[has], ri_all[has]
+            if len(cand) == 0:
+                return b"", 0
+        nfeat = len(cand)
+        zx = _zigzag(pre.x0[ri] - ox)
+        zy = _zigzag(pre.y0[ri] - oy)
+        if self._fid_nb is None:
+            self._fid_nb = _varint_sizes(self.fids)
+            self._all_valid = bool(len(self.keys)) and bool((self.vidx >= 0).all())
+        fids = self.fids[cand]
+        fnb = self._fid_nb[cand]
+        sz = _varint_sizes(np.concatenate([zx, zy]))
+        zxnb, zynb = sz[:nfeat], sz[nfeat:]
+        movelen = 1 + zxnb + zynb                          # MoveTo(1) x y, ahead of the pre-encoded tail
+        if ispre is not None:
+            movelen = np.where(ispre, movelen, 0)
+        geomlen = movelen + tlen
+        if self._all_valid:
+            # every feature has every key: one row of varints per feature, columns filled whole
+            K = len(self.keys)
+            gvals = self.vidx[cand].ravel()
+            srt = np.sort(gvals)
+            used_vals = srt[np.concatenate(([True], srt[1:] != srt[:-1]))]
+            vloc = np.searchsorted(used_vals, gvals).astype(np.uint64)
+            used_keys = np.arange(K)
+            vnb = _varint_sizes(vloc).reshape(nfeat, K)
+            knb = _varint_sizes(used_keys)
+            tagslen = vnb.sum(axis=1) + int(knb.sum())
+            sz = _varint_sizes(np.concatenate([tagslen, geomlen]).astype(np.uint64))
+            tlnb, glnb = sz[:nfeat], sz[nfeat:]
+            featlen = 1 + fnb + 1 + tlnb + tagslen + 2 + 1 + glnb + geomlen
+            flnb = _varint_sizes(featlen)
+            # a row: 0x12 len 0x08 id 0x12 tagslen (key value)… 0x18 3 0x22 geomlen MoveTo(1) x y
+            m = 6 + 2 * K
+            row = np.zeros(m + 7, dtype=np.uint64)
+            row[[0, 2, 4, m, m + 1, m + 2, m + 4]] = (0x12, 0x08, 0x12, 0x18, _POLYGON, 0x22, 9)
+            row[6:m:2] = used_keys
+            rnb = np.ones(m + 7, dtype=np.int64)
+            rnb[6:m:2] = knb
+            S = np.empty((nfeat, m + 7), dtype=np.uint64)
+            S[:] = row
+            NB = np.empty((nfeat, m + 7), dtype=np.int64)
+            NB[:] = rnb
+            S[:, 7:m:2] = vloc.reshape(nfeat, K)
+            NB[:, 7:m:2] = vnb
+            for c, v, n_ in ((1, featlen, flnb), (3, fids, fnb), (5, tagslen, tlnb), (m + 3, geomlen, glnb),
+                             (m + 5, zx, zxnb), (m + 6, zy, zynb)):
+                S[:, c] = v
+                NB[:, c] = n_
+            if ispre is not None:
+                S[:, m + 1] = self.family[cand]           # the ordinarily encoded ones may be lines or points
+            if ispre is None or ispre.all():
+                stream, nb = S.ravel(), NB.ravel()
+            else:
+                sel = np.ones(S.shape, dtype=bool)
+                sel[~ispre, m + 4:] = False
+                stream, nb = S[sel], NB[sel]
+        else:
+            tags, tag_owner, used_vals, used_keys = self._tags(cand)
+            nt = np.bincount(tag_owner, minlength=nfeat) if len(tags) else np.zeros(nfeat, np.int64)
+            tnb = _varint_sizes(tags) if len(tags) else np.zeros(0, np.int64)
+            tagslen = np.bincount(tag_owner, weights=tnb, minlength=nfeat).astype(np.int64) if len(tags) else nt
+            sz = _varint_sizes(np.concatenate([tagslen, geomlen]).astype(np.uint64))
+            tlnb, glnb = sz[:nfeat], sz[nfeat:]
+            featlen = 1 + fnb + 1 + tlnb + tagslen + 2 + 1 + glnb + geomlen
+            flnb = _varint_sizes(featlen)
+            # head of each feature as varints: 0x12 len 0x08 id 0x12 tagslen tags… 0x18 3 0x22 geomlen MoveTo(1) x y
+            count = 10 + nt + (3 if ispre is None else 3 * ispre)
+            fstart = np.cumsum(count) - count
+            stream = np.empty(int(fstart[-1] + count[-1]), dtype=np.uint64)
+            nb = np.ones(len(stream), dtype=np.int64)
+            stream[fstart] = 0x12
+            stream[fstart + 1] = featlen
+            nb[fstart + 1] = flnb
+            stream[fstart + 2] = 0x08
+            stream[fstart + 3] = fids
+            nb[fstart + 3] = fnb
+            stream[fstart + 4] = 0x12
+            stream[fstart + 5] = tagslen
+            nb[fstart + 5] = tlnb
+            if len(tags):
+                tpos = np.arange(len(tags)) + np.repeat(fstart + 6 - (np.cumsum(nt) - nt), nt)
+                stream[tpos] = tags
+                nb[tpos] = tnb
+            mid = fstart + 6 + nt
+            stream[mid] = 0x18
+            stream[mid + 1] = _POLYGON if ispre is None else self.family[cand].astype(np.uint64)
+            stream[mid + 2] = 0x22
+            stream[mid + 3] = geomlen
+            nb[mid + 3] = glnb
+            mp = mid if ispre is None else mid[ispre]
+            stream[mp + 4] = 9                                 # MoveTo, count 1
+            stream[mp + 5] = zx if ispre is None else zx[ispre]
+            nb[mp + 5] = zxnb if ispre is None else zxnb[ispre]
+            stream[mp + 6] = zy if ispre is None else zy[ispre]
+            nb[mp + 6] = zynb if ispre is None else zynb[ispre]
+        head = _varint_array(stream, nb)[0]
+        total = 1 + flnb + featlen                           # bytes of each feature, head + tail
+        hlen = total - tlen
+        bstart = np.cumsum(total) - total
+        out = np.empty(int(bstart[-1] + total[-1]), dtype=np.uint8)
+        hoff = np.cumsum(hlen) - hlen
+        out[np.arange(len(head)) + np.repeat(bstart - hoff, hlen)] = head
+        if ispre is None:
+            toff = np.cumsum(tlen) - tlen
+            rank = np.arange(int(toff[-1] + tlen[-1])) - np.repeat(toff, tlen)
+            out[rank + np.repeat(bstart + hlen, tlen)] = pre.buf[rank + np.repeat(pre.start[ri], tlen)]
+        else:
+            for part in (ispre, ~ispre):
+                tl, ts = tlen[part], (bstart + hlen)[part]
+                if not len(tl):
+                    continue
+                toff = np.cumsum(tl) - tl
+                rank = np.arange(int(toff[-1] + tl[-1])) - np.repeat(toff, tl)
+                dest = rank + np.repeat(ts, tl)
+                out[dest] = pre.buf[rank + np.repeat(pre.start[ri[part]], tl)] if part is ispre else gbytes
+        return self._layer_bytes(out.tobytes(), used_vals, used_keys, extent), nfeat
+
+    def _tags(self, feats: np.ndarray):
+        """Tags of ``feats`` (key and value numbers local to the tile, grouped by feature), their owners (local
+        feature numbers), and the global value and key numbers the tile uses (sorted)."""
+        V = self.vidx[feats]
+        valid = V >= 0
+        rows, cols = np.nonzero(valid)
+        gvals = V[rows, cols]
+        srt = np.sort(gvals)
+        used_vals = srt[np.concatenate(([True], srt[1:] != srt[:-1]))] if len(srt) else srt
+        vlocal = np.searchsorted(used_vals, gvals)
+        used_keys = np.flatnonzero(valid.any(axis=0))
+        if len(used_keys) == len(self.keys):
+            kl = cols
+        else:
+            klocal = np.full(len(self.keys), -1, dtype=np.int64)
+            klocal[used_keys] = np.arange(len(used_keys))
+            kl = klocal[cols]
+        tags = np.empty(2 * len(rows), dtype=np.uint64)
+        tags[0::2] = kl
+        tags[1::2] = vlocal
+        return tags, np.repeat(rows, 2), used_vals, used_keys
+
+    def _layer_bytes(self, features: bytes, used_vals: np.ndarray, used_keys: np.ndarray, extent: int) -> bytes:
+        """The Layer message around encoded features: version, name, features, the used keys and values, extent."""
+        vals = self.values
+        if len(used_vals):
+            L = vals.length[used_vals]
+            S = vals.start[used_vals]
+            gather = np.repeat(S - (np.cumsum(L) - L), L) + np.arange(int(L.sum()))
+            values = vals.buf[gather].tobytes()
+        else:
+            values = b""
+        keys = b"".join(self.key_bytes[k] for k in used_keys)
+        name = self.name.encode("utf-8")
+        return (b"\x78\x02" + b"\x0a" + _varint(len(name)) + name + features + keys + values
+                + b"\x28" + _varint(extent))
 
     def _layer_message(self, cand: np.ndarray, geom: np.ndarray, gown: np.ndarray, extent: int) -> tuple[bytes, int]:
         """The Layer message from the command stream ``geom`` of the candidates ``cand`` (``gown``: local owner of
@@ -890,39 +1196,10 @@ class LayerSource:
         feats = cand[present]
         types = self.family[feats].astype(np.uint64)   # _POINT/_LINE/_POLYGON are MVT's GeomType numbers
 
-        # ---- tags: local keys and values
-        V = self.vidx[feats]
-        valid = V >= 0
-        rows, cols = np.nonzero(valid)
-        gvals = V[rows, cols]
-        srt = np.sort(gvals)
-        used_vals = srt[np.concatenate(([True], srt[1:] != srt[:-1]))] if len(srt) else srt
-        vlocal = np.searchsorted(used_vals, gvals)
-        used_keys = np.flatnonzero(valid.any(axis=0))
-        klocal = np.full(len(self.keys), -1, dtype=np.int64)
-        klocal[used_keys] = np.arange(len(used_keys))
-        tags = np.empty(2 * len(rows), dtype=np.uint64)
-        tags[0::2] = klocal[cols]
-        tags[1::2] = vlocal
-        tag_owner = np.repeat(rows, 2)
-
-        # ---- feature messages as one varint stream
+        tags, tag_owner, used_vals, used_keys = self._tags(feats)
         stream, _, snb = _feature_stream(self.fids[feats], types, tags, tag_owner, geom, gown, nfeat)
         features = _varint_array(stream, snb)[0].tobytes()
-
-        vals = self.values
-        if len(used_vals):
-            L = vals.length[used_vals]
-            S = vals.start[used_vals]
-            gather = np.repeat(S - (np.cumsum(L) - L), L) + np.arange(int(L.sum()))
-            values = vals.buf[gather].tobytes()
-        else:
-            values = b""
-        keys = b"".join(self.key_bytes[k] for k in used_keys)
-        name = self.name.encode("utf-8")
-        layer = (b"\x78\x02" + b"\x0a" + _varint(len(name)) + name + features + keys + values
-                 + b"\x28" + _varint(extent))
-        return layer, nfeat
+        return self._layer_bytes(features, used_vals, used_keys, extent), nfeat
 
 
 def _feature_stream(fids, types, tags, tag_owner, geom, gown, nfeat):
