@@ -175,7 +175,8 @@ def _catalog_file(root: Path) -> Path:
 
 
 def load_catalog(settings: CatalogSettings | None = None) -> Catalog:
-    """Read and validate ``catalog.json`` of the geodata directory, then register any extra layers."""
+    """Read and validate ``catalog.json`` of the geodata directory, then register any extra layers
+    (files, or PostGIS tables — checked now, read on first use; see ``CatalogSettings``)."""
     settings = settings or CatalogSettings()
     root = Path(settings.geodata_dir)
     path = _catalog_file(root)
@@ -183,8 +184,13 @@ def load_catalog(settings: CatalogSettings | None = None) -> Catalog:
         raise KFQMapError(f"找不到图层目录文件 {path}")
     data = json.loads(path.read_text(encoding="utf-8"))
     catalog = Catalog([Layer.model_validate(item) for item in data["layers"]], root)
-    for layer_id, file in settings.extra_layer_paths().items():
-        catalog.add_layer(extra_file_layer(layer_id, file))
+    for layer_id, (source, location) in settings.extra_layer_sources().items():
+        if source == "postgis":
+            from .stores.postgis import postgis_layer
+
+            catalog.add_layer(postgis_layer(layer_id, location))
+        else:
+            catalog.add_layer(extra_file_layer(layer_id, Path(location)))
     return catalog
 
 

@@ -75,3 +75,12 @@ class RequestTooLarge(KFQMapError):
 
 class EmptySelection(KFQMapError):
     """A request that selects no feature where at least one is needed (e.g. an export)."""
+
+
+class DataSourceError(KFQMapError):
+    """A layer's data source cannot be used as configured: a malformed connection string, an unknown
+    database or role, a missing table, a table without a geometry column (an admin's fix, not the caller's)."""
+
+
+class StoreUnavailable(DataSourceError):
+    """A layer's database cannot be reached right now (down, restarting, refusing connections, timing out)."""

@@ -7,12 +7,29 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GEODATA_DIR = Path(__file__).resolve().parent.parent / "geodata"
 
+#: how an ``extra_layers`` value names a PostGIS table instead of a file
+POSTGIS_PREFIXES = ("postgresql://", "postgres://")
+
 
 class CatalogSettings(BaseSettings):
-    """Where the catalog lives, and extra file layers to register beside the plan's layers.
+    """Where the catalog lives, and extra layers (files or PostGIS tables) to register beside the plan's layers.
 
-    ``KFQMAP_EXTRA_LAYERS="parcels=/tmp/bench/data/parcels_200000.gpkg;other=/path/x.geojson"`` adds
-    layers (group 背景/额外, not part of the plan) — used by the benchmarks.
+    ``KFQMAP_EXTRA_LAYERS`` is a ``;``-separated list of ``layer_id=location`` (layers in group 额外, not part
+    of the plan). A location is either
+
+    - a GDAL-readable file: ``parcels=/tmp/bench/data/parcels_200000.gpkg;other=/path/x.geojson``
+      (used by the benchmarks), or
+    - a PostGIS table: a libpq connection URI, ``#``, then ``table``, ``schema.table`` or
+      ``schema.table:geom_column``, e.g.
+      ``parcels=postgresql://gis@db.example:5432/kfq#public.parcels`` or, over a unix socket,
+      ``parcels=postgresql://gis@/kfq?host=/run/postgresql&port=5432#public.parcels``;
+      keyword connection strings take a ``postgis:`` prefix:
+      ``parcels=postgis:host=/run/postgresql dbname=kfq user=gis#public.parcels``.
+
+    PostGIS connection strings must not hold a password (the location shows in the catalog): libpq takes it
+    from ``PGPASSWORD`` or ``~/.pgpass`` (``PGPASSFILE``). The table is checked when the catalog loads (a
+    missing table, a table without geometry or a database that refuses the connection stops the start with a
+    ``DataSourceError`` naming it); its rows are read on first use.
     """
 
     model_config = SettingsConfigDict(env_prefix="KFQMAP_")
@@ -20,9 +37,21 @@ class CatalogSettings(BaseSettings):
     geodata_dir: Path = GEODATA_DIR
     extra_layers: str = ""
 
-    def extra_layer_paths(self) -> dict[str, Path]:
-        out: dict[str, Path] = {}
+    def extra_layer_sources(self) -> dict[str, tuple[str, str]]:
+        """Every extra layer: id → (reader name, location), reader ``file`` or ``postgis``."""
+        out: dict[str, tuple[str, str]] = {}
         for part in filter(None, (p.strip() for p in self.extra_layers.split(";"))):
-            layer_id, _, path = part.partition("=")
-            out[layer_id.strip()] = Path(path.strip())
+            layer_id, _, location = part.partition("=")
+            location = location.strip()
+            if location.startswith(POSTGIS_PREFIXES):
+                out[layer_id.strip()] = ("postgis", location)
+            elif location.startswith("postgis:"):
+                out[layer_id.strip()] = ("postgis", location.removeprefix("postgis:").strip())
+            else:
+                out[layer_id.strip()] = ("file", location)
         return out
+
+    def extra_layer_paths(self) -> dict[str, Path]:
+        """The extra layers that are files: id → path."""
+        return {layer_id: Path(location) for layer_id, (source, location) in self.extra_layer_sources().items()
+                if source == "file"}

@@ -1,7 +1,8 @@
 """Readers that open a layer's data, behind one small interface, chosen by name from a registry.
 
-A layer's ``source`` in the catalog names its reader: ``geojson`` and ``gpkg`` (files through GDAL/pyogrio)
-today; a PostGIS reader registers itself the same way. Every reader returns a GeoDataFrame in EPSG:4326.
+A layer's ``source`` in the catalog names its reader: ``geojson``, ``gpkg`` and ``file`` (files through
+GDAL/pyogrio, ``location`` a path) and ``postgis`` (a PostGIS table, ``location`` = ``<libpq dsn>#schema.table``;
+see ``kfqmap/stores/postgis.py``). Every reader returns a GeoDataFrame in EPSG:4326.
 """
 from __future__ import annotations
 
@@ -32,10 +33,17 @@ def _read_file(location: str, *, base: Path) -> gpd.GeoDataFrame:
     return frame
 
 
+def _read_postgis(location: str, *, base: Path) -> gpd.GeoDataFrame:
+    from .stores.postgis import read_postgis   # psycopg is imported only when a PostGIS layer is read
+
+    return read_postgis(location, base=base)
+
+
 READERS: dict[str, Callable[..., gpd.GeoDataFrame]] = {
     "geojson": _read_file,
     "gpkg": _read_file,
     "file": _read_file,
+    "postgis": _read_postgis,
 }
 
 

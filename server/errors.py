@@ -37,6 +37,8 @@ STATUS_CODES: dict[type[E.KFQMapError], int] = {
     E.TileOutOfRange: 400,
     E.RequestTooLarge: 413,
     E.EmptySelection: 404,
+    E.StoreUnavailable: 503,   # a layer's database is down: retry later
+    E.DataSourceError: 500,    # a layer's store is misconfigured (missing table, bad DSN): the admin's fix
     E.KFQMapError: 400,
 }
 

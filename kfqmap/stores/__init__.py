@@ -1,0 +1,1 @@
+"""Stores that layers can be read from besides files: ``postgis`` (PostgreSQL/PostGIS tables, psycopg 3)."""
