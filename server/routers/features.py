@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kfqmap import features as F
 from kfqmap.catalog import GROUPS, Catalog, Layer
-from kfqmap.errors import InvalidParameter
+from kfqmap.errors import InvalidParameter, StoreUnavailable
 
 from .. import html
 from ..dependencies import (OutputFormat, collection, items_format, crs_param, get_catalog, get_store, items_query, layer_index,
@@ -68,8 +68,15 @@ def links(request: Request) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------ documents
-def collection_document(request: Request, store: F.FeatureStore, layer: Layer) -> dict:
-    index = store.index(layer.id)
+def collection_document(request: Request, store: F.FeatureStore, layer: Layer, *, tolerate_outage: bool = False) -> dict:
+    """``tolerate_outage`` (the /collections list): a layer whose database is down is still listed, without extent
+    or feature count and with ``kfqmap.unavailable`` saying why, so one dead store does not hide every layer."""
+    try:
+        index = store.index(layer.id)
+    except StoreUnavailable as exc:
+        if not tolerate_outage:
+            raise
+        return _unavailable_document(request, layer, exc)
     self_href = url(request, "collection", collectionId=layer.id)
     items = url(request, "items", collectionId=layer.id)
     extent: dict = {}
@@ -106,13 +113,29 @@ def collection_document(request: Request, store: F.FeatureStore, layer: Layer) -
     }
 
 
+def _unavailable_document(request: Request, layer: Layer, exc: StoreUnavailable) -> dict:
+    self_href = url(request, "collection", collectionId=layer.id)
+    return {
+        "id": layer.id, "title": layer.title_zh, "description": layer.description,
+        "links": [{"href": self_href, "rel": "self", "type": MEDIA_JSON, "title": layer.title_zh},
+                  {"href": url(request, "items", collectionId=layer.id), "rel": "items", "type": MEDIA_GEOJSON,
+                   "title": f"{layer.title_zh} 要素（GeoJSON）"}],
+        "extent": None, "itemType": "feature", "crs": F.supported_crs_uris(), "storageCrs": F.CRS84_URI,
+        "kfqmap": {"title_en": layer.title_en, "group": layer.group, "group_en": GROUPS.get(layer.group),
+                   "kind": layer.kind, "geometry_type": layer.geometry_type, "plan_section": layer.plan_section,
+                   "schematic": layer.schematic, "illustrative": layer.illustrative, "accuracy_m": layer.accuracy_m,
+                   "features": None, "temporal_property": None, "style": layer.style.model_dump(),
+                   "unavailable": str(exc)},
+    }
+
+
 # ------------------------------------------------------------------------------------------ routes
 @router.get("/collections", name="collections", response_model=Collections, summary="图层集合列表",
             responses={200: {"content": {MEDIA_HTML: {}}}})
 def collections(request: Request, fmt: Annotated[OutputFormat, Depends(output_format)],
                 catalog: Annotated[Catalog, Depends(get_catalog)],
                 store: Annotated[F.FeatureStore, Depends(get_store)]):
-    docs = [collection_document(request, store, layer) for layer in catalog.layers]
+    docs = [collection_document(request, store, layer, tolerate_outage=True) for layer in catalog.layers]
     self_href = url(request, "collections")
     if fmt == "html":
         rows = [(html.link(with_query(url(request, "collection", collectionId=d["id"]), f="html"), d["id"]),

@@ -110,9 +110,11 @@ def _catalog(request: Request):
 
 @router.get("/web/catalog.json")
 def viewer_catalog(request: Request) -> JSONResponse:
-    """The layer records the viewer's panel and legend need (no features; those come from tiles and the API)."""
+    """The layer records the viewer's panel and legend need (no features; those come from tiles and the API).
+    Where a layer's data lives (``file``: a server path or a database connection string) is not published."""
     catalog = _catalog(request)
-    return JSONResponse({"layers": [layer.model_dump(mode="json") for layer in catalog.layers]}, headers=_NO_CACHE)
+    return JSONResponse({"layers": [layer.model_dump(mode="json", exclude={"file"}) for layer in catalog.layers]},
+                        headers=_NO_CACHE)
 
 
 @router.get("/web/{path:path}")

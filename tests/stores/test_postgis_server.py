@@ -106,6 +106,15 @@ def test_store_down_at_request_time_is_503_problem(pg, tmp_path):
             doc = r.json()
             assert doc["title"] == "StoreUnavailable" and "暂时无法连接 PostGIS 数据库" in doc["detail"]
             assert "Traceback" not in r.text
+        # the list of collections still answers: the dead layer is listed without extent, saying why
+        r = client.get("/collections")
+        assert r.status_code == 200, r.text
+        docs = {d["id"]: d for d in r.json()["collections"]}
+        assert docs["pg_down"]["extent"] is None and "暂时无法连接" in docs["pg_down"]["kfqmap"]["unavailable"]
+        assert docs["cores"]["kfqmap"]["features"] == 2 and "unavailable" not in docs["cores"]["kfqmap"]
+        assert client.get("/collections?f=html").status_code == 200
+        # where layers live (paths, connection strings) is not published to the viewer
+        assert all("file" not in layer for layer in client.get("/web/catalog.json").json()["layers"])
 
 
 def test_misconfigured_store_at_request_time_is_500_problem_with_the_reason(pg):
