@@ -5,10 +5,15 @@ compares like with like against PostGIS's in-database ST_AsMVT, and a place to p
     .venv/bin/python bench/profile_inproc.py -n 200000                 # times per zoom, prepare cost
     .venv/bin/python bench/profile_inproc.py -n 200000 --profile z12   # + pyinstrument of the z12 tiles
     .venv/bin/python bench/profile_inproc.py -n 200000 --profile bbox  # + pyinstrument of bbox pages
+    .venv/bin/python bench/profile_inproc.py -n 200000 --tiles-only --json X.jsonl   # what run_http.py runs
 
-Same tile list as measure.py/pg_bench.py (zooms 10,12,14,16, ≤--per-zoom per zoom, seed 1), same
-bbox list as measure.py (~1000 parcels per box). Bounded: --max-s per section. Writes nothing but
---json (appends one object) and, with --profile, an HTML report next to it.
+Same tile list as measure.py (and pg_bench.py with --per-zoom 50, as run_http.py calls it): zooms
+10,12,14,16, ≤--per-zoom per zoom, seed 1; same bbox list as measure.py (~1000 parcels per box).
+Before timing, the first listed tile of each zoom is rendered once (per-zoom preparation: tile index,
+simplified or pre-encoded geometry), as run_http.py primes its cold server; its time is reported as
+``prime_ms``, outside the per-zoom figures (--no-prime: inside them). Each tile is then rendered --repeats
+times (the engine keeps no tile cache). Bounded: --max-s per section. Writes nothing but --json (appends one
+object) and, with --profile, an HTML report next to it.
 """
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ def main():
     ap.add_argument("--max-s", type=float, default=120, help="cap per section")
     ap.add_argument("--profile", choices=["z10", "z12", "z14", "z16", "prepare", "bbox", "item"])
     ap.add_argument("--json")
+    ap.add_argument("--tiles-only", action="store_true", help="skip the bbox and item sections")
+    ap.add_argument("--no-prime", action="store_true", help="time each zoom's first tile inside its figures")
     a = ap.parse_args()
     os.environ["KFQMAP_EXTRA_LAYERS"] = f"parcels_{a.n}={a.data_dir}/parcels_{a.n}.gpkg"
     geodata = REPO / "geodata" / "catalog.json"
@@ -67,6 +74,15 @@ def main():
     print(f"read {out['read_s']} s, tile prepare (LayerSource) {out['tiles_prepare_s']} s, {len(frame)} features", flush=True)
 
     tl = tiles_for_bbox(meta["bbox"], [10, 12, 14, 16], a.per_zoom, 1)
+    out["tile_list"] = {"per_zoom": a.per_zoom, "seed": 1, "tiles": len(tl), "repeats": a.repeats}
+    if not a.no_prime:
+        out["prime_ms"] = {}
+        for pz in (10, 12, 14, 16):
+            z, x, y = next(t for t in tl if t[0] == pz)
+            t1 = time.perf_counter()
+            engine.tile(layer, z, x, y)
+            out["prime_ms"][pz] = round((time.perf_counter() - t1) * 1e3, 1)
+        print(f"prime (first tile of each zoom, per-zoom preparation) ms: {out['prime_ms']}", flush=True)
     per_z = {}
     t_start = time.perf_counter()
     for rep in range(a.repeats):
@@ -91,6 +107,13 @@ def main():
                            "max_ms": round(ts[-1] * 1e3, 2), "max_bytes": max(d["bytes"]),
                            "mean_bytes": int(statistics.mean(d["bytes"]))}
         print(f"tile z{z}: {json.dumps(out['tiles'][z])}", flush=True)
+    if a.tiles_only:
+        if a.json:
+            with open(a.json, "a") as f:
+                f.write(json.dumps(out) + "\n")
+        if prof is not None:
+            print(prof.output_text(unicode=True, color=False, show_all=False)[:12000])
+        return
 
     from kfqmap import features as F
     store = F.FeatureStore(cat)

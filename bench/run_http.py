@@ -15,10 +15,13 @@ every loop has a count cap and/or a time cap):
   2. starts KFQMap twice with KFQMAP_EXTRA_LAYERS="parcels_2000=...;parcels_200000=...":
      ``product`` on --port (tile LRU as shipped) and ``product_cold`` on --cold-port with --cold-env
      (the tile cache switched off, so every request renders a tile);
-  3. per size: pg_bench.py (PostGIS in-DB ST_AsMVT per zoom, the reference for cold tiles), a
-     sequential sweep over the tile list on both servers (per-tile bytes, feature counts, cache
-     headers; it also warms ``product``), then measure.py once per workload with the anchors and
-     the product as targets of the same run (c=1 and c=8);
+  3. per size: pg_bench.py (PostGIS in-DB ST_AsMVT per zoom, the reference for cold tiles) and
+     profile_inproc.py --tiles-only (KFQMap's tile engine called in-process, no HTTP: the like-with-like
+     reading against the in-DB figure) on the same tile list, a sequential sweep over the tile list on
+     both servers (per-tile bytes, feature counts, cache headers; it also warms ``product``), then
+     measure.py once per workload with the anchors and the product as targets of the same run (c=1 and
+     c=8); with --pygeoapi-mvt, a separate c=1 run at z16 and z14 of pygeoapi's MVT-postgresql beside the
+     cold server (HTTP vs HTTP) and one probe each at z12/z10;
   4. times ``kfqmap tiles seed --zooms 10-16`` and tippecanoe's build of the same data, alternating;
   5. prints and writes the figures, ratios and the issue's targets to
      /tmp/bench/results/kfqmap-<stamp>/ (jsonl, logs, summary.md) and copies summary.md to
@@ -435,8 +438,9 @@ def main():
     ap.add_argument("--seed-sizes", default=None, help="sizes to seed (default: all --sizes)")
     ap.add_argument("--seed-timeout", type=float, default=900, help="seconds per kfqmap seed run")
     ap.add_argument("--pygeoapi-mvt", action="store_true",
-                    help="also measure pygeoapi's MVT-postgresql tiles (z10/z12 of 200k time out at 10 s and "
-                         "keep PostgreSQL busy into the next cell; off by default, see ANCHORS.md)")
+                    help="also measure pygeoapi's MVT-postgresql tiles (PostGIS ST_AsMVT over HTTP) beside the cold "
+                         "server: c=1, z16 (20 tiles) then z14 (8 tiles) in their own measure.py runs, one probe "
+                         "each at z12/z10 (those end in HTTP 500 at pygeoapi's 10 s statement_timeout); ~2 min")
     ap.add_argument("--no-summary-copy", action="store_true", help="do not write bench/results/<stamp>-summary.md")
     a = ap.parse_args()
     if a.quick:
@@ -526,12 +530,16 @@ def main():
                 # PostGIS in-DB reference, same run (tables from the anchors' build)
                 pgj = out / "pg_bench.jsonl"
                 rc = subprocess.run([BENCH_PY, str(ANCHORS / "pg_bench.py"), "-n", str(s), "--repeats", str(a.repeats),
-                                     "--max-s", "240", "--json", str(pgj)],
+                                     "--per-zoom", "50", "--max-s", "240", "--json", str(pgj)],
                                     stdout=open(out / "pg_bench.log", "a"), stderr=subprocess.STDOUT, timeout=900).returncode
                 pg = [json.loads(l) for l in open(pgj)] if pgj.exists() else []
                 pg = [r for r in pg if r["n"] == s]
                 res["postgis"] = pg[-1] if pg and rc == 0 else {"error": f"pg_bench rc={rc}"}
                 log(f"postgis n={s}:", {v: {z: d["p50_ms"] for z, d in res["postgis"].get(v, {}).items()} for v in ("mvt4326", "mvt3857")})
+                # KFQMap's tile engine in-process (no HTTP), same tile list: the like-with-like reading vs in-DB
+                res["inproc"] = inproc_bench(s, out, a)
+                log(f"kfqmap engine in-process n={s}: p50 ms per zoom",
+                    {z: d.get("p50_ms") for z, d in res["inproc"].get("tiles", {}).items()})
                 tiles = tiles_for_bbox(json.load(open(meta))["bbox"], [10, 12, 14, 16], 50, 1)
                 # first pass on the fresh server = one cold request per tile (c=1); second pass = cache hits
                 res["sweep"] = {}
@@ -540,9 +548,11 @@ def main():
                     res["sweep"][label] = sweep_summary(rows)
                     log(f"sweep {label} n={s}: (p50 ms, max bytes, median parcels) per zoom",
                         json.dumps({z: (d["p50_ms"], d["max_bytes"], d["median_features"]) for z, d in res["sweep"][label].items()}))
-                tl = ["static_keepalive", "pygeoapi_tippecanoe"] + (["pygeoapi_postgis"] if a.pygeoapi_mvt else []) + \
-                     ["product"] + (["product_cold"] if "product_cold" in procs.procs else [])
+                tl = ["static_keepalive", "pygeoapi_tippecanoe", "product"] + \
+                     (["product_cold"] if "product_cold" in procs.procs else [])
                 run_measure(out, tfile, "tiles", meta, "static_keepalive", tl, a)
+                if a.pygeoapi_mvt:
+                    res["pygeoapi_mvt"] = pygeoapi_mvt_bench(out, tfile, meta, s, tiles, product, procs, a)
                 if cold_mode == "restart":
                     # a fresh server per cell; the list's tiles are distinct, so every request renders
                     for rep in range(a.repeats):
@@ -598,6 +608,44 @@ def main():
         dest.write_text(md)
         log("summary copied to", dest.relative_to(REPO))
     log("done; results in", out)
+
+
+def inproc_bench(n, out, a):
+    """profile_inproc.py --tiles-only in a subprocess (the product's venv): the tile engine called in-process on
+    the tile list measure.py and pg_bench.py (--per-zoom 50) use; first tile of each zoom primed, outside the
+    figures. Returns its JSON object (or {"error": ...})."""
+    js = out / "inproc.jsonl"
+    py = str(Path(KFQMAP).parent / "python")
+    cmd = [py, str(REPO / "bench" / "profile_inproc.py"), "-n", str(n), "--per-zoom", "50", "--repeats", str(a.repeats),
+           "--max-s", "240", "--tiles-only", "--json", str(js)]
+    log("$", shlex.join(cmd))
+    dt, rc = timed_cmd(cmd, dict(os.environ, PYTHONPATH=str(REPO)), 900, out / "inproc.log")
+    rows = [json.loads(l) for l in open(js)] if js.exists() else []
+    rows = [r for r in rows if r.get("n") == n]
+    return dict(rows[-1], wall_s=round(dt, 1)) if rows and rc == 0 else {"error": f"profile_inproc rc={rc}"}
+
+
+def pygeoapi_mvt_bench(out, tfile, meta, n, tiles, product, procs, a):
+    """pygeoapi's MVT-postgresql (PostGIS ST_AsMVT behind pygeoapi's HTTP) beside KFQMap's cold server and the
+    static floor, c=1, in its own measure.py runs so its slow tiles cannot spill into the main tiles cells:
+    z16 (first 20 tiles of the shuffled list) and z14 (first 8), one warm-up request each; z12 and z10 get one
+    probe request each (pygeoapi's statement_timeout is 10 s: they are expected to fail with HTTP 500)."""
+    res = {"runs": {}, "probes": {}}
+    tl = ["static_keepalive", "pygeoapi_postgis"] + (["product_cold"] if "product_cold" in procs.procs else [])
+    for z, count, dur in ((16, 20, 45), (14, 8, 70)):
+        rc = run_measure(out, tfile, "tiles", meta, "static_keepalive", tl, a, label_prefix="pgmvt ",
+                         extra=["--zooms", str(z), "--concurrency", "1", "--repeats", "1", "--count", str(count),
+                                "--duration", str(dur), "--warmup", "1", "--timeout", "20",
+                                "--max-total", str(3 * dur + 60)])
+        res["runs"][z] = rc
+    templ = json.load(open(tfile))["pygeoapi_postgis"]["tiles"]
+    for pz in (12, 10):
+        z, x, y = next(t for t in tiles if t[0] == pz)
+        st, body, _, t = http_get(templ.format(n=n, z=z, x=x, y=y), timeout=30)
+        res["probes"][pz] = {"tile": f"{z}/{x}/{y}", "status": st, "s": round(t, 2), "bytes": len(body)}
+        log(f"pygeoapi MVT probe z{pz}:", res["probes"][pz])
+        time.sleep(1)
+    return res
 
 
 def bbox_check(template, n, meta_path, k=5):
@@ -663,10 +711,11 @@ def _measure_rows(out):
     return [json.loads(l) for l in open(p)] if p.exists() else []
 
 
-def _m(rows, n, wl, target, conc):
+def _m(rows, n, wl, target, conc, prefix=""):
     """One (size, workload, target, concurrency) cell, aggregated over every measure.py row that holds it
-    (restart-mode cold cells come one repeat per row): medians of the per-row medians."""
-    rs = [r for r in rows if r["label"] == f"n={n}" and r["workload"] == wl and r["target"] == target
+    (restart-mode cold cells come one repeat per row): medians of the per-row medians. ``prefix``: the label
+    prefix of a separate run (e.g. "pgmvt ")."""
+    rs = [r for r in rows if r["label"] == f"{prefix}n={n}" and r["workload"] == wl and r["target"] == target
           and r["concurrency"] == conc]
     if not rs:
         return None
@@ -677,8 +726,11 @@ def _m(rows, n, wl, target, conc):
             "median": {k: med([r["median"][k] for r in rs]) for k in ("p50_ms", "p95_ms", "rps", "mean_bytes")},
             "rps_min": min(r["rps_min"] for r in rs), "rps_max": max(r["rps_max"] for r in rs),
             "errors": sum(r["errors"] for r in rs), "baseline": rs[0]["baseline"],
-            "groups_median": {g: {"p50_ms": med([r["groups_median"][g]["p50_ms"] for r in rs if g in r["groups_median"]])}
-                              for g in keys}}
+            "groups_median": {g: {"p50_ms": med([r["groups_median"][g]["p50_ms"] for r in rs if g in r["groups_median"]]),
+                                  "ok": sum(r["groups_median"][g].get("ok", 0) for r in rs if g in r["groups_median"])}
+                              for g in keys},
+            "statuses": {k: sum(r.get("statuses", {}).get(k, 0) for r in rs)
+                         for k in sorted({k for r in rs for k in r.get("statuses", {})})}}
 
 
 def _fmt(v, nd=2):
@@ -709,15 +761,29 @@ def summarize(out, res):
         warm1 = _m(rows, n, "tiles", "product", 1)
         sw1 = sz.get("sweep", {}).get("product_first_pass", {})
         sw2 = sz.get("sweep", {}).get("product_second_pass", {})
-        if pg.get("mvt4326") or cold1 or sw1:
+        ip = sz.get("inproc", {}).get("tiles", {})
+        pgm = sz.get("pygeoapi_mvt")
+        if pg.get("mvt4326") or cold1 or sw1 or ip:
             L += [f"## Tiles per zoom, N={n}", "",
-                  "p50 ms unless said. PostGIS = in-database `ST_AsMVT` through psycopg (no HTTP); KFQMap cold = HTTP "
-                  "to a server whose cache does not hold the tile; 'floor' = static keep-alive server's HTTP p50 for "
-                  "the same tiles (the cost of any HTTP answer here).", "",
-                  "| zoom | PostGIS 4326 | PostGIS 3857 | KFQMap cold c=1 | × PostGIS 4326 | floor | × PostGIS, floor removed | "
+                  "p50 ms unless said. PostGIS = in-database `ST_AsMVT` through psycopg (no HTTP); KFQMap engine "
+                  "in-process = `bench/profile_inproc.py --tiles-only`, the tile engine called in one Python process "
+                  "(no HTTP, no tile cache; each zoom's first tile rendered once beforehand, see Start-up), on the same "
+                  "tile list — the like-with-like reading against PostGIS in-DB; KFQMap cold = HTTP to a server whose "
+                  "cache does not hold the tile; 'floor' = static keep-alive server's HTTP p50 for the same tiles (the "
+                  "cost of any HTTP answer here)." +
+                  (" pygeoapi MVT = pygeoapi's MVT-postgresql provider (PostGIS `ST_AsMVT` behind pygeoapi's HTTP), "
+                   "c=1, in its own short run beside the cold server (HTTP vs HTTP; see the note below the table)."
+                   if pgm else ""), "",
+                  "| zoom | PostGIS 4326 | PostGIS 3857 | KFQMap engine in-process p50 | × PostGIS in-DB | KFQMap cold c=1 (HTTP) | "
+                  "× PostGIS 4326 | floor | × PostGIS, floor removed | " +
+                  ("pygeoapi MVT c=1 (HTTP) | KFQMap cold ÷ pygeoapi MVT (same run) | " if pgm else "") +
                   "KFQMap cold c=8 | KFQMap first pass (seq.) | KFQMap warm c=1 | KFQMap max / mean B | PostGIS mean B | "
                   "tippecanoe max B | parcels/tile KFQMap / tippecanoe / PostGIS-all |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if pgm else "") + "---|---|---|---|---|---|---|"]
+            pg_rows = {}
+            if pgm:
+                for t in ("pygeoapi_postgis", "product_cold", "static_keepalive"):
+                    pg_rows[t] = _m(rows, n, "tiles", t, 1, prefix="pgmvt ")
             for z in (10, 12, 14, 16):
                 g = f"z{z}"
                 pz = pg.get("mvt4326", {}).get(str(z), {})
@@ -727,15 +793,56 @@ def summarize(out, res):
                 ref = pz.get("p50_ms")
                 x = c / ref if c and ref else None
                 xadj = max(c - s_, 0) / ref if c is not None and s_ is not None and ref else None
+                e = (ip.get(str(z)) or ip.get(z) or {}).get("p50_ms")
+                xe = e / ref if e and ref else None
+                pgcols = ""
+                http_vs_http = []
+                if pgm:
+                    pgz, pcz = gp(pg_rows["pygeoapi_postgis"]), gp(pg_rows["product_cold"])
+                    probe = (pgm.get("probes") or {}).get(z) or (pgm.get("probes") or {}).get(str(z))
+                    if pgz is None and probe:
+                        pgcols = f"fails: {probe['status']} after {probe['s']} s (1 probe) | — | "
+                    else:
+                        ok = (pg_rows["pygeoapi_postgis"] or {}).get("groups_median", {}).get(g, {}).get("ok")
+                        pgcols = (f"{_fmt(pgz)}{f' ({ok} tiles)' if ok else ''} | "
+                                  f"{_fmt(pcz / pgz if pcz and pgz else None, 3)} | ")
+                    if pgz and pcz:
+                        xh = pcz / pgz
+                        http_vs_http.append((f"N={n} cold MVT z{z} ≤ {COLD_X_POSTGIS}× PostGIS — HTTP vs HTTP "
+                                        f"(pygeoapi MVT-postgresql, c=1, separate short run)",
+                                        f"{pcz:.2f} ms vs {pgz:.2f} ms (both HTTP)", f"{xh:.3f}×", xh <= COLD_X_POSTGIS))
+                    elif probe and probe.get("status") != 200 and c:
+                        http_vs_http.append((f"N={n} cold MVT z{z} ≤ {COLD_X_POSTGIS}× PostGIS — HTTP vs HTTP "
+                                        f"(pygeoapi MVT-postgresql)",
+                                        f"{c:.2f} ms vs pygeoapi {probe['status']} after {probe['s']} s (no tile)", "—",
+                                        None))
                 d = sw1.get(z) or sw1.get(str(z)) or {}
-                L.append(f"| {z} | {_fmt(ref)} | {_fmt(p3.get('p50_ms'))} | {_fmt(c)} | {_fmt(x)} | {_fmt(s_)} | {_fmt(xadj)} | "
+                L.append(f"| {z} | {_fmt(ref)} | {_fmt(p3.get('p50_ms'))} | {_fmt(e)} | {_fmt(xe)} | {_fmt(c)} | {_fmt(x)} | "
+                         f"{_fmt(s_)} | {_fmt(xadj)} | {pgcols}"
                          f"{_fmt(c8)} | {_fmt(d.get('p50_ms'))} | {_fmt(w)} | {_fmt(d.get('max_bytes'))} / {_fmt(d.get('mean_bytes'))} | "
                          f"{_fmt(pz.get('mean_bytes'))} | {_fmt(d.get('tippecanoe_max_bytes'))} | "
                          f"{_fmt(d.get('median_features'))} / {_fmt(d.get('tippecanoe_median_features'))} / all |")
                 if x is not None:
-                    targets.append((f"N={n} cold MVT z{z} ≤ {COLD_X_POSTGIS}× PostGIS",
-                                    f"{c:.2f} ms (HTTP) vs {ref:.2f} ms (in-DB)", f"{x:.2f}× ({_fmt(xadj)}× floor removed)",
-                                    x <= COLD_X_POSTGIS))
+                    targets.append((f"N={n} cold MVT z{z} ≤ {COLD_X_POSTGIS}× PostGIS — HTTP (KFQMap cold server, c=1) "
+                                    f"vs in-DB",
+                                    f"{c:.2f} ms (HTTP) vs {ref:.2f} ms (in-DB); static-server floor {_fmt(s_)} ms",
+                                    f"{x:.2f}× ({_fmt(xadj)}× floor removed)", x <= COLD_X_POSTGIS))
+                if xe is not None:
+                    targets.append((f"N={n} cold MVT z{z} ≤ {COLD_X_POSTGIS}× PostGIS — in-process engine vs in-DB "
+                                    f"(like with like)", f"{e:.2f} ms vs {ref:.2f} ms (neither over HTTP)",
+                                    f"{xe:.2f}×", xe <= COLD_X_POSTGIS))
+                targets.extend(http_vs_http)
+            if pgm:
+                L.append("")
+                pr = pgm.get("probes") or {}
+                L.append("pygeoapi MVT run (c=1, one warm-up request, same shuffled tile list as measure.py, z16 then z14): "
+                         + "; ".join(f"{t}: " + ", ".join(f"{g} {v['p50_ms']} ms ({v.get('ok')} ok)" for g, v in
+                                                           (pg_rows[t] or {}).get("groups_median", {}).items())
+                                     + f", statuses {json.dumps((pg_rows[t] or {}).get('statuses', {}))}"
+                                     for t in pg_rows if pg_rows[t])
+                         + ". Probes: " + ", ".join(f"z{z} {v['tile']} → {v['status']} in {v['s']} s" for z, v in pr.items())
+                         + ". (pygeoapi's provider calls `ST_Transform(geom, 'EPSG:3857')` with a text SRS, ~7 ms per "
+                           "feature in PostGIS 3.3, and its statement_timeout is 10 s: ANCHORS.md.)")
             L.append("")
             mx = [(d.get("max_bytes") or 0, z) for z, d in sw1.items()]
             if mx:
@@ -813,6 +920,14 @@ def summarize(out, res):
         L += ["## Start-up (in no figure above)", ""]
         for k, v in res["startup"].items():
             L.append(f"- {k}: {json.dumps(v, ensure_ascii=False)}")
+        for n in sorted(res["sizes"], key=int):
+            ipr = res["sizes"][n].get("inproc")
+            if ipr:
+                L.append(f"- KFQMap engine in-process N={n}: " + json.dumps(
+                    {k: ipr.get(k) for k in ("read_s", "tiles_prepare_s", "prime_ms", "tile_list", "wall_s", "error")
+                     if ipr.get(k) is not None}, ensure_ascii=False) +
+                    " (prime_ms: each zoom's first tile, i.e. per-zoom preparation: tile index, simplified or "
+                    "pre-encoded geometry)")
         L.append("")
     head = ["## Targets (issue 4)", "", "| target | measured | ratio | verdict |", "|---|---|---|---|"]
     head += [f"| {t} | {m} | {x} | {verdict(ok)} |" for t, m, x, ok in targets] or ["| (no figures) | | | |"]
