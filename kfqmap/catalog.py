@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +18,7 @@ import geopandas as gpd
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from .errors import KFQMapError, LayerNotFound
+from .errors import DataSourceError, KFQMapError, LayerNotFound
 from .settings import CatalogSettings
 from .sources import read_layer
 
@@ -78,8 +79,16 @@ class Layer(BaseModel):
         return self.geometry_type in ("Polygon", "MultiPolygon")
 
 
+#: after a layer's store fails (database down, table gone), requests for it fail at once with the same error
+#: for this many seconds instead of each waiting for a connection timeout
+FAILURE_TTL_S = 5.0
+
+
 class Catalog:
-    """The layers of one geodata directory (plus any extra file layers), with cached frames."""
+    """The layers of one geodata directory (plus any extra file layers), with cached frames.
+
+    Each layer is read once, under its own lock (a slow database read of one layer does not hold up the first
+    read of another); a store failure is remembered for ``FAILURE_TTL_S`` seconds."""
 
     def __init__(self, layers: list[Layer], root: Path):
         self.root = root
@@ -91,7 +100,9 @@ class Catalog:
                 raise KFQMapError(f"图层 {layer.id} 的分组 '{layer.group}' 不在 {list(GROUPS)} 之中")
             self._layers[layer.id] = layer
         self._frames: dict[str, gpd.GeoDataFrame] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()                           # guards the two dicts below
+        self._layer_locks: dict[str, threading.Lock] = {}
+        self._failures: dict[str, tuple[float, DataSourceError]] = {}
 
     # -------------------------------------------------------------- lookup
     @property
@@ -121,13 +132,38 @@ class Catalog:
         """The layer's features as a GeoDataFrame in EPSG:4326 (cached; read-only)."""
         layer = self.get(layer_id)
         frame = self._frames.get(layer_id)
-        if frame is None:
-            with self._lock:
-                frame = self._frames.get(layer_id)
-                if frame is None:
+        if frame is not None:
+            return frame
+        with self._lock:
+            lock = self._layer_locks.setdefault(layer_id, threading.Lock())
+        with lock:
+            frame = self._frames.get(layer_id)
+            if frame is None:
+                failed = self._failures.get(layer_id)
+                if failed is not None and time.monotonic() - failed[0] < FAILURE_TTL_S:
+                    raise failed[1]
+                try:
                     frame = _normalise(read_layer(layer.source, layer.file, base=self.root), layer)
-                    self._frames[layer_id] = frame
+                except DataSourceError as exc:
+                    self._failures[layer_id] = (time.monotonic(), exc)
+                    raise
+                self._failures.pop(layer_id, None)
+                self._frames[layer_id] = frame
         return frame
+
+    def readable(self, layer_ids) -> tuple[list[str], dict[str, DataSourceError]]:
+        """Split ``layer_ids`` into those whose data can be read now and those whose store fails — for operations
+        over every layer, which should answer for the rest rather than fail as a whole."""
+        ok: list[str] = []
+        failed: dict[str, DataSourceError] = {}
+        for lid in layer_ids:
+            try:
+                self.read(lid)
+            except DataSourceError as exc:
+                failed[lid] = exc
+            else:
+                ok.append(lid)
+        return ok, failed
 
     def add_layer(self, layer: Layer, frame: gpd.GeoDataFrame | None = None) -> None:
         """Register a layer at run time (extra file layers, PostGIS tables, tests)."""

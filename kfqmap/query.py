@@ -17,6 +17,7 @@ intersections are ellipsoidal (``kfqmap.area.ellipsoidal_area``).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import weakref
@@ -258,11 +259,20 @@ def parse_geometry(obj, crs=None) -> shapely.Geometry:
     return geom
 
 
+class _LayerIds(list):
+    """The layer ids a query runs on; ``skipped``: layers of the default set whose store failed (the query answers
+    for the others and its ``note`` says which were left out)."""
+    skipped: tuple[str, ...] = ()
+
+
 def _layer_ids(catalog, layers) -> list[str]:
     if isinstance(layers, str):
         layers = [p.strip() for p in layers.split(",") if p.strip()]
-    if not layers:                      # None, "", [] or ",,,": every spatial layer
-        return [lyr.id for lyr in catalog.spatial_layers()]
+    if not layers:                      # None, "", [] or ",,,": every spatial layer whose data can be read now
+        ok, failed = catalog.readable([lyr.id for lyr in catalog.spatial_layers()])
+        ids = _LayerIds(ok)
+        ids.skipped = tuple(failed)
+        return ids
     out = []
     for lid in layers:
         layer = catalog.get(lid)
@@ -333,6 +343,10 @@ def _result(kind: str, params: dict, hits: list[QueryHit], layer_ids: Iterable[s
     for h in hits:
         per[h.layer_id] = per.get(h.layer_id, 0) + 1
     note = _far_note(catalog, list(per), where) if not hits and catalog is not None and where is not None else None
+    skipped = getattr(layer_ids, "skipped", ())
+    if skipped:
+        left_out = f"图层 {'、'.join(skipped)} 的数据源暂时无法读取，本次查询未包含。"
+        note = left_out if note is None else f"{left_out}{note}"
     return QueryResult.model_construct(kind=kind, params=jsonable(params), count=len(hits), layers=per, hits=hits,
                                        note=note)
 
@@ -450,7 +464,9 @@ def near(catalog, layer, near, distance, *, filter=None, near_filter=None,
     near_index = layer_index(catalog, near)
     if not near_index.layer.is_spatial:
         raise InvalidParameter(f"图层 '{near}' 没有几何，不能做距离查询", parameter="near")
-    ids = [lid for lid in _layer_ids(catalog, layer) if layer or lid != near]
+    chosen = _layer_ids(catalog, layer)
+    ids = _LayerIds(lid for lid in chosen if layer or lid != near)
+    ids.skipped = getattr(chosen, "skipped", ())
     cf = _compile(filter)
     _check_filter_known(catalog, ids, cf)
     ncf = _compile(near_filter)
@@ -568,8 +584,10 @@ def search_names(catalog, text, *, limit: int = 20, layers=None) -> list[SearchH
     if limit < 1 or limit > 500:
         raise InvalidParameter("limit 应在 1 到 500 之间", parameter="limit")
     ql = q.casefold()
-    if layers is None:
-        ids = catalog.ids
+    if layers is None:                  # every layer whose data can be read now
+        ids, failed = catalog.readable(catalog.ids)
+        if failed:
+            logging.getLogger("kfqmap.query").warning("search skipped layers whose store failed: %s", ", ".join(failed))
     else:
         ids = [p.strip() for p in (layers.split(",") if isinstance(layers, str) else layers) if p.strip()]
     found: list[tuple[int, int, int, SearchHit]] = []

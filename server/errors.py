@@ -72,7 +72,31 @@ def problem(request: Request, status: int, title: str, detail: str, parameter: s
     return ProblemResponse(body, status_code=status)
 
 
+#: what a client is told when a layer's store fails; the full reason (host, database, table, driver message)
+#: goes to the server log only
+STORE_DETAIL = {
+    E.StoreUnavailable: "此图层的数据库暂时无法连接，请稍后重试；管理员请查看服务器日志（data source unavailable）",
+    E.DataSourceError: "此图层的数据源配置有误，请联系管理员；原因已记录在服务器日志（data source misconfigured）",
+}
+#: seconds a client is asked to wait before retrying a layer whose database is down
+RETRY_AFTER_S = 30
+
+
+def public_detail(exc: E.KFQMapError) -> str:
+    """The message a client may see: a store failure's own message names hosts and tables, so it is replaced."""
+    for cls in type(exc).__mro__:
+        if cls in STORE_DETAIL:
+            return STORE_DETAIL[cls]
+    return exc.message
+
+
 async def kfqmap_error_handler(request: Request, exc: E.KFQMapError) -> ProblemResponse:
+    if isinstance(exc, E.DataSourceError):
+        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+        response = problem(request, status_for(exc), type(exc).__name__, public_detail(exc))
+        if isinstance(exc, E.StoreUnavailable):
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
     return problem(request, status_for(exc), type(exc).__name__, exc.message, exc.parameter)
 
 

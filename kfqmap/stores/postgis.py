@@ -9,7 +9,8 @@ table has more than one geometry column::
     >>> frame = read_postgis("postgresql://gis@/kfq?host=/run/postgresql#public.parcels")   # doctest: +SKIP
 
 The geometry column and its SRID come from ``geometry_columns``; geometries arrive as WKB of
-``ST_Transform(geom, 4326)`` (SRID 0 is taken as WGS 84, as the file reader does). The frame looks like the
+``ST_Transform(geom, 4326)`` (a column declared with SRID 0 is transformed row by row from each row's own
+SRID; rows with SRID 0 are taken as WGS 84, as the file reader does). The frame looks like the
 one pyogrio gives for the same data in a GeoPackage: same column names and order, a ``geometry`` column in
 EPSG:4326, an integer primary key other than ``id`` hidden as GDAL hides a FID (and used for the row order),
 integers/booleans with NULLs as float64, JSON as parsed values, NULL JSON as NaN.
@@ -44,6 +45,8 @@ _TEXTS = {"text", "varchar", "bpchar", "name", "citext", "char"}
 _KEEP = {"bool", "json", "jsonb", "date", "timestamp", "timestamptz", "bytea"} | set(_INTS) | set(_FLOATS) | _TEXTS
 _GEOM_TYPES = {"POINT": "Point", "MULTIPOINT": "MultiPoint", "LINESTRING": "LineString",
                "MULTILINESTRING": "MultiLineString", "POLYGON": "Polygon", "MULTIPOLYGON": "MultiPolygon"}
+#: libpq failures that no retry will fix: a missing password, a mistyped host name
+_CONFIG = ("fe_sendauth", "password authentication failed", "could not translate host name", "SCRAM")
 _TRANSIENT = ("starting up", "shutting down", "in recovery", "too many clients", "remaining connection slots")
 
 
@@ -75,13 +78,14 @@ def parse_location(location: str) -> Location:
 
     dsn, sep, target = location.strip().rpartition("#")
     if not sep or not dsn.strip() or not target.strip():
-        raise DataSourceError(f"PostGIS 图层位置 '{location}' 缺少连接串或表名（写成 连接串#模式.表名）。{_FIX}")
+        # the location is not echoed: it may carry a password, which is only refused further down
+        raise DataSourceError(f"PostGIS 图层位置缺少连接串或表名（写成 连接串#模式.表名）。{_FIX}")
     try:
         info = conninfo_to_dict(dsn.strip())
     except Exception as exc:  # psycopg.ProgrammingError: libpq could not parse it
         raise DataSourceError(f"PostGIS 连接串无法解析：{exc}。{_FIX}") from None
     if "password" in info:
-        raise DataSourceError("PostGIS 连接串中不要写密码（图层位置会显示在图层目录里）："
+        raise DataSourceError("PostGIS 连接串中不要写密码（它会出现在设置和日志里）："
                               "请用环境变量 PGPASSWORD 或 ~/.pgpass（PGPASSFILE）提供密码。")
     target, _, column = target.strip().partition(":")
     schema, dot, table = target.partition(".")
@@ -90,6 +94,14 @@ def parse_location(location: str) -> Location:
     if not table or (dot and not schema):
         raise DataSourceError(f"PostGIS 表名 '{target}' 无效：写成 表名 或 模式.表名。{_FIX}")
     return Location(dsn.strip(), schema, table, column or None)
+
+
+def is_transient(reason: str) -> bool:
+    """Is this libpq connection failure worth a retry (the server is down, starting, full) — or a configuration
+    mistake no retry fixes (unknown database/role, a missing or wrong password, a mistyped host name)?"""
+    if any(m in reason for m in _CONFIG):
+        return False
+    return not ("FATAL:" in reason and not any(t in reason for t in _TRANSIENT))
 
 
 def _connect(loc: Location):
@@ -102,7 +114,7 @@ def _connect(loc: Location):
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         log.warning("PostGIS connection failed for %s: %s", loc.describe(), exc)
-        if "FATAL:" in reason and not any(t in reason for t in _TRANSIENT):
+        if not is_transient(reason):
             raise DataSourceError(f"PostGIS 数据库拒绝连接（{loc.describe()}）：{reason}。"
                                   f"请检查数据库名、用户名和密码（PGPASSWORD / ~/.pgpass）。{_FIX}") from None
         raise StoreUnavailable(f"暂时无法连接 PostGIS 数据库（{loc.describe()}）：{reason}。请稍后重试；"
@@ -222,6 +234,11 @@ def read_postgis(location: str, *, base=None) -> gpd.GeoDataFrame:
         geom = sql.Identifier(info.column)
         if info.srid not in (0, 4326):
             geom = sql.SQL("ST_Transform({g}, 4326)").format(g=geom)
+        elif info.srid == 0:
+            # a generic ``geometry`` column (declared SRID 0) may still hold rows with a real SRID: each row is
+            # taken to WGS 84 by its own SRID; rows with SRID 0 are taken as WGS 84, as the file reader does
+            geom = sql.SQL("CASE WHEN ST_SRID({g}) IN (0, 4326) THEN {g} ELSE ST_Transform({g}, 4326) END"
+                           ).format(g=geom)
         fields = [_select(name, typ) for name, typ in info.columns]
         fields.append(sql.SQL("ST_AsBinary({g}) AS {a}").format(g=geom, a=sql.Identifier("__kfqmap_wkb")))
         query = sql.SQL("SELECT {f} FROM {t}").format(f=sql.SQL(", ").join(fields),

@@ -14,6 +14,7 @@ Selection, paging, CRS transforms and GeoJSON encoding all live in ``kfqmap.feat
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -23,11 +24,12 @@ from starlette.concurrency import run_in_threadpool
 
 from kfqmap import features as F
 from kfqmap.catalog import GROUPS, Catalog, Layer
-from kfqmap.errors import InvalidParameter, StoreUnavailable
+from kfqmap.errors import DataSourceError, InvalidParameter
 
 from .. import html
 from ..dependencies import (OutputFormat, collection, items_format, crs_param, get_catalog, get_store, items_query, layer_index,
                             output_format)
+from ..errors import public_detail
 from ..models import Collection, Collections, Feature, FeatureCollection, Queryables
 from ..responses import (MEDIA_GEOJSON, MEDIA_HTML, MEDIA_JSON, GeoJSONResponse, JSONResponse, SchemaResponse)
 from .common import url, with_query
@@ -69,13 +71,15 @@ def links(request: Request) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ documents
 def collection_document(request: Request, store: F.FeatureStore, layer: Layer, *, tolerate_outage: bool = False) -> dict:
-    """``tolerate_outage`` (the /collections list): a layer whose database is down is still listed, without extent
-    or feature count and with ``kfqmap.unavailable`` saying why, so one dead store does not hide every layer."""
+    """``tolerate_outage`` (the /collections list): a layer whose store fails (down or misconfigured) is still
+    listed, without extent or feature count and with ``kfqmap.unavailable`` saying so (the reason goes to the
+    server log), so one dead store does not hide every layer."""
     try:
         index = store.index(layer.id)
-    except StoreUnavailable as exc:
+    except DataSourceError as exc:
         if not tolerate_outage:
             raise
+        logging.getLogger("kfqmap.server").error("collection %s: %s", layer.id, exc.message)
         return _unavailable_document(request, layer, exc)
     self_href = url(request, "collection", collectionId=layer.id)
     items = url(request, "items", collectionId=layer.id)
@@ -113,19 +117,19 @@ def collection_document(request: Request, store: F.FeatureStore, layer: Layer, *
     }
 
 
-def _unavailable_document(request: Request, layer: Layer, exc: StoreUnavailable) -> dict:
+def _unavailable_document(request: Request, layer: Layer, exc: DataSourceError) -> dict:
     self_href = url(request, "collection", collectionId=layer.id)
     return {
         "id": layer.id, "title": layer.title_zh, "description": layer.description,
         "links": [{"href": self_href, "rel": "self", "type": MEDIA_JSON, "title": layer.title_zh},
                   {"href": url(request, "items", collectionId=layer.id), "rel": "items", "type": MEDIA_GEOJSON,
                    "title": f"{layer.title_zh} 要素（GeoJSON）"}],
-        "extent": None, "itemType": "feature", "crs": F.supported_crs_uris(), "storageCrs": F.CRS84_URI,
+        "itemType": "feature", "crs": F.supported_crs_uris(), "storageCrs": F.CRS84_URI,
         "kfqmap": {"title_en": layer.title_en, "group": layer.group, "group_en": GROUPS.get(layer.group),
                    "kind": layer.kind, "geometry_type": layer.geometry_type, "plan_section": layer.plan_section,
                    "schematic": layer.schematic, "illustrative": layer.illustrative, "accuracy_m": layer.accuracy_m,
                    "features": None, "temporal_property": None, "style": layer.style.model_dump(),
-                   "unavailable": str(exc)},
+                   "unavailable": public_detail(exc)},
     }
 
 

@@ -47,6 +47,8 @@ def _format(result, f: str, limit: int):
     if f == "geojson":
         doc = result.to_geojson()
         doc.update({"numberMatched": count, "numberReturned": len(result.hits)})
+        if result.note:
+            doc["note"] = result.note       # a foreign member (RFC 7946 §6.1), as in the JSON answer
         return GeoJSONResponse(doc)
     doc = result.model_dump(mode="json")
     doc.update({"returned": len(result.hits), "truncated": count > limit})

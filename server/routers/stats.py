@@ -21,6 +21,7 @@ from kfqmap import features as F
 from kfqmap.catalog import Catalog
 
 from ..dependencies import get_catalog, get_store
+from ..errors import public_detail
 from ..responses import JSONResponse
 
 router = APIRouter(tags=["统计 Statistics"])
@@ -31,8 +32,13 @@ LayerId = Annotated[str, Query(description="图层 id", max_length=64)]
 
 @router.get("/stats/layers", name="stats_layers", summary="各空间图层的面积/长度/数量合计")
 def stats_layers(catalog: Annotated[Catalog, Depends(get_catalog)], unit: Unit = "mu"):
-    return JSONResponse({"unit": unit, "layers": [area.layer_stats(catalog, layer.id, unit, features=False)
-                                                  .model_dump(mode="json") for layer in catalog.spatial_layers()]})
+    """Every spatial layer; a layer whose store fails now is listed under ``unavailable`` (the rest still add up)."""
+    ids, failed = catalog.readable([layer.id for layer in catalog.spatial_layers()])
+    body = {"unit": unit, "layers": [area.layer_stats(catalog, lid, unit, features=False).model_dump(mode="json")
+                                     for lid in ids]}
+    if failed:
+        body["unavailable"] = {lid: public_detail(exc) for lid, exc in failed.items()}
+    return JSONResponse(body)
 
 
 @router.get("/stats/layers/{id}", name="stats_layer", summary="一个图层逐要素统计；by= 时为叠加统计")

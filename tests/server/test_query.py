@@ -36,6 +36,9 @@ def test_far_point_gets_a_note(client, catalog, spot):
     layer_id, x, y = spot
     doc = client.get("/query/point", params={"lon": 3473902.476, "lat": 581388.519, "crs": "EPSG:4549"}).json()
     assert doc["count"] == 0 and "坐标顺序" in doc["note"] and "crs" in doc["note"]
+    gj = client.get("/query/point", params={"lon": 3473902.476, "lat": 581388.519, "crs": "EPSG:4549",
+                                            "f": "geojson"}).json()
+    assert gj["features"] == [] and gj["note"] == doc["note"]
     doc = client.get("/query/nearest", params={"lon": 31.38, "lat": 12.0, "layer": layer_id, "max_distance": 1000})
     assert doc.status_code == 200 and doc.json()["count"] == 0 and doc.json()["note"]
     assert client.get("/query/point", params={"lon": x, "lat": y}).json()["note"] is None

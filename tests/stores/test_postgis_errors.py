@@ -70,3 +70,52 @@ def test_bad_extra_layer_stops_the_catalog_with_the_reason(pg):
         load_catalog(CatalogSettings(geodata_dir=GEODATA_DIR, extra_layers=f"parcels={pg.dsn}#public.parcel"))
     with pytest.raises(DataSourceError, match="没有 geometry 列"):
         load_catalog(CatalogSettings(geodata_dir=GEODATA_DIR, extra_layers=f"t=postgis:{pg.dsn}#no_geometry"))
+
+
+@pytest.mark.parametrize("reason, transient", [
+    ('connection to server on socket "/run/postgresql/.s.PGSQL.5432" failed: No such file or directory', True),
+    ('connection to server at "db" (10.0.0.5), port 5432 failed: Connection refused', True),
+    ('connection to server on socket "/s/.s.PGSQL.5432" failed: FATAL:  the database system is starting up', True),
+    ('connection to server on socket "/s/.s.PGSQL.5432" failed: fe_sendauth: no password supplied', False),
+    ('connection to server at "db", port 5432 failed: FATAL:  password authentication failed for user "gis"', False),
+    ('could not translate host name "dbhots" to address: Name or service not known', False),
+    ('connection to server on socket "/s/.s.PGSQL.5432" failed: FATAL:  database "kfq" does not exist', False),
+])
+def test_connection_failures_are_told_apart(reason, transient):
+    """libpq's own wording (psycopg 3 passes it through): a retry helps only when the server is down or busy;
+    a missing password or a mistyped host is the admin's fix (DataSourceError), not a 503 'try later'."""
+    from kfqmap.stores.postgis import is_transient
+
+    assert is_transient(reason) is transient
+
+
+def test_catalog_remembers_a_store_failure_briefly(monkeypatch):
+    """While a layer's store is failing, reads fail at once with the remembered error (no connection timeout per
+    request); after FAILURE_TTL_S the store is asked again and a recovered store is read."""
+    import kfqmap.catalog as C
+    from kfqmap import sources
+    from kfqmap.catalog import Layer
+
+    calls = []
+
+    def flaky(location, *, base):
+        calls.append(location)
+        if len(calls) == 1:
+            raise StoreUnavailable("down")
+        import geopandas as gpd
+        from shapely.geometry import Point
+        return gpd.GeoDataFrame({"id": ["a"], "name": ["甲"]}, geometry=[Point(121, 31.4)], crs=4326)
+
+    monkeypatch.setitem(sources.READERS, "flaky", flaky)
+    catalog = load_catalog(CatalogSettings(geodata_dir=GEODATA_DIR, extra_layers=""))
+    catalog.add_layer(Layer(id="flaky_layer", title_zh="测试", title_en="test", group="背景", kind="extra",
+                            geometry_type="Point", source="flaky", file="x", plan_section="-", description="-"))
+    clock = [1000.0]
+    monkeypatch.setattr(C.time, "monotonic", lambda: clock[0])
+    for _ in range(3):
+        with pytest.raises(StoreUnavailable):
+            catalog.read("flaky_layer")
+    assert len(calls) == 1
+    assert catalog.readable(["cores", "flaky_layer"])[0] == ["cores"]
+    clock[0] += C.FAILURE_TTL_S + 0.1
+    assert list(catalog.read("flaky_layer")["name"]) == ["甲"] and len(calls) == 2

@@ -66,6 +66,17 @@ def test_projected_table_is_transformed_to_wgs84(pg):
                          tolerance=1e-8)
 
 
+def test_generic_geometry_column_with_projected_rows_is_transformed(pg):
+    """A column declared as plain ``geometry`` (SRID 0 in geometry_columns) whose rows carry SRID 4549 — what
+    ``CREATE TABLE … AS SELECT ST_Transform(…)`` makes — is transformed row by row, not served as metres."""
+    pg.psql("DROP TABLE IF EXISTS public.cores_generic; CREATE TABLE public.cores_generic AS "
+            "SELECT id, name, ST_Transform(geom, 4549)::geometry AS geom FROM public.cores")
+    assert inspect_table(f"{pg.dsn}#public.cores_generic").srid == 0
+    got = read_postgis(f"{pg.dsn}#public.cores_generic")
+    want = file_frame("cores")[["id", "name", "geometry"]]
+    assert_same_features(want, got, tolerance=1e-8)
+
+
 def test_quoted_identifiers_views_and_keyword_dsn(pg):
     mixed = read_postgis(f"{pg.dsn}#public.Cores Mixed")
     assert sorted(mixed["id"]) == sorted(file_frame("cores")["id"])

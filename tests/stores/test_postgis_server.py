@@ -95,7 +95,7 @@ def _postgis_layer(layer_id: str, location: str) -> Layer:
                  geometry_type="Polygon", source="postgis", file=location, plan_section="-", description="-")
 
 
-def test_store_down_at_request_time_is_503_problem(pg, tmp_path):
+def test_store_down_at_request_time_is_503_problem(pg, tmp_path, caplog):
     app = create_app(CatalogSettings(geodata_dir=GEODATA_DIR))
     app.state.catalog.add_layer(_postgis_layer("pg_down", f"postgresql://kfq@/kfqmap?host={tmp_path}#public.cores"))
     with TestClient(app) as client:   # an unhandled error would re-raise here instead of answering
@@ -103,27 +103,47 @@ def test_store_down_at_request_time_is_503_problem(pg, tmp_path):
             r = client.get(url)
             assert r.status_code == 503, (url, r.text)
             assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.headers["retry-after"] == "30"
             doc = r.json()
-            assert doc["title"] == "StoreUnavailable" and "暂时无法连接 PostGIS 数据库" in doc["detail"]
-            assert "Traceback" not in r.text
-        # the list of collections still answers: the dead layer is listed without extent, saying why
+            assert doc["title"] == "StoreUnavailable" and "暂时无法连接" in doc["detail"]
+            assert "Traceback" not in r.text and str(tmp_path) not in r.text      # no socket path, no host
+        # the reason, with where the database is, is in the server log for the admin
+        assert any("暂时无法连接 PostGIS 数据库" in rec.getMessage() and str(tmp_path) in rec.getMessage()
+                   for rec in caplog.records)
+        # the list of collections still answers: the dead layer is listed without extent, saying so
         r = client.get("/collections")
         assert r.status_code == 200, r.text
         docs = {d["id"]: d for d in r.json()["collections"]}
-        assert docs["pg_down"]["extent"] is None and "暂时无法连接" in docs["pg_down"]["kfqmap"]["unavailable"]
+        assert "extent" not in docs["pg_down"] and "暂时无法连接" in docs["pg_down"]["kfqmap"]["unavailable"]
+        assert str(tmp_path) not in r.text
         assert docs["cores"]["kfqmap"]["features"] == 2 and "unavailable" not in docs["cores"]["kfqmap"]
         assert client.get("/collections?f=html").status_code == 200
+        # operations over every layer answer for the others and say which layer was left out
+        r = client.get("/stats/layers")
+        assert r.status_code == 200 and "暂时无法连接" in r.json()["unavailable"]["pg_down"]
+        assert "cores" in {s["layer_id"] for s in r.json()["layers"]}
+        c = app.state.catalog.read("cores").geometry.iloc[0].representative_point()
+        doc = client.get("/query/point", params={"lon": c.x, "lat": c.y}).json()
+        assert doc["count"] >= 1 and "pg_down" in doc["note"] and "pg_down" not in doc["layers"]
+        assert client.get("/query/point", params={"lon": c.x, "lat": c.y, "layers": "pg_down"}).status_code == 503
+        assert client.get("/search", params={"q": "核心区"}).status_code == 200
         # where layers live (paths, connection strings) is not published to the viewer
         assert all("file" not in layer for layer in client.get("/web/catalog.json").json()["layers"])
 
 
-def test_misconfigured_store_at_request_time_is_500_problem_with_the_reason(pg):
+def test_misconfigured_store_at_request_time_is_500_problem_with_the_reason_logged(pg, caplog):
     app = create_app(CatalogSettings(geodata_dir=GEODATA_DIR))
     app.state.catalog.add_layer(_postgis_layer("pg_typo", f"{pg.dsn}#public.parcel"))
     app.state.catalog.add_layer(_postgis_layer("pg_nogeom", f"{pg.dsn}#public.no_geometry"))
     with TestClient(app) as client:
         r = client.get("/collections/pg_typo/items")
         assert r.status_code == 500 and r.headers["content-type"].startswith("application/problem+json")
-        assert r.json()["title"] == "DataSourceError" and "没有表 public.parcel" in r.json()["detail"]
+        assert r.json()["title"] == "DataSourceError" and "配置有误" in r.json()["detail"]
+        assert "public." not in r.text and pg.dbname not in r.text      # no table list, no database name
         r = client.get("/collections/pg_nogeom/items")
-        assert r.status_code == 500 and "没有 geometry 列" in r.json()["detail"]
+        assert r.status_code == 500 and "配置有误" in r.json()["detail"]
+        logged = " ".join(rec.getMessage() for rec in caplog.records)
+        assert "没有表 public.parcel" in logged and "没有 geometry 列" in logged
+        # a table gone after start-up does not take the list of collections down with it
+        docs = {d["id"]: d for d in client.get("/collections").json()["collections"]}
+        assert "配置有误" in docs["pg_typo"]["kfqmap"]["unavailable"]
