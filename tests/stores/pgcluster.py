@@ -6,6 +6,7 @@ runs as the ``postgres`` OS user (initdb refuses root) and the directory is hand
 """
 from __future__ import annotations
 
+import atexit
 import os
 import pwd
 import shutil
@@ -63,7 +64,11 @@ class Cluster:
             if not (PG_BIN / tool).exists():
                 raise ClusterError(f"{PG_BIN / tool} not found. {INSTALL_HINT}")
         if os.geteuid() == 0:
-            pw = pwd.getpwnam("postgres")
+            try:
+                pw = pwd.getpwnam("postgres")
+            except KeyError:
+                raise ClusterError(f"no 'postgres' user to run PostgreSQL as (initdb refuses root). {INSTALL_HINT}") \
+                    from None
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
         self.root.chmod(0o700)
         data = self.root / "data"
@@ -77,12 +82,12 @@ class Cluster:
 
     def stop(self) -> None:
         data = self.root / "data"
-        try:
-            if (data / "postmaster.pid").exists():
-                self._run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop",
+        if (data / "postmaster.pid").exists():
+            self._run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop", check=False)
+            if (data / "postmaster.pid").exists():   # still running: immediate stop before its files are removed
+                self._run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "-t", "30", "stop",
                           check=False)
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.root, ignore_errors=True)
 
     # ------------------------------------------------------------------ data
     def psql(self, sql: str, dbname: str | None = None) -> None:
@@ -108,6 +113,7 @@ class Cluster:
 def start_cluster() -> Cluster:
     root = Path(tempfile.mkdtemp(prefix="kfqmap-pg-"))
     cluster = Cluster(root)
+    atexit.register(cluster.stop)      # also when a worker ends without the fixture's teardown
     try:
         cluster.start()
         cluster.create_database()
