@@ -13,7 +13,9 @@ The geometry column and its SRID come from ``geometry_columns``; geometries arri
 SRID; rows with SRID 0 are taken as WGS 84, as the file reader does). The frame looks like the
 one pyogrio gives for the same data in a GeoPackage: same column names and order, a ``geometry`` column in
 EPSG:4326, an integer primary key other than ``id`` hidden as GDAL hides a FID (and used for the row order),
-integers/booleans with NULLs as float64, JSON as parsed values, NULL JSON as NaN.
+integers/booleans with NULLs as float64, JSON as parsed values, NULL JSON as NaN. Rows come in primary-key
+order, else ``id`` order, else a fixed order of the whole row (so ids given by row number are stable). Names
+are matched as written, else as PostgreSQL folds unquoted names (``#public.Parcels`` finds ``parcels``).
 
 Passwords never go in the location (it is shown in the catalog): libpq reads them from ``PGPASSWORD`` or
 ``~/.pgpass`` (``PGPASSFILE``). Every identifier is quoted with ``psycopg.sql``, never formatted into SQL.
@@ -154,10 +156,13 @@ def _table_info(conn, loc: Location) -> TableInfo:
         raise DataSourceError(f"PostGIS {loc.describe()}：该数据库没有安装 PostGIS 扩展（没有 geometry_columns）。"
                               "请在该数据库中执行 CREATE EXTENSION postgis，或检查连接串中的数据库名。")
     row = conn.execute(
+        # the name as written, else as PostgreSQL folds an unquoted name (``Parcels`` → ``parcels``)
         """SELECT c.oid, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relname = %(table)s AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
-             AND (n.nspname = %(schema)s OR (%(schema)s::text IS NULL AND n.nspname = ANY(current_schemas(false))))
-           ORDER BY array_position(current_schemas(false), n.nspname) NULLS LAST LIMIT 1""",
+           WHERE c.relname::text IN (%(table)s::text, lower(%(table)s::text)) AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
+             AND (n.nspname::text IN (%(schema)s::text, lower(%(schema)s::text))
+                  OR (%(schema)s::text IS NULL AND n.nspname = ANY(current_schemas(false))))
+           ORDER BY c.relname::text <> %(table)s::text, n.nspname::text IS DISTINCT FROM %(schema)s::text,
+                    array_position(current_schemas(false), n.nspname) NULLS LAST LIMIT 1""",
         {"table": loc.table, "schema": loc.schema}).fetchone()
     if row is None:
         raise DataSourceError(f"PostGIS 数据库中没有{loc.describe()}。{_spatial_tables(conn)}。{_FIX}")
@@ -241,11 +246,15 @@ def read_postgis(location: str, *, base=None) -> gpd.GeoDataFrame:
                            ).format(g=geom)
         fields = [_select(name, typ) for name, typ in info.columns]
         fields.append(sql.SQL("ST_AsBinary({g}) AS {a}").format(g=geom, a=sql.Identifier("__kfqmap_wkb")))
-        query = sql.SQL("SELECT {f} FROM {t}").format(f=sql.SQL(", ").join(fields),
+        query = sql.SQL("SELECT {f} FROM {t} AS __kfqmap_row").format(f=sql.SQL(", ").join(fields),
                                                      t=sql.Identifier(info.schema, info.table))
         order = [info.fid] if info.fid else info.order
+        if not order and "id" in {name for name, _ in info.columns}:
+            order = ["id"]
         if order:
             query += sql.SQL(" ORDER BY {o}").format(o=sql.SQL(", ").join(map(sql.Identifier, order)))
+        else:   # no key at all: a fixed order (the whole row's text), so row-number ids survive a restart
+            query += sql.SQL(" ORDER BY __kfqmap_row::text")
         rows = conn.execute(query, binary=True).fetchall()
     return _frame(rows, info)
 
