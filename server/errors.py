@@ -50,11 +50,16 @@ _HTTP_DETAIL = {
 }
 
 
-def status_for(exc: E.KFQMapError) -> int:
+def _most_specific(table: dict, exc: E.KFQMapError, default):
+    """``table``'s entry for the most specific class of ``exc`` that it lists, else ``default``."""
     for cls in type(exc).__mro__:
-        if cls in STATUS_CODES:
-            return STATUS_CODES[cls]
-    return 400
+        if cls in table:
+            return table[cls]
+    return default
+
+
+def status_for(exc: E.KFQMapError) -> int:
+    return _most_specific(STATUS_CODES, exc, 400)
 
 
 def _slug(name: str) -> str:
@@ -84,10 +89,7 @@ RETRY_AFTER_S = 30
 
 def public_detail(exc: E.KFQMapError) -> str:
     """The message a client may see: a store failure's own message names hosts and tables, so it is replaced."""
-    for cls in type(exc).__mro__:
-        if cls in STORE_DETAIL:
-            return STORE_DETAIL[cls]
-    return exc.message
+    return _most_specific(STORE_DETAIL, exc, exc.message)
 
 
 async def kfqmap_error_handler(request: Request, exc: E.KFQMapError) -> ProblemResponse:

@@ -109,12 +109,16 @@ def collection_document(request: Request, store: F.FeatureStore, layer: Layer, *
         "itemType": "feature",
         "crs": F.supported_crs_uris(),
         "storageCrs": F.CRS84_URI,
-        "kfqmap": {"title_en": layer.title_en, "group": layer.group, "group_en": GROUPS.get(layer.group),
-                   "kind": layer.kind, "geometry_type": layer.geometry_type, "plan_section": layer.plan_section,
-                   "schematic": layer.schematic, "illustrative": layer.illustrative, "accuracy_m": layer.accuracy_m,
-                   "features": len(index), "temporal_property": index.temporal_property,
-                   "style": layer.style.model_dump()},
+        "kfqmap": _kfqmap_members(layer, features=len(index), temporal_property=index.temporal_property),
     }
+
+
+def _kfqmap_members(layer: Layer, **extra) -> dict:
+    """The ``kfqmap`` extension of a collection document: the catalog's record of the layer, plus ``extra``."""
+    return {"title_en": layer.title_en, "group": layer.group, "group_en": GROUPS.get(layer.group),
+            "kind": layer.kind, "geometry_type": layer.geometry_type, "plan_section": layer.plan_section,
+            "schematic": layer.schematic, "illustrative": layer.illustrative, "accuracy_m": layer.accuracy_m,
+            "style": layer.style.model_dump(), **extra}
 
 
 def _unavailable_document(request: Request, layer: Layer, exc: DataSourceError) -> dict:
@@ -125,11 +129,7 @@ def _unavailable_document(request: Request, layer: Layer, exc: DataSourceError) 
                   {"href": url(request, "items", collectionId=layer.id), "rel": "items", "type": MEDIA_GEOJSON,
                    "title": f"{layer.title_zh} 要素（GeoJSON）"}],
         "itemType": "feature", "crs": F.supported_crs_uris(), "storageCrs": F.CRS84_URI,
-        "kfqmap": {"title_en": layer.title_en, "group": layer.group, "group_en": GROUPS.get(layer.group),
-                   "kind": layer.kind, "geometry_type": layer.geometry_type, "plan_section": layer.plan_section,
-                   "schematic": layer.schematic, "illustrative": layer.illustrative, "accuracy_m": layer.accuracy_m,
-                   "features": None, "temporal_property": None, "style": layer.style.model_dump(),
-                   "unavailable": public_detail(exc)},
+        "kfqmap": _kfqmap_members(layer, features=None, temporal_property=None, unavailable=public_detail(exc)),
     }
 
 
