@@ -9,18 +9,17 @@ Frames are cached per catalog and shared: treat them as read-only (``.copy()`` b
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 from typing import Any, Literal
 
 import geopandas as gpd
-import pandas as pd
 from pydantic import BaseModel, Field
 
+from .collection import Collection
 from .errors import DataSourceError, KFQMapError, LayerNotFound
+from .providers.files import FileProvider, FrameProvider
+from .providers.gpkg import GeoPackageLayer, GeoPackageStore
 from .settings import CatalogSettings
-from .sources import read_layer
 
 #: the plan's structure, in the order the viewer shows it
 GROUPS: dict[str, str] = {
@@ -79,30 +78,37 @@ class Layer(BaseModel):
         return self.geometry_type in ("Polygon", "MultiPolygon")
 
 
-#: after a layer's store fails (database down, table gone), requests for it fail at once with the same error
-#: for this many seconds instead of each waiting for a connection timeout
-FAILURE_TTL_S = 5.0
-
-
 class Catalog:
-    """The layers of one geodata directory (plus any extra file layers), with cached frames.
+    """The layers of one geodata directory (plus extra layers), each owned by its ``Collection``.
 
-    Each layer is read once, under its own lock (a slow database read of one layer does not hold up the first
-    read of another); a store failure is remembered for ``FAILURE_TTL_S`` seconds."""
+    The catalog only knows which layers exist and hands out their collections; reading, caching, versions and
+    writes belong to ``kfqmap.collection.Collection``."""
 
-    def __init__(self, layers: list[Layer], root: Path):
+    def __init__(self, layers: list[Layer], root: Path, *, store=None):
         self.root = root
+        self.store = store                       # the embedded GeoPackage store, when the plan layers live there
         self._layers: dict[str, Layer] = {}
+        self._collections: dict[str, Collection] = {}
         for layer in layers:
-            if layer.id in self._layers:
-                raise KFQMapError(f"目录中图层 id 重复：{layer.id}")
-            if layer.group not in GROUPS:
-                raise KFQMapError(f"图层 {layer.id} 的分组 '{layer.group}' 不在 {list(GROUPS)} 之中")
-            self._layers[layer.id] = layer
-        self._frames: dict[str, gpd.GeoDataFrame] = {}
-        self._lock = threading.Lock()                           # guards the two dicts below
-        self._layer_locks: dict[str, threading.Lock] = {}
-        self._failures: dict[str, tuple[float, DataSourceError]] = {}
+            self._register(layer, self._provider(layer))
+
+    def _register(self, layer: Layer, provider) -> None:
+        check_layers([*self._layers.values(), layer])
+        self._layers[layer.id] = layer
+        self._collections[layer.id] = Collection(layer, provider)
+
+    def _provider(self, layer: Layer):
+        """The provider named by ``layer.source``: the store for seeded plan layers, else a file or PostGIS."""
+        if self.store is not None and self.store.has_layer(layer.id) and layer.source in SEEDED_SOURCES:
+            return GeoPackageLayer(self.store, layer)
+        if layer.source == "postgis":
+            from .providers.postgis import PostGISProvider
+
+            return PostGISProvider(layer.id, layer.file)
+        if layer.source not in FILE_SOURCES:
+            raise KFQMapError(f"未知的数据源类型 '{layer.source}'；可用：{', '.join(FILE_SOURCES + ('postgis',))}")
+        path = Path(layer.file)
+        return FileProvider(layer.id, path if path.is_absolute() else self.root / path)
 
     # -------------------------------------------------------------- lookup
     @property
@@ -121,6 +127,11 @@ class Catalog:
                 f"没有 id 为 '{layer_id}' 的图层。可用图层：{', '.join(self._layers)}", parameter="layer"
             ) from None
 
+    def collection(self, layer_id: str) -> Collection:
+        """The layer's ``Collection`` (raises ``LayerNotFound``)."""
+        self.get(layer_id)
+        return self._collections[layer_id]
+
     def by_group(self, group: str) -> list[Layer]:
         return [layer for layer in self._layers.values() if layer.group == group]
 
@@ -129,27 +140,8 @@ class Catalog:
 
     # -------------------------------------------------------------- data
     def read(self, layer_id: str) -> gpd.GeoDataFrame:
-        """The layer's features as a GeoDataFrame in EPSG:4326 (cached; read-only)."""
-        layer = self.get(layer_id)
-        frame = self._frames.get(layer_id)
-        if frame is not None:
-            return frame
-        with self._lock:
-            lock = self._layer_locks.setdefault(layer_id, threading.Lock())
-        with lock:
-            frame = self._frames.get(layer_id)
-            if frame is None:
-                failed = self._failures.get(layer_id)
-                if failed is not None and time.monotonic() - failed[0] < FAILURE_TTL_S:
-                    raise failed[1]
-                try:
-                    frame = _normalise(read_layer(layer.source, layer.file, base=self.root), layer)
-                except DataSourceError as exc:
-                    self._failures[layer_id] = (time.monotonic(), exc)
-                    raise
-                self._failures.pop(layer_id, None)
-                self._frames[layer_id] = frame
-        return frame
+        """The layer's features as a GeoDataFrame in EPSG:4326 at the current data version (shared; read-only)."""
+        return self.collection(layer_id).frame()
 
     def readable(self, layer_ids) -> tuple[list[str], dict[str, DataSourceError]]:
         """Split ``layer_ids`` into those whose data can be read now and those whose store fails — for operations
@@ -166,12 +158,28 @@ class Catalog:
         return ok, failed
 
     def add_layer(self, layer: Layer, frame: gpd.GeoDataFrame | None = None) -> None:
-        """Register a layer at run time (extra file layers, PostGIS tables, tests)."""
+        """Register a layer at run time (extra file layers, PostGIS tables, tests). With ``frame``, the layer
+        is that frame (read-only); without, its ``source``/``file`` name the provider."""
         if layer.id in self._layers:
             raise KFQMapError(f"图层 id 已存在：{layer.id}")
-        self._layers[layer.id] = layer
-        if frame is not None:
-            self._frames[layer.id] = _normalise(frame, layer)
+        provider = FrameProvider(layer.id, frame) if frame is not None else self._provider(layer)
+        self._register(layer, provider)
+
+
+def check_layers(layers: list[Layer]) -> None:
+    """Ids unique, groups known: checked before any data is touched."""
+    seen: set[str] = set()
+    for layer in layers:
+        if layer.id in seen:
+            raise KFQMapError(f"图层 id 重复：{layer.id}")
+        seen.add(layer.id)
+        if layer.group not in GROUPS:
+            raise KFQMapError(f"图层 {layer.id} 的分组 '{layer.group}' 不在 {list(GROUPS)} 之中")
+
+
+#: catalog sources read from files by GDAL, and those that the embedded store takes over when it is enabled
+FILE_SOURCES = ("geojson", "gpkg", "file")
+SEEDED_SOURCES = ("geojson",)
 
 
 def parse_figures(value) -> list[dict]:
@@ -191,35 +199,27 @@ def parse_figures(value) -> list[dict]:
     return [f for f in value if isinstance(f, dict)] if isinstance(value, list) else []
 
 
-def _normalise(frame: gpd.GeoDataFrame, layer: Layer) -> gpd.GeoDataFrame:
-    """Give every frame a unique string ``id`` column and the index it names (the OGC feature id)."""
-    if "id" not in frame.columns:
-        frame = frame.copy()
-        frame.insert(0, "id", [str(i + 1) for i in range(len(frame))])
-    ids = frame["id"].astype(str)
-    if ids.duplicated().any():
-        dup = ids[ids.duplicated()].iloc[0]
-        raise KFQMapError(f"图层 {layer.id} 中要素 id 重复：{dup}")
-    frame = frame.copy()
-    frame["id"] = ids
-    frame.index = pd.Index(ids.values, name="fid")
-    return frame
-
-
 def _catalog_file(root: Path) -> Path:
     return root / "catalog.json"
 
 
 def load_catalog(settings: CatalogSettings | None = None) -> Catalog:
-    """Read and validate ``catalog.json`` of the geodata directory, then register any extra layers
-    (files, or PostGIS tables — checked now, read on first use; see ``CatalogSettings``)."""
+    """Read and validate ``catalog.json`` of the geodata directory, open the embedded store (creating and seeding
+    it on first use, upgrading it without touching edited layers — see ``kfqmap.providers.gpkg``), then register
+    any extra layers (files, or PostGIS tables — checked now, read on first use; see ``CatalogSettings``)."""
     settings = settings or CatalogSettings()
     root = Path(settings.geodata_dir)
     path = _catalog_file(root)
     if not path.exists():
         raise KFQMapError(f"找不到图层目录文件 {path}")
     data = json.loads(path.read_text(encoding="utf-8"))
-    catalog = Catalog([Layer.model_validate(item) for item in data["layers"]], root)
+    layers = [Layer.model_validate(item) for item in data["layers"]]
+    check_layers(layers)
+    store = None
+    if settings.store == "gpkg":
+        seeds = [(layer, root / layer.file) for layer in layers if layer.source in SEEDED_SOURCES]
+        store = GeoPackageStore.open(settings.store_path(), seeds)
+    catalog = Catalog(layers, root, store=store)
     for layer_id, (source, location) in settings.extra_layer_sources().items():
         if source == "postgis":
             from .stores.postgis import postgis_layer

@@ -84,3 +84,9 @@ class DataSourceError(KFQMapError):
 
 class StoreUnavailable(DataSourceError):
     """A layer's database cannot be reached right now (down, restarting, refusing connections, timing out)."""
+
+
+class ReadOnlyLayer(KFQMapError):
+    """A write to a layer whose provider cannot change its data (a file layer)."""
+
+    parameter = "collectionId"

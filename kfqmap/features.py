@@ -1,9 +1,9 @@
 """Feature selection and GeoJSON encoding behind OGC API – Features, with no HTTP involved.
 
 >>> from kfqmap.catalog import load_catalog
->>> from kfqmap.features import FeatureStore, ItemsQuery, parse_bbox
->>> store = FeatureStore(load_catalog())
->>> page = store.items("low_efficiency_land", ItemsQuery(bbox=parse_bbox("120.9,31.3,121.1,31.45"), limit=10))
+>>> from kfqmap.features import ItemsQuery, parse_bbox
+>>> index = load_catalog().collection("low_efficiency_land").state().items
+>>> page = index.items(ItemsQuery(bbox=parse_bbox("120.9,31.3,121.1,31.45"), limit=10))
 >>> page.number_matched, len(page.features)           # doctest: +SKIP
 
 What lives here (the server only parses parameters, calls these and formats the result):
@@ -14,7 +14,7 @@ What lives here (the server only parses parameters, calls these and formats the 
   the layer's queryables (JSON Schema) and its temporal property, plus a cache of each feature's GeoJSON
   text in the storage CRS (built lazily in chunks, so the first request on a 200,000-feature layer pays
   only for the features it returns).
-* ``FeatureStore``: the ``LayerIndex`` of every catalog layer, created on first use (thread-safe).
+  One ``LayerIndex`` exists per version of a layer's data, owned by that layer's ``kfqmap.collection.Collection``.
 
 Bounds (documented on the landing page and in the API): ``limit`` defaults to ``DEFAULT_LIMIT`` (100) and
 is served as at most ``MAX_LIMIT`` (10,000; larger values are capped, not refused); ``offset`` may not exceed ``MAX_OFFSET``.
@@ -564,44 +564,6 @@ class LayerIndex:
         return self._assemble(positions, self._geometries(positions, crs), self._properties(positions))
 
 
-class FeatureStore:
-    """The ``LayerIndex`` of each catalog layer, created on first use. One per app (thread-safe)."""
-
-    def __init__(self, catalog):
-        self.catalog = catalog
-        self._indexes: dict[str, LayerIndex] = {}
-        self._lock = threading.Lock()
-
-    def index(self, layer_id: str) -> LayerIndex:
-        found = self._indexes.get(layer_id)
-        if found is None:
-            from .query import layer_index      # the spatial index queries use (built lazily; shared tree)
-
-            layer = self.catalog.get(layer_id)      # raises LayerNotFound
-            frame = self.catalog.read(layer_id)
-            spatial = layer_index(self.catalog, layer_id)
-            with self._lock:
-                found = self._indexes.setdefault(layer_id, LayerIndex(layer, frame, spatial))
-        return found
-
-    def is_loaded(self, layer_id: str) -> bool:
-        """True when the layer's index exists already (so ``index()`` returns at once)."""
-        return layer_id in self._indexes
-
-    def items(self, layer_id: str, query: ItemsQuery) -> ItemsPage:
-        return self.index(layer_id).items(query)
-
-    def warm(self, layer_ids: Sequence[str] | None = None) -> None:
-        """Read every layer and build its STRtree and GeoJSON cache now (a server calls this in a
-        background thread at start-up so that the first requests do not pay for it)."""
-        for layer_id in layer_ids or self.catalog.ids:
-            index = self.index(layer_id)
-            index.warm()
-
-    def feature(self, layer_id: str, feature_id: str, crs: OutputCRS | None = None) -> bytes:
-        return self.index(layer_id).feature(feature_id, crs)
-
-
 def check_properties(index: LayerIndex, params: Mapping[str, str]) -> dict[str, str]:
     """Keep the equality filters that name queryables; anything else is an unknown parameter (400)."""
     unknown = [k for k in params if k not in index.property_types]
@@ -614,6 +576,6 @@ def check_properties(index: LayerIndex, params: Mapping[str, str]) -> dict[str, 
 
 __all__ = [
     "DEFAULT_LIMIT", "MAX_LIMIT", "MAX_OFFSET", "TEMPORAL_PROPERTIES", "BBox", "OutputCRS", "TimeInterval",
-    "ItemsQuery", "ItemsPage", "LayerIndex", "FeatureStore", "parse_bbox", "parse_output_crs", "parse_datetime",
+    "ItemsQuery", "ItemsPage", "LayerIndex", "parse_bbox", "parse_output_crs", "parse_datetime",
     "parse_limit", "parse_offset", "supported_crs_uris", "check_properties", "to_wgs84", "from_wgs84",
 ]

@@ -1,7 +1,7 @@
 """Spatial queries over the catalog's layers: what is here, what is inside this outline, what lies within N
 metres of that, the nearest K, and the viewer's name search.
 
-Every layer gets one ``LayerIndex`` (cached per catalog, rebuilt if the catalog's frame changes): its
+Every layer gets one ``LayerIndex`` per data version (owned by the layer's ``Collection``): its
 geometries in WGS 84 with an STRtree, the same in EPSG:4549 (metres) with a second STRtree for distance
 queries, and the features' ellipsoidal areas. A query over 200,000 parcels touches only the tree's
 candidates, so it answers in milliseconds.
@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import threading
-import weakref
 from functools import cached_property
 from typing import Any, Iterable
 
@@ -91,21 +90,9 @@ class LayerIndex:
         return {k: self.frame[k].to_numpy(dtype=object) for k in HIT_PROPERTIES if k in self.frame.columns}
 
 
-_INDEXES: "weakref.WeakKeyDictionary[Any, dict[str, LayerIndex]]" = weakref.WeakKeyDictionary()
-_INDEX_LOCK = threading.Lock()
-
-
 def layer_index(catalog, layer_id: str) -> LayerIndex:
-    """The cached ``LayerIndex`` of a catalog layer (raises ``LayerNotFound``)."""
-    layer = catalog.get(layer_id)
-    frame = catalog.read(layer_id)
-    with _INDEX_LOCK:
-        per_cat = _INDEXES.setdefault(catalog, {})
-        index = per_cat.get(layer_id)
-        if index is None or index.frame is not frame:
-            index = LayerIndex(layer, frame)
-            per_cat[layer_id] = index
-    return index
+    """The layer's ``LayerIndex`` at the current data version, owned by its collection (raises ``LayerNotFound``)."""
+    return catalog.collection(layer_id).state().spatial
 
 
 # ------------------------------------------------------------------------------------------------ parsing

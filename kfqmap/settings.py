@@ -1,11 +1,22 @@
 """Settings, read when an app or command is created (never at import time). Prefix ``KFQMAP_``."""
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
+from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GEODATA_DIR = Path(__file__).resolve().parent.parent / "geodata"
+
+
+def default_data_dir() -> Path:
+    """Where the embedded store lives unless ``KFQMAP_DATA_DIR`` says otherwise: ``$XDG_DATA_HOME/kfqmap``
+    (``~/.local/share/kfqmap``), outside any source tree (``make run`` uses ``./data``, which git ignores)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "kfqmap"
 
 #: how an ``extra_layers`` value names a PostGIS table instead of a file
 POSTGIS_PREFIXES = ("postgresql://", "postgres://")
@@ -36,6 +47,19 @@ class CatalogSettings(BaseSettings):
 
     geodata_dir: Path = GEODATA_DIR
     extra_layers: str = ""
+    #: ``gpkg``: the plan layers are served from the embedded, writable GeoPackage store in ``data_dir``
+    #: (created and seeded from ``geodata_dir`` on first use); ``files``: read-only, straight from the files
+    store: Literal["gpkg", "files"] = "gpkg"
+    data_dir: Path = Field(default_factory=default_data_dir)
+
+    def store_path(self) -> Path:
+        """The store's file: ``kfqmap.gpkg`` for the packaged geodata; a store seeded from another geodata
+        directory (tests, a second plan) gets its own file, ``kfqmap-<hash>.gpkg``, in the same data directory."""
+        root = Path(self.geodata_dir).resolve()
+        if root == GEODATA_DIR.resolve():
+            return Path(self.data_dir) / "kfqmap.gpkg"
+        digest = hashlib.sha1(str(root).encode()).hexdigest()[:10]
+        return Path(self.data_dir) / f"kfqmap-{digest}.gpkg"
 
     def extra_layer_sources(self) -> dict[str, tuple[str, str]]:
         """Every extra layer: id → (reader name, location), reader ``file`` or ``postgis``."""

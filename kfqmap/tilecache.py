@@ -25,8 +25,9 @@ MEDIA_TYPES = {
 #: z14 stays in the pool: inline it was ~7 % faster at c=1 but ~10 % fewer req/s at c=8 (its gzip and large
 #: numpy steps release the GIL and overlap with the event loop when built in a thread)
 INLINE_MIN_ZOOM = 15
-#: browsers and CDNs may keep a tile for an hour, then revalidate with If-None-Match
-CACHE_CONTROL = "public, max-age=3600"
+#: browsers, nginx and CDNs may store a tile but must revalidate it (If-None-Match → 304) before each use: the
+#: ETag includes the data version, so an edited layer's tiles refresh at once instead of after an hour
+CACHE_CONTROL = "public, no-cache"
 
 
 def etag_for(data: bytes, salt: str = "") -> str:
@@ -187,16 +188,24 @@ class TileService:
         except Exception:
             return False
 
+    def key(self, tileset: str, fmt: str, z: int, x: int, y: int, scale: int = 1) -> tuple:
+        """The cache key of a tile: its address and the tileset's data version (so an edit is never served
+        stale; tiles of older versions age out of the LRU)."""
+        return (tileset, fmt, scale, z, x, y, self.engine.version(tileset))
+
+    def cached(self, tileset: str, fmt: str, z: int, x: int, y: int, scale: int = 1) -> CachedTile | None:
+        """The tile if it is in the cache at the current data version, else None (never builds)."""
+        return self.cache.get(self.key(tileset, fmt, z, x, y, scale))
+
     def get(self, tileset: str, fmt: str, z: int, x: int, y: int, scale: int = 1) -> CachedTile:
-        key = (tileset, fmt, scale, z, x, y)
-        tile = self.cache.get(key)
+        tile = self.cached(tileset, fmt, z, x, y, scale)
         if tile is not None:
             return tile
         return self.build(tileset, fmt, z, x, y, scale)
 
     def build(self, tileset: str, fmt: str, z: int, x: int, y: int, scale: int = 1) -> CachedTile:
         """Build (and cache) a tile without looking in the cache first (the caller just did)."""
-        key = (tileset, fmt, scale, z, x, y)
+        key = self.key(tileset, fmt, z, x, y, scale)
         if fmt == "mvt":
             data = self.engine.tile(tileset, z, x, y)
         else:
@@ -204,4 +213,4 @@ class TileService:
             check_tile(z, x, y)
             self.engine.tileset(tileset)          # LayerNotFound for an unknown tileset
             data = self.renderer(tileset).render(z, x, y, scale=scale)
-        return self.cache.put(key, make_tile(data, fmt, salt=self.salt))
+        return self.cache.put(key, make_tile(data, fmt, salt=self.salt + key[-1]))

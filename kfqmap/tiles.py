@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-import threading
+import time
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
@@ -50,6 +50,9 @@ import pandas as pd
 import shapely
 
 from .errors import InvalidParameter, LayerNotFound, TileOutOfRange
+
+#: how long a tileset's data version is trusted before the collections are asked again (seconds)
+VERSION_TTL_S = 0.25
 
 EXTENT = 4096                 #: MVT grid size
 BUFFER = 64                   #: clip buffer, tile units (as PostGIS ST_AsMVTGeom's default)
@@ -1381,8 +1384,7 @@ class TileEngine:
 
     def __init__(self, catalog):
         self.catalog = catalog
-        self._sources: dict[str, LayerSource] = {}
-        self._lock = threading.Lock()
+        self._versions: dict[str, tuple[float, str]] = {}
 
     def plan_layers(self) -> list:
         """The layers of the ``plan`` tileset, bottom to top (style.z, then catalog order)."""
@@ -1390,17 +1392,23 @@ class TileEngine:
         return sorted(layers, key=lambda lyr: lyr.style.z)
 
     def source(self, layer_id: str) -> LayerSource:
-        src = self._sources.get(layer_id)
-        if src is None:
-            layer = self.catalog.get(layer_id)
-            if not layer.is_spatial:
-                raise LayerNotFound(f"图层 '{layer_id}' 没有几何，不能切瓦片", parameter="collection")
-            with self._lock:
-                src = self._sources.get(layer_id)
-                if src is None:
-                    src = LayerSource(layer_id, self.catalog.read(layer_id))
-                    self._sources[layer_id] = src
-        return src
+        """The layer prepared for tiling at its current data version (owned by its collection)."""
+        layer = self.catalog.get(layer_id)
+        if not layer.is_spatial:
+            raise LayerNotFound(f"图层 '{layer_id}' 没有几何，不能切瓦片", parameter="collection")
+        return self.catalog.collection(layer_id).state().tiles
+
+    def version(self, name: str) -> str:
+        """The data version of tileset ``name`` (its layers' versions joined): part of every tile's cache key and
+        ETag. Remembered for ``VERSION_TTL_S`` (the collections' own rhythm), so a warm tile costs one lookup."""
+        now = time.monotonic()
+        hit = self._versions.get(name)
+        if hit is not None and now - hit[0] < VERSION_TTL_S:
+            return hit[1]
+        ids = [lyr.id for lyr in self.plan_layers()] if name == PLAN_TILESET else [self.catalog.get(name).id]
+        version = "|".join(self.catalog.collection(i).version() for i in ids)
+        self._versions[name] = (now, version)
+        return version
 
     def tileset_ids(self) -> list[str]:
         return [PLAN_TILESET] + [lyr.id for lyr in self.catalog.layers if lyr.is_spatial]
@@ -1427,7 +1435,13 @@ class TileEngine:
         else:
             ids = [name]
         for layer_id in ids:
-            src = self._sources.get(layer_id)
+            try:
+                collection = self.catalog.collection(layer_id)
+            except LayerNotFound:
+                return False
+            if not collection.is_current():
+                return False
+            src = collection.state().__dict__.get("tiles")       # prepared already? (never prepares here)
             if src is None:
                 return False
             if src.detailed and z < DETAIL_ZOOM and (z, EXTENT) not in src._simple:

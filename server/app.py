@@ -6,7 +6,7 @@
 
 The catalog is loaded when the app is created (layers' frames are read lazily on first use), so
 ``TestClient(create_app())`` works with or without entering its lifespan. ``app.state`` holds ``settings``,
-``catalog``, ``store`` (``kfqmap.features.FeatureStore``) and ``router_modules``.
+``catalog`` (whose collections own each layer's data and caches) and ``router_modules``.
 
 Adding a router: write ``server/routers/<name>.py`` exporting ``router`` (and optionally ``CONFORMS_TO`` and
 ``links(request)`` for the landing page / conformance, ``collection_links(request, collection_id)`` for the
@@ -29,7 +29,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import kfqmap
 from kfqmap.catalog import load_catalog
 from kfqmap.errors import RequestTooLarge
-from kfqmap.features import FeatureStore
 from kfqmap.settings import CatalogSettings
 
 from .errors import add_exception_handlers
@@ -62,7 +61,6 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
     )
     app.state.settings = settings
     app.state.catalog = load_catalog(settings.catalog)
-    app.state.store = FeatureStore(app.state.catalog)
     modules: list[ModuleType] = [importlib.import_module(name) for name in ROUTERS]
     app.state.router_modules = modules
     for module in modules:
@@ -84,17 +82,18 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
-    """Start-up: warm the feature store in a daemon thread (when ``settings.warm_up``); nothing to undo."""
+    """Start-up: read every layer and build its items index in a daemon thread (when ``settings.warm_up``)."""
     if app.state.settings.warm_up:
-        threading.Thread(target=_warm, args=(app.state.store,), name="kfqmap-warm-up", daemon=True).start()
+        threading.Thread(target=_warm, args=(app.state.catalog,), name="kfqmap-warm-up", daemon=True).start()
     yield
 
 
-def _warm(store: FeatureStore) -> None:
-    try:
-        store.warm()
-    except Exception:   # a broken layer must not stop the server; its requests will report the error
-        logging.getLogger("kfqmap.server").exception("warm-up failed")
+def _warm(catalog) -> None:
+    for layer_id in catalog.ids:
+        try:
+            catalog.collection(layer_id).state().items.warm()
+        except Exception:   # a broken layer must not stop the server; its requests will report the error
+            logging.getLogger("kfqmap.server").exception("warm-up failed for %s", layer_id)
 
 
 class HeadAsGet:

@@ -4,7 +4,7 @@ Errors are kfqmap errors naming the parameter; ``server/errors.py`` turns them i
 
 The parsers are quick and never block, so they are ``async def``: FastAPI then runs them on the event loop
 instead of hopping to a worker thread for each (a dozen hops per items request cost more than the query).
-``layer_index`` sends only a layer's first use (which reads its file) to a worker thread.
+``layer_index`` sends only a layer's first read (or a re-read after a data change) to a worker thread.
 """
 from __future__ import annotations
 
@@ -29,10 +29,6 @@ async def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
-async def get_store(request: Request) -> F.FeatureStore:
-    return request.app.state.store
-
-
 async def collection(
     request: Request,
     collection_id: Annotated[str, Path(alias="collectionId", description="图层（集合）id，如 cores、parks",
@@ -43,11 +39,12 @@ async def collection(
 
 
 async def layer_index(request: Request, layer: Annotated[Layer, Depends(collection)]) -> F.LayerIndex:
-    """The layer's ``kfqmap.features.LayerIndex``; the first use (which reads the file) runs in a worker thread."""
-    store: F.FeatureStore = request.app.state.store
-    if store.is_loaded(layer.id):
-        return store.index(layer.id)
-    return await run_in_threadpool(store.index, layer.id)
+    """The layer's ``kfqmap.features.LayerIndex`` at the current data version. Only a use that has to ask the
+    provider or read the data (first use, after a change) runs in a worker thread."""
+    collection = request.app.state.catalog.collection(layer.id)
+    if collection.is_current():
+        return collection.state().items
+    return (await run_in_threadpool(collection.state)).items
 
 
 # ------------------------------------------------------------------------------------------ formats

@@ -231,32 +231,40 @@ def inspect_table(location: str) -> TableInfo:
 
 def read_postgis(location: str, *, base=None) -> gpd.GeoDataFrame:
     """The table at ``location`` as a GeoDataFrame in EPSG:4326 (``base`` is unused: the reader interface)."""
-    from psycopg import sql
-
     loc = parse_location(location)
     with _session(loc) as conn:
-        info = _table_info(conn, loc)
-        geom = sql.Identifier(info.column)
-        if info.srid not in (0, 4326):
-            geom = sql.SQL("ST_Transform({g}, 4326)").format(g=geom)
-        elif info.srid == 0:
-            # a generic ``geometry`` column (declared SRID 0) may still hold rows with a real SRID: each row is
-            # taken to WGS 84 by its own SRID; rows with SRID 0 are taken as WGS 84, as the file reader does
-            geom = sql.SQL("CASE WHEN ST_SRID({g}) IN (0, 4326) THEN {g} ELSE ST_Transform({g}, 4326) END"
-                           ).format(g=geom)
-        fields = [_select(name, typ) for name, typ in info.columns]
-        fields.append(sql.SQL("ST_AsBinary({g}) AS {a}").format(g=geom, a=sql.Identifier("__kfqmap_wkb")))
-        query = sql.SQL("SELECT {f} FROM {t} AS __kfqmap_row").format(f=sql.SQL(", ").join(fields),
-                                                     t=sql.Identifier(info.schema, info.table))
-        order = [info.fid] if info.fid else info.order
-        if not order and "id" in {name for name, _ in info.columns}:
-            order = ["id"]
-        if order:
-            query += sql.SQL(" ORDER BY {o}").format(o=sql.SQL(", ").join(map(sql.Identifier, order)))
-        else:   # no key at all: a fixed order (the whole row's text), so row-number ids survive a restart
-            query += sql.SQL(" ORDER BY __kfqmap_row::text")
-        rows = conn.execute(query, binary=True).fetchall()
-    return _frame(rows, info)
+        return read_table(conn, _table_info(conn, loc))[0]
+
+
+def read_table(conn, info: TableInfo) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """All rows of the table described by ``info`` as a frame (see the module doc), and each row's integer key
+    (the primary key when it is one integer column, else the row number in the fixed order, 1-based)."""
+    from psycopg import sql
+
+    geom = sql.Identifier(info.column)
+    if info.srid not in (0, 4326):
+        geom = sql.SQL("ST_Transform({g}, 4326)").format(g=geom)
+    elif info.srid == 0:
+        # a generic ``geometry`` column (declared SRID 0) may still hold rows with a real SRID: each row is
+        # taken to WGS 84 by its own SRID; rows with SRID 0 are taken as WGS 84, as the file reader does
+        geom = sql.SQL("CASE WHEN ST_SRID({g}) IN (0, 4326) THEN {g} ELSE ST_Transform({g}, 4326) END"
+                       ).format(g=geom)
+    fields = [_select(name, typ) for name, typ in info.columns]
+    fields.append(sql.SQL("ST_AsBinary({g}) AS {a}").format(g=geom, a=sql.Identifier("__kfqmap_wkb")))
+    fields.append(sql.SQL("{k}::int8").format(k=sql.Identifier(info.fid)) if info.fid else sql.SQL("0::int8"))
+    query = sql.SQL("SELECT {f} FROM {t} AS __kfqmap_row").format(f=sql.SQL(", ").join(fields),
+                                                 t=sql.Identifier(info.schema, info.table))
+    order = [info.fid] if info.fid else info.order
+    if not order and "id" in {name for name, _ in info.columns}:
+        order = ["id"]
+    if order:
+        query += sql.SQL(" ORDER BY {o}").format(o=sql.SQL(", ").join(map(sql.Identifier, order)))
+    else:   # no key at all: a fixed order (the whole row's text), so row-number ids survive a restart
+        query += sql.SQL(" ORDER BY __kfqmap_row::text")
+    rows = conn.execute(query, binary=True).fetchall()
+    keys = np.array([r[-1] for r in rows], dtype=np.int64)
+    fids = keys.astype(np.uint64) if info.fid else np.arange(1, len(rows) + 1, dtype=np.uint64)
+    return _frame([r[:-1] for r in rows], info), fids
 
 
 def _select(name: str, typ: str):

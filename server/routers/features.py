@@ -27,7 +27,7 @@ from kfqmap.catalog import GROUPS, Catalog, Layer
 from kfqmap.errors import DataSourceError, InvalidParameter
 
 from .. import html
-from ..dependencies import (OutputFormat, collection, items_format, crs_param, get_catalog, get_store, items_query, layer_index,
+from ..dependencies import (OutputFormat, collection, items_format, crs_param, get_catalog, items_query, layer_index,
                             output_format)
 from ..errors import public_detail
 from ..models import Collection, Collections, Feature, FeatureCollection, Queryables
@@ -70,12 +70,12 @@ def links(request: Request) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------ documents
-def collection_document(request: Request, store: F.FeatureStore, layer: Layer, *, tolerate_outage: bool = False) -> dict:
+def collection_document(request: Request, catalog: Catalog, layer: Layer, *, tolerate_outage: bool = False) -> dict:
     """``tolerate_outage`` (the /collections list): a layer whose store fails (down or misconfigured) is still
     listed, without extent or feature count and with ``kfqmap.unavailable`` saying so (the reason goes to the
     server log), so one dead store does not hide every layer."""
     try:
-        index = store.index(layer.id)
+        index = catalog.collection(layer.id).state().items
     except DataSourceError as exc:
         if not tolerate_outage:
             raise
@@ -138,8 +138,8 @@ def _unavailable_document(request: Request, layer: Layer, exc: DataSourceError) 
             responses={200: {"content": {MEDIA_HTML: {}}}})
 def collections(request: Request, fmt: Annotated[OutputFormat, Depends(output_format)],
                 catalog: Annotated[Catalog, Depends(get_catalog)],
-                store: Annotated[F.FeatureStore, Depends(get_store)]):
-    docs = [collection_document(request, store, layer, tolerate_outage=True) for layer in catalog.layers]
+):
+    docs = [collection_document(request, catalog, layer, tolerate_outage=True) for layer in catalog.layers]
     self_href = url(request, "collections")
     if fmt == "html":
         rows = [(html.link(with_query(url(request, "collection", collectionId=d["id"]), f="html"), d["id"]),
@@ -159,8 +159,8 @@ def collections(request: Request, fmt: Annotated[OutputFormat, Depends(output_fo
             responses={200: {"content": {MEDIA_HTML: {}}}, 404: {"description": "没有这个图层"}})
 def collection_route(request: Request, layer: Annotated[Layer, Depends(collection)],
                      fmt: Annotated[OutputFormat, Depends(output_format)],
-                     store: Annotated[F.FeatureStore, Depends(get_store)]):
-    doc = collection_document(request, store, layer)
+                     catalog: Annotated[Catalog, Depends(get_catalog)]):
+    doc = collection_document(request, catalog, layer)
     if fmt == "html":
         meta = [(k, v) for k, v in doc["kfqmap"].items() if k != "style"]
         return html.page(doc["title"], html.para(doc["description"]), html.table(["项目", "值"], meta),

@@ -20,7 +20,7 @@ from kfqmap import area
 from kfqmap import features as F
 from kfqmap.catalog import Catalog
 
-from ..dependencies import get_catalog, get_store
+from ..dependencies import get_catalog
 from ..errors import public_detail
 from ..responses import JSONResponse
 
@@ -69,9 +69,9 @@ def stats_progress(catalog: Annotated[Catalog, Depends(get_catalog)],
 
 
 @router.get("/indicators", name="indicators", summary="发展指标表（表1、表2、正文中的数字目标）")
-def indicators(request: Request, store: Annotated[F.FeatureStore, Depends(get_store)]):
+def indicators(request: Request, catalog: Annotated[Catalog, Depends(get_catalog)]):
     """Every indicator row; ``?table=表1`` (any column) narrows by equality. Unknown parameters are a 400."""
-    index = store.index("indicators")
+    index = catalog.collection("indicators").state().items
     query = F.ItemsQuery(properties=F.check_properties(index, dict(request.query_params)), limit=F.MAX_LIMIT)
     rows = index.records(query)
     return JSONResponse({"count": len(rows), "indicators": rows})

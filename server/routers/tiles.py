@@ -13,7 +13,8 @@ Documented behaviour: zoom 0–22 (``kfqmap.tiles.MIN_ZOOM``/``MAX_ZOOM``); x/y 
 anything else → 400 problem+json naming ``z``/``x``/``y`` (or ``tileMatrix``/``tileRow``/``tileCol``); a
 format other than ``.mvt``/``.png``/``@2x.png`` → 400 naming ``format``; an unknown tileset → 404.
 A tile with no feature → **204 No Content** (with ETag and Cache-Control, so it is cached like any other).
-Every tile carries a strong ETag (``If-None-Match`` → 304) and ``Cache-Control: public, max-age=3600``; MVT
+Every tile carries a strong ETag that includes the layers' data version (``If-None-Match`` → 304) and
+``Cache-Control: public, no-cache`` (clients keep tiles but revalidate, so an edit shows at once); MVT
 is sent gzip-compressed (bytes compressed once, kept in the LRU) when ``Accept-Encoding`` allows gzip.
 """
 from __future__ import annotations
@@ -121,7 +122,10 @@ class TileCacheMiddleware:
             key = _cache_key(path) if path.startswith("/tiles/") and "app" in scope else None
             if key is not None:
                 service = _service(scope["app"].state)
-                tile = service.cache.get((key[0], key[1], key[5], key[2], key[3], key[4]))
+                try:
+                    tile = service.cached(*key)
+                except KFQMapError:         # unknown tileset, store down: the routes answer with problem+json
+                    tile = None
                 if tile is None:
                     try:   # build it (see _build); any mistake goes down the normal stack for its 4xx
                         tile = await _build(service, key[0], key[1], key[2], key[3], key[4], key[5])
@@ -265,7 +269,7 @@ async def tile(request: Request, tileset: str, z: str, x: str, tile: str):
 
 
 async def _get(service: TileService, tileset: str, fmt: str, z: int, x: int, y: int, scale: int) -> CachedTile:
-    cached = service.cache.get((tileset, fmt, scale, z, x, y))
+    cached = service.cached(tileset, fmt, z, x, y, scale)
     if cached is not None:
         return cached
     return await _build(service, tileset, fmt, z, x, y, scale)

@@ -11,16 +11,26 @@ import shapely
 
 from kfqmap.catalog import Layer, load_catalog
 from kfqmap.errors import FeatureNotFound, InvalidBBox, InvalidCRS, InvalidParameter
-from kfqmap.features import (MAX_LIMIT, FeatureStore, ItemsQuery, LayerIndex, parse_bbox, parse_datetime,
+from kfqmap.features import (MAX_LIMIT, ItemsQuery, LayerIndex, parse_bbox, parse_datetime,
                              parse_limit, parse_offset, parse_output_crs)
 from kfqmap.settings import CatalogSettings
 
 MINI = Path(__file__).resolve().parents[1] / "fixtures" / "mini_geodata"
 
 
+class _Items:
+    """The items index of each layer at its current version, as the server's ``layer_index`` dependency gets it."""
+
+    def __init__(self, catalog):
+        self.catalog = catalog
+
+    def index(self, layer_id: str) -> LayerIndex:
+        return self.catalog.collection(layer_id).state().items
+
+
 @pytest.fixture(scope="module")
 def store():
-    return FeatureStore(load_catalog(CatalogSettings(geodata_dir=MINI, extra_layers="")))
+    return _Items(load_catalog(CatalogSettings(geodata_dir=MINI, extra_layers="")))
 
 
 def test_parse_output_crs_axis_order():
@@ -135,6 +145,6 @@ def test_items_and_queries_share_one_spatial_index():
     from kfqmap.query import layer_index
 
     catalog = load_catalog()
-    store = FeatureStore(catalog)
+    store = _Items(catalog)
     assert store.index("cores").tree is layer_index(catalog, "cores").tree
     assert len(store.index("indicators")) > 0        # layers without geometry still index

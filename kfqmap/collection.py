@@ -1,0 +1,198 @@
+"""One ``Collection`` per layer: the single owner of everything derived from that layer's data.
+
+A collection pairs a catalog ``Layer`` (what the layer is: titles, group, style, provenance) with a ``Provider``
+(where its data lives: a file, the embedded GeoPackage store, PostGIS; see ``kfqmap/providers``). Items, exports,
+queries, statistics, tiles and the CLI all reach a layer's data through its collection, so there is one selection
+path and one place where caches live.
+
+>>> from kfqmap.catalog import load_catalog
+>>> parks = load_catalog().collection("parks")
+>>> parks.version()                           # changes whenever the data does   # doctest: +SKIP
+>>> parks.frame()                             # the features, a GeoDataFrame in EPSG:4326   # doctest: +SKIP
+>>> parks.update("park_tienan", {"properties": {"plan_status": "实施中"}})            # doctest: +SKIP
+
+**Versions and caches.** ``version()`` asks the provider at most every ``VERSION_TTL_S`` seconds (a change made
+by any program is therefore seen within that time, well under the one second promised to users). Everything
+derived from the data — the frame, the OGC items index with its encoded GeoJSON, the spatial index and metric
+(EPSG:4549) geometries used by queries and filters, the tile preparation — hangs off one ``LayerState`` built
+for one version; when the version changes a new state is built on the next use and the old one is dropped
+(requests already holding it finish on it). Nothing else in KFQMap caches layer data.
+
+**Identity.** A feature's OGC id is its ``id`` property (a string, unique in the layer); its MVT feature id is
+the store's integer key (the GeoPackage ``fid``, PostGIS primary key), stable across edits and restarts.
+
+**Failures.** A provider error (database down, damaged file) is remembered for ``FAILURE_TTL_S`` seconds so
+that requests for that layer fail at once instead of each waiting; other layers are not affected.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from functools import cached_property
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .errors import DataSourceError, KFQMapError
+from .providers.base import Provider, Snapshot, WriteOp, WriteResult
+
+#: how long a version answer is trusted before the provider is asked again (seconds)
+VERSION_TTL_S = 0.25
+#: after a provider fails, requests for that layer fail at once with the same error for this many seconds
+FAILURE_TTL_S = 5.0
+
+
+class LayerState:
+    """Everything derived from one version of a layer's data; each part is built on first use."""
+
+    def __init__(self, layer, snapshot: Snapshot):
+        self.layer = layer
+        self.version = snapshot.version
+        self.frame = normalise_frame(snapshot.frame, layer)
+        self.fids = np.asarray(snapshot.fids, dtype=np.uint64)
+        self._lock = threading.Lock()
+
+    @cached_property
+    def spatial(self):
+        """``kfqmap.query.LayerIndex``: STRtrees in WGS 84 and EPSG:4549, areas, hit columns (queries, filters)."""
+        from .query import LayerIndex as SpatialIndex   # TODO(structure merge): module level
+
+        return SpatialIndex(self.layer, self.frame)
+
+    @cached_property
+    def items(self):
+        """``kfqmap.features.LayerIndex``: OGC API Features selection and the encoded GeoJSON cache."""
+        from .features import LayerIndex as ItemsIndex
+
+        return ItemsIndex(self.layer, self.frame, self.spatial)
+
+    @cached_property
+    def tiles(self):
+        """``kfqmap.tiles.LayerSource``: the layer prepared for MVT, with the store's keys as feature ids."""
+        from .tiles import LayerSource
+
+        source = LayerSource(self.layer.id, self.frame)
+        source.fids = self.fids[source.rows]
+        return source
+
+    def metric_geometries(self) -> np.ndarray:
+        """The geometries in EPSG:4549 (metres), aligned with the frame's rows (CQL2 distance filters)."""
+        return self.spatial.geoms_4549
+
+
+class Collection:
+    """One layer: its catalog record, its provider, and its current ``LayerState``."""
+
+    def __init__(self, layer, provider: Provider):
+        self.layer = layer
+        self.provider = provider
+        self._state: LayerState | None = None
+        self._version: str | None = None
+        self._checked = -1e9
+        self._failure: tuple[float, DataSourceError] | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Collection {self.layer.id} ({self.provider.describe()})>"
+
+    @property
+    def id(self) -> str:
+        return self.layer.id
+
+    @property
+    def writable(self) -> bool:
+        return bool(self.provider.writable)
+
+    # ------------------------------------------------------------------ versions
+    def _failed(self) -> None:
+        failure = self._failure
+        if failure is not None and time.monotonic() - failure[0] < FAILURE_TTL_S:
+            raise failure[1]
+
+    def version(self) -> str:
+        """The data version (cached for ``VERSION_TTL_S``); raises the provider's error when it is down."""
+        now = time.monotonic()
+        if self._version is not None and now - self._checked < VERSION_TTL_S:
+            return self._version
+        self._failed()
+        try:
+            version = self.provider.version()
+        except DataSourceError as exc:
+            self._failure = (time.monotonic(), exc)
+            raise
+        self._version, self._checked, self._failure = version, now, None
+        return version
+
+    def is_current(self) -> bool:
+        """True when ``state()`` would return at once (no read, no query): a server can skip a thread hop."""
+        return (self._state is not None and self._version == self._state.version
+                and time.monotonic() - self._checked < VERSION_TTL_S)
+
+    def state(self) -> LayerState:
+        """The ``LayerState`` of the current version (read from the provider when the version changed)."""
+        version = self.version()
+        state = self._state
+        if state is not None and state.version == version:
+            return state
+        with self._lock:
+            state = self._state
+            if state is not None and state.version == self.version():
+                return state
+            self._failed()
+            try:
+                snapshot = self.provider.snapshot()
+            except DataSourceError as exc:
+                self._failure = (time.monotonic(), exc)
+                raise
+            state = LayerState(self.layer, snapshot)
+            self._state = state
+            self._version, self._checked = state.version, time.monotonic()
+        return state
+
+    def refresh(self) -> None:
+        """Forget the cached version answer, so the next call asks the provider (after a write)."""
+        self._checked = -1e9
+
+    # ------------------------------------------------------------------ reading
+    def frame(self) -> gpd.GeoDataFrame:
+        """The layer's features at the current version (EPSG:4326, index = feature id). Shared: read-only."""
+        return self.state().frame
+
+    # ------------------------------------------------------------------ writing
+    def apply(self, ops: list[WriteOp]) -> WriteResult:
+        """Apply ``ops`` in one transaction (all or nothing); the change is visible on the next read."""
+        try:
+            return self.provider.apply(list(ops))
+        finally:
+            self.refresh()
+
+    def create(self, feature: dict[str, Any]) -> str:
+        """Add a GeoJSON feature (WGS 84); returns its id."""
+        return self.apply([WriteOp("create", feature=feature)]).ids[0]
+
+    def replace(self, feature_id: str, feature: dict[str, Any]) -> None:
+        self.apply([WriteOp("replace", feature_id=feature_id, feature=feature)])
+
+    def update(self, feature_id: str, patch: dict[str, Any]) -> None:
+        """JSON merge patch of ``{"properties": {...}, "geometry": ...}``."""
+        self.apply([WriteOp("update", feature_id=feature_id, feature=patch)])
+
+    def delete(self, feature_id: str) -> None:
+        self.apply([WriteOp("delete", feature_id=feature_id)])
+
+
+def normalise_frame(frame: gpd.GeoDataFrame, layer) -> gpd.GeoDataFrame:
+    """Give every frame a unique string ``id`` column and the index it names (the OGC feature id)."""
+    if "id" not in frame.columns:
+        frame = frame.copy()
+        frame.insert(0, "id", [str(i + 1) for i in range(len(frame))])
+    ids = frame["id"].astype(str)
+    if ids.duplicated().any():
+        dup = ids[ids.duplicated()].iloc[0]
+        raise KFQMapError(f"图层 {layer.id} 中要素 id 重复：{dup}")
+    frame = frame.copy()
+    frame["id"] = ids
+    frame.index = pd.Index(ids.values, name="fid")
+    return frame

@@ -1,0 +1,284 @@
+"""PostGIS provider: one table of a bureau's shared PostgreSQL/PostGIS database as a writable layer.
+
+Reading the table and describing it is ``kfqmap.stores.postgis`` (location syntax, geometry column, SRID, column
+types, errors); this module adds what a ``Collection`` needs on top:
+
+* **versions that see every change.** On first use the provider installs (idempotently) a statement-level trigger
+  on the table that bumps a counter in ``kfqmap.table_versions`` on every INSERT/UPDATE/DELETE/TRUNCATE, whoever
+  makes it (KFQMap, QGIS editing the same table, ``psql``). ``version()`` reads that counter over one kept
+  connection. A role that may not create the trigger falls back to the table's statistics counters
+  (``pg_stat_all_tables``: inserted/updated/deleted rows, plus the row estimate), which PostgreSQL 15 publishes
+  when a transaction ends; that fallback is logged, since a change then shows only after the statistics flush.
+* **writes** (``apply``): one transaction per call, geometries sent as WKB and transformed to the table's SRID
+  in the database, every identifier quoted and every value bound.
+* **size-aware reading**: tables up to ``MEMORY_ROWS`` rows are read whole and cached per version (in-memory
+  mode, the same fast path as the files); larger tables are served by pushdown (``kfqmap.providers.pushdown``).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+import shapely
+
+from ..errors import DataSourceError, FeatureNotFound, InvalidParameter, StoreUnavailable
+from ..stores import postgis as pg
+from .base import Snapshot, WriteOp, WriteResult
+from .gpkg import feature_geometry
+
+log = logging.getLogger("kfqmap.providers.postgis")
+
+#: tables with at most this many rows are read whole into memory (per version); larger ones use pushdown
+MEMORY_ROWS = 50_000
+
+_SETUP = """
+CREATE SCHEMA IF NOT EXISTS kfqmap;
+CREATE TABLE IF NOT EXISTS kfqmap.table_versions (
+    table_oid oid PRIMARY KEY, version bigint NOT NULL DEFAULT 0, changed_at timestamptz NOT NULL DEFAULT now());
+CREATE OR REPLACE FUNCTION kfqmap.bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO kfqmap.table_versions AS v (table_oid, version, changed_at) VALUES (TG_RELID, 1, now())
+    ON CONFLICT (table_oid) DO UPDATE SET version = v.version + 1, changed_at = now();
+    RETURN NULL;
+END $$;
+"""
+
+
+class PostGISProvider:
+    """A PostGIS table behind a ``Collection``; ``pushdown`` is decided from the table's size on first use."""
+
+    writable = True
+
+    def __init__(self, layer_id: str, location: str):
+        self.layer_id = layer_id
+        self.location = location
+        self.loc = pg.parse_location(location)
+        self._conn = None
+        self._lock = threading.RLock()
+        self._info: pg.TableInfo | None = None
+        self._oid: int | None = None
+        self._mode: str | None = None          # "trigger" or "stats"
+        self._rows: int | None = None
+
+    def describe(self) -> str:
+        return f"PostGIS {self.loc.describe()}"
+
+    # ------------------------------------------------------------------ connection
+    def _connection(self):
+        """The kept connection (autocommit), re-opened after a failure."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = pg._connect(self.loc)
+        return self._conn
+
+    def _run(self, fn):
+        """Run ``fn(conn)`` under the lock, mapping database errors to DataSourceError/StoreUnavailable."""
+        import psycopg
+
+        with self._lock:
+            try:
+                return fn(self._connection())
+            except psycopg.OperationalError as exc:
+                self._close()
+                log.warning("PostGIS failed for %s: %s", self.loc.describe(), exc)
+                raise StoreUnavailable("PostGIS 数据库暂时无法访问（store unavailable）；请稍后重试") from None
+            except psycopg.Error as exc:
+                log.warning("PostGIS error for %s: %s", self.loc.describe(), exc)
+                raise DataSourceError("PostGIS 数据读取失败；管理员请查看服务器日志") from None
+
+    def _close(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.close()
+        except Exception:
+            pass
+        self._conn = None
+
+    @property
+    def info(self) -> pg.TableInfo:
+        if self._info is None:
+            self._run(self._setup)
+        return self._info
+
+    def _setup(self, conn) -> None:
+        from psycopg import sql
+
+        info = pg._table_info(conn, self.loc)
+        table = sql.Identifier(info.schema, info.table)
+        self._oid = conn.execute("SELECT %s::regclass::oid", (f'"{info.schema}"."{info.table}"',)).fetchone()[0]
+        self._rows = int(conn.execute("SELECT reltuples::int8 FROM pg_class WHERE oid = %s",
+                                      (self._oid,)).fetchone()[0])
+        if self._rows < 0:      # never analysed: count (once)
+            self._rows = int(conn.execute(sql.SQL("SELECT count(*) FROM {t}").format(t=table)).fetchone()[0])
+        try:
+            with conn.transaction():
+                conn.execute(_SETUP)
+                conn.execute(sql.SQL(
+                    "CREATE OR REPLACE TRIGGER kfqmap_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {t} "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION kfqmap.bump_version()").format(t=table))
+            self._mode = "trigger"
+        except Exception as exc:   # no privilege to create the schema/trigger: statistics counters instead
+            log.warning("PostGIS %s: cannot install the change trigger (%s); falling back to pg_stat counters, "
+                        "changes by other programs show after the statistics flush", self.loc.describe(), exc)
+            self._mode = "stats"
+        self._info = info
+
+    @property
+    def pushdown(self) -> bool:
+        self.info
+        return (self._rows or 0) > MEMORY_ROWS and self.info.geometry_type != "None"
+
+    # ------------------------------------------------------------------ versions
+    def version(self) -> str:
+        self.info
+
+        def read(conn):
+            if self._mode == "trigger":
+                row = conn.execute("SELECT version FROM kfqmap.table_versions WHERE table_oid = %s",
+                                   (self._oid,)).fetchone()
+                return f"pg{self._oid}-{row[0] if row else 0}"
+            row = conn.execute("SELECT n_tup_ins, n_tup_upd, n_tup_del, n_live_tup FROM pg_stat_all_tables "
+                               "WHERE relid = %s", (self._oid,)).fetchone()
+            return f"pg{self._oid}-s{'-'.join(str(v) for v in row or ())}"
+
+        return self._run(read)
+
+    # ------------------------------------------------------------------ reading (in-memory mode)
+    def snapshot(self) -> Snapshot:
+        info = self.info
+
+        def read(conn):
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                version = self._version_in(conn)
+                frame, fids = pg.read_table(conn, info)
+            return Snapshot(version, frame, fids)
+
+        return self._run(read)
+
+    def _version_in(self, conn) -> str:
+        if self._mode == "trigger":
+            row = conn.execute("SELECT version FROM kfqmap.table_versions WHERE table_oid = %s",
+                               (self._oid,)).fetchone()
+            return f"pg{self._oid}-{row[0] if row else 0}"
+        return self.version()
+
+    # ------------------------------------------------------------------ writing
+    def apply(self, ops: list[WriteOp]) -> WriteResult:
+        info = self.info
+        ids: list[str] = []
+
+        def write(conn):
+            with conn.transaction():
+                for op in ops:
+                    ids.append(self._apply_one(conn, info, op))
+                version = self._version_in(conn)
+            return WriteResult(version, ids)
+
+        return self._run_write(write)
+
+    def _run_write(self, fn):
+        import psycopg
+
+        with self._lock:
+            try:
+                return fn(self._connection())
+            except psycopg.errors.UniqueViolation:
+                raise InvalidParameter("要素 id 已存在（id already exists）", parameter="id") from None
+            except (psycopg.errors.NotNullViolation, psycopg.errors.CheckViolation,
+                    psycopg.errors.InvalidTextRepresentation, psycopg.errors.NumericValueOutOfRange,
+                    psycopg.errors.DatatypeMismatch, psycopg.errors.InvalidDatetimeFormat) as exc:
+                raise InvalidParameter(f"属性值不符合数据库约束：{exc.diag.message_primary}") from None
+            except psycopg.OperationalError as exc:
+                self._close()
+                log.warning("PostGIS write failed for %s: %s", self.loc.describe(), exc)
+                raise StoreUnavailable("PostGIS 数据库暂时无法写入（store unavailable）；请稍后重试") from None
+
+    def _apply_one(self, conn, info: pg.TableInfo, op: WriteOp) -> str:
+        from psycopg import sql
+
+        table = sql.Identifier(info.schema, info.table)
+        names = {name for name, _ in info.columns}
+        key = "id" if "id" in names else None
+        if op.op == "create":
+            feature = op.feature or {}
+            values = self._values(info, feature, partial=False)
+            cols = list(values)
+            returning = sql.Identifier(key) if key else sql.Identifier(info.fid or info.column)
+            row = conn.execute(sql.SQL("INSERT INTO {t} ({c}) VALUES ({v}) RETURNING {r}::text").format(
+                t=table, c=sql.SQL(", ").join(map(sql.Identifier, cols)),
+                v=sql.SQL(", ").join(self._placeholder(info, c) for c in cols), r=returning),
+                [values[c] for c in cols]).fetchone()
+            return str(row[0])
+        if key is None:
+            raise InvalidParameter("该 PostGIS 表没有 id 列，不能按 id 修改要素", parameter="featureId")
+        where = sql.SQL("{k}::text = %s").format(k=sql.Identifier(key))
+        if op.op == "delete":
+            cur = conn.execute(sql.SQL("DELETE FROM {t} WHERE ").format(t=table) + where, [op.feature_id])
+        else:
+            values = self._values(info, op.feature or {}, partial=op.op == "update")
+            if "id" in values and str(values["id"]) != op.feature_id:
+                raise InvalidParameter("要素 id 不能修改（the id of a feature cannot change）", parameter="id")
+            if op.op == "replace":
+                for name in names:
+                    values.setdefault(name, None)
+                values["id"] = op.feature_id
+            if not values:
+                return op.feature_id
+            sets = sql.SQL(", ").join(sql.SQL("{c} = ").format(c=sql.Identifier(c)) + self._placeholder(info, c)
+                                      for c in values)
+            cur = conn.execute(sql.SQL("UPDATE {t} SET ").format(t=table) + sets + sql.SQL(" WHERE ") + where,
+                               [*values.values(), op.feature_id])
+        if cur.rowcount == 0:
+            raise FeatureNotFound(f"图层 {self.layer_id} 中没有 id 为 '{op.feature_id}' 的要素", parameter="featureId")
+        return op.feature_id
+
+    @staticmethod
+    def _placeholder(info: pg.TableInfo, column: str):
+        from psycopg import sql
+
+        if column == info.column:
+            srid = info.srid or 4326
+            return sql.SQL("ST_Transform(ST_GeomFromWKB(%s, 4326), {s})").format(s=sql.Literal(srid))
+        typ = dict(info.columns).get(column, "text")
+        if typ in ("json", "jsonb"):
+            return sql.SQL("%s::{t}").format(t=sql.SQL(typ))
+        return sql.SQL("%s")
+
+    def _values(self, info: pg.TableInfo, feature: dict, *, partial: bool) -> dict:
+        import json
+
+        if not isinstance(feature, dict):
+            raise InvalidParameter("要素必须是 GeoJSON Feature 对象（feature must be an object）", parameter="feature")
+        props = feature.get("properties") or {}
+        if not isinstance(props, dict):
+            raise InvalidParameter("properties 必须是对象（properties must be an object）", parameter="properties")
+        columns = dict(info.columns)
+        if not partial and feature.get("id") is not None and "id" in columns and "id" not in props:
+            props = {**props, "id": str(feature["id"])}
+        unknown = [k for k in props if k not in columns]
+        if unknown:
+            raise InvalidParameter(f"图层 {self.layer_id} 没有属性 {', '.join(unknown)}；"
+                                   f"可用属性：{', '.join(columns)}", parameter=unknown[0])
+        values = {}
+        for k, v in props.items():
+            if columns[k] in ("json", "jsonb") and v is not None:
+                v = json.dumps(v, ensure_ascii=False)
+            values[k] = v
+        if not partial or "geometry" in feature:
+            layer = _GeometryRules(self.layer_id, info.geometry_type)
+            geom = feature_geometry(layer, feature.get("geometry"), required=not partial)
+            values[info.column] = None if geom is None else shapely.to_wkb(geom)
+        return values
+
+
+class _GeometryRules:
+    """The two Layer attributes ``feature_geometry`` needs, for a table known only by its description."""
+
+    def __init__(self, layer_id: str, geometry_type: str):
+        self.id = layer_id
+        self.geometry_type = geometry_type
+        self.is_spatial = geometry_type != "None"
+
+
+__all__ = ["PostGISProvider", "MEMORY_ROWS"]
