@@ -34,9 +34,10 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from ..catalog import Catalog, Layer
+from ..catalog import Catalog
 from ..crs import CRSInfo, parse_crs
 from ..errors import EmptySelection, InvalidCRS, InvalidFilter, InvalidGeometry, InvalidParameter
+from ..models import Layer
 
 #: progress callback: ``progress(advance)`` after ``advance`` more features were written; ``progress(0, total=n)``
 #: is called once first with the number of features to write.

@@ -390,7 +390,7 @@ def test_shapefile_one_file_set_per_geometry_type(tmp_path):
     import geopandas as gpd
     from shapely.geometry import Point, box
 
-    from kfqmap.catalog import Layer
+    from kfqmap.models import Layer
     catalog = _catalog(FIXTURE)
     frame = gpd.GeoDataFrame({"id": ["a", "b", "c"], "name": ["点甲", "面乙", "点丙"]},
                              geometry=[Point(121.0, 31.35), box(121.01, 31.35, 121.02, 31.36), Point(121.03, 31.36)],

@@ -94,7 +94,7 @@ def test_catalog_remembers_a_store_failure_briefly(monkeypatch):
     request); after FAILURE_TTL_S the store is asked again and a recovered store is read."""
     import kfqmap.catalog as C
     from kfqmap import sources
-    from kfqmap.catalog import Layer
+    from kfqmap.models import Layer
 
     calls = []
 
