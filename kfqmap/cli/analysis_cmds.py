@@ -1,6 +1,6 @@
 """``kfqmap stats``, ``kfqmap query`` and ``kfqmap progress``: area statistics, spatial queries, plan progress.
 
-Each command parses its options, calls one library function (``kfqmap.area`` / ``kfqmap.query``) and prints
+Each command parses its options, calls one library function (``kfqmap.stats`` / ``kfqmap.query``) and prints
 the result as a table, JSON, CSV or GeoJSON. Mistakes in the options print one line (``错误：…``) and exit 2.
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from .. import area as area_mod
 from .. import query as query_mod
+from .. import stats as stats_mod
 from ..catalog import load_catalog
 from ..errors import InvalidParameter
 from ..units import area_unit
@@ -95,18 +95,18 @@ def stats_cmd(layer_id, by, unit, fmt, file, crs, groups, summary):
         raise InvalidParameter("--crs 只用于 --file（目录中的图层都是 WGS 84）", parameter="crs")
     if file:
         frame = _read_user_file(file, crs)
-        _print_layer_stats(area_mod.frame_stats(frame, u.code, layer_id=Path(file).stem, features=not summary), fmt)
+        _print_layer_stats(stats_mod.frame_stats(frame, u.code, layer_id=Path(file).stem, features=not summary), fmt)
         return
     catalog = load_catalog()
     if groups or not layer_id:
         if by:
             raise InvalidParameter("--by 需要指定图层，如 kfqmap stats low_efficiency_land --by parks", parameter="by")
-        _print_group_stats(area_mod.group_stats(catalog, u.code), fmt)
+        _print_group_stats(stats_mod.group_stats(catalog, u.code), fmt)
         return
     if by:
-        _print_overlay(area_mod.overlay_stats(catalog, layer_id, by, u.code), fmt)
+        _print_overlay(stats_mod.overlay_stats(catalog, layer_id, by, u.code), fmt)
         return
-    _print_layer_stats(area_mod.layer_stats(catalog, layer_id, u.code, features=not summary), fmt)
+    _print_layer_stats(stats_mod.layer_stats(catalog, layer_id, u.code, features=not summary), fmt)
 
 
 def _print_layer_stats(s, fmt):
@@ -303,7 +303,7 @@ def progress_cmd(year, fmt, all_indicators):
             year = int(year)
         except ValueError:
             raise InvalidParameter(f"--year 应为年份（如 2023），收到 '{year}'", parameter="year") from None
-    p = area_mod.progress(load_catalog(), year)
+    p = stats_mod.progress(load_catalog(), year)
     if fmt == "json":
         click.echo(_dump(p))
         return
