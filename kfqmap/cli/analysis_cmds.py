@@ -18,7 +18,6 @@ from ..catalog import load_catalog
 from ..errors import InvalidParameter
 from ..units import area_unit
 from .catalog_cmds import _print_table
-from .main import cli
 from .userfile import read_user_file as _read_user_file
 
 
@@ -70,7 +69,7 @@ def _num(v) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ stats
-@cli.command("stats", cls=_Command)
+@click.command("stats", cls=_Command)
 @click.argument("layer_id", required=False)
 @click.option("--by", "by", metavar="OTHER_LAYER", help="按另一面状图层统计：LAYER 落在 OTHER_LAYER 每个要素中的面积与占比")
 @click.option("--unit", default="mu", show_default=True, help="面积单位：亩|mu|ha|公顷|km2|m2|万㎡")
@@ -198,7 +197,7 @@ def _float_opt(text, name):
         raise InvalidParameter(f"{name} 应为数字（米），收到 '{text}'", parameter=name.lstrip("-")) from None
 
 
-@cli.command("query", cls=_Command)
+@click.command("query", cls=_Command)
 @click.option("--point", metavar="LON,LAT", help="这里有什么：点（经度,纬度；其他坐标系用 --crs）")
 @click.option("--crs", help="--point / --within 的坐标系（默认 WGS 84；EPSG:4490|4549|4528|3857|gcj02|bd09）")
 @click.option("--tolerance", metavar="M", help="--point 的容差（米），默认 0：只返回包含该点的面")
@@ -292,7 +291,7 @@ def _print_query(result, fmt):
 
 
 # ------------------------------------------------------------------------------------------------ progress
-@cli.command("progress", cls=_Command)
+@click.command("progress", cls=_Command)
 @click.option("--year", help="按哪一年的进度（默认今年，限规划期 2021–2025）")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--all-indicators", is_flag=True, help="列出全部指标（默认只列有 2020 值与目标值的）")
