@@ -30,6 +30,7 @@ from .. import stats as stats_mod
 from ..crs import CRSInfo
 from ..units import AREA_UNITS, round_area
 from ._common import plain_value
+from .selection import LayerSelection, Selection
 
 TARGET_MU = 5000.0
 HEADER_FILL = PatternFill("solid", fgColor="DDE6F0")
@@ -260,5 +261,4 @@ def _indicator_progress(wb: Workbook, prog):
 
 
 def write(frame, target, crs, layer=None):
-    from . import LayerSelection, Selection
     write_selection(Selection(None, [LayerSelection(layer, frame)]), Path(target), crs)
