@@ -48,6 +48,7 @@ from pyproj import CRS
 
 from .crs import SUPPORTED, CRSInfo, parse_crs, transform_geometry
 from .errors import FeatureNotFound, InvalidBBox, InvalidParameter
+from .query import layer_index      # the spatial index queries use (built lazily; shared tree)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -575,8 +576,6 @@ class FeatureStore:
     def index(self, layer_id: str) -> LayerIndex:
         found = self._indexes.get(layer_id)
         if found is None:
-            from .query import layer_index      # the spatial index queries use (built lazily; shared tree)
-
             layer = self.catalog.get(layer_id)      # raises LayerNotFound
             frame = self.catalog.read(layer_id)
             spatial = layer_index(self.catalog, layer_id)
