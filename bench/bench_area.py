@@ -12,7 +12,7 @@ so the 20 zones are identical):
   baseline overlay    geopandas.overlay(parcels_4549, zones_4549, how='intersection') + area per zone
                       (as in the anchor, the parcels' projection is reused from the planar step, untimed here)
   kfqmap area         kfqmap.area.ellipsoidal_area(parcels)     (CGCS2000 ellipsoid, vectorised)
-  kfqmap overlay      kfqmap.area.overlay_pairs(parcels, zones) + np.bincount per zone
+  kfqmap overlay      kfqmap.stats.overlay_pairs(parcels, zones) + np.bincount per zone
                       (STRtree candidates, prepared contains/intersects, intersections only for the
                       parcels that cross a zone boundary, in the equal-area plane; ellipsoidal m²)
 
@@ -77,6 +77,7 @@ def main() -> None:
     from area_stats import zones  # the anchor's seeded 20 zones
 
     import kfqmap.area as ka
+    import kfqmap.stats as ks
 
     data_dir = Path(a.data_dir)
     gpkg = ensure_data(data_dir, a.n)
@@ -105,7 +106,7 @@ def main() -> None:
         return ov.groupby("zone")["a"].sum()
 
     def kfqmap_overlay():
-        bi, ai, area = ka.overlay_pairs(parcels, zone_geoms)
+        bi, ai, area = ks.overlay_pairs(parcels, zone_geoms)
         return np.bincount(bi, weights=area, minlength=len(zone_geoms)), len(ai)
 
     for rep in range(a.repeats):

@@ -1,5 +1,6 @@
 """KFQMap: the Kunshan ETDZ 14th Five-Year Plan as a working GIS library (no HTTP in here)."""
-from .catalog import Catalog, Layer, load_catalog
+from .catalog import Catalog, load_catalog
+from .models import Layer
 from .errors import KFQMapError
 
 __version__ = "0.1.0"

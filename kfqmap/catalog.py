@@ -4,78 +4,22 @@
 >>> cat = load_catalog()
 >>> frame = cat.read("cores")        # a GeoDataFrame in EPSG:4326, no HTTP involved
 
-Frames are cached per catalog and shared: treat them as read-only (``.copy()`` before modifying).
+Each layer's data belongs to its ``kfqmap.collection.Collection`` (``cat.collection("cores")``); frames are shared
+per data version: treat them as read-only (``.copy()`` before modifying).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
 
 import geopandas as gpd
-from pydantic import BaseModel, Field
 
 from .collection import Collection
 from .errors import DataSourceError, KFQMapError, LayerNotFound
-from .providers.files import FileProvider, FrameProvider
+from .models import GROUPS, Layer, Style
+from .providers import FrameProvider, open_provider
 from .providers.gpkg import GeoPackageLayer, GeoPackageStore
 from .settings import CatalogSettings
-
-#: the plan's structure, in the order the viewer shows it
-GROUPS: dict[str, str] = {
-    "两轴三带": "Two axes, three belts",
-    "两核多园": "Two cores, many parks",
-    "一带四园": "One belt, four parks (Xiajia River sci-tech corridor)",
-    "更新地块": "Urban renewal and key sites",
-    "低效用地": "Low-efficiency land redevelopment",
-    "背景": "Context (boundaries, water, roads, rail)",
-    "指标": "Indicators (non-spatial tables)",
-    "额外": "Extra layers (not part of the plan)",
-}
-
-GeometryType = Literal["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "None"]
-
-
-class Style(BaseModel):
-    """A layer's default look, shared by the web viewer, raster tiles, folium, KML and DXF."""
-
-    fill: str | None = None           # "#rrggbb" for polygons / point markers
-    fill_opacity: float = 0.35
-    stroke: str = "#333333"
-    stroke_width: float = 1.5
-    dash: list[float] | None = None   # e.g. [4, 2] for schematic outlines
-    radius: float = 5.0               # point markers, px
-    label: bool = True                # draw the feature's name
-    z: int = 0                        # drawing order (higher on top)
-    # optional per-category look: features whose ``category_field`` property equals a key of ``categories``
-    # take that entry's fill/stroke/dash (e.g. parks by ``park_type``); renderers may ignore it
-    category_field: str | None = None
-    categories: dict[str, dict[str, Any]] | None = None
-
-
-class Layer(BaseModel):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    title_zh: str
-    title_en: str
-    group: str
-    kind: Literal["plan", "context", "table", "extra"] = "plan"
-    geometry_type: GeometryType
-    source: str = "geojson"
-    file: str
-    plan_section: str
-    description: str
-    schematic: bool = True
-    illustrative: bool = False
-    accuracy_m: float | None = None   # typical positional uncertainty of the layer's features
-    style: Style = Field(default_factory=Style)
-
-    @property
-    def is_spatial(self) -> bool:
-        return self.geometry_type != "None"
-
-    @property
-    def is_polygonal(self) -> bool:
-        return self.geometry_type in ("Polygon", "MultiPolygon")
 
 
 class Catalog:
@@ -98,17 +42,10 @@ class Catalog:
         self._collections[layer.id] = Collection(layer, provider)
 
     def _provider(self, layer: Layer):
-        """The provider named by ``layer.source``: the store for seeded plan layers, else a file or PostGIS."""
+        """The store for the seeded plan layers, else the provider the layer's ``source`` names."""
         if self.store is not None and self.store.has_layer(layer.id) and layer.source in SEEDED_SOURCES:
             return GeoPackageLayer(self.store, layer)
-        if layer.source == "postgis":
-            from .providers.postgis import PostGISProvider
-
-            return PostGISProvider(layer.id, layer.file)
-        if layer.source not in FILE_SOURCES:
-            raise KFQMapError(f"未知的数据源类型 '{layer.source}'；可用：{', '.join(FILE_SOURCES + ('postgis',))}")
-        path = Path(layer.file)
-        return FileProvider(layer.id, path if path.is_absolute() else self.root / path)
+        return open_provider(layer, self.root)
 
     # -------------------------------------------------------------- lookup
     @property
@@ -177,8 +114,7 @@ def check_layers(layers: list[Layer]) -> None:
             raise KFQMapError(f"图层 {layer.id} 的分组 '{layer.group}' 不在 {list(GROUPS)} 之中")
 
 
-#: catalog sources read from files by GDAL, and those that the embedded store takes over when it is enabled
-FILE_SOURCES = ("geojson", "gpkg", "file")
+#: catalog sources that the embedded store takes over when it is enabled (the shipped geodata files)
 SEEDED_SOURCES = ("geojson",)
 
 

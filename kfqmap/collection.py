@@ -36,7 +36,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataSourceError, KFQMapError
+from .features import LayerIndex as ItemsIndex
 from .providers.base import Provider, Snapshot, WriteOp, WriteResult
+from .query import LayerIndex as SpatialIndex
+from .tiles import LayerSource
 
 #: how long a version answer is trusted before the provider is asked again (seconds)
 VERSION_TTL_S = 0.25
@@ -57,22 +60,16 @@ class LayerState:
     @cached_property
     def spatial(self):
         """``kfqmap.query.LayerIndex``: STRtrees in WGS 84 and EPSG:4549, areas, hit columns (queries, filters)."""
-        from .query import LayerIndex as SpatialIndex   # TODO(structure merge): module level
-
         return SpatialIndex(self.layer, self.frame)
 
     @cached_property
     def items(self):
         """``kfqmap.features.LayerIndex``: OGC API Features selection and the encoded GeoJSON cache."""
-        from .features import LayerIndex as ItemsIndex
-
         return ItemsIndex(self.layer, self.frame, self.spatial)
 
     @cached_property
     def tiles(self):
         """``kfqmap.tiles.LayerSource``: the layer prepared for MVT, with the store's keys as feature ids."""
-        from .tiles import LayerSource
-
         source = LayerSource(self.layer.id, self.frame)
         source.fids = self.fids[source.rows]
         return source

@@ -1,4 +1,5 @@
-"""Pydantic result models of the analysis functions (area statistics, progress, queries, name search).
+"""The data model: the catalog's ``Layer``/``Style`` (and the plan's ``GROUPS``), and the pydantic result models
+of the analysis functions (area statistics, progress, queries, name search).
 
 The library returns these; the server serialises them as they are (``model_dump(mode="json")``) and the CLI
 prints them as tables, JSON or CSV. Areas are always given in m² (ellipsoidal, CGCS2000) and, where a unit is
@@ -14,6 +15,65 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 
+# ------------------------------------------------------------------------------------------------ catalog
+#: the plan's structure, in the order the viewer shows it
+GROUPS: dict[str, str] = {
+    "两轴三带": "Two axes, three belts",
+    "两核多园": "Two cores, many parks",
+    "一带四园": "One belt, four parks (Xiajia River sci-tech corridor)",
+    "更新地块": "Urban renewal and key sites",
+    "低效用地": "Low-efficiency land redevelopment",
+    "背景": "Context (boundaries, water, roads, rail)",
+    "指标": "Indicators (non-spatial tables)",
+    "额外": "Extra layers (not part of the plan)",
+}
+
+GeometryType = Literal["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "None"]
+
+
+class Style(BaseModel):
+    """A layer's default look, shared by the web viewer, raster tiles, folium, KML and DXF."""
+
+    fill: str | None = None           # "#rrggbb" for polygons / point markers
+    fill_opacity: float = 0.35
+    stroke: str = "#333333"
+    stroke_width: float = 1.5
+    dash: list[float] | None = None   # e.g. [4, 2] for schematic outlines
+    radius: float = 5.0               # point markers, px
+    label: bool = True                # draw the feature's name
+    z: int = 0                        # drawing order (higher on top)
+    # optional per-category look: features whose ``category_field`` property equals a key of ``categories``
+    # take that entry's fill/stroke/dash (e.g. parks by ``park_type``); renderers may ignore it
+    category_field: str | None = None
+    categories: dict[str, dict[str, Any]] | None = None
+
+
+class Layer(BaseModel):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title_zh: str
+    title_en: str
+    group: str
+    kind: Literal["plan", "context", "table", "extra"] = "plan"
+    geometry_type: GeometryType
+    source: str = "geojson"
+    file: str
+    plan_section: str
+    description: str
+    schematic: bool = True
+    illustrative: bool = False
+    accuracy_m: float | None = None   # typical positional uncertainty of the layer's features
+    style: Style = Field(default_factory=Style)
+
+    @property
+    def is_spatial(self) -> bool:
+        return self.geometry_type != "None"
+
+    @property
+    def is_polygonal(self) -> bool:
+        return self.geometry_type in ("Polygon", "MultiPolygon")
+
+
+# ------------------------------------------------------------------------------------------------ results
 def jsonable(value: Any) -> Any:
     """numpy / pandas scalars → plain Python; NaN / NA → None; lists and dicts recursively."""
     if value is None:

@@ -17,6 +17,9 @@ from typing import Callable, Hashable
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .render import TileRenderer
+from .tiles import check_tile
+
 MEDIA_TYPES = {
     "mvt": "application/vnd.mapbox-vector-tile",
     "png": "image/png",
@@ -169,7 +172,6 @@ class TileService:
     def renderer(self, tileset: str):
         r = self._renderers.get(tileset)
         if r is None:
-            from .render import TileRenderer
             with self._lock:
                 r = self._renderers.get(tileset)
                 if r is None:
@@ -209,7 +211,6 @@ class TileService:
         if fmt == "mvt":
             data = self.engine.tile(tileset, z, x, y)
         else:
-            from .tiles import check_tile
             check_tile(z, x, y)
             self.engine.tileset(tileset)          # LayerNotFound for an unknown tileset
             data = self.renderer(tileset).render(z, x, y, scale=scale)

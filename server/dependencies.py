@@ -15,8 +15,9 @@ from fastapi import Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from kfqmap import features as F
-from kfqmap.catalog import Catalog, Layer
+from kfqmap.catalog import Catalog
 from kfqmap.errors import InvalidCRS, InvalidParameter
+from kfqmap.models import Layer
 
 OutputFormat = Literal["json", "html"]
 

@@ -1,1 +1,1 @@
-"""The ``kfqmap`` command line: a click group; each module here adds its commands."""
+"""The ``kfqmap`` command line: a click group (``main.cli``) with the commands the modules here define."""

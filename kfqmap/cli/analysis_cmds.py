@@ -1,6 +1,6 @@
 """``kfqmap stats``, ``kfqmap query`` and ``kfqmap progress``: area statistics, spatial queries, plan progress.
 
-Each command parses its options, calls one library function (``kfqmap.area`` / ``kfqmap.query``) and prints
+Each command parses its options, calls one library function (``kfqmap.stats`` / ``kfqmap.query``) and prints
 the result as a table, JSON, CSV or GeoJSON. Mistakes in the options print one line (``错误：…``) and exit 2.
 """
 from __future__ import annotations
@@ -12,13 +12,12 @@ from pathlib import Path
 
 import click
 
-from .. import area as area_mod
 from .. import query as query_mod
+from .. import stats as stats_mod
 from ..catalog import load_catalog
 from ..errors import InvalidParameter
 from ..units import area_unit
 from .catalog_cmds import _print_table
-from .main import cli
 from .userfile import read_user_file as _read_user_file
 
 
@@ -70,7 +69,7 @@ def _num(v) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ stats
-@cli.command("stats", cls=_Command)
+@click.command("stats", cls=_Command)
 @click.argument("layer_id", required=False)
 @click.option("--by", "by", metavar="OTHER_LAYER", help="按另一面状图层统计：LAYER 落在 OTHER_LAYER 每个要素中的面积与占比")
 @click.option("--unit", default="mu", show_default=True, help="面积单位：亩|mu|ha|公顷|km2|m2|万㎡")
@@ -95,18 +94,18 @@ def stats_cmd(layer_id, by, unit, fmt, file, crs, groups, summary):
         raise InvalidParameter("--crs 只用于 --file（目录中的图层都是 WGS 84）", parameter="crs")
     if file:
         frame = _read_user_file(file, crs)
-        _print_layer_stats(area_mod.frame_stats(frame, u.code, layer_id=Path(file).stem, features=not summary), fmt)
+        _print_layer_stats(stats_mod.frame_stats(frame, u.code, layer_id=Path(file).stem, features=not summary), fmt)
         return
     catalog = load_catalog()
     if groups or not layer_id:
         if by:
             raise InvalidParameter("--by 需要指定图层，如 kfqmap stats low_efficiency_land --by parks", parameter="by")
-        _print_group_stats(area_mod.group_stats(catalog, u.code), fmt)
+        _print_group_stats(stats_mod.group_stats(catalog, u.code), fmt)
         return
     if by:
-        _print_overlay(area_mod.overlay_stats(catalog, layer_id, by, u.code), fmt)
+        _print_overlay(stats_mod.overlay_stats(catalog, layer_id, by, u.code), fmt)
         return
-    _print_layer_stats(area_mod.layer_stats(catalog, layer_id, u.code, features=not summary), fmt)
+    _print_layer_stats(stats_mod.layer_stats(catalog, layer_id, u.code, features=not summary), fmt)
 
 
 def _print_layer_stats(s, fmt):
@@ -198,7 +197,7 @@ def _float_opt(text, name):
         raise InvalidParameter(f"{name} 应为数字（米），收到 '{text}'", parameter=name.lstrip("-")) from None
 
 
-@cli.command("query", cls=_Command)
+@click.command("query", cls=_Command)
 @click.option("--point", metavar="LON,LAT", help="这里有什么：点（经度,纬度；其他坐标系用 --crs）")
 @click.option("--crs", help="--point / --within 的坐标系（默认 WGS 84；EPSG:4490|4549|4528|3857|gcj02|bd09）")
 @click.option("--tolerance", metavar="M", help="--point 的容差（米），默认 0：只返回包含该点的面")
@@ -292,7 +291,7 @@ def _print_query(result, fmt):
 
 
 # ------------------------------------------------------------------------------------------------ progress
-@cli.command("progress", cls=_Command)
+@click.command("progress", cls=_Command)
 @click.option("--year", help="按哪一年的进度（默认今年，限规划期 2021–2025）")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--all-indicators", is_flag=True, help="列出全部指标（默认只列有 2020 值与目标值的）")
@@ -303,7 +302,7 @@ def progress_cmd(year, fmt, all_indicators):
             year = int(year)
         except ValueError:
             raise InvalidParameter(f"--year 应为年份（如 2023），收到 '{year}'", parameter="year") from None
-    p = area_mod.progress(load_catalog(), year)
+    p = stats_mod.progress(load_catalog(), year)
     if fmt == "json":
         click.echo(_dump(p))
         return

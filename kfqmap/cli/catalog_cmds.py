@@ -8,10 +8,9 @@ import click
 from ..area import ellipsoidal_area
 from ..catalog import load_catalog
 from ..units import mu_from_m2
-from .main import cli
 
 
-@cli.command("layers")
+@click.command("layers")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="输出格式")
 def layers_cmd(fmt: str):
@@ -34,7 +33,7 @@ def layers_cmd(fmt: str):
     _print_table(header, table)
 
 
-@cli.command("show")
+@click.command("show")
 @click.argument("layer_id")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "geojson"]), default="table", show_default=True)
 def show_cmd(layer_id: str, fmt: str):

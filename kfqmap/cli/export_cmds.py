@@ -9,7 +9,6 @@ from tqdm import tqdm
 from ..catalog import load_catalog
 from ..errors import InvalidGeometry
 from ..export import FORMATS, export_layers, format_for_path, get_format
-from .main import cli
 from .userfile import read_user_file
 
 
@@ -25,7 +24,7 @@ def _read_within(path: Path):
     return shapely.union_all(geoms)
 
 
-@cli.command("export", short_help="导出图层：GIS（GeoJSON/GPKG/SHP/KML/FGB/CSV）、CAD（DXF）、Excel、PNG/PDF、HTML。")
+@click.command("export", short_help="导出图层：GIS（GeoJSON/GPKG/SHP/KML/FGB/CSV）、CAD（DXF）、Excel、PNG/PDF、HTML。")
 @click.option("--layers", "-l", required=True, help="图层 id，逗号分隔（例如 cores,parks）；all 表示全部图层")
 @click.option("--format", "-f", "fmt", default=None,
               help=f"导出格式：{', '.join(FORMATS)}（省略时按 --out 的扩展名判断）")

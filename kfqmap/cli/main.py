@@ -1,7 +1,8 @@
 """Entry point of the ``kfqmap`` command.
 
-Each command module registers its commands on ``cli``; user mistakes (any ``KFQMapError``) print one clear
-line to stderr and exit with status 2, never a traceback.
+The command modules define plain click commands; this module registers them on ``cli`` (``commands()``), so
+no module here imports ``cli`` and nothing is registered by import side effect. User mistakes (any
+``KFQMapError``) print one clear line to stderr and exit with status 2, never a traceback.
 """
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ import sys
 import click
 
 from ..errors import KFQMapError
+from .analysis_cmds import progress_cmd, query_cmd, stats_cmd
+from .catalog_cmds import layers_cmd, show_cmd
+from .export_cmds import export_cmd
+from .serve_cmd import serve_cmd
+from .tiles_cmds import tiles_group
 
 
 class KFQMapGroup(click.Group):
@@ -21,15 +27,20 @@ class KFQMapGroup(click.Group):
             sys.exit(2)
 
 
+def commands() -> list[click.Command]:
+    """Every top-level command of ``kfqmap`` (``--help`` lists them by name)."""
+    return [layers_cmd, show_cmd, serve_cmd, export_cmd, tiles_group, stats_cmd, query_cmd, progress_cmd]
+
+
 @click.group(cls=KFQMapGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="kfqmap")
 def cli():
     """KFQMap：昆山开发区“十四五”规划空间格局 GIS 工具（图层、统计、查询、瓦片、导出、服务）。"""
 
 
-# command modules (each adds its commands to ``cli`` on import)
-from . import catalog_cmds  # noqa: E402,F401
-from . import serve_cmd  # noqa: E402,F401
-from . import export_cmds  # noqa: E402,F401
-from . import tiles_cmds  # noqa: E402,F401
-from . import analysis_cmds  # noqa: E402,F401
+for _command in commands():
+    cli.add_command(_command)
+
+
+if __name__ == "__main__":   # python -m kfqmap.cli.main
+    cli()

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import click
 
-from .main import cli
 
-
-@cli.command("serve", short_help="启动地图服务：OGC API Features、瓦片、统计、查询、导出与网页地图。")
+@click.command("serve", short_help="启动地图服务：OGC API Features、瓦片、统计、查询、导出与网页地图。")
 @click.option("--host", default="127.0.0.1", show_default=True, help="监听地址（0.0.0.0 对局域网开放）")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="端口")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),

@@ -7,10 +7,9 @@ from tqdm import tqdm
 from ..catalog import load_catalog
 from ..tiles import PLAN_TILESET, TileEngine, parse_zooms
 from ..tileseed import seed
-from .main import cli
 
 
-@cli.group("tiles")
+@click.group("tiles")
 def tiles_group():
     """矢量瓦片：预生成（seed）。"""
 

@@ -30,13 +30,16 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from ..catalog import Catalog, Layer
+from ..catalog import Catalog
+from .. import cql
 from ..crs import CRSInfo, parse_crs
 from ..errors import EmptySelection, InvalidCRS, InvalidFilter, InvalidGeometry, InvalidParameter
+from ..features import parse_bbox as _parse_bbox
+from ..query import parse_geometry as _parse_geometry
+from .selection import LayerSelection, Selection, to_crs
 
 #: progress callback: ``progress(advance)`` after ``advance`` more features were written; ``progress(0, total=n)``
 #: is called once first with the number of features to write.
@@ -110,41 +113,6 @@ def writer_module(fmt: ExportFormat):
 
 
 # ---------------------------------------------------------------- selection
-@dataclass
-class LayerSelection:
-    layer: Layer
-    frame: gpd.GeoDataFrame        # EPSG:4326, the selected features (a copy; writers may modify it)
-    complete: bool = True          # True when no bbox/geometry/filter removed anything from the layer
-
-
-@dataclass
-class Selection:
-    catalog: Catalog
-    items: list[LayerSelection]
-    bbox: tuple[float, float, float, float] | None = None   # lon/lat
-    geometry: BaseGeometry | None = None                    # lon/lat
-    filter: str | None = None
-
-    @property
-    def feature_count(self) -> int:
-        return sum(len(item.frame) for item in self.items)
-
-    @property
-    def filtered(self) -> bool:
-        return self.bbox is not None or self.geometry is not None or bool(self.filter)
-
-    def combined(self, crs: CRSInfo | str | None = None) -> gpd.GeoDataFrame:
-        """All selected features in one frame (``src_layer`` = layer id, ``layer_zh`` = Chinese title, first), optionally transformed."""
-        frames = []
-        for item in self.items:
-            f = item.frame.copy()
-            f.insert(0, "layer_zh", item.layer.title_zh)
-            f.insert(0, "src_layer", item.layer.id)
-            frames.append(f)
-        out = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry=frames[0].geometry.name, crs=4326)
-        return to_crs(out, crs) if crs is not None else out
-
-
 def parse_bbox(value, *, crs: str | CRSInfo | None = None) -> BaseGeometry | None:
     """``"minx,miny,maxx,maxy"`` (or 4/6 numbers) in ``crs`` → the box as a WGS 84 polygon, or None.
 
@@ -153,10 +121,9 @@ def parse_bbox(value, *, crs: str | CRSInfo | None = None) -> BaseGeometry | Non
     lon,lat; an EPSG code takes its authority axis order (``EPSG:4326`` is lat,lon); edges are densified before
     reprojection.
     """
-    from ..features import parse_bbox as _parse
     if isinstance(crs, CRSInfo):
         crs = crs.code
-    parsed = _parse(value, crs, parameter="bbox")
+    parsed = _parse_bbox(value, crs, parameter="bbox")
     return None if parsed is None else parsed.polygon
 
 
@@ -168,7 +135,6 @@ def parse_geometry(value, *, crs: str | CRSInfo | None = None) -> BaseGeometry:
     ``/query/geometry``, so an export's drawn area and a query's accept and reject the same input (non-finite or
     out-of-range coordinates, self-intersections, coordinates outside the CRS's domain → ``InvalidGeometry``).
     """
-    from ..query import parse_geometry as _parse
     if isinstance(crs, CRSInfo):
         crs = crs.code
     parse_crs(crs, parameter="geometry-crs")          # an unknown CRS names the right parameter
@@ -179,7 +145,7 @@ def parse_geometry(value, *, crs: str | CRSInfo | None = None) -> BaseGeometry:
             raise InvalidGeometry(f"无法解析范围几何：{exc}", parameter="geometry") from None
     elif not isinstance(value, (str, dict, BaseGeometry)):
         raise InvalidGeometry(f"无法解析范围几何：{type(value).__name__}", parameter="geometry")
-    return _parse(value, crs)
+    return _parse_geometry(value, crs)
 
 
 def select(catalog: Catalog, layer_ids: Sequence[str] | str, *, bbox=None, bbox_crs=None, geometry=None,
@@ -234,26 +200,7 @@ _GEOMETRY_NAMES = {"geometry", "geom", "the_geom", "shape"}
 
 
 def _compile_filter(text: str):
-    try:
-        from .. import cql
-    except ImportError:
-        raise InvalidFilter("CQL2 过滤功能尚未可用（kfqmap.cql 未安装）", parameter="filter") from None
     return cql.parse_filter(text)
-
-
-def to_crs(frame: gpd.GeoDataFrame, crs: CRSInfo | str) -> gpd.GeoDataFrame:
-    """A copy of a lon/lat frame in ``crs`` (GCJ-02 frames carry no pyproj CRS; ``attrs['kfqmap_crs']`` says so)."""
-    from ..crs import transform_frame
-    info = parse_crs(crs)
-    if info.code == "EPSG:4326":
-        return frame.copy()
-    if info.code == "EPSG:4490":
-        out = frame.copy()
-        return out.set_crs(4490, allow_override=True)
-    if frame.geometry.isna().all():     # tables: nothing to transform, only the label
-        out = frame.copy()
-        return out.set_crs(info.epsg, allow_override=True) if info.epsg else out.set_crs(None, allow_override=True)
-    return transform_frame(frame, info)
 
 
 # ---------------------------------------------------------------- atomic files

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..crs import CRSInfo
 from ._common import write_gdal
+from .selection import LayerSelection, Selection
 
 
 def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, **_):
@@ -21,5 +22,4 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, **_
 
 
 def write(frame, target, crs, layer=None):
-    from . import LayerSelection, Selection
     write_selection(Selection(None, [LayerSelection(layer, frame)]), Path(target), crs)

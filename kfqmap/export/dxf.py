@@ -24,8 +24,8 @@ from ezdxf import colors
 from ezdxf.enums import TextEntityAlignment
 
 from ..crs import CRSInfo
-from . import to_crs
 from ._common import Ticker, plain_value
+from .selection import LayerSelection, Selection, to_crs
 
 TEXT_STYLE = "KFQ_CJK"
 DEFAULT_FONT = "simsun.ttc"
@@ -137,5 +137,4 @@ def _label_point(geom) -> tuple[float, float]:
 
 
 def write(frame, target, crs, layer=None):
-    from . import LayerSelection, Selection
     write_selection(Selection(None, [LayerSelection(layer, frame)]), Path(target), crs)

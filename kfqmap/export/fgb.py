@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..crs import CRSInfo
 from ._common import crs_label, write_gdal
+from .selection import LayerSelection, Selection
 
 
 def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, **_):
@@ -19,5 +20,4 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, **_
 
 
 def write(frame, target, crs, layer=None):
-    from . import LayerSelection, Selection
     write_selection(Selection(None, [LayerSelection(layer, frame)]), Path(target), crs)

@@ -24,6 +24,7 @@ from shapely.geometry import mapping
 
 from ..crs import CRSInfo
 from ._common import GCJ02_NOTE, Ticker, crs_label, plain_value
+from .selection import LayerSelection, Selection, to_crs
 
 
 def _value(v):
@@ -58,7 +59,6 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, **_
         head["crs"] = {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG::{crs.epsg}"}}
     if crs.epsg is None:
         head.update(kfqmap_crs=crs.code, kfqmap_crs_note=GCJ02_NOTE)
-    from . import to_crs
     with open(target, "w", encoding="utf-8", newline="\n") as fh:
         text = json.dumps(head, ensure_ascii=False)
         fh.write(text[:-1] + ', "features": [\n')
@@ -83,5 +83,4 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, **_
 
 def write(frame, target, crs, layer=None):
     """Contract form: one layer's frame (EPSG:4326) to GeoJSON."""
-    from . import LayerSelection, Selection
     write_selection(Selection(None, [LayerSelection(layer, frame)]), Path(target), crs)

@@ -12,8 +12,8 @@ import pandas as pd
 import pyogrio
 
 from ..crs import CRSInfo
-from . import to_crs
 from ._common import clean_attributes, crs_label, write_gdal
+from .selection import LayerSelection, Selection, to_crs
 
 
 def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, **_):
@@ -36,5 +36,4 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, **_
 
 
 def write(frame, target, crs, layer=None):
-    from . import LayerSelection, Selection
     write_selection(Selection(None, [LayerSelection(layer, frame)]), Path(target), crs)

@@ -30,7 +30,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ..catalog import parse_figures
+from ..area import ellipsoidal_area
+from ..catalog import load_catalog, parse_figures
 from ..errors import InvalidCRS, KFQMapError
 
 #: where ``npm ci`` (``make install-web``) puts Leaflet
@@ -206,8 +207,6 @@ html,body{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-se
 # ---------------------------------------------------------------- the map
 def _geojson_for(frame: gpd.GeoDataFrame, layer) -> dict:
     """A FeatureCollection of the frame with display properties only (popup HTML, name, area)."""
-    from ..area import ellipsoidal_area
-
     frame = frame[~frame.geometry.isna()]
     areas = ellipsoidal_area(frame.geometry.values) if layer is None or layer.is_polygonal else np.zeros(len(frame))
     feats = []
@@ -333,7 +332,6 @@ def write(frames, target, crs=None, layer=None, *, layers=None, catalog=None, ti
     if isinstance(frames, Mapping):
         if layers is None:
             if catalog is None:
-                from ..catalog import load_catalog
                 catalog = load_catalog()
             layers = {lid: catalog.get(lid) for lid in frames}
         return write_map(frames, layers, target, title=title)

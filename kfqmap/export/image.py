@@ -33,7 +33,7 @@ from matplotlib.path import Path as MplPath
 
 from ..crs import CRSInfo, transform_xy
 from ..errors import InvalidParameter
-from . import to_crs
+from .selection import LayerSelection, Selection, to_crs
 
 FONT_FILES = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
               "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
@@ -300,6 +300,5 @@ def _north_arrow(ax, crs: CRSInfo, cx, cy, half_w, half_h, fs):
 
 
 def write(frame, target, crs, layer=None, **options):
-    from . import LayerSelection, Selection
     write_selection(Selection(None, [LayerSelection(layer, frame)]), Path(target), crs, **options)
 

@@ -17,8 +17,9 @@ from xml.sax.saxutils import escape
 from shapely.geometry.base import BaseGeometry
 
 from ..crs import CRSInfo
-from . import to_crs
 from ._common import Ticker, crs_label, plain_value
+from .selection import LayerSelection, Selection, to_crs
+from .shapefile import short_name
 
 LABELS_ZH = {
     "id": "编号", "name": "名称", "source": "规划章节", "placement": "绘制方式", "accuracy_m": "位置精度（米）",
@@ -119,7 +120,6 @@ def _extended(row: dict) -> str:
     reader, so ``description`` (which would clash with the Placemark's HTML description) becomes ``descr`` and
     Chinese names use the shapefile's ``c_xxxxxxxx`` mapping; ``displayName`` keeps the Chinese label.
     """
-    from .shapefile import short_name
     out = []
     for key, value in row.items():
         key = str(key)
@@ -163,7 +163,6 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, tit
 
 
 def write(frame, target, crs, layer=None):
-    from . import LayerSelection, Selection
     write_selection(Selection(None, [LayerSelection(layer, frame)]), Path(target), crs)
 
 

@@ -37,8 +37,8 @@ import pandas as pd
 import pyogrio
 
 from ..crs import CRSInfo
-from . import to_crs
 from ._common import GCJ02_NOTE, clean_attributes, crs_label, geometry_family, write_gdal
+from .selection import LayerSelection, Selection, to_crs
 
 #: fixed abbreviations of the contract's attribute names longer than 10 bytes
 ABBREVIATIONS: dict[str, str] = {
@@ -190,5 +190,4 @@ def _readme(selection, crs: CRSInfo, written: list[str], truncated: list[str]) -
 
 
 def write(frame, target, crs, layer=None):
-    from . import LayerSelection, Selection
     write_selection(Selection(None, [LayerSelection(layer, frame)]), Path(target), crs)

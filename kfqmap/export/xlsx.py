@@ -1,19 +1,19 @@
 """XLSX report (openpyxl): area statistics by layer, group and park, the 5000亩 programme, the indicator tables.
 
-Every number comes from :mod:`kfqmap.area` — the functions behind ``kfqmap stats`` and ``/stats/...`` — so the
+Every number comes from :mod:`kfqmap.stats` — the functions behind ``kfqmap stats`` and ``/stats/...`` — so the
 workbook and the statistics endpoint agree to the last displayed decimal:
 
 * ``说明`` — what was exported (layers, bbox, geometry, filter), how areas are computed, units, caveats;
-* ``图层面积`` — per selected layer ``area.frame_stats`` (``layer_stats`` of the selected features; identical to
+* ``图层面积`` — per selected layer ``stats.frame_stats`` (``layer_stats`` of the selected features; identical to
   ``layer_stats`` when nothing was filtered): count, ellipsoidal area in m², 亩, 公顷, km² (each rounded by the
   unit's rule), the area without overlaps, the Gauss-Krüger EPSG:4549 area, line length; a total row;
 * ``分组面积`` — per plan group: the sum of its selected layers and the area they cover together (overlaps once,
-  as ``area.group_stats`` computes it);
+  as ``stats.group_stats`` computes it);
 * ``园区面积`` — every feature of the park/core layers (groups 两核多园 / 一带四园) with its area;
-* ``5000亩进度`` — ``area.progress(catalog, year).land``: achieved / in progress / remaining against the target,
+* ``5000亩进度`` — ``stats.progress(catalog, year).land``: achieved / in progress / remaining against the target,
   by status, by year (with the straight-line plan) and by park (always the whole layer: a plan-level figure);
 * ``指标`` — the indicator tables (表1, 表2, 正文) as the catalog holds them;
-* ``指标进度`` — ``area.progress(...).indicators``: 2020 value, target and the straight-line value at ``year``.
+* ``指标进度`` — ``stats.progress(...).indicators``: 2020 value, target and the straight-line value at ``year``.
 """
 from __future__ import annotations
 
@@ -26,10 +26,11 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from .. import area as area_mod
+from .. import stats as stats_mod
 from ..crs import CRSInfo
 from ..units import AREA_UNITS, round_area
 from ._common import plain_value
+from .selection import LayerSelection, Selection
 
 TARGET_MU = 5000.0
 HEADER_FILL = PatternFill("solid", fgColor="DDE6F0")
@@ -40,7 +41,7 @@ PARK_GROUPS = ("两核多园", "一带四园")
 
 
 def _stats(frame, layer, unit: str, *, features: bool = False):
-    return area_mod.frame_stats(frame, unit, layer=layer, features=features)
+    return stats_mod.frame_stats(frame, unit, layer=layer, features=features)
 
 
 UNITS = ("mu", "ha", "km2")
@@ -137,7 +138,7 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, tit
         sheet.row([group, "、".join(i.layer.id for i in items), sts["mu"].count, sts["mu"].area, *union[1:]])
 
     _parks(wb, selection)
-    prog = area_mod.progress(catalog, year) if catalog is not None else None
+    prog = stats_mod.progress(catalog, year) if catalog is not None else None
     _progress(wb, prog)
     _indicators(wb, catalog)
     _indicator_progress(wb, prog)
@@ -260,5 +261,4 @@ def _indicator_progress(wb: Workbook, prog):
 
 
 def write(frame, target, crs, layer=None):
-    from . import LayerSelection, Selection
     write_selection(Selection(None, [LayerSelection(layer, frame)]), Path(target), crs)

@@ -34,6 +34,7 @@ import pandas as pd
 import shapely
 
 from ..errors import DataSourceError, StoreUnavailable
+from ..models import Layer, Style
 
 log = logging.getLogger("kfqmap.stores.postgis")
 
@@ -305,8 +306,6 @@ def _series(values: list, typ: str) -> pd.Series:
 
 def postgis_layer(layer_id: str, location: str):
     """A catalog Layer (group 额外, not part of the plan) for the table at ``location``, checked now."""
-    from ..catalog import Layer, Style
-
     info = inspect_table(location)
     return Layer(
         id=layer_id, title_zh=f"额外图层 {layer_id}", title_en=f"Extra layer {layer_id}", group="额外",

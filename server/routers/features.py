@@ -23,8 +23,9 @@ from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from kfqmap import features as F
-from kfqmap.catalog import GROUPS, Catalog, Layer
+from kfqmap.catalog import Catalog
 from kfqmap.errors import DataSourceError, InvalidParameter
+from kfqmap.models import GROUPS, Layer
 
 from .. import html
 from ..dependencies import (OutputFormat, collection, items_format, crs_param, get_catalog, items_query, layer_index,

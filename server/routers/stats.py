@@ -1,4 +1,4 @@
-"""Statistics and progress (non-OGC JSON), thin over ``kfqmap.area``; the indicator table via ``kfqmap.features``.
+"""Statistics and progress (non-OGC JSON), thin over ``kfqmap.stats``; the indicator table via ``kfqmap.features``.
 
 * ``GET /stats/layers?unit=mu`` — every spatial layer's totals (no per-feature rows)
 * ``GET /stats/layers/{id}?unit=&by={other_layer}`` — one layer, per feature; with ``by``: the layer's area
@@ -16,8 +16,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from kfqmap import area
 from kfqmap import features as F
+from kfqmap import stats
 from kfqmap.catalog import Catalog
 
 from ..dependencies import get_catalog
@@ -34,7 +34,7 @@ LayerId = Annotated[str, Query(description="图层 id", max_length=64)]
 def stats_layers(catalog: Annotated[Catalog, Depends(get_catalog)], unit: Unit = "mu"):
     """Every spatial layer; a layer whose store fails now is listed under ``unavailable`` (the rest still add up)."""
     ids, failed = catalog.readable([layer.id for layer in catalog.spatial_layers()])
-    body = {"unit": unit, "layers": [area.layer_stats(catalog, lid, unit, features=False).model_dump(mode="json")
+    body = {"unit": unit, "layers": [stats.layer_stats(catalog, lid, unit, features=False).model_dump(mode="json")
                                      for lid in ids]}
     if failed:
         body["unavailable"] = {lid: public_detail(exc) for lid, exc in failed.items()}
@@ -48,24 +48,24 @@ def stats_layer(catalog: Annotated[Catalog, Depends(get_catalog)],
                 by: Annotated[str | None, Query(description="另一图层 id：统计本图层落在其每个要素内的面积",
                                                 max_length=64)] = None):
     if by:
-        return JSONResponse(area.overlay_stats(catalog, layer_id, by, unit))
-    return JSONResponse(area.layer_stats(catalog, layer_id, unit))
+        return JSONResponse(stats.overlay_stats(catalog, layer_id, by, unit))
+    return JSONResponse(stats.layer_stats(catalog, layer_id, unit))
 
 
 @router.get("/stats/groups", name="stats_groups", summary="按规划结构分组统计（两轴三带、两核多园…）")
 def stats_groups(catalog: Annotated[Catalog, Depends(get_catalog)], unit: Unit = "mu"):
-    return JSONResponse({"unit": unit, "groups": area.group_stats(catalog, unit)})
+    return JSONResponse({"unit": unit, "groups": stats.group_stats(catalog, unit)})
 
 
 @router.get("/stats/overlay", name="stats_overlay", summary="叠加统计：图层 a 在图层 b 每个要素内的面积")
 def stats_overlay(catalog: Annotated[Catalog, Depends(get_catalog)], a: LayerId, b: LayerId, unit: Unit = "mu"):
-    return JSONResponse(area.overlay_stats(catalog, a, b, unit))
+    return JSONResponse(stats.overlay_stats(catalog, a, b, unit))
 
 
 @router.get("/stats/progress", name="stats_progress", summary="规划进度：5000亩低效用地与指标轨迹")
 def stats_progress(catalog: Annotated[Catalog, Depends(get_catalog)],
                    year: Annotated[int | None, Query(description="年份（2020–2035，默认今年，限于规划期）")] = None):
-    return JSONResponse(area.progress(catalog, year))
+    return JSONResponse(stats.progress(catalog, year))
 
 
 @router.get("/indicators", name="indicators", summary="发展指标表（表1、表2、正文中的数字目标）")

@@ -20,7 +20,7 @@ import pyogrio
 import pytest
 import shapely
 
-from kfqmap import area
+from kfqmap import stats
 from kfqmap.catalog import load_catalog
 from kfqmap.crs import transform_geometry
 from kfqmap.export import export_layers, get_format
@@ -311,7 +311,7 @@ def test_dxf(catalog, tmp_path, crs):
         assert 300_000 < min(x) and max(x) < 700_000   # metres from the 120°E central meridian + 500 km
 
 
-# ------------------------------------------------------------------ XLSX (openpyxl) against kfqmap.area
+# ------------------------------------------------------------------ XLSX (openpyxl) against kfqmap.stats
 def test_xlsx_totals_match_the_statistics(catalog, tmp_path):
     openpyxl = pytest.importorskip("openpyxl")
     target = tmp_path / "report.xlsx"
@@ -326,14 +326,14 @@ def test_xlsx_totals_match_the_statistics(catalog, tmp_path):
         row = rows[layer.id]
         assert row[1] == layer.title_zh
         for col, unit in ((6, "mu"), (7, "ha"), (8, "km2")):
-            assert row[col] == area.layer_stats(catalog, layer.id, unit, features=False).area, (layer.id, unit)
-        polygon_m2 += area.layer_stats(catalog, layer.id, "mu", features=False).area_m2
+            assert row[col] == stats.layer_stats(catalog, layer.id, unit, features=False).area, (layer.id, unit)
+        polygon_m2 += stats.layer_stats(catalog, layer.id, "mu", features=False).area_m2
     assert rows["合计"][5] == pytest.approx(polygon_m2, abs=0.5)
-    groups = {g.group: g for g in area.group_stats(catalog, "mu")}
+    groups = {g.group: g for g in stats.group_stats(catalog, "mu")}
     for r in wb["分组面积"].iter_rows(min_row=2, values_only=True):
         if r[0] in groups and groups[r[0]].union_area is not None:
             assert r[4] == groups[r[0]].union_area
-    prog = area.progress(catalog)
+    prog = stats.progress(catalog)
     values = {r[0]: r[1] for r in wb["5000亩进度"].iter_rows(min_row=2, values_only=True) if r[0]}
     assert values["目标"] == prog.land.target_mu
     assert values["已完成（截至统计年份）"] == prog.land.achieved_mu
@@ -390,7 +390,7 @@ def test_shapefile_one_file_set_per_geometry_type(tmp_path):
     import geopandas as gpd
     from shapely.geometry import Point, box
 
-    from kfqmap.catalog import Layer
+    from kfqmap.models import Layer
     catalog = _catalog(FIXTURE)
     frame = gpd.GeoDataFrame({"id": ["a", "b", "c"], "name": ["点甲", "面乙", "点丙"]},
                              geometry=[Point(121.0, 31.35), box(121.01, 31.35, 121.02, 31.36), Point(121.03, 31.36)],

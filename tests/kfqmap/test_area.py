@@ -1,4 +1,4 @@
-"""Areas (kfqmap.area): ellipsoidal (CGCS2000) vs pyproj.Geod, Gauss-Krüger EPSG:4549, lengths, statistics."""
+"""Areas (kfqmap.area): ellipsoidal (CGCS2000) vs pyproj.Geod, Gauss-Krüger EPSG:4549, lengths; statistics (kfqmap.stats)."""
 from __future__ import annotations
 
 import math
@@ -10,11 +10,13 @@ from hypothesis import given, settings, strategies as st
 from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, Polygon, box
 
 import kfqmap.area as area_mod
+import kfqmap.stats as stats_mod
 from kfqmap.area import (CGCS2000_GEOD, EQUAL_AREA_PROJ, MAX_EDGE_M, ellipsoidal_area, geodesic_area, gk_area,
-                         intersection_area, laea_xy, lengths_m, overlay_pairs, to_equal_area)
+                         intersection_area, laea_xy, lengths_m, to_equal_area)
 from kfqmap.catalog import load_catalog
 from kfqmap.crs import transform_geometry
 from kfqmap.errors import InvalidParameter
+from kfqmap.stats import overlay_pairs
 from kfqmap.units import mu_from_m2
 
 
@@ -60,7 +62,7 @@ def test_known_parcel_mu_is_m2_times_3_over_2000(catalog):
     f = catalog.read("low_efficiency_land")
     g = f.geometry.iloc[0]
     m2 = ellipsoidal_area(g)
-    stats = area_mod.layer_stats(catalog, "low_efficiency_land", "mu")
+    stats = stats_mod.layer_stats(catalog, "low_efficiency_land", "mu")
     row = stats.features[0]
     assert row.id == str(f.index[0])
     assert row.area == round(m2 * 3 / 2000, 2)
@@ -266,7 +268,7 @@ def test_overlay_pairs_match_pairwise_intersections(a_list, b_list):
 
 # ------------------------------------------------------------------------------------------- statistics
 def test_layer_stats_totals(catalog):
-    s = area_mod.layer_stats(catalog, "parks", "ha")
+    s = stats_mod.layer_stats(catalog, "parks", "ha")
     f = catalog.read("parks")
     assert s.count == len(f) == len(s.features)
     m2 = ellipsoidal_area(f.geometry.values)
@@ -278,18 +280,18 @@ def test_layer_stats_totals(catalog):
 
 
 def test_line_and_point_layers(catalog):
-    axes = area_mod.layer_stats(catalog, "axes")
+    axes = stats_mod.layer_stats(catalog, "axes")
     assert axes.area_m2 is None and axes.length_m > 1000
-    st_ = area_mod.layer_stats(catalog, "s1_stations")
+    st_ = stats_mod.layer_stats(catalog, "s1_stations")
     assert st_.area_m2 is None and st_.length_m is None and st_.count == len(catalog.read("s1_stations"))
     with pytest.raises(InvalidParameter):
-        area_mod.layer_stats(catalog, "indicators")
+        stats_mod.layer_stats(catalog, "indicators")
 
 
 def test_group_stats(catalog):
-    groups = area_mod.group_stats(catalog, "km2")
+    groups = stats_mod.group_stats(catalog, "km2")
     names = [g.group for g in groups]
-    assert names == [g for g in area_mod.PLAN_GROUPS if g in names]
+    assert names == [g for g in stats_mod.PLAN_GROUPS if g in names]
     assert {"两轴三带", "两核多园", "一带四园", "更新地块", "低效用地"} <= set(names)
     for g in groups:
         total = sum(s.area_m2 or 0 for s in g.layers)
@@ -300,7 +302,7 @@ def test_group_stats(catalog):
 
 
 def test_overlay_low_efficiency_land_in_parks(catalog):
-    o = area_mod.overlay_stats(catalog, "low_efficiency_land", "parks", "mu")
+    o = stats_mod.overlay_stats(catalog, "low_efficiency_land", "parks", "mu")
     le = catalog.read("low_efficiency_land")
     parks = catalog.read("parks")
     assert len(o.rows) == len(parks)
@@ -322,17 +324,17 @@ def test_overlay_low_efficiency_land_in_parks(catalog):
 
 def test_overlay_needs_a_polygon_layer(catalog):
     with pytest.raises(InvalidParameter):
-        area_mod.overlay_stats(catalog, "parks", "s1_stations")
+        stats_mod.overlay_stats(catalog, "parks", "s1_stations")
 
 
 def test_overlay_counts_points_in_polygons(catalog):
-    o = area_mod.overlay_stats(catalog, "s1_stations", "etdz_extent")
+    o = stats_mod.overlay_stats(catalog, "s1_stations", "etdz_extent")
     assert o.rows[0].count >= 1 and o.a_area_m2 == 0
 
 
 # ------------------------------------------------------------------------------------------- progress
 def test_progress_matches_an_independent_count(catalog):
-    p = area_mod.progress(catalog, 2023)
+    p = stats_mod.progress(catalog, 2023)
     land = p.land
     f = catalog.read("low_efficiency_land")
     done = (f["status"] == "已完成") & ~(f["year"] > 2023)
@@ -350,23 +352,23 @@ def test_progress_matches_an_independent_count(catalog):
 
 
 def test_progress_year_changes_achieved(catalog):
-    early = area_mod.progress(catalog, 2021).land
-    late = area_mod.progress(catalog, 2025).land
+    early = stats_mod.progress(catalog, 2021).land
+    late = stats_mod.progress(catalog, 2025).land
     assert early.achieved_mu <= late.achieved_mu
     assert early.planned_mu == 1000 and late.planned_mu == 5000
 
 
 def test_indicator_trajectory(catalog):
-    p = area_mod.progress(catalog, 2023)
+    p = stats_mod.progress(catalog, 2023)
     gdp = next(i for i in p.indicators if i.id == "t2_01")
     assert gdp.value_2020 == pytest.approx(1595) and gdp.target == pytest.approx(2250) and gdp.target_year == 2025
     assert gdp.trajectory == pytest.approx(1595 + (2250 - 1595) * 3 / 5)
     assert all(i.table != "表1" for i in p.indicators)
-    assert area_mod.trajectory(10, 20, 2025, 2030) == 20 and area_mod.trajectory(10, 20, 2025, 2019) == 10
+    assert stats_mod.trajectory(10, 20, 2025, 2030) == 20 and stats_mod.trajectory(10, 20, 2025, 2019) == 10
 
 
 def test_floor_areas_are_figures_never_polygon_areas(catalog):
-    p = area_mod.progress(catalog, 2023)
+    p = stats_mod.progress(catalog, 2023)
     kinds = {f.kind for f in p.figures}
     assert "land_area" in kinds and kinds & {"floor_area", "demolition_floor_area"}
     for f in p.figures:
@@ -384,4 +386,4 @@ def test_floor_areas_are_figures_never_polygon_areas(catalog):
 @pytest.mark.parametrize("bad", [1999, 2100, "abc"])
 def test_progress_rejects_bad_years(catalog, bad):
     with pytest.raises(InvalidParameter):
-        area_mod.progress(catalog, bad)
+        stats_mod.progress(catalog, bad)

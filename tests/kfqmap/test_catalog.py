@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from kfqmap.catalog import GROUPS, load_catalog
+from kfqmap.catalog import load_catalog
+from kfqmap.models import GROUPS
 from kfqmap.errors import KFQMapError, LayerNotFound
 from kfqmap.settings import CatalogSettings
 

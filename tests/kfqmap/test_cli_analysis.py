@@ -42,7 +42,7 @@ def test_stats_layer_table(runner):
 
 
 def test_stats_json_matches_library(runner):
-    from kfqmap.area import layer_stats
+    from kfqmap.stats import layer_stats
     r = run(runner, "stats", "cores", "--unit", "公顷", "--format", "json")
     data = json.loads(r.output)
     lib = layer_stats(load_catalog(), "cores", "ha")

@@ -18,7 +18,8 @@ import pytest
 import shapely
 from shapely.geometry import mapping
 
-from kfqmap.area import ellipsoidal_area, layer_stats
+from kfqmap.area import ellipsoidal_area
+from kfqmap.stats import layer_stats
 from kfqmap.catalog import load_catalog
 from kfqmap.collection import VERSION_TTL_S
 from kfqmap.errors import FeatureNotFound, InvalidGeometry, InvalidParameter, ReadOnlyLayer

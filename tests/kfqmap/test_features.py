@@ -9,7 +9,8 @@ import orjson
 import pytest
 import shapely
 
-from kfqmap.catalog import Layer, load_catalog
+from kfqmap.catalog import load_catalog
+from kfqmap.models import Layer
 from kfqmap.errors import FeatureNotFound, InvalidBBox, InvalidCRS, InvalidParameter
 from kfqmap.features import (MAX_LIMIT, ItemsQuery, LayerIndex, parse_bbox, parse_datetime,
                              parse_limit, parse_offset, parse_output_crs)

@@ -11,7 +11,8 @@ from shapely.geometry import box, mapping
 
 from kfqmap import query as Q
 from kfqmap.area import ellipsoidal_area
-from kfqmap.catalog import Layer, load_catalog
+from kfqmap.catalog import load_catalog
+from kfqmap.models import Layer
 from kfqmap.crs import transform_geometry, wgs84_to_bd09, wgs84_to_gcj02
 from kfqmap.errors import InvalidCRS, InvalidFilter, InvalidGeometry, InvalidParameter, LayerNotFound
 

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 from shapely.geometry import Point, box
 
-from kfqmap.catalog import Catalog, Layer, Style, load_catalog
+from kfqmap.catalog import Catalog, load_catalog
+from kfqmap.models import Layer, Style
 from kfqmap.errors import TileOutOfRange
 from kfqmap.render import TileRenderer, label_text, lonlat_tile
 from kfqmap.settings import CatalogSettings

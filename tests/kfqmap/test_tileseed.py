@@ -6,7 +6,6 @@ from click.testing import CliRunner
 
 from kfqmap import tileseed
 from kfqmap.catalog import load_catalog
-import kfqmap.cli.tiles_cmds  # noqa: F401  (registers `tiles seed`)
 from kfqmap.cli.main import cli
 from kfqmap.errors import InvalidParameter
 from kfqmap.tiles import TileEngine

@@ -1,9 +1,9 @@
-"""/stats/* and /indicators over the real catalog: thin wrappers, so compare with kfqmap.area directly."""
+"""/stats/* and /indicators over the real catalog: thin wrappers, so compare with kfqmap.stats directly."""
 from __future__ import annotations
 
 import pytest
 
-from kfqmap import area
+from kfqmap import stats
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def test_stats_layers_lists_spatial_layers(client, catalog):
 def test_stats_layer_matches_library(client, catalog):
     layer_id = _polygon_layer(catalog)
     doc = client.get(f"/stats/layers/{layer_id}?unit=mu").json()
-    expected = area.layer_stats(catalog, layer_id, "mu").model_dump(mode="json")
+    expected = stats.layer_stats(catalog, layer_id, "mu").model_dump(mode="json")
     assert doc == expected
     assert len(doc["features"]) == len(catalog.read(layer_id))
 
@@ -37,19 +37,19 @@ def test_stats_layer_by_is_overlay(client, catalog):
         pytest.skip("needs low_efficiency_land and parks")
     by = client.get("/stats/layers/low_efficiency_land?by=parks&unit=mu").json()
     overlay = client.get("/stats/overlay?a=low_efficiency_land&b=parks&unit=mu").json()
-    assert by == overlay == area.overlay_stats(catalog, "low_efficiency_land", "parks", "mu").model_dump(mode="json")
+    assert by == overlay == stats.overlay_stats(catalog, "low_efficiency_land", "parks", "mu").model_dump(mode="json")
 
 
 def test_stats_groups(client, catalog):
     doc = client.get("/stats/groups?unit=km2").json()
     assert doc["unit"] == "km2"
-    assert doc["groups"] == [g.model_dump(mode="json") for g in area.group_stats(catalog, "km2")]
+    assert doc["groups"] == [g.model_dump(mode="json") for g in stats.group_stats(catalog, "km2")]
 
 
 def test_progress(client, catalog):
     doc = client.get("/stats/progress?year=2023").json()
     assert doc["year"] == 2023
-    assert doc == area.progress(catalog, 2023).model_dump(mode="json")
+    assert doc == stats.progress(catalog, 2023).model_dump(mode="json")
 
 
 def test_indicators(client, catalog):

@@ -92,30 +92,46 @@ def test_connection_failures_are_told_apart(reason, transient):
 def test_catalog_remembers_a_store_failure_briefly(monkeypatch):
     """While a layer's store is failing, reads fail at once with the remembered error (no connection timeout per
     request); after FAILURE_TTL_S the store is asked again and a recovered store is read."""
-    import kfqmap.catalog as C
-    from kfqmap import sources
-    from kfqmap.catalog import Layer
+    import geopandas as gpd
+    import numpy as np
+    from shapely.geometry import Point
+
+    import kfqmap.collection as C
+    from kfqmap.models import Layer
+    from kfqmap.providers import Snapshot, register_provider
+    from kfqmap.providers import PROVIDERS
 
     calls = []
 
-    def flaky(location, *, base):
-        calls.append(location)
-        if len(calls) == 1:
-            raise StoreUnavailable("down")
-        import geopandas as gpd
-        from shapely.geometry import Point
-        return gpd.GeoDataFrame({"id": ["a"], "name": ["甲"]}, geometry=[Point(121, 31.4)], crs=4326)
+    class Flaky:
+        writable = pushdown = False
 
-    monkeypatch.setitem(sources.READERS, "flaky", flaky)
-    catalog = load_catalog(CatalogSettings(geodata_dir=GEODATA_DIR, extra_layers=""))
-    catalog.add_layer(Layer(id="flaky_layer", title_zh="测试", title_en="test", group="背景", kind="extra",
-                            geometry_type="Point", source="flaky", file="x", plan_section="-", description="-"))
-    clock = [1000.0]
-    monkeypatch.setattr(C.time, "monotonic", lambda: clock[0])
-    for _ in range(3):
-        with pytest.raises(StoreUnavailable):
-            catalog.read("flaky_layer")
-    assert len(calls) == 1
-    assert catalog.readable(["cores", "flaky_layer"])[0] == ["cores"]
-    clock[0] += C.FAILURE_TTL_S + 0.1
-    assert list(catalog.read("flaky_layer")["name"]) == ["甲"] and len(calls) == 2
+        def describe(self):
+            return "flaky"
+
+        def version(self):
+            calls.append("version")
+            if len(calls) == 1:
+                raise StoreUnavailable("down")
+            return "v1"
+
+        def snapshot(self):
+            frame = gpd.GeoDataFrame({"id": ["a"], "name": ["甲"]}, geometry=[Point(121, 31.4)], crs=4326)
+            return Snapshot("v1", frame, np.array([1], dtype=np.uint64))
+
+    register_provider("flaky", lambda layer, root: Flaky())
+    try:
+        catalog = load_catalog(CatalogSettings(geodata_dir=GEODATA_DIR, extra_layers=""))
+        catalog.add_layer(Layer(id="flaky_layer", title_zh="测试", title_en="test", group="背景", kind="extra",
+                                geometry_type="Point", source="flaky", file="x", plan_section="-", description="-"))
+        clock = [1000.0]
+        monkeypatch.setattr(C.time, "monotonic", lambda: clock[0])
+        for _ in range(3):
+            with pytest.raises(StoreUnavailable):
+                catalog.read("flaky_layer")
+        assert len(calls) == 1
+        assert catalog.readable(["cores", "flaky_layer"])[0] == ["cores"]
+        clock[0] += C.FAILURE_TTL_S + 0.1
+        assert list(catalog.read("flaky_layer")["name"]) == ["甲"] and len(calls) == 2
+    finally:
+        PROVIDERS.pop("flaky", None)

@@ -11,14 +11,15 @@ import shapely
 from kfqmap.catalog import load_catalog
 from kfqmap.errors import DataSourceError
 from kfqmap.settings import GEODATA_DIR, CatalogSettings
-from kfqmap.sources import READERS, read_layer
+from kfqmap.providers import PROVIDERS
+from kfqmap.providers.files import read_file
 from kfqmap.stores.postgis import inspect_table, read_postgis
 
 from .conftest import LAYERS_DIR, plan_layer_files
 
 
 def file_frame(layer_id: str):
-    return read_layer("geojson", f"layers/{layer_id}.geojson", base=GEODATA_DIR)
+    return read_file(GEODATA_DIR / f"layers/{layer_id}.geojson")
 
 
 def assert_same_features(expected, actual, tolerance=1e-9):
@@ -35,13 +36,13 @@ def assert_same_features(expected, actual, tolerance=1e-9):
 
 
 def test_postgis_is_a_registered_reader():
-    assert "postgis" in READERS
+    assert "postgis" in PROVIDERS
 
 
 @pytest.mark.parametrize("layer_id", sorted(plan_layer_files()))
 def test_plan_layer_reads_like_the_geojson_file(pg, layer_id):
     expected = file_frame(layer_id)
-    actual = read_layer("postgis", f"{pg.dsn}#public.{layer_id}", base=Path("/nonexistent"))
+    actual = read_postgis(f"{pg.dsn}#public.{layer_id}")
     assert_same_features(expected, actual)
 
 

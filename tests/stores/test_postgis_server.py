@@ -8,7 +8,7 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from kfqmap.catalog import Layer
+from kfqmap.models import Layer
 from kfqmap.settings import GEODATA_DIR, CatalogSettings
 from server.app import create_app
 
