@@ -35,9 +35,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .errors import DataSourceError, KFQMapError
+from .errors import DataSourceError, KFQMapError, RequestTooLarge
 from .features import LayerIndex as ItemsIndex
 from .providers.base import Provider, Snapshot, WriteOp, WriteResult
+from .providers.postgis_pushdown import PostGISItems, PostGISTiles
 from .query import LayerIndex as SpatialIndex
 from .tiles import LayerSource
 
@@ -79,6 +80,29 @@ class LayerState:
         return self.spatial.geoms_4549
 
 
+class PushdownState:
+    """What a pushdown layer (a large PostGIS table) has at one version: SQL-backed items and tiles, no frame."""
+
+    def __init__(self, layer, provider, version: str):
+        self.layer = layer
+        self.version = version
+        self.items = PostGISItems(provider, layer, version)
+        self.tiles = PostGISTiles(provider, layer, version)
+
+    @property
+    def frame(self):
+        raise RequestTooLarge(f"图层 {self.layer.id} 数据量大（超过 {MEMORY_ROWS_NOTE}），不整表载入；"
+                              "请用要素接口（bbox/filter 分页）、瓦片或统计接口", parameter="collectionId")
+
+    @property
+    def spatial(self):
+        raise RequestTooLarge(f"图层 {self.layer.id} 数据量大，空间查询请加 bbox 通过要素接口进行", parameter="layers")
+
+
+#: shown in messages about pushdown layers
+MEMORY_ROWS_NOTE = "5 万个要素"
+
+
 class Collection:
     """One layer: its catalog record, its provider, and its current ``LayerState``."""
 
@@ -101,6 +125,11 @@ class Collection:
     @property
     def writable(self) -> bool:
         return bool(self.provider.writable)
+
+    @property
+    def pushdown(self) -> bool:
+        """True when queries run in the backend (a large PostGIS table) instead of on an in-memory frame."""
+        return bool(getattr(self.provider, "pushdown", False))
 
     # ------------------------------------------------------------------ versions
     def _failed(self) -> None:
@@ -127,7 +156,7 @@ class Collection:
         return (self._state is not None and self._version == self._state.version
                 and time.monotonic() - self._checked < VERSION_TTL_S)
 
-    def state(self) -> LayerState:
+    def state(self) -> LayerState | PushdownState:
         """The ``LayerState`` of the current version (read from the provider when the version changed)."""
         version = self.version()
         state = self._state
@@ -139,11 +168,13 @@ class Collection:
                 return state
             self._failed()
             try:
-                snapshot = self.provider.snapshot()
+                if self.pushdown:
+                    state = PushdownState(self.layer, self.provider, self.version())
+                else:
+                    state = LayerState(self.layer, self.provider.snapshot())
             except DataSourceError as exc:
                 self._failure = (time.monotonic(), exc)
                 raise
-            state = LayerState(self.layer, snapshot)
             self._state = state
             self._version, self._checked = state.version, time.monotonic()
         return state

@@ -330,6 +330,10 @@ _JSON_TYPES = {"b": "boolean", "i": "integer", "u": "integer", "f": "number"}
 class LayerIndex:
     """One layer's frame with what fast OGC queries need; everything is built lazily and cached."""
 
+    #: answers come from memory (a pushdown index, ``kfqmap.providers.postgis_pushdown.PostGISItems``, is False:
+    #: a server runs its calls in a worker thread)
+    in_memory = True
+
     def __init__(self, layer, frame, spatial=None):
         self.layer = layer
         self.frame = frame

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import numpy as np
 import shapely
@@ -31,6 +32,10 @@ log = logging.getLogger("kfqmap.providers.postgis")
 
 #: tables with at most this many rows are read whole into memory (per version); larger ones use pushdown
 MEMORY_ROWS = 50_000
+#: connections kept for pushdown reads of one table
+READ_POOL_SIZE = 4
+#: how often the background poller reads the table's change counter (seconds)
+POLL_S = 0.2
 
 _SETUP = """
 CREATE SCHEMA IF NOT EXISTS kfqmap;
@@ -60,6 +65,10 @@ class PostGISProvider:
         self._oid: int | None = None
         self._mode: str | None = None          # "trigger" or "stats"
         self._rows: int | None = None
+        self._poller: threading.Thread | None = None
+        self._latest = ""
+        self._poll_error: DataSourceError | None = None
+        self._closed = False
 
     def describe(self) -> str:
         return f"PostGIS {self.loc.describe()}"
@@ -121,15 +130,116 @@ class PostGISProvider:
             log.warning("PostGIS %s: cannot install the change trigger (%s); falling back to pg_stat counters, "
                         "changes by other programs show after the statistics flush", self.loc.describe(), exc)
             self._mode = "stats"
+        self._pushdown = self._rows > MEMORY_ROWS and info.geometry_type != "None"
         self._info = info
 
     @property
     def pushdown(self) -> bool:
+        """Decided once, from the table's size when first used (``MEMORY_ROWS``)."""
         self.info
-        return (self._rows or 0) > MEMORY_ROWS and self.info.geometry_type != "None"
+        return self._pushdown
+
+    # ------------------------------------------------------------------ pushdown reads
+    def _pool(self):
+        """A small connection pool for pushdown reads (concurrent requests do not queue on one connection)."""
+        if getattr(self, "_read_pool", None) is None:
+            from psycopg_pool import ConnectionPool
+            from psycopg.conninfo import conninfo_to_dict
+
+            kwargs = {} if "connect_timeout" in conninfo_to_dict(self.loc.dsn) else {
+                "connect_timeout": pg.CONNECT_TIMEOUT}
+            with self._lock:
+                if getattr(self, "_read_pool", None) is None:
+                    self._read_pool = ConnectionPool(self.loc.dsn, min_size=1, max_size=READ_POOL_SIZE, open=True,
+                                                     timeout=pg.CONNECT_TIMEOUT, name=f"kfqmap-{self.layer_id}",
+                                                     kwargs={"autocommit": True, "application_name": "kfqmap",
+                                                             **kwargs})
+        return self._read_pool
+
+    def read(self, fn):
+        """Run ``fn(conn)`` on a pooled connection; database errors become DataSourceError/StoreUnavailable."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with self._pool().connection() as conn:
+                return fn(conn)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            log.warning("PostGIS read failed for %s: %s", self.loc.describe(), exc)
+            raise StoreUnavailable("PostGIS 数据库暂时无法访问（store unavailable）；请稍后重试") from None
+        except psycopg.errors.QueryCanceled:
+            raise StoreUnavailable("PostGIS 查询超时（query timed out）；请缩小范围后重试") from None
+        except psycopg.Error as exc:
+            log.warning("PostGIS query failed for %s: %s", self.loc.describe(), exc)
+            raise DataSourceError("PostGIS 数据读取失败；管理员请查看服务器日志") from None
+
+    def extent(self) -> tuple[float, float, float, float] | None:
+        """WGS 84 bounds: the planner's estimate when the table is analysed, else computed once."""
+        from psycopg import sql
+
+        info = self.info
+
+        def run(conn):
+            box = None
+            try:
+                box = conn.execute("SELECT ST_EstimatedExtent(%s, %s, %s)::text",
+                                   (info.schema, info.table, info.column)).fetchone()[0]
+            except Exception:
+                box = None
+            stmt = sql.SQL("SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT ST_Transform("
+                           "ST_SetSRID({e}, {s}), 4326) AS b) q")
+            if box is not None:
+                row = conn.execute(stmt.format(e=sql.SQL("%s::box2d::geometry"), s=sql.Literal(info.srid or 4326)),
+                                   (box,)).fetchone()
+            else:
+                ext = sql.SQL("(SELECT ST_Extent({g}) FROM {t})::geometry").format(
+                    g=sql.Identifier(info.column), t=sql.Identifier(info.schema, info.table))
+                row = conn.execute(stmt.format(e=ext, s=sql.Literal(info.srid or 4326))).fetchone()
+            return tuple(float(v) for v in row) if row and row[0] is not None else None
+
+        return self.read(run)
+
+    def min_max(self, column: str):
+        from psycopg import sql
+
+        info = self.info
+        stmt = sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(c=sql.Identifier(column),
+                                                                   t=sql.Identifier(info.schema, info.table))
+        return self.read(lambda c: c.execute(stmt).fetchone())
 
     # ------------------------------------------------------------------ versions
     def version(self) -> str:
+        """The table's change counter. Read once synchronously, then kept current by a background poller every
+        ``POLL_S`` (so no request, and no event loop, ever waits on the database for it); a write through this
+        provider sets it at once. A poller failure is raised here until the database answers again."""
+        if self._poller is None:
+            with self._lock:
+                if self._poller is None:
+                    self._latest = self._read_version()
+                    self._poller = threading.Thread(target=self._poll, name=f"kfqmap-version-{self.layer_id}",
+                                                    daemon=True)
+                    self._poller.start()
+        if self._poll_error is not None:
+            raise self._poll_error
+        return self._latest
+
+    def _poll(self) -> None:
+        while not self._closed:
+            time.sleep(POLL_S)
+            try:
+                self._latest, self._poll_error = self._read_version(), None
+            except DataSourceError as exc:
+                self._poll_error = exc
+
+    def close(self) -> None:
+        """Stop the poller and close the connections (tests; a server lets daemon threads end with it)."""
+        self._closed = True
+        self._close()
+        pool = getattr(self, "_read_pool", None)
+        if pool is not None:
+            pool.close()
+
+    def _read_version(self) -> str:
         self.info
 
         def read(conn):
@@ -141,7 +251,8 @@ class PostGISProvider:
                                "WHERE relid = %s", (self._oid,)).fetchone()
             return f"pg{self._oid}-s{'-'.join(str(v) for v in row or ())}"
 
-        return self._run(read)
+        with self._lock:
+            return self._run(read)
 
     # ------------------------------------------------------------------ reading (in-memory mode)
     def snapshot(self) -> Snapshot:
@@ -161,7 +272,7 @@ class PostGISProvider:
             row = conn.execute("SELECT version FROM kfqmap.table_versions WHERE table_oid = %s",
                                (self._oid,)).fetchone()
             return f"pg{self._oid}-{row[0] if row else 0}"
-        return self.version()
+        return self._read_version()
 
     # ------------------------------------------------------------------ writing
     def apply(self, ops: list[WriteOp]) -> WriteResult:
@@ -175,7 +286,10 @@ class PostGISProvider:
                 version = self._version_in(conn)
             return WriteResult(version, ids)
 
-        return self._run_write(write)
+        result = self._run_write(write)
+        if self._mode == "trigger":
+            self._latest = result.version          # read-your-writes without waiting for the poller
+        return result
 
     def _run_write(self, fn):
         import psycopg

@@ -250,7 +250,8 @@ async def item(request: Request, layer: Annotated[Layer, Depends(collection)],
                index: Annotated[F.LayerIndex, Depends(layer_index)], feature_id: FeatureId,
                crs: Annotated[F.OutputCRS, Depends(crs_param)],
                fmt: Annotated[OutputFormat, Depends(output_format)]):
-    raw = index.feature(feature_id, crs)   # one feature: a dict look-up (or one small reprojection)
+    # one feature: a dict look-up (or one small reprojection) in memory; a database query for a pushdown layer
+    raw = index.feature(feature_id, crs) if index.in_memory else await run_in_threadpool(index.feature, feature_id, crs)
     self_href = url(request, "item", collectionId=layer.id, featureId=feature_id)
     links_ = [{"href": self_href, "rel": "self", "type": MEDIA_GEOJSON, "title": "本要素"},
               {"href": with_query(self_href, f="html"), "rel": "alternate", "type": MEDIA_HTML, "title": "本要素（HTML）"},

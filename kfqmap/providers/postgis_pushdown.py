@@ -1,0 +1,349 @@
+"""Pushdown for large PostGIS tables: OGC items, single features, MVT tiles and area statistics computed in the
+database, never by loading the table.
+
+``PostGISItems`` offers the same interface as ``kfqmap.features.LayerIndex`` (what the Features router uses:
+``items``, ``feature``, ``records``, ``queryables``, ``bounds``, ``temporal_extent``...), ``PostGISTiles`` the
+interface of ``kfqmap.tiles.LayerSource`` that ``Tileset`` uses (``encode``), so routers and the tile engine
+do not know which kind of layer they serve.
+
+* bbox: ``geom && box`` (the GiST index) then ``ST_Intersects``, the box sent as WKB in WGS 84 and transformed to
+  the table's SRID in the database;
+* CQL2 filters: translated to SQL by ``kfqmap.cql_sql`` (parameters bound, identifiers quoted);
+* equality filters on properties and ``datetime`` on the layer's temporal column: SQL with bound values;
+* order: the key (stable paging), ``LIMIT``/``OFFSET``; counts: ``count(*)`` of the same WHERE;
+* MVT: ``ST_AsMVT``/``ST_AsMVTGeom`` on ``ST_TileEnvelope``, with the table's index used through
+  ``geom && ST_Transform(envelope, srid)``, a per-zoom feature budget (``tile_budget``) and a hard cap of
+  ``MAX_TILE_BYTES`` (the budget is cut until the tile fits);
+* areas: ``ST_Area(geography, true)`` on the spheroid (WGS 84 = GRS80/CGCS2000 to < 1e-9 relative here).
+"""
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import orjson
+import shapely
+
+from ..errors import FeatureNotFound, InvalidParameter, RequestTooLarge
+from ..features import (GEOGRAPHIC_DECIMALS, TEMPORAL_PROPERTIES, ItemsPage, ItemsQuery, OutputCRS, _round,
+                        from_wgs84, parse_output_crs)
+
+log = logging.getLogger("kfqmap.providers.postgis")
+
+EXTENT = 4096
+BUFFER = 64
+MAX_TILE_BYTES = 500_000
+#: features per tile at most, by zoom (below z13 a parcel is a few pixels: the budget keeps low zooms bounded)
+TILE_BUDGET = {z: 4000 for z in range(0, 11)} | {11: 6000, 12: 8000, 13: 12000}
+_JSON_TYPES = {"int2": "integer", "int4": "integer", "int8": "integer", "float4": "number", "float8": "number",
+               "numeric": "number", "bool": "boolean"}
+
+
+def tile_budget(z: int) -> int | None:
+    return TILE_BUDGET.get(z)
+
+
+class PostGISItems:
+    """OGC API Features for one large PostGIS table, answered by SQL (the ``LayerIndex`` interface)."""
+
+    in_memory = False
+
+    def __init__(self, provider, layer, version: str):
+        self.provider = provider
+        self.layer = layer
+        self.version = version
+        self.info = provider.info
+
+    # ---------------------------------------------------------------- schema
+    @cached_property
+    def property_names(self) -> list[str]:
+        return [name for name, _ in self.info.columns]
+
+    @cached_property
+    def property_types(self) -> dict[str, str]:
+        return {name: _JSON_TYPES.get(typ, "string") for name, typ in self.info.columns}
+
+    @cached_property
+    def temporal_property(self) -> str | None:
+        return next((p for p in TEMPORAL_PROPERTIES if p in self.property_names), None)
+
+    @cached_property
+    def queryables(self) -> dict[str, Any]:
+        props: dict[str, Any] = {"geometry": {"$ref": f"https://geojson.org/schema/{self.layer.geometry_type}.json",
+                                              "x-ogc-role": "primary-geometry"}}
+        for name in self.property_names:
+            entry: dict[str, Any] = {"title": name, "type": self.property_types[name]}
+            if name == "id":
+                entry["x-ogc-role"] = "id"
+            if name == self.temporal_property:
+                entry["x-ogc-role"] = "primary-instant"
+            props[name] = entry
+        return props
+
+    @cached_property
+    def bounds(self) -> tuple[float, float, float, float] | None:
+        return self.provider.extent()
+
+    @cached_property
+    def temporal_extent(self) -> list[str | None] | None:
+        if self.temporal_property is None:
+            return None
+        lo, hi = self.provider.min_max(self.temporal_property)
+        if lo is None:
+            return [None, None]
+        if self.property_types[self.temporal_property] in ("integer", "number"):
+            return [f"{int(lo):04d}-01-01T00:00:00Z", f"{int(hi):04d}-12-31T23:59:59Z"]
+        return [f"{lo}Z", f"{hi}Z"]
+
+    def __len__(self) -> int:
+        return self.count(ItemsQuery())
+
+    def warm(self) -> None:
+        self.bounds
+
+    def is_quick(self, query: ItemsQuery) -> bool:
+        return False
+
+    # ---------------------------------------------------------------- selection
+    def _where(self, query: ItemsQuery):
+        """(SQL, params) of the WHERE clause for ``query``."""
+        from psycopg import sql
+
+        info = self.info
+        geom = sql.Identifier(info.column)
+        parts, params = [sql.SQL("TRUE")], []
+        if query.bbox is not None:
+            parts.append(sql.SQL("{g} && ST_Transform(ST_GeomFromWKB(%s, 4326), {s}) AND "
+                                 "ST_Intersects({g}, ST_Transform(ST_GeomFromWKB(%s, 4326), {s}))").format(
+                g=geom, s=sql.Literal(info.srid or 4326)))
+            wkb = shapely.to_wkb(query.bbox.polygon)
+            params += [wkb, wkb]
+        for name, text in query.properties.items():
+            kind = self.property_types[name]
+            col = sql.Identifier(name)
+            if kind == "boolean":
+                value = {"true": True, "1": True, "false": False, "0": False}.get(text.strip().lower())
+                if value is None:
+                    raise InvalidParameter(f"属性 {name} 是 boolean 类型，'{text}' 不是合法值", parameter=name)
+                parts.append(sql.SQL("{c} = %s").format(c=col))
+                params.append(value)
+            elif kind in ("integer", "number"):
+                try:
+                    params.append(float(text))
+                except ValueError:
+                    raise InvalidParameter(f"属性 {name} 是 {kind} 类型，'{text}' 不是合法值", parameter=name) from None
+                parts.append(sql.SQL("{c} = %s").format(c=col))
+            else:
+                parts.append(sql.SQL("{c}::text = %s").format(c=col))
+                params.append(text)
+        if query.datetime is not None and self.temporal_property is not None:
+            col = sql.Identifier(self.temporal_property)
+            interval = query.datetime
+            if self.property_types[self.temporal_property] in ("integer", "number"):
+                if interval.start is not None:
+                    parts.append(sql.SQL("{c} >= %s").format(c=col))
+                    params.append(interval.start.year)
+                if interval.end is not None:
+                    parts.append(sql.SQL("{c} <= %s").format(c=col))
+                    params.append(interval.end.year)
+                parts.append(sql.SQL("{c} IS NOT NULL").format(c=col))
+            else:
+                if interval.start is not None:
+                    parts.append(sql.SQL("{c} >= %s").format(c=col))
+                    params.append(interval.start)
+                if interval.end is not None:
+                    parts.append(sql.SQL("{c} <= %s").format(c=col))
+                    params.append(interval.end)
+        if query.filter is not None:
+            where, more = self._filter_sql(query.filter)
+            parts.append(where)
+            params += more
+        return sql.SQL(" AND ").join(parts), params
+
+    def _filter_sql(self, compiled):
+        try:
+            from ..cql_sql import to_sql
+        except ImportError:            # pragma: no cover - the translator ships with kfqmap
+            raise InvalidParameter("此图层暂不支持 filter（no CQL2 translator）", parameter="filter") from None
+        info = self.info
+        return to_sql(compiled, columns=dict(info.columns), geometry_column=info.column, srid=info.srid or 4326)
+
+    def _key(self):
+        from psycopg import sql
+
+        info = self.info
+        if info.fid:
+            return sql.Identifier(info.fid)
+        if info.order:
+            return sql.SQL(", ").join(map(sql.Identifier, info.order))
+        return sql.Identifier("id") if "id" in self.property_names else sql.SQL("ctid")
+
+    def count(self, query: ItemsQuery) -> int:
+        from psycopg import sql
+
+        where, params = self._where(query)
+        stmt = sql.SQL("SELECT count(*) FROM {t} WHERE ").format(t=self._table) + where
+        return int(self.provider.read(lambda c: c.execute(stmt, params).fetchone()[0]))
+
+    @cached_property
+    def _table(self):
+        from psycopg import sql
+
+        return sql.Identifier(self.info.schema, self.info.table)
+
+    def _select(self):
+        """id text, WKB in WGS 84, properties as one JSON object in column order."""
+        from psycopg import sql
+
+        info = self.info
+        geom = sql.Identifier(info.column)
+        if info.srid not in (0, 4326):
+            geom = sql.SQL("ST_Transform({g}, 4326)").format(g=geom)
+        ident = sql.SQL("{c}::text").format(c=sql.Identifier("id")) if "id" in self.property_names else (
+            sql.SQL("{c}::text").format(c=sql.Identifier(info.fid)) if info.fid else sql.SQL("NULL::text"))
+        cols = sql.SQL(", ").join(sql.SQL("t.{c}").format(c=sql.Identifier(n)) for n in self.property_names)
+        return sql.SQL("SELECT {i}, ST_AsBinary({g}), (SELECT row_to_json(p) FROM (SELECT {cols}) p)::text "
+                       "FROM {t} AS t").format(i=ident, g=geom, cols=cols, t=self._table)
+
+    def _encode(self, rows, crs: OutputCRS) -> list[bytes]:
+        if not rows:
+            return []
+        geoms = shapely.from_wkb(np.array([r[1] for r in rows], dtype=object))
+        geoms = _round(geoms, GEOGRAPHIC_DECIMALS) if crs.is_storage else from_wgs84(geoms, crs)
+        texts = shapely.to_geojson(geoms).tolist()
+        return [b'{"type":"Feature","id":' + orjson.dumps(r[0]) + b',"geometry":'
+                + (b"null" if g is None else g.encode()) + b',"properties":' + r[2].encode() + b"}"
+                for r, g in zip(rows, texts)]
+
+    def items(self, query: ItemsQuery) -> ItemsPage:
+        from psycopg import sql
+
+        where, params = self._where(query)
+        stmt = (self._select() + sql.SQL(" WHERE ") + where + sql.SQL(" ORDER BY ") + self._key()
+                + sql.SQL(" LIMIT %s OFFSET %s"))
+        count = sql.SQL("SELECT count(*) FROM {t} AS t WHERE ").format(t=self._table) + where
+
+        def run(conn):
+            rows = conn.execute(stmt, [*params, query.limit, query.offset], binary=False).fetchall()
+            if query.offset == 0 and len(rows) < query.limit:
+                matched = len(rows)
+            else:
+                matched = int(conn.execute(count, params).fetchone()[0])
+            return rows, matched
+
+        rows, matched = self.provider.read(run)
+        return ItemsPage(self._encode(rows, query.crs), matched, query.offset, query.limit)
+
+    def records(self, query: ItemsQuery | None = None) -> list[dict[str, Any]]:
+        page = self.items(query or ItemsQuery(limit=10_000))
+        return [orjson.loads(f)["properties"] for f in page.features]
+
+    def feature(self, feature_id: str, crs: OutputCRS | None = None) -> bytes:
+        from psycopg import sql
+
+        key = "id" if "id" in self.property_names else self.info.fid
+        if key is None:
+            raise FeatureNotFound(f"图层 {self.layer.id} 没有 id 列", parameter="featureId")
+        stmt = self._select() + sql.SQL(" WHERE {k}::text = %s LIMIT 2").format(k=sql.Identifier(key))
+        rows = self.provider.read(lambda c: c.execute(stmt, [feature_id]).fetchall())
+        if not rows:
+            raise FeatureNotFound(f"图层 {self.layer.id} 中没有 id 为 '{feature_id}' 的要素"
+                                  f"（no feature '{feature_id}' in {self.layer.id}）", parameter="featureId")
+        return self._encode(rows[:1], crs or parse_output_crs(None))[0]
+
+
+class PostGISTiles:
+    """One large PostGIS table as an MVT layer built by ``ST_AsMVT`` (the ``LayerSource`` interface)."""
+
+    def __init__(self, provider, layer, version: str):
+        self.provider = provider
+        self.name = layer.id
+        self.info = provider.info
+        self.n = 1
+        self.zoom_levels = np.zeros(0, dtype=np.int8)
+        self.detailed = False
+        self._simple: dict = {}
+        self._tile_idx: dict = {}
+
+    @cached_property
+    def fields(self) -> dict[str, str]:
+        return {name: ("Number" if typ in _JSON_TYPES and typ != "bool" else
+                       "Boolean" if typ == "bool" else "String") for name, typ in self.info.columns}
+
+    @cached_property
+    def lonlat_bounds(self) -> tuple[float, float, float, float]:
+        return self.provider.extent() or (-180.0, -85.0511, 180.0, 85.0511)
+
+    def batchable(self, z: int | None = None) -> bool:
+        return False
+
+    def encode(self, z: int, x: int, y: int, *, feature_zoom: int | None = None, limit: int | None = None,
+               **_) -> tuple[bytes, int]:
+        """(layer message, feature count) for tile z/x/y: the inner Layer of ``ST_AsMVT``'s Tile."""
+        budget = limit or tile_budget(z)
+        while True:
+            data, count = self.provider.read(lambda c: self._mvt(c, z, x, y, budget))
+            if len(data) <= MAX_TILE_BYTES or count <= 1:
+                return _layer_of(data), count
+            budget = max(1, int(count * MAX_TILE_BYTES / len(data) * 0.9))
+
+    def _mvt(self, conn, z: int, x: int, y: int, budget: int | None):
+        from psycopg import sql
+
+        info = self.info
+        geom = sql.Identifier(info.column)
+        srid = sql.Literal(info.srid or 4326)
+        key = sql.SQL("t.{k}::int8").format(k=sql.Identifier(info.fid)) if info.fid else sql.SQL("NULL::int8")
+        cols = sql.SQL("").join(sql.SQL(", t.{c}").format(c=sql.Identifier(n)) for n, typ in info.columns
+                                if typ not in ("json", "jsonb", "bytea"))
+        limit = sql.SQL(" LIMIT {n}").format(n=sql.Literal(int(budget))) if budget else sql.SQL("")
+        # margin: the clip buffer in the table's units, so features just outside still reach the buffer
+        stmt = sql.SQL("""
+            WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
+                              ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {m}), {s}) AS native),
+                 q AS (SELECT ST_AsMVTGeom(ST_Transform(t.{g}, 3857), b.env, {e}, {buf}, true) AS mvtgeom,
+                              {key} AS __kfqmap_fid{cols}
+                       FROM {t} AS t, b WHERE t.{g} && b.native{limit})
+            SELECT ST_AsMVT(q, %(name)s, {e}, 'mvtgeom', '__kfqmap_fid'), count(*) FROM q
+            WHERE mvtgeom IS NOT NULL""").format(
+            m=sql.Literal(BUFFER / EXTENT), s=srid, g=geom, e=sql.Literal(EXTENT), buf=sql.Literal(BUFFER),
+            key=key, cols=cols, t=sql.Identifier(info.schema, info.table), limit=limit)
+        data, count = conn.execute(stmt, {"z": z, "x": x, "y": y, "name": self.name}, binary=True).fetchone()
+        return bytes(data or b""), int(count or 0)
+
+
+def _layer_of(tile: bytes) -> bytes:
+    """The Layer message inside a one-layer Tile (field 3, length-delimited); b"" for an empty tile."""
+    if not tile:
+        return b""
+    if tile[0] != 0x1A:
+        raise ValueError("unexpected MVT from ST_AsMVT")
+    length, shift, i = 0, 0, 1
+    while True:
+        b = tile[i]
+        length |= (b & 0x7F) << shift
+        i += 1
+        if not b & 0x80:
+            break
+        shift += 7
+    return tile[i:i + length]
+
+
+def area_stats(provider, unit_m2: float) -> dict[str, float]:
+    """Count, ellipsoidal area (m², spheroid) and geodesic length of the whole table, computed in SQL."""
+    from psycopg import sql
+
+    info = provider.info
+    g = sql.Identifier(info.column)
+    geog = sql.SQL("geography(ST_Transform({g}, 4326))").format(g=g) if info.srid not in (0, 4326) else \
+        sql.SQL("geography({g})").format(g=g)
+    stmt = sql.SQL("SELECT count(*), coalesce(sum(ST_Area({geog}, true)), 0), "
+                   "coalesce(sum(CASE WHEN GeometryType({g}) LIKE '%%LINE%%' THEN ST_Length({geog}, true) END), 0) "
+                   "FROM {t}").format(geog=geog, g=g, t=sql.Identifier(info.schema, info.table))
+    n, area, length = provider.read(lambda c: c.execute(stmt).fetchone())
+    return {"count": int(n), "area_m2": float(area), "length_m": float(length)}
+
+
+__all__ = ["PostGISItems", "PostGISTiles", "area_stats", "RequestTooLarge"]
