@@ -807,6 +807,8 @@ EXTRA_FIGURES = {
 ALSO_NAMED = {
     ("etdz_extent", "etdz"): "国家级创新人才培养示范基地、国内一流智能制造示范区、工业互联网产业集聚区、国家知识产权示范园区、"
                              "全域旅游融合发展示范区",
+    ("axes", "axis_changjiang"): "沿长江路展示轴",
+    ("axes", "axis_qianjin"): "沿前进路展示轴",
     ("cores", "core_dongbu"): "东部新城、东部副中心",
     ("parks", "park_zongbao"): "昆山综合保税区、综保区、智慧综保区",
     ("parks", "park_guangdian"): "昆山光电产业园",
@@ -977,7 +979,7 @@ def layer_transport_hubs():
             "The plan: '积极参与上海地铁11号线和苏州轨道交通S1线无缝衔接' — they meet at the 花桥 terminus. Point = the "
             "converted S1 station 花桥 (metromancn, GCJ-02 → WGS 84), which lies within ~20 m of the Wikipedia and "
             "Line 11 rows for the same station.", 60, schematic=False, category="交通枢纽",
-            alt_name="上海地铁11号线与苏州轨道交通S1线衔接")),
+            alt_name="上海地铁11号线和苏州轨道交通S1线无缝衔接")),
     ]
 
 
