@@ -684,7 +684,7 @@ def layer_roads():
     return [
         feat(QJL, base("road_qianjin", "前进路", "六（一）1",
                        "Joins the converted S1 stations 祖冲之公园 … 兵希 (the S1 runs along 前进路; the README confirms "
-                       "昆山城市广场 … 兵希), then east to 蓬朗 at 兵希's latitude (schematic).", 150,
+                       "昆山城市广场 … 兵希), then east at 兵希's latitude to 1.5 km past 蓬朗 (that part schematic).", 150,
                        alt_name="前进东路/前进中路/前进西路")),
         feat(CJL, base("road_changjiang", "长江路", "六（一）1",
                        "North–south line through the converted 开发区司法办 point (长江中路428号). The real road is not "

@@ -196,6 +196,17 @@ def test_s1_line_passes_every_station_in_order():
     assert positions[0] < 30 and line.length - positions[-1] < 30          # starts at 正仪, ends at 花桥
 
 
+def test_no_course_or_outline_claims_to_be_known():
+    """Every line (rivers, roads, rail tracks between stations) and every plan polygon is drawn schematically;
+    only the administrative boundaries (a web-map dataset) are not flagged schematic."""
+    for path in sorted((GEODATA / "layers").glob("*.geojson")):
+        for f in raw_features(path.stem):
+            g = f["geometry"]
+            if g is None or g["type"] in ("Point", "MultiPoint") or path.stem == "admin_boundaries":
+                continue
+            assert f["properties"]["schematic"] is True, (path.stem, f["id"])
+
+
 def test_s1_line_is_schematic_between_stations():
     p = _features("railways")["rail_s1"]["properties"]
     assert p["schematic"] is True and p["accuracy_m"] >= 300 and "NOT known" in p["placement"]
