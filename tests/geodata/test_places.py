@@ -276,3 +276,23 @@ def test_starbucks_carbon_and_pv_keep_their_qualifiers():
     assert by_label["总占地面积"]["qualifier"] == "约" and by_label["总占地面积"]["value"] == 80_000
     core = {fg["label"]: fg for fg in _figs("renewal_sites", "renewal_core_commercial")}
     assert core["开发面积（建筑面积）"]["qualifier"] == "超" and core["开发面积（建筑面积）"]["value"] == 2_000_000
+
+
+def test_line11_stations_converted_from_gcj02_with_kfqmap_crs():
+    """The Line 11 rows the build uses (metromancn, GCJ-02) are the kfqmap.crs inverse of their original values, and the
+    drawn line passes them (the unconverted GCJ-02 values are ~470 m away)."""
+    import csv
+
+    from kfqmap.crs import gcj02_to_wgs84
+
+    line = gk(shape(_features("railways")["rail_sh_metro11"]["geometry"]))
+    with (GEODATA / "reference" / "kunshan_reference_points_wgs84.csv").open(encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["name"].startswith(("光明路站", "兆丰路站")) and "metromancn" in r["source"]]
+    assert len(rows) == 2
+    for r in rows:
+        assert r["original_crs"] == "GCJ-02"
+        lon, lat = gcj02_to_wgs84(float(r["original_lon"]), float(r["original_lat"]))
+        assert abs(float(lon) - float(r["lon"])) < 1e-6 and abs(float(lat) - float(r["lat"])) < 1e-6
+        assert line.distance(gk(Point(float(r["lon"]), float(r["lat"])))) < 1
+        raw = gk(Point(float(r["original_lon"]), float(r["original_lat"])))
+        assert 400 < raw.distance(gk(Point(float(r["lon"]), float(r["lat"])))) < 550    # the GCJ-02 offset was removed
