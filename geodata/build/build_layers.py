@@ -181,7 +181,7 @@ def sized_square(cx, cy, target_m2) -> Polygon:
 
 
 # ============================================================== rivers and roads (local metres)
-QYG = line((-300, 1450), (-120, 700), (0, 0), (100, -1500), (250, -4000), (500, -6500), (800, -10400))
+QYG = line((-300, 1450), (-120, 700), (0, 0), (100, -1500), (250, -4000), (500, -6500), (800, -10690))
 LOUJIANG = line((-11000, -700), (-6000, 500), (-2500, 1150), (-300, 1450), (3000, 2700), (XJ_X - 300, 4300),
                 (9000, 5200), (13000, 7600))
 XJH = line((XJ_X - 300, 4300), (XJ_X, 1500), (XJ_X, 0), (XJ_X, -3500), (XJ_X - 100, -6500), (XJ_X - 300, -10600))
@@ -222,8 +222,12 @@ def base(fid, name, source, placement, accuracy_m, *, illustrative=False, schema
     return p
 
 
-def fig(kind, value, unit, text) -> dict:
-    return {"kind": kind, "value": value, "unit": unit, "text": text}
+def fig(kind, value, unit, text, qualifier=None, label=None) -> dict:
+    """A figure the plan states: ``value`` is the bare number, ``qualifier`` the word the plan puts around it (超, 约,
+    不少于, 最多, 目标, 至 …; None when the plan states the number plainly), ``label`` what the number is, ``text``
+    the plan's sentence (so the figure can always be read as the plan wrote it)."""
+    assert text, "a figure keeps the plan's sentence"
+    return {"kind": kind, "value": value, "unit": unit, "qualifier": qualifier, "label": label, "text": text}
 
 
 # ---- plan sentences quoted in figures
@@ -244,6 +248,23 @@ T_AX_QJ = ("沿前进路展示轴依托苏州轨道交通S1线串联昆山中心
 T_SCH = "推进义务教育公平均衡发展，新建学校7所，改建学校4所，新增初中学位4800个、小学学位5940个，幼儿园学位2340个"
 T_PLGZ = "配合市教育局建设蓬朗高级中学，规划设置18轨54班（预留2轨6班），建成后新增学位2700个。"
 T_CD = "夏驾河科创走廊、青阳港城市客厅基本建成，昆曲咖啡印象街区初见雏形，城东市民活动中心如期建成。"
+T_ROADS = "全力配合持续推进轨道交通S1线、东城大道快速化、朝阳路改造和铁路沿线“一拓三通”工程等项目"
+T_SBK3 = "并使用立体结构的生豆存贮仓库，比传统储存节省4倍空间。"
+SBK_FIGURES = [
+    fig("land_area", 80_000, "m2", T_SBK1, "约", "总占地面积"),
+    fig("pv_area", 20_000, "m2", T_SBK2, "超过", "太阳能光伏发电"),
+    fig("target", 30, "%", T_SBK2, "最多", "可再生能源占园区所需能源比例"),
+    fig("target", 30, "%", T_SBK2, "超过", "碳排放量比传统方式减少"),
+    fig("target", None, None, T_SBK2, None, "废弃物零填埋"),
+    fig("target", 4, "倍", T_SBK3, None, "立体生豆存贮仓库比传统储存节省空间"),
+]
+PLGZ_FIGURES = [
+    fig("count", 18, "轨", T_PLGZ, "规划设置", "轨数"),
+    fig("count", 54, "班", T_PLGZ, "规划设置", "班数"),
+    fig("count", 2, "轨", T_PLGZ, "预留", "预留轨数"),
+    fig("count", 6, "班", T_PLGZ, "预留", "预留班数"),
+    fig("count", 2700, "学位", T_PLGZ, "新增", "建成后新增学位"),
+]
 
 
 # ============================================================== layers
@@ -326,21 +347,22 @@ def layer_axis_carriers():
                              axis_id="axis_qianjin", seq=7)))
     xj = ax.interpolate(ax.project(Point(XJ_X, QJ_Y)))
     out.append(feat(xj, base("carrier_8", "夏驾河科创走廊", "六（一）1",
-                             "Where the 前进路 axis meets the schematic 夏驾河 corridor (near the converted S1 "
-                             "夏驾河公园 station, where the S1 turns south onto 章基路).", 600,
+                             "Where the 前进路 axis crosses the schematic 夏驾河 (assumed ~300 m east of 章基路), ~0.9 km "
+                             "north-east of the converted S1 station 夏驾河公园 where the S1 turns south onto 章基路. "
+                             "The corridor is an area; this point only marks where the axis reaches it.", 1000,
                              axis_id="axis_qianjin", seq=8, feature_ref="corridor_parks")))
     out.append(feat(Point(*STADIUM), base("carrier_9", "亚洲杯专业足球场", "六（一）1",
                                           "The reference README notes the 昆山奥体中心 lies north of 景王路 and east of "
-                                          "东城大道 (no coordinates); placed between 东城大道 and 章基路 just south of 前进路, "
-                                          "near the S1 兵希 station. Inference; the site outline is unknown.", 900,
+                                          "东城大道 (no coordinates); placed between 东城大道 and 章基路 ~0.6 km south of 前进路, "
+                                          "~0.7 km from the S1 兵希 station. Inference: the site is not known.", 900,
                                           axis_id="axis_qianjin", seq=9,
-                                          figures=[fig("year", 2022, "year", T_FOOT)])))
+                                          figures=[fig("year", 2022, "year", T_FOOT, "至", "建成年份")])))
     return out
 
 
 def layer_belts():
     return [
-        feat(strip(clip_y(QYG, -4000, 1450), 300), base(
+        feat(strip(clip_y(QYG, rail_y(250), 1450), 300), base(
             "belt_qingyanggang", "沿青阳港城市客厅景观带", "六（一）1",
             "300 m either side of the schematic 青阳港 centreline, from 娄江 south to the 沪宁 railway. 青阳港's "
             "crossing of 前进路 is placed between the S1 stations 昆山城市广场 and 金浦大桥东 (金浦大桥 = the 前进路 bridge); "
@@ -349,8 +371,8 @@ def layer_belts():
             description="加快青阳港航道沿线工业遗址改造、城市街区更新、复合型公共空间营造，形成时尚、宜居、生态的滨水景观带，打造昆山的“外滩”。")),
         feat(strip(clip_y(XJH, -5000, 1200), 300), base(
             "belt_xiajiahe", "沿夏驾河科创走廊景观带", "六（一）1",
-            "300 m either side of the schematic 夏驾河 centreline along the 章基路 stretch of the S1 (夏驾河公园 … 夏桥), "
-            "as the plan puts the corridor '沿夏驾河滨水景观带、苏州轨道交通S1线'. 夏驾河 is assumed ~300 m east of 章基路.", 800,
+            "300 m either side of the schematic 夏驾河 centreline, from ~1.2 km north of 前进路 south along the "
+            "章基路 stretch of the S1 (夏驾河公园 … 章基路南) to ~0.4 km north of 夏桥站, as the plan puts the corridor '沿夏驾河滨水景观带、苏州轨道交通S1线'. 夏驾河 is assumed ~300 m east of 章基路.", 800,
             river="夏驾河",
             description="加快打造“一带四园”空间布局，形成水绿生态空间与现代科创载体的“软硬”衔接。")),
         feat(strip(clip_y(WPH, -3500, 800), 300), base(
@@ -419,7 +441,9 @@ def layer_parks():
         "高端食品产业园": "Planned (三（二）3 '高标准规划建设高端休闲食品产业园'); no location in the plan or the references. Placeholder "
                      "block east of 东城大道, north of 前进路; holds the 星巴克 park placeholder.",
         "夏驾河科学走廊": "The plan's '夏驾河科学走廊' (= 夏驾河科创走廊): the band along 夏驾河 and the 章基路 stretch of the S1 "
-                     "(converted stations 夏驾河公园 … 夏桥), 600 m either side, same extent as the 一带四园 layer.",
+                     "(converted stations 夏驾河公园 … 夏桥): from 600 m west of 章基路 to 600 m east of the schematic river, "
+                     "~0.3 km north of 前进路 to ~0.5 km north of 夏桥站 — about the extent of the 一带四园 layer "
+                     "(slightly wider). Outline is a placeholder.",
         "精密机械产业园": "Named in 五（三）1 as an existing 特色载体 (not in the 六（一）2 list); no location in the plan or the "
                     "references. Placeholder block east of 东城大道, north of the 高端食品产业园.",
         "老旧工业区": "The plan names the 老旧工业区 renewal but not its extent. Placeholder block east of 青阳港, south of 前进路 "
@@ -438,9 +462,9 @@ def layer_parks():
         if name in status:
             extra["plan_status"] = status[name]
         if name in ("光电产业园", "综合保税区"):
-            extra["figures"] = [fig("year", 2021, "year", T_5G)]
+            extra["figures"] = [fig("year", 2021, "year", T_5G, "到", "5G全覆盖")]
         if name == "老旧工业区":
-            extra["figures"] = [fig("target", 5000, "mu", T_5000)]
+            extra["figures"] = [fig("target", 5000, "mu", T_5000, None, "“十四五”期间低效用地再利用")]
         if name == "夏驾河科学走廊":
             extra["alt_name"] = "夏驾河科创走廊"
         illustrative = name not in ("夏驾河科学走廊",)
@@ -456,18 +480,20 @@ def layer_corridor_parks():
     belt_line = clip_y(XJH, -4800, 300)
     belt = strip(belt_line, 120)
     out = [feat(belt, base("corridor_belt", "夏驾河滨水景观带", "专栏3",
-                           "120 m either side of the schematic 夏驾河 centreline along the 章基路 stretch of the S1 "
-                           "(converted stations 夏驾河公园 … 夏桥); 夏驾河 assumed ~300 m east of 章基路.", 800,
+                           "120 m either side of the schematic 夏驾河 centreline from ~0.3 km north of 前进路 south along the "
+                           "章基路 stretch of the S1 (converted stations 夏驾河公园 … 章基路南) to ~0.5 km north of 夏桥站; "
+                           "夏驾河 assumed ~300 m east of 章基路.", 800,
                            part="一带",
-                           figures=[fig("floor_area", 1_000_000, "m2", T_XJH)],
+                           figures=[fig("floor_area", 1_000_000, "m2", T_XJH, "不少于", "科创承载区（建筑面积）")],
                            note="“不少于100万平方米的科创承载区”是建筑面积（承载区规模），不是用地面积，不能与多边形面积比较。"))]
     names = ["科创创意园", "科创孵化园", "科创总部园", "科创加速园"]
     for i, n in enumerate(names):
         blk = rect(ZJ_X - 700, XJ_X - 120, CORR_Y[i + 1], CORR_Y[i])
         out.append(feat(blk, base(
             f"corridor_park_{i + 1}", n, "专栏3",
-            "One of four equal blocks stacked north→south along the corridor in the plan's listing order "
-            "on the 章基路 (west) side of the belt. The plan gives the four parks but not their order, side or "
+            "One of four blocks stacked north→south along the corridor in the plan's listing order (1.2 km "
+            "each; the southernmost 1.5 km, to take in the 昆嘉路以南中小企业园), from 700 m west of 章基路 to the "
+            "belt. The plan gives the four parks but not their order, side or "
             "extent; only 科创加速园 is tied to a place (the 昆嘉路以南中小企业园, 四（二）3).", 1500,
             illustrative=True, part="四园")))
     sme = rect(ZJ_X - 500, ZJ_X + 100, KJL_Y - 1300, KJL_Y - 150)
@@ -475,7 +501,7 @@ def layer_corridor_parks():
                               "South of the schematic 昆嘉路 line, west of 夏驾河, inside the 科创加速园 block (the plan "
                               "turns it into a 专业加速园区). 昆嘉路's course is not in any reference.", 1500,
                               illustrative=True, part="转型", plan_status="向科创园区转型",
-                              figures=[fig("target", None, None, T_KJL)])))
+                              figures=[fig("target", None, None, T_KJL, None, "向科创园区转型，打造专业加速园区")])))
     return out
 
 
@@ -492,7 +518,7 @@ def layer_renewal_sites():
                           "Both banks of 青阳港 around its 前进路 crossing (between the converted S1 stations 昆山城市广场 "
                           "and 金浦大桥东); its west edge is the east edge of the 核心商业区 ('东侧与青阳港城市客厅无缝对接'). "
                           "Extent not given; the plan states only a demolition floor area.", 800,
-                          figures=[fig("demolition_floor_area", 74_000, "m2", T_QYG)],
+                          figures=[fig("demolition_floor_area", 74_000, "m2", T_QYG, "目标", "拆除建筑面积")],
                           note="7.4万平方米是拆除建筑面积，不是用地面积。")),
         feat(CORE_COMMERCIAL, base("renewal_core_commercial", "核心商业区", "六（二）1",
                                    "Rectangle sized to 0.8 km² (ellipsoidal): west edge on 长江路 (the converted 开发区司法办 "
@@ -500,23 +526,23 @@ def layer_renewal_sites():
                                    "west of 青阳港) where it meets the 青阳港城市客厅, south edge = the schematic 朝阳路. The plan "
                                    "names the three roads but not which side each bounds.", 500,
                                    alt_name="“朝阳路-长江路-东新街”区域核心商业区",
-                                   figures=[fig("land_area", 0.8, "km2", T_CORE), fig("floor_area", 2_000_000, "m2", T_CORE)],
+                                   figures=[fig("land_area", 0.8, "km2", T_CORE, None, "占地面积"),
+                                            fig("floor_area", 2_000_000, "m2", T_CORE, "超", "开发面积（建筑面积）")],
                                    note="占地0.8平方公里是用地面积（多边形按此面积绘制）；开发面积超200万平方米是建筑面积。")),
         feat(penglang, base("renewal_penglang", "蓬朗老镇核心区", "六（二）1",
                             "Circle of 450 m radius around the 蓬朗 area point (Wikipedia, WGS 84). The plan gives only a "
                             "demolition floor area, not the core area's extent.", 1000,
-                            figures=[fig("demolition_floor_area", 190_000, "m2", T_PL)],
+                            figures=[fig("demolition_floor_area", 190_000, "m2", T_PL, "目标", "拆除建筑面积")],
                             note="19万平方米是拆除建筑面积，不是用地面积。")),
         feat(kunqu, base("renewal_kunqu_coffee", "昆曲咖啡印象街区", "六（一）1",
                          "180 m either side of the schematic 瓦浦河 centreline for 700 m either side of 蓬朗 (the plan puts "
                          "the 街区 on the 瓦浦河老镇印象景观带 and ties it to the 老镇历史风貌街区). Extent unknown.", 1500,
-                         figures=[fig("target", None, None, T_CD)])),
+                         figures=[fig("target", None, None, T_CD, None, "初见雏形（2025年）")])),
         feat(sbk, base("renewal_starbucks", "星巴克中国咖啡创新产业园", "专栏1",
                        "Square sized to 8万平方米 (ellipsoidal). The plan gives no location; placed at the centre of the "
                        "placeholder 高端食品产业园 block. Position is a placeholder, size is the plan's.", 3000,
                        illustrative=True,
-                       figures=[fig("land_area", 80_000, "m2", T_SBK1), fig("pv_area", 20_000, "m2", T_SBK2),
-                                fig("target", 30, "%", T_SBK2)],
+                       figures=SBK_FIGURES,
                        note="总占地面积约8万平方米是用地面积（多边形按此面积绘制）；超过2万平方米光伏是光伏面积。"
                             "位置未找到可用坐标：公开报道只说位于昆山开发区，一个公开代码文件（许可不明）写作“综合保税区星巴克咖啡创新产业园”，"
                             "而综合保税区本身也是占位范围，故位置仍为占位。")),
@@ -528,23 +554,24 @@ def layer_key_projects():
     ax = _axis_qj_local()
     return [
         feat(ksn, base("kp_gtnz", "高铁南站商务广场", "六（二）1",
-                       "350 m south-east of the converted 昆山南站 (OSM) point: the plan names the square after the "
-                       "station; its exact site is not given.", 800,
-                       figures=[fig("target", None, None, T_JT)])),
+                       "About 500 m south-east (350 m east, 350 m south) of the converted 昆山南站 (OSM) point: the plan "
+                       "names the square after the station; its exact site is not given.", 800,
+                       figures=[fig("target", None, None, T_JT, None, "加快推进规划")])),
         feat(Point(1800, -150), base("kp_jiantao", "建滔地产昆山中心", "六（二）1",
-                                     "No location in the plan or the references. Placeholder point on 前进路 east of 青阳港; "
-                                     "do not read anything into its position.", 4000, illustrative=True,
+                                     "No location in the plan or the references. Placeholder point ~200 m south of 前进路, 1.8 km "
+                                     "east of 青阳港; do not read anything into its position.", 4000, illustrative=True,
                                      alt_name="建滔昆山中心",
-                                     figures=[fig("floor_area", 1_000_000, "m2", T_JT)],
+                                     figures=[fig("floor_area", 1_000_000, "m2", T_JT, None, "商业综合体（建筑面积）")],
                                      note="100万平方米是商业综合体的建筑面积。")),
         feat(Point(*STADIUM), base("kp_football", "专业足球场", "六（二）1",
-                                   "Same point as the 前进路轴 carrier 亚洲杯专业足球场: between 东城大道 and 章基路, near 兵希站 "
-                                   "(README: 奥体中心 north of 景王路, east of 东城大道).", 900,
+                                   "Same point as the 前进路轴 carrier 亚洲杯专业足球场: between 东城大道 and 章基路, ~0.6 km south of "
+                                   "前进路 and ~0.7 km from 兵希站 (README: 奥体中心 north of 景王路, east of 东城大道; no "
+                                   "coordinates). The site is not known.", 900,
                                    alt_name="亚洲杯专业足球场",
-                                   figures=[fig("year", 2022, "year", T_FOOT)])),
+                                   figures=[fig("year", 2022, "year", T_FOOT, "至", "建成年份")])),
         feat(Point(DC_X + 700, 800), base("kp_chengdong_civic", "城东市民活动中心", "二（四）2",
                                           "The plan says only '城东' (east of the city); placeholder point in the 东部新城核心区.",
-                                          3000, illustrative=True, figures=[fig("target", None, None, T_CD)])),
+                                          3000, illustrative=True, figures=[fig("target", None, None, T_CD, None, "如期建成")])),
         feat(_carrier_point(UNPLACED_CARRIERS.index("东部医疗中心")),
              base("kp_east_medical", "东部医疗中心", "七（一）2",
                   "Same placeholder as the 前进路轴 carrier 东部医疗中心 (listed on the axis, no location given).", 3000,
@@ -552,7 +579,7 @@ def layer_key_projects():
         feat(Point(PL_X + 300, PL_Y + 500), base("kp_penglang_high", "蓬朗高级中学", "七（一）2",
                                                  "Named after 蓬朗: placed 600 m from the 蓬朗 area point. Site not given.",
                                                  1500, illustrative=True,
-                                                 figures=[fig("count", 2700, "学位", T_PLGZ)])),
+                                                 figures=PLGZ_FIGURES)),
         feat(Point(450, -1900), base("kp_qyg_school", "青阳港学校", "七（一）2",
                                      "Named after 青阳港: placed near the river south of 前进路. Site not given.", 2500,
                                      illustrative=True)),
@@ -631,7 +658,7 @@ def layer_admin():
 def layer_rivers():
     R = "No reference point lies on any river. "
     return [
-        feat(clip_y(QYG, -10400, 1450), base(
+        feat(clip_y(QYG, -10690, 1450), base(
             "river_qingyanggang", "青阳港", "六（一）1",
             R + "Crosses 前进路 at the midpoint of the converted S1 stations 昆山城市广场 and 金浦大桥东 (金浦大桥 is the 前进路 "
             "bridge); runs south from 娄江 to 吴淞江 (the polder sources list both as its ends). Course away from 前进路 is schematic.",
@@ -657,7 +684,7 @@ def layer_roads():
     return [
         feat(QJL, base("road_qianjin", "前进路", "六（一）1",
                        "Joins the converted S1 stations 祖冲之公园 … 兵希 (the S1 runs along 前进路; the README confirms "
-                       "昆山城市广场 … 兵希), then east to 蓬朗 at 兵希's latitude (schematic).", 150,
+                       "昆山城市广场 … 兵希), then east at 兵希's latitude to 1.5 km past 蓬朗 (that part schematic).", 150,
                        alt_name="前进东路/前进中路/前进西路")),
         feat(CJL, base("road_changjiang", "长江路", "六（一）1",
                        "North–south line through the converted 开发区司法办 point (长江中路428号). The real road is not "
@@ -665,7 +692,7 @@ def layer_roads():
         feat(CYL, base("road_chaoyang", "朝阳路", "六（二）1",
                        "Schematic west–east line drawn along the south edge of the 0.8 km² 核心商业区 (the plan's "
                        "'朝阳路-长江路-东新街'); 朝阳路改造 is a 六（二）2 project. No reference point.", 800,
-                       figures=[fig("target", None, None, "全力配合持续推进轨道交通S1线、东城大道快速化、朝阳路改造和铁路沿线“一拓三通”工程等项目")])),
+                       figures=[fig("target", None, None, T_ROADS, None, "朝阳路改造")])),
         feat(DXJ, base("road_dongxin", "东新街", "六（二）1",
                        "Schematic north–south segment on the east edge of the 核心商业区, where it meets the 青阳港城市客厅. "
                        "No reference point.", 800)),
@@ -676,7 +703,7 @@ def layer_roads():
         feat(DCDD, base("road_dongcheng", "东城大道", "六（二）2",
                         "North–south line through the converted 东城大道/横长泾路 geocode (low confidence; a warehouse "
                         "address near the junction). Straight and schematic.", 600,
-                        figures=[fig("target", None, None, "全力配合持续推进轨道交通S1线、东城大道快速化、朝阳路改造和铁路沿线“一拓三通”工程等项目")])),
+                        figures=[fig("target", None, None, T_ROADS, None, "东城大道快速化")])),
         feat(KJL, base("road_kunjia", "昆嘉路", "四（二）3",
                        "Schematic west–east line across the southern part of the 夏驾河 corridor; only the plan's "
                        "'昆嘉路以南中小企业园' ties it to the corridor. Real course unknown.", 2000)),
@@ -712,9 +739,13 @@ def layer_railways():
             note="规划只提及“铁路沿线‘一拓三通’工程”，未点名线路；作为背景绘出。")),
         feat(line(*[S1_XY[n] for n in S1_ORDER]), base(
             "rail_s1", "苏州轨道交通S1线", "六（一）1",
-            "Straight lines between the 25 S1 stations 正仪 … 花桥 (metromancn MetroMapOpenMiniProgram, MIT; GCJ-02 → WGS 84). "
-            "Station points mark stations, not the track.", 100, schematic=False,
+            "Passes through the 25 converted S1 stations 正仪 … 花桥 in line order (metromancn MetroMapOpenMiniProgram, MIT; "
+            "GCJ-02 → WGS 84), joined by straight segments. The track between stations is NOT known: the approved "
+            "alignment follows 前进路, 章基路, 童泾北路/童泾南路, 绿地大道 and 光明路, so the real line can lie several hundred "
+            "metres off a segment where it turns (e.g. from 前进东路 onto 章基路 between 兵希 and 夏驾河公园). Stations ±60 m.",
+            500,
             alt_name="苏州轨道交通11号线")),
+        _rail_sh_metro11(),
     ]
 
 
@@ -728,6 +759,355 @@ def layer_s1_stations():
             "Marks the station, not a particular entrance.", 60, schematic=False,
             seq=i + 1, line="苏州轨道交通S1线", confidence=row["confidence"], original_crs=row["original_crs"])))
     return out
+
+
+# ============================================================== the plan's other named places (issue 14)
+# Places named in the text beyond 图1's structure. A place gets a point only where something supports a position:
+# a reference point, or the plan tying it to an already drawn place (a host park or core); its accuracy is then at
+# least the host's. Everything else is a row of the ``unlocated_places`` table (geometry null) with the reason.
+from plan_places import EXISTING as PLACES_EXISTING, UNLOCATED as PLACES_UNLOCATED  # noqa: E402
+
+T_ZB_HEAD = ("27家一般纳税人资格试点企业累计开具增值税发票146亿元、缴纳增值税20亿元，全球保税维修业务累计实现进出口货值215亿元，"
+             "在全国综合保税区排名中位列第三")
+T_ZB1 = "截至2020年，区内共有27家企业申请参加试点，累计实现开票金额146亿元，税额总计20亿元。"
+T_ZB1B = "预计未来5年可新增工业产值500亿元。"
+T_ZB2 = "截至2020年，区内累计引进研发企业机构6家、研发企业2家。"
+T_ZB3 = "截至2020年，综保区累计实现保税物流进出口额1044亿元。"
+T_ZB3B = "未来将打造新的千亿级产业链。"
+T_ZB4A = "目前已有9家企业开展全球维修业务。"
+T_ZB4B = "截至2020年，综保区累计实现保税维修进出口额215亿元。"
+T_ZB4C = "以综保区企业旭达电子率先开出国内全球维修业务“第一票”为契机"
+T_GD = "形成国际一流的千亿级光电显示产业集群"
+
+ZB_CENTRE_FIGURES = {
+    "加工制造中心": [fig("count", 27, "家", T_ZB1, None, "申请参加一般纳税人资格试点企业（截至2020年）"),
+                  fig("amount", 146, "亿元", T_ZB1, "累计", "开票金额（截至2020年）"),
+                  fig("amount", 20, "亿元", T_ZB1, "总计", "税额（截至2020年）"),
+                  fig("target", 500, "亿元", T_ZB1B, "预计", "未来5年新增工业产值")],
+    "研发设计中心": [fig("count", 6, "家", T_ZB2, "累计", "引进研发企业机构（截至2020年）"),
+                  fig("count", 2, "家", T_ZB2, "累计", "引进研发企业（截至2020年）")],
+    "物流分拨中心": [fig("amount", 1044, "亿元", T_ZB3, "累计", "保税物流进出口额（截至2020年）"),
+                  fig("target", 1000, "亿元", T_ZB3B, "千亿级", "咖啡产业链（新的千亿级产业链）")],
+    "检测维修中心": [fig("count", 9, "家", T_ZB4A, "已有", "开展全球维修业务的企业"),
+                  fig("amount", 215, "亿元", T_ZB4B, "累计", "保税维修进出口额（截至2020年）")],
+    "销售服务中心": [],
+}
+# the whole 综合保税区: 一（一）4 and every figure of 专栏4
+ZONGBAO_FIGURES = [fig("count", 27, "家", T_ZB_HEAD, None, "一般纳税人资格试点企业"),
+                   fig("amount", 146, "亿元", T_ZB_HEAD, "累计", "开具增值税发票"),
+                   fig("amount", 20, "亿元", T_ZB_HEAD, None, "缴纳增值税"),
+                   fig("amount", 215, "亿元", T_ZB_HEAD, "累计", "全球保税维修进出口货值"),
+                   fig("rank", 3, "名", T_ZB_HEAD, None, "全国综合保税区排名")] + \
+    [f for k in ZB_CENTRE_FIGURES for f in ZB_CENTRE_FIGURES[k]]
+EXTRA_FIGURES = {
+    ("parks", "park_zongbao"): ZONGBAO_FIGURES,
+    ("parks", "park_guangdian"): [fig("target", 1000, "亿元", T_GD, "千亿级", "光电显示产业集群规模")],
+}
+# other spellings of a place in the plan ("、"-joined), so that the README's list can name the feature as the plan does
+ALSO_NAMED = {
+    ("etdz_extent", "etdz"): "国家级创新人才培养示范基地、国内一流智能制造示范区、工业互联网产业集聚区、国家知识产权示范园区、"
+                             "全域旅游融合发展示范区",
+    ("axes", "axis_changjiang"): "沿长江路展示轴",
+    ("axes", "axis_qianjin"): "沿前进路展示轴",
+    ("cores", "core_dongbu"): "东部新城、东部副中心",
+    ("parks", "park_zongbao"): "昆山综合保税区、综保区、智慧综保区",
+    ("parks", "park_guangdian"): "昆山光电产业园",
+    ("parks", "park_liuchuang"): "留创园",
+    ("parks", "park_shipin"): "高端休闲食品产业园",
+    ("parks", "park_laojiu"): "老工业区",
+    ("renewal_sites", "renewal_starbucks"): "星巴克、咖啡创新产业园、咖啡产业园",
+    ("renewal_sites", "renewal_penglang"): "蓬朗老镇",
+    ("key_projects", "kp_east_medical"): "昆山东部医疗中心",
+}
+
+ZB_BOX = PARK_BOXES["综合保税区"][1]
+GD_BOX = PARK_BOXES["光电产业园"][1]
+
+
+def _grid(box: Polygon, i: int, nx: int, ny: int) -> Point:
+    """Slot ``i`` (row by row from the north-west) of an nx × ny grid inside ``box`` (local metres)."""
+    x0, y0, x1, y1 = box.bounds
+    col, row = i % nx, i // nx
+    return Point(x0 + (col + 0.5) * (x1 - x0) / nx, y1 - (row + 0.5) * (y1 - y0) / ny)
+
+
+def _qyg_x(y: float) -> float:
+    """x of the schematic 青阳港 centreline at local y."""
+    hit = QYG.intersection(line((-1e5, y), (1e5, y)))
+    return float(hit.x)
+
+
+ZB_HOST = ("the placeholder 综合保税区 block (parks/park_zongbao, itself ±2 km: the plan and the references give no "
+           "location for the 综保区)")
+ZB_SLOTS = ["加工制造中心", "研发设计中心", "物流分拨中心", "检测维修中心", "销售服务中心", "昆盟通", "旭达电子",
+            "进口贸易促进创新示范区", "苏州自贸片区联动创新区"]
+
+
+def _zb_point(name: str) -> Point:
+    return _grid(ZB_BOX, ZB_SLOTS.index(name), 3, 3)
+
+
+def layer_platforms():
+    out = []
+    for k, n in enumerate(["加工制造中心", "研发设计中心", "物流分拨中心", "检测维修中心", "销售服务中心"]):
+        extra = {"also_named": "综合保税区物流中心"} if n == "物流分拨中心" else {}
+        out.append(feat(_zb_point(n), base(
+            f"zb_centre_{k + 1}", n, "专栏4；一（一）4；五（三）2",
+            f"One of the 综合保税区's “五大中心” (专栏4); the plan gives no site inside the zone. Point on slot "
+            f"{ZB_SLOTS.index(n) + 1} of a 3 × 3 grid inside {ZB_HOST}. Location not known: placeholder.", 2500,
+            illustrative=True, category="综保区功能中心", host="parks/park_zongbao",
+            figures=ZB_CENTRE_FIGURES[n] or None, **extra)))
+    out.append(feat(_zb_point("昆盟通"), base(
+        "kunmengtong", "昆盟通", "一（一）4；三（三）1；三（四）；专栏2",
+        "The plan: '以综合保税区为核心试验区，全新打造长三角地区对接东盟的货物贸易平台——昆盟通' (专栏2), with "
+        f"'昆山综合保税区属地仓和口岸仓'. A platform, not a building: point inside {ZB_HOST}. Location not known: "
+        "placeholder.", 2500, illustrative=True, category="贸易平台", host="parks/park_zongbao")))
+    return out
+
+
+def layer_enterprises():
+    out = []
+    for k, n in enumerate(["龙腾光电", "友达光电", "维信诺"]):
+        src = {"友达光电": "一（一）2；三（一）；三（四）"}.get(n, "三（一）")
+        out.append(feat(_grid(GD_BOX, k, 3, 1), base(
+            f"ent_guangdian_{k + 1}", n, src,
+            "The plan: '以光电产业园为载体，依托龙腾光电、友达光电、维信诺等优势企业' (三（一）) — the only place it ties the "
+            "firm to. Point on slot of the placeholder 光电产业园 block (parks/park_guangdian, ±2.5 km; no reference "
+            "gives the park's or the firm's location). Location not known: placeholder.", 3000,
+            illustrative=True, category="企业", host="parks/park_guangdian",
+            **({"also_named": "友达"} if n == "友达光电" else {}))))
+    out.append(feat(_zb_point("旭达电子"), base(
+        "ent_xuda", "旭达电子", "专栏4",
+        f"专栏4 calls it a '综保区企业' (the first global-repair ticket). Point inside {ZB_HOST}. Location not known: "
+        "placeholder.", 2500, illustrative=True, category="企业", host="parks/park_zongbao",
+        figures=[fig("target", None, None, T_ZB4C, None, "率先开出国内全球维修业务“第一票”")])))
+    return out
+
+
+def layer_zones():
+    sem = PARK_BOXES["夏驾河科学走廊"][1].centroid
+    qy = Point(_qyg_x(-600.0), -600.0)
+    return [
+        feat(_zb_point("进口贸易促进创新示范区"), base(
+            "zone_import_demo", "进口贸易促进创新示范区", "二（二）；二（四）2；五（三）2；专栏5",
+            "Extent not given. The plan names it each time together with the 综合保税区 ('依托综保区和进口贸易促进创新示范区', "
+            f"'立足综合保税区和进口贸易促进创新示范区'), so the point sits inside {ZB_HOST}. The demonstration zone may be "
+            "larger or elsewhere: location not known, placeholder.", 4000, illustrative=True, category="功能区",
+            host="parks/park_zongbao")),
+        feat(Point(sem.x, sem.y), base(
+            "zone_semiconductor", "半导体产业集聚区", "三（一）",
+            "Extent not given. The only place the plan ties semiconductors to is the 夏驾河科创走廊 ('依托夏驾河科创走廊等"
+            "载体，加快集聚集成电路设计企业'): point at the centre of the placeholder 夏驾河科学走廊 block. The firms it names "
+            "(澜起科技, 华天科技, 泰凌微电子) are not located. Location not known: placeholder.", 4000, illustrative=True,
+            category="功能区", host="parks/park_xiajiahe")),
+        feat(_zb_point("苏州自贸片区联动创新区"), base(
+            "zone_ftz_linkage", "苏州自贸片区联动创新区", "三（三）1",
+            "Extent not given. The plan's sentence pairs it with the 昆盟通 platform and the 综合保税区物流中心, so the point "
+            f"sits inside {ZB_HOST}; the 联动创新区 may cover much more of the ETDZ. Location not known: placeholder.",
+            5000, illustrative=True, category="功能区", host="parks/park_zongbao")),
+        feat(Point(KSN_X, KSN_Y - 500), base(
+            "zone_gtnz", "高铁南站商务区", "二（二）",
+            "Named after 昆山南站 (the 高铁南站): point 500 m south of the converted 昆山南站 (OSM) point, on the 铁南 side "
+            "where the 高铁南站商务广场 and the 铁南商务综合区 are drawn. The district's extent is not given.", 1200,
+            category="功能区")),
+        feat(qy, base(
+            "zone_sponge_qyg", "青阳港两岸海绵城市示范区", "一（一）5",
+            "The plan: '青阳港两岸海绵城市示范建设' — both banks of 青阳港, extent not given. Point on the schematic 青阳港 "
+            "centreline 600 m south of its 前进路 crossing, inside the 青阳港两岸核心区; where along the river the "
+            "demonstration lies is not known: placeholder.", 1500, illustrative=True, category="功能区",
+            alt_name="青阳港两岸海绵城市示范", host="cores/core_qingyanggang")),
+    ]
+
+
+QYG_COMPONENTS = ["传媒港", "文化绿洲", "城市生活社区", "滨水公园带", "未来生活体验区", "青年创业园"]
+DONGBU_COMPONENTS = ["行政中心", "商业贸易中心", "会展交流中心", "研发办公中心", "文化娱乐中心"]
+DONGBU_SLOTS = [(6400, 400), (7200, 400), (6400, -500), (7200, -500), (6800, -1400)]
+
+
+def layer_core_components():
+    out = []
+    ys = np.linspace(1100.0, -1300.0, len(QYG_COMPONENTS))
+    for k, (n, y) in enumerate(zip(QYG_COMPONENTS, ys)):
+        side = 0.0 if n == "滨水公园带" else (-400.0 if k % 2 == 0 else 400.0)
+        where = "on the schematic river" if side == 0 else ("400 m west of" if side < 0 else "400 m east of") + \
+            " the schematic river"
+        out.append(feat(Point(_qyg_x(y) + side, y), base(
+            f"qyg_part_{k + 1}", n, "六（一）2",
+            f"Listed among the 青阳港两岸核心区's components ('重点建设{'、'.join(QYG_COMPONENTS)}'); the plan gives no "
+            f"position inside the core. Slot {k + 1} of {len(QYG_COMPONENTS)} in listing order from north to south along "
+            f"青阳港, {where}, inside the schematic core (cores/core_qingyanggang). Location not known: placeholder"
+            + ("; the 滨水公园带 is a belt along the water, marked by one point" if n == "滨水公园带" else "") + ".",
+            1500, illustrative=True, core="青阳港两岸核心区", host="cores/core_qingyanggang", seq=k + 1)))
+    y_w = 300.0
+    out.append(feat(Point(_qyg_x(y_w) - 250.0, y_w), base(
+        "qyg_west_bank", "青阳港西岸核心功能区", "六（二）1",
+        "'西岸' = the west bank of 青阳港; the sentence ties it to the 青阳港城市客厅's land assembly and renewal. Point "
+        "250 m west of the schematic river, 300 m north of its 前进路 crossing (the crossing is inferred from the S1 "
+        "stations 昆山城市广场/金浦大桥东), inside the 青阳港城市客厅 (renewal_sites/renewal_ketang). Extent not given.", 1000,
+        illustrative=True, core="青阳港两岸核心区", host="renewal_sites/renewal_ketang",
+        figures=[fig("target", None, None, T_QYG, None, "初显形象")])))
+    for k, (n, (x, y)) in enumerate(zip(DONGBU_COMPONENTS, DONGBU_SLOTS)):
+        out.append(feat(Point(x, y), base(
+            f"dongbu_part_{k + 1}", n, "六（一）2",
+            f"Listed among the 东部新城核心区's centres ('{'、'.join(DONGBU_COMPONENTS)}'); the plan gives no position. "
+            f"Slot {k + 1} of {len(DONGBU_COMPONENTS)} in listing order in the eastern part of the schematic core "
+            "(cores/core_dongbu), away from the other placeholders. Location not known: placeholder.", 2500,
+            illustrative=True, core="东部新城核心区", host="cores/core_dongbu", seq=k + 1,
+            **({"note": "可能与前进路轴功能载体“国际会展中心”（axis_carriers/carrier_5，同为占位）有关，规划未说明。"}
+               if n == "会展交流中心" else {}))))
+    return out
+
+
+def _metromancn(prefix: str) -> tuple[float, float]:
+    """The metromancn (MIT) row of a Shanghai Line 11 station (the reference list has a second source for some)."""
+    rows = [r for n, r in POINTS.items() if n.startswith(prefix) and "metromancn" in r["source"]]
+    if len(rows) != 1:
+        raise KeyError(f"{prefix!r}: {len(rows)} metromancn rows")
+    return float(rows[0]["lon"]), float(rows[0]["lat"])
+
+
+def layer_transport_hubs():
+    ksn = ref("昆山南站 (京沪高铁/沪宁城际)")
+    return [
+        feat(Point(*ksn), base(
+            "hub_kunshan_south", "昆山南站", "五（一）4",
+            "OpenStreetMap station point (via JerryTheAlpaca/footpoint-atlas, WGS 84, ODbL), confidence high; the plan: "
+            "'推进落实昆山南站高铁、地铁、公交、出租无缝对接'. Marks the station, not its forecourt or bus station.", 100,
+            schematic=False, category="交通枢纽"), local=False),
+        feat(Point(*S1_XY["花桥"]), base(
+            "hub_huaqiao", "花桥站（苏州轨道交通S1线与上海地铁11号线衔接）", "五（一）4",
+            "The plan: '积极参与上海地铁11号线和苏州轨道交通S1线无缝衔接' — they meet at the 花桥 terminus. Point = the "
+            "converted S1 station 花桥 (metromancn, GCJ-02 → WGS 84), which lies within ~20 m of the Wikipedia and "
+            "Line 11 rows for the same station.", 60, schematic=False, category="交通枢纽",
+            alt_name="上海地铁11号线和苏州轨道交通S1线无缝衔接")),
+    ]
+
+
+def _rail_sh_metro11():
+    pts = [S1_XY["花桥"]] + [xy(_metromancn(p)) for p in ("光明路站", "兆丰路站")]
+    return feat(line(*pts), base(
+        "rail_sh_metro11", "上海地铁11号线", "五（一）4",
+        "The Kunshan stretch only: passes through the converted stations 花桥, 光明路 and 兆丰路 (metromancn "
+        "MetroMapOpenMiniProgram, MIT; GCJ-02 → WGS 84), joined by straight segments; the track between stations is not "
+        "known (the approved alignment follows 光明路/绿地大道), and the line continues into Shanghai (安亭) beyond 兆丰路.",
+        400, alt_name="上海轨道交通11号线（昆山花桥段）"))
+
+
+def layer_unlocated():
+    out = []
+    for k, (name, src, cat, reason, extra) in enumerate(PLACES_UNLOCATED):
+        p = {"id": f"up_{k + 1:03d}", "name": name, "source": src, "category": cat, "status": "未定位",
+             "reason": reason, "placement": "未定位：" + reason, "accuracy_m": None,
+             "illustrative": False, "schematic": False, "placeholder": False,
+             "also_named": extra.get("also_named"),
+             "figures": [fig(kd, v, u, t, q, lb) for kd, v, u, q, lb, t in extra.get("figures", [])] or None}
+        out.append({"geom": None, "props": p})
+    return out
+
+
+# ---- per-feature placeholder flag: True where the position (points) or outline/course (lines, polygons) is a
+# placeholder rather than derived from a located reference. Layers not listed take the feature's
+# ``illustrative`` flag; rows without geometry are never placeholders (there is nothing placed).
+PLACEHOLDER_LAYERS = {
+    "belts": True, "cores": True, "parks": True, "corridor_parks": True, "low_efficiency_land": True,
+    "etdz_extent": True, "rivers": True, "axes": False, "admin_boundaries": False, "railways": False,
+    "s1_stations": False, "transport_hubs": False,
+}
+PLACEHOLDER_FEATURES = {
+    # outline or course invented (no reference on it), although the feature is not "illustrative"
+    ("renewal_sites", "renewal_ketang"): True, ("renewal_sites", "renewal_penglang"): True,
+    ("renewal_sites", "renewal_kunqu_coffee"): True, ("renewal_sites", "renewal_core_commercial"): False,
+    ("roads", "road_chaoyang"): True, ("roads", "road_dongxin"): True, ("roads", "road_kunjia"): True,
+    ("roads", "road_pengxi"): True, ("roads", "road_jingwang"): True, ("roads", "road_xiaxi"): True,
+    ("axis_carriers", "carrier_9"): True, ("key_projects", "kp_football"): True,
+}
+
+
+def apply_flags(layer_id: str, feats: list[dict]) -> None:
+    for f in feats:
+        p = f["props"]
+        key = (layer_id, p["id"])
+        if key in ALSO_NAMED:
+            p["also_named"] = ALSO_NAMED[key]
+        if key in EXTRA_FIGURES:
+            p["figures"] = (p.get("figures") or []) + EXTRA_FIGURES[key]
+        if f["geom"] is None:
+            p["placeholder"] = False
+        elif key in PLACEHOLDER_FEATURES:
+            p["placeholder"] = PLACEHOLDER_FEATURES[key]
+        elif "placeholder" not in p:
+            p["placeholder"] = PLACEHOLDER_LAYERS.get(layer_id, bool(p["illustrative"]))
+        if p["illustrative"] and f["geom"] is not None:
+            assert p["placeholder"], key          # an example position is always a placeholder
+
+
+# ---- the list of the plan's places in geodata/README.md (between the markers), built from the features
+README_BEGIN, README_END = "<!-- places:begin -->", "<!-- places:end -->"
+NEW_PLACE_LAYERS = ("core_components", "zones", "platforms", "enterprises", "transport_hubs")
+_CN = {c: i for i, c in enumerate("一二三四五六七八")}
+_BOX_AT = {"专栏1": (3, 2, 3.5), "专栏2": (3, 3, 1.5), "专栏3": (4, 2, 3.5), "专栏4": (5, 3, 2.5), "专栏5": (5, 3, 2.6),
+           "专栏6": (7, 2, 2.5)}
+
+
+def _section_key(sections: str):
+    s = sections.split("；")[0]
+    if s in _BOX_AT:
+        return _BOX_AT[s]
+    if s.startswith("前言"):
+        return (-1, 0, 0)
+    m = re.match(r"^([一二三四五六七八])(?:（([一二三四五六七八])）)?(\d)?", s)
+    return (_CN[m.group(1)] + 1, (_CN[m.group(2)] + 1) if m.group(2) else 0, int(m.group(3) or 0))
+
+
+def place_rows(built: dict) -> list[tuple]:
+    """(name, sections, layer id, feature id, 定位, accuracy, reason) for every place the README lists."""
+    feats = {(lid, f["props"]["id"]): f["props"] for lid, fs in built.items() for f in fs}
+
+    def names(p):
+        out = {p["name"], p.get("alt_name")}
+        out |= set((p.get("also_named") or "").split("、"))
+        return out
+
+    rows = []
+    for name, src, lid, fid in PLACES_EXISTING:
+        p = feats[(lid, fid)]
+        assert name in names(p), (name, lid, fid)
+        rows.append((name, src, lid, fid, p))
+    for lid in NEW_PLACE_LAYERS:
+        for f in built[lid]:
+            rows.append((f["props"]["name"], f["props"]["source"], lid, f["props"]["id"], f["props"]))
+    rows.append(("上海地铁11号线", "五（一）4", "railways", "rail_sh_metro11", feats[("railways", "rail_sh_metro11")]))
+    for f in built["unlocated_places"]:
+        p = f["props"]
+        rows.append((p["name"], p["source"], "unlocated_places", p["id"], p))
+    out = []
+    for name, src, lid, fid, p in rows:
+        if lid == "unlocated_places":
+            out.append((name, src, lid, fid, "未定位", "—", p["reason"]))
+        else:
+            how = "占位" if p["placeholder"] else "按参考点推定"
+            out.append((name, src, lid, fid, how, f"{p['accuracy_m']:g}", ""))
+    assert len({(r[0], r[2], r[3]) for r in out}) == len(out), "duplicate place rows"
+    return sorted(out, key=lambda r: (_section_key(r[1]), r[1], r[0]))
+
+
+def write_readme_places(rows: list[tuple]) -> None:
+    path = GEODATA / "README.md"
+    if not path.exists():
+        return
+    text = path.read_text(encoding="utf-8")
+    if README_BEGIN not in text:
+        return
+    lines = [README_BEGIN, "", "| 名称 | 规划章节 | 图层 | 要素 id | 定位 | 精度（米） | 未定位原因 |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append("| " + " | ".join(c.replace("|", "／") for c in r) + " |")
+    n_un = sum(r[4] == "未定位" for r in rows)
+    lines += ["", f"{len(rows)} rows: {len(rows) - n_un} on the map (of them {sum(r[4] == '占位' for r in rows)} "
+              f"placeholders), {n_un} 未定位.", "", README_END]
+    head, rest = text.split(README_BEGIN, 1)
+    tail = rest.split(README_END, 1)[1]
+    path.write_text(head + "\n".join(lines) + tail, encoding="utf-8")
 
 
 # ============================================================== indicators (表1, 表2, 正文)
@@ -975,7 +1355,7 @@ CATALOG = [
          style=style(stroke="#b5b5b5", stroke_width=2, dash=None, z=8)),
     dict(id="railways", title_zh="铁路与轨道交通", title_en="Railways and S1 line", group="背景", kind="context",
          geometry_type="LineString", plan_section="六（一）1；六（二）2",
-         description="沪宁城际铁路、京沪铁路（经站点的示意线）和苏州轨道交通S1线（经25个车站）。",
+         description="沪宁城际铁路、京沪铁路（经站点的示意线）、苏州轨道交通S1线（依次经过25个车站，站间为直线，线位示意）和上海地铁11号线昆山段（经花桥、光明路、兆丰路3站）。苏州轨交9号线、苏锡常城际铁路为规划线路，没有走向，列于“未定位的规划地点”。",
          schematic=True, illustrative=False, accuracy_m=500,
          style=style(stroke="#333333", stroke_width=2, dash=[8, 3], z=12)),
     dict(id="s1_stations", title_zh="S1线车站", title_en="S1 line stations", group="背景", kind="context",
@@ -991,11 +1371,47 @@ CATALOG = [
 ]
 
 
+CATALOG += [
+    dict(id="core_components", title_zh="两核的组成部分", title_en="Components of the two cores", group="两核多园",
+         kind="plan", geometry_type="Point", plan_section="六（一）2；六（二）1",
+         description="青阳港两岸核心区的传媒港、文化绿洲、城市生活社区、滨水公园带、未来生活体验区、青年创业园，青阳港西岸核心功能区，东部新城核心区的行政中心、商业贸易中心、会展交流中心、研发办公中心、文化娱乐中心。规划未给出它们在核心区内的位置：点位按列举顺序放在示意核心区内，全部是占位（placeholder），精度±1–2.5公里。",
+         schematic=True, illustrative=True, accuracy_m=2500,
+         style=style(fill="#9c27b0", fill_opacity=0.9, stroke="#4a148c", stroke_width=1, radius=5, z=82)),
+    dict(id="zones", title_zh="功能区与示范区", title_en="Designated zones (points)", group="两核多园", kind="plan",
+         geometry_type="Point", plan_section="二（二）；三（一）；三（三）1；五（三）2；专栏5；一（一）5",
+         description="进口贸易促进创新示范区、半导体产业集聚区、苏州自贸片区联动创新区、高铁南站商务区、青阳港两岸海绵城市示范区。规划没有给出任何一个的范围，因此只画一个点（所依据的地点见 placement，精度±1.2–5公里）；不是范围，不能用来量面积。",
+         schematic=True, illustrative=False, accuracy_m=4000,
+         style=style(fill="#ffd54f", fill_opacity=0.9, stroke="#8d6e00", stroke_width=1.5, radius=7, z=78)),
+    dict(id="platforms", title_zh="综保区功能中心与贸易平台", title_en="Bonded-zone centres and trade platform",
+         group="两核多园", kind="plan", geometry_type="Point", plan_section="专栏4；专栏2；三（三）1",
+         description="综合保税区“五大中心”（加工制造、研发设计、物流分拨、检测维修、销售服务，附专栏4的数字）和“昆盟通”货物贸易平台。综保区本身的位置是占位，这些点也都是占位（placeholder）。",
+         schematic=True, illustrative=True, accuracy_m=2500,
+         style=style(fill="#42a5f5", fill_opacity=0.9, stroke="#0d47a1", stroke_width=1, radius=5, z=83)),
+    dict(id="enterprises", title_zh="规划点名的企业（有所在园区）", title_en="Named enterprises with a host park",
+         group="两核多园", kind="plan", geometry_type="Point", plan_section="三（一）；专栏4",
+         description="规划写明所在园区的企业：龙腾光电、友达光电、维信诺（光电产业园）、旭达电子（综保区）。点位在占位园区内，均为占位（placeholder）。其余点名企业没有位置，列于“未定位的规划地点”。",
+         schematic=True, illustrative=True, accuracy_m=3000,
+         style=style(fill="#8d6e63", fill_opacity=0.9, stroke="#3e2723", stroke_width=1, radius=5, z=81)),
+    dict(id="transport_hubs", title_zh="交通枢纽", title_en="Transport hubs", group="背景", kind="context",
+         geometry_type="Point", plan_section="五（一）4",
+         description="昆山南站（OpenStreetMap，ODbL）与花桥站（苏州轨道交通S1线与上海地铁11号线衔接，metromancn，GCJ-02 转 WGS 84）。",
+         schematic=False, illustrative=False, accuracy_m=100,
+         style=style(fill="#ffffff", fill_opacity=1.0, stroke="#000000", stroke_width=2.5, radius=7, z=72)),
+    dict(id="unlocated_places", title_zh="未定位的规划地点", title_en="Places named in the plan but not located",
+         group="更新地块", kind="table", geometry_type="None", plan_section="全文",
+         description="规划点名、但无法如实定位的地点（学校、博物馆、研发平台、企业、规划线路、“四轴三廊”等）：规划未给位置，参考资料中没有坐标，规划也没有把它们与某个已绘出的地点联系起来。每行有 status=未定位 和原因（reason）；不画点，以免占位点被当成真实位置。",
+         schematic=False, illustrative=False, accuracy_m=None,
+         style=style(label=False)),
+]
+
+
 BUILDERS = {
     "axes": layer_axes, "axis_carriers": layer_axis_carriers, "belts": layer_belts, "cores": layer_cores,
     "parks": layer_parks, "corridor_parks": layer_corridor_parks, "renewal_sites": layer_renewal_sites,
     "key_projects": layer_key_projects, "low_efficiency_land": layer_low_efficiency, "rivers": layer_rivers,
     "roads": layer_roads, "railways": layer_railways, "s1_stations": layer_s1_stations, "indicators": layer_indicators,
+    "core_components": layer_core_components, "zones": layer_zones, "platforms": layer_platforms,
+    "enterprises": layer_enterprises, "transport_hubs": layer_transport_hubs, "unlocated_places": layer_unlocated,
 }
 
 
@@ -1044,6 +1460,8 @@ def main() -> None:
     built = {"admin_boundaries": admin, "etdz_extent": layer_etdz_extent(kunshan)}
     for lid, fn in BUILDERS.items():
         built[lid] = fn()
+    for lid, feats in built.items():
+        apply_flags(lid, feats)
     entries = []
     for entry in CATALOG:
         lid = entry["id"]
@@ -1055,6 +1473,7 @@ def main() -> None:
                                           "plan_section", "description", "schematic", "illustrative", "accuracy_m", "style")})
     (GEODATA / "catalog.json").write_text(json.dumps({"layers": entries}, ensure_ascii=False, indent=2) + "\n",
                                           encoding="utf-8")
+    write_readme_places(place_rows(built))
     for lid in built:
         print(f"{lid:22s} {len(built[lid]):3d}")
 

@@ -14,7 +14,8 @@ from .geodata_common import GEODATA, raw_features
 
 FIXED_IDS = ["axes", "axis_carriers", "belts", "cores", "parks", "corridor_parks", "renewal_sites", "key_projects",
              "low_efficiency_land", "etdz_extent", "admin_boundaries", "rivers", "roads", "railways", "s1_stations",
-             "indicators"]
+             "indicators", "core_components", "zones", "platforms", "enterprises", "transport_hubs", "unlocated_places"]
+TABLES = ["indicators", "unlocated_places"]
 
 # (layer id, names the issue lists) — the checklist
 CHECKLIST = {
@@ -30,7 +31,13 @@ CHECKLIST = {
     "key_projects": ["高铁南站商务广场", "建滔昆山中心", "专业足球场", "城东市民活动中心"],
     "rivers": ["娄江", "青阳港", "夏驾河", "瓦浦河", "吴淞江"],
     "roads": ["长江路", "前进路", "朝阳路", "东新街", "章基路", "昆嘉路", "蓬溪路", "景王路", "夏西街", "东城大道"],
-    "railways": ["沪宁城际铁路", "京沪铁路", "苏州轨道交通S1线"],
+    "railways": ["沪宁城际铁路", "京沪铁路", "苏州轨道交通S1线", "上海地铁11号线"],
+    "core_components": ["传媒港", "文化绿洲", "城市生活社区", "滨水公园带", "未来生活体验区", "青年创业园", "青阳港西岸核心功能区",
+                        "行政中心", "商业贸易中心", "会展交流中心", "研发办公中心", "文化娱乐中心"],
+    "zones": ["进口贸易促进创新示范区", "半导体产业集聚区", "苏州自贸片区联动创新区", "高铁南站商务区"],
+    "platforms": ["加工制造中心", "研发设计中心", "物流分拨中心", "检测维修中心", "销售服务中心", "昆盟通"],
+    "transport_hubs": ["昆山南站"],
+    "unlocated_places": ["四轴三廊", "生态廊道", "苏州轨交9号线", "苏锡常城际铁路", "昆山博物馆", "慧聚广场", "昆山开发区实验小学"],
     "s1_stations": ["昆山城市广场站", "金浦大桥东站", "兵希站", "夏驾河公园站", "盛庄站", "章基路南站", "夏桥站", "菉葭站", "花桥站"],
     "admin_boundaries": ["昆山市", "太仓市", "常熟市", "相城区", "吴中区", "吴江区", "嘉定区", "青浦区"],
     "etdz_extent": ["昆山开发区"],
@@ -39,7 +46,7 @@ PARK_TYPES = {"铁南商务综合区": "城市生活园区", "中央商贸服务
               "光电产业园": "特色产业园区", "留学人员创业园": "特色产业园区", "先进制造产业园": "特色产业园区",
               "哈工大机器人产业基地": "特色产业园区", "高端食品产业园": "特色产业园区", "夏驾河科学走廊": "特色产业园区",
               "精密机械产业园": "特色产业园区", "老旧工业区": "老旧工业区"}
-SPATIAL = [i for i in FIXED_IDS if i != "indicators"]
+SPATIAL = [i for i in FIXED_IDS if i not in TABLES]
 
 
 def _names(frame) -> set[str]:
@@ -88,16 +95,20 @@ def test_every_feature_has_provenance(layer_id):
     ids = set()
     for f in raw_features(layer_id):
         p = f["properties"]
-        for key in ("id", "name", "source", "placement", "accuracy_m", "illustrative", "schematic"):
+        for key in ("id", "name", "source", "placement", "illustrative", "schematic", "placeholder"):
             assert key in p and p[key] is not None and p[key] != "", (layer_id, p.get("id"), key)
         assert isinstance(p["illustrative"], bool) and isinstance(p["schematic"], bool)
-        assert isinstance(p["accuracy_m"], (int, float)) and p["accuracy_m"] >= 0
+        assert isinstance(p["placeholder"], bool)
+        if f["geometry"] is None and layer_id == "unlocated_places":
+            assert p["accuracy_m"] is None and p["status"] == "未定位" and p["reason"]   # nothing placed, no accuracy
+        else:
+            assert isinstance(p["accuracy_m"], (int, float)) and p["accuracy_m"] >= 0
         assert p["id"] not in ids
         ids.add(p["id"])
         for fg in p.get("figures") or []:
-            assert set(fg) == {"kind", "value", "unit", "text"}, fg
+            assert set(fg) == {"kind", "value", "unit", "qualifier", "label", "text"}, fg
             assert fg["kind"] in ("land_area", "floor_area", "demolition_floor_area", "pv_area", "target", "year",
-                                  "count"), fg
+                                  "count", "amount", "rank"), fg
             assert fg["text"]
 
 
@@ -119,8 +130,9 @@ def test_polygon_rings_follow_rfc7946_winding():
             assert g.exterior.is_ccw, (layer_id, f["id"])
 
 
-def test_indicator_layer_has_no_geometry():
-    assert all(f["geometry"] is None for f in raw_features("indicators"))
+def test_table_layers_have_no_geometry():
+    for layer_id in TABLES:
+        assert all(f["geometry"] is None for f in raw_features(layer_id)), layer_id
 
 
 def test_parks_types_and_same_type_parks_do_not_overlap(catalog):
@@ -203,10 +215,12 @@ def test_only_stated_land_areas_are_land_area_figures():
 
 def test_figures_quote_the_plan(plan_text):
     flat = plan_text.replace("\n", "")
-    for layer_id in SPATIAL:
+    for layer_id in SPATIAL + ["unlocated_places"]:
         for f in raw_features(layer_id):
             for fg in f["properties"].get("figures") or []:
                 assert fg["text"] in flat, (layer_id, f["id"], fg["text"])
+                if fg["qualifier"]:            # the qualifier is the plan's word, next to the number in the sentence
+                    assert fg["qualifier"] in fg["text"], (layer_id, f["id"], fg)
 
 
 def test_football_year_from_plan(catalog):
@@ -298,7 +312,8 @@ def test_axis_carriers_lie_along_the_qianjin_axis():
 def test_plan_features_inside_the_etdz_extent():
     """The approximate extent was drawn around the plan's places; the plan's own polygons all fall inside it."""
     extent = shape(raw_features("etdz_extent")[0]["geometry"])
-    for layer_id in ("belts", "cores", "parks", "corridor_parks", "renewal_sites", "low_efficiency_land", "key_projects"):
+    for layer_id in ("belts", "cores", "parks", "corridor_parks", "renewal_sites", "low_efficiency_land", "key_projects",
+                     "core_components", "zones", "platforms", "enterprises"):
         for f in raw_features(layer_id):
             g = shape(f["geometry"])
             inside = g.intersection(extent).area / g.area if g.area else float(extent.contains(g))
