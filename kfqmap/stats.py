@@ -19,6 +19,7 @@ from .catalog import parse_figures
 from .errors import InvalidParameter
 from .models import (GROUPS, FeatureArea, GroupStats, IndicatorProgress, LandProgress, LayerStats, OverlayRow,
                      OverlayStats, PlanFigure, Progress, StatusRow, UnitInfo, YearRow, jsonable)
+from .providers.postgis_pushdown import area_stats
 from .query import layer_index
 from .units import area_unit, mu_from_m2, round_area
 
@@ -145,7 +146,26 @@ def layer_stats(catalog, layer_id: str, unit: str = "mu", *, features: bool = Tr
     layer = catalog.get(layer_id)
     if not layer.is_spatial:
         raise InvalidParameter(f"图层 '{layer_id}' 是指标表，没有几何；请用 kfqmap progress 查看指标", parameter="layer")
+    collection = catalog.collection(layer_id)
+    if collection.pushdown:
+        return _pushdown_stats(collection, unit)
     return frame_stats(catalog.read(layer_id), unit, layer=layer, features=features)
+
+
+def _pushdown_stats(collection, unit: str):
+    """Totals of a large PostGIS layer computed in the database (spheroid areas); no per-feature rows."""
+    u, uinfo = _unit_info(unit)
+    layer = collection.layer
+    got = area_stats(collection.provider)
+    polygonal = layer.is_polygonal
+    notes = [f"大数据量图层：面积在数据库中按椭球面计算（ST_Area geography），共 {got['count']:,} 个要素；"
+             "未列逐要素面积与去重面积，需要时请按范围导出"]
+    return LayerStats(
+        layer_id=layer.id, title_zh=layer.title_zh, title_en=layer.title_en, group=layer.group,
+        geometry_type=layer.geometry_type, unit=uinfo, count=got["count"],
+        area_m2=_m2(got["area_m2"]) if polygonal else None, area=_in_unit(got["area_m2"], u) if polygonal else None,
+        length_m=round(got["length_m"], 1) if got["length_m"] else None, schematic=layer.schematic,
+        illustrative=layer.illustrative, accuracy_m=layer.accuracy_m, notes=notes)
 
 
 def group_stats(catalog, unit: str = "mu", *, groups=PLAN_GROUPS):

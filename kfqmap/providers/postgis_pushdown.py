@@ -331,7 +331,7 @@ def _layer_of(tile: bytes) -> bytes:
     return tile[i:i + length]
 
 
-def area_stats(provider, unit_m2: float) -> dict[str, float]:
+def area_stats(provider) -> dict[str, float]:
     """Count, ellipsoidal area (m², spheroid) and geodesic length of the whole table, computed in SQL."""
     from psycopg import sql
 

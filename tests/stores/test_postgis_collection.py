@@ -153,7 +153,7 @@ def test_spheroid_area_in_sql_matches_the_library(pg, table):
 
     catalog = _catalog(pg, table)
     col = catalog.collection("pg_layer")
-    got = area_stats(col.provider, 1.0)
+    got = area_stats(col.provider)
     frame = catalog.read("pg_layer")
     expected = float(ellipsoidal_area(frame.geometry.values).sum())
     assert got["count"] == len(frame)
@@ -164,8 +164,12 @@ def test_spheroid_area_in_sql_matches_the_library(pg, table):
 def test_pushdown_layer_is_never_loaded_whole(pg, table, monkeypatch):
     from kfqmap.errors import RequestTooLarge
 
+    frame = _catalog(pg, table, "mem").read("mem")
     monkeypatch.setattr(P, "MEMORY_ROWS", -1)
     catalog = _catalog(pg, table)
     with pytest.raises(RequestTooLarge, match="不整表载入"):
         catalog.read("pg_layer")
+    stats = layer_stats(catalog, "pg_layer", "mu")                  # computed in SQL instead
+    assert stats.count == len(frame) and not stats.features
+    assert stats.area_m2 == pytest.approx(float(ellipsoidal_area(frame.geometry.values).sum()), rel=1e-6)
     catalog.collection("pg_layer").provider.close()
