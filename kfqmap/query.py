@@ -31,6 +31,7 @@ from .area import ellipsoidal_area, intersection_area
 from .crs import MEASURE_CRS, declared_crs, parse_crs, transform_geometry, transform_xy
 from .cql import CompiledFilter, parse_filter
 from .errors import InvalidGeometry, InvalidParameter
+from .filters import check_filter_usable, filter_mask
 from .models import QueryHit, QueryResult, SearchHit, jsonable
 from .units import mu_from_m2
 
@@ -276,14 +277,11 @@ def _compile(filter_) -> CompiledFilter | None:
 
 
 def _filter_mask(index: LayerIndex, cf: CompiledFilter | None, *, strict: bool) -> np.ndarray | None:
-    """Boolean array of features passing the filter (None = all). In multi-layer queries (strict=False) a
-    layer that lacks one of the filter's properties is skipped (all False) instead of raising."""
+    """Boolean array of features passing the filter (None = all), by the shared rule
+    (``kfqmap.filters.filter_mask``: a layer lacking a property is a 400 alone, skipped among several)."""
     if cf is None:
         return None
-    missing = [p for p in cf.properties if p not in index.frame.columns]
-    if missing and not strict:
-        return np.zeros(len(index), dtype=bool)
-    return cf.mask(index.frame).to_numpy(dtype=bool)
+    return filter_mask(index, cf, strict=strict)
 
 
 _HIT_DEFAULTS = {k: None for k in ("distance_m", "intersection_m2", "intersection_mu", "share_of_feature",
@@ -339,14 +337,8 @@ def _result(kind: str, params: dict, hits: list[QueryHit], layer_ids: Iterable[s
 
 
 def _check_filter_known(catalog, ids: list[str], cf: CompiledFilter | None) -> None:
-    """In a multi-layer query, a filter property that no queried layer has is a user mistake."""
-    if cf is None or not cf.properties:
-        return
-    cols = set()
-    for lid in ids:
-        cols.update(c for c in catalog.read(lid).columns if c != "geometry")
-    if not set(cf.properties) <= cols:
-        cf.check(cols)
+    """In a multi-layer query, a filter whose properties no queried layer has in full is a user mistake."""
+    check_filter_usable([layer_index(catalog, lid) for lid in ids], cf)
 
 
 # ------------------------------------------------------------------------------------------------ queries

@@ -38,6 +38,7 @@ from .. import cql
 from ..crs import CRSInfo, parse_crs
 from ..errors import EmptySelection, InvalidCRS, InvalidFilter, InvalidGeometry, InvalidParameter
 from ..features import parse_bbox as _parse_bbox
+from ..filters import check_filter_usable, filter_mask
 from ..query import parse_geometry as _parse_geometry
 from .selection import LayerSelection, Selection, to_crs
 
@@ -167,9 +168,10 @@ def select(catalog: Catalog, layer_ids: Sequence[str] | str, *, bbox=None, bbox_
     compiled = _compile_filter(filter) if filter else None
 
     items: list[LayerSelection] = []
-    filter_usable = False
-    for layer in layers:
-        frame = catalog.read(layer.id)
+    states = [catalog.collection(layer.id).state() for layer in layers]
+    check_filter_usable(states, compiled)
+    for layer, state in zip(layers, states):
+        frame = state.frame
         keep = np.ones(len(frame), dtype=bool)
         if area is not None:
             if layer.is_spatial:
@@ -177,16 +179,8 @@ def select(catalog: Catalog, layer_ids: Sequence[str] | str, *, bbox=None, bbox_
             else:
                 keep[:] = False          # a table without geometry is never "inside" an area
         if compiled is not None:
-            props = set(getattr(compiled, "properties", ()) or ()) - _GEOMETRY_NAMES
-            if props - set(frame.columns):
-                keep[:] = False
-            else:
-                filter_usable = True
-                keep &= np.asarray(compiled.mask(frame), dtype=bool)
+            keep &= filter_mask(state, compiled, strict=len(layers) == 1)
         items.append(LayerSelection(layer, frame.loc[keep].copy(), complete=bool(keep.all())))
-    if compiled is not None and not filter_usable:
-        raise InvalidFilter(f"过滤条件中的属性不在所选图层中：{sorted(getattr(compiled, 'properties', ()))}",
-                            parameter="filter")
     return Selection(catalog, items, bbox=bb, geometry=geom, filter=filter or None)
 
 
@@ -194,9 +188,6 @@ def _intersects(frame: gpd.GeoDataFrame, area: BaseGeometry) -> np.ndarray:
     geoms = frame.geometry.values
     shapely.prepare(area)
     return np.asarray(shapely.intersects(area, np.asarray(geoms, dtype=object)), dtype=bool) & ~frame.geometry.isna().values
-
-
-_GEOMETRY_NAMES = {"geometry", "geom", "the_geom", "shape"}
 
 
 def _compile_filter(text: str):
