@@ -311,6 +311,57 @@ def test_dxf(catalog, tmp_path, crs):
         assert 300_000 < min(x) and max(x) < 700_000   # metres from the 120°E central meridian + 500 km
 
 
+def _dxf_labels(catalog, ids) -> dict[str, set[str]]:
+    """Expected TEXT labels per DXF layer: the Chinese names of the features of each labelled layer."""
+    return {lid: set(catalog.read(lid)["name"].dropna()) for lid in ids if catalog.get(lid).style.label}
+
+
+def test_dxf_chinese_intact_in_gdal_36_gdal_current_and_ezdxf(catalog, tmp_path, monkeypatch):
+    """Issue 15: GDAL decodes a DXF by $DWGCODEPAGE, so the old R2010 file (ANSI_1252 + UTF-8) came out as
+    mojibake in QGIS. Every Chinese label must read back exactly in Debian's ogrinfo 3.6 (no DXF_ENCODING),
+    in pyogrio's bundled GDAL, and in ezdxf."""
+    ezdxf = pytest.importorskip("ezdxf")
+    monkeypatch.delenv("DXF_ENCODING", raising=False)
+    target = tmp_path / "plan.dxf"
+    ids = spatial_ids(catalog)
+    export_layers(catalog, ids, "dxf", target)
+    labels = _dxf_labels(catalog, ids)
+    assert any(any(ord(ch) > 0x2E80 for ch in name) for names in labels.values() for name in names)
+    raw = target.read_bytes()
+    assert b"$ACADVER\n  1\nAC1018" in raw.replace(b"\r\n", b"\n")
+    assert b"$DWGCODEPAGE\n  3\nANSI_936" in raw.replace(b"\r\n", b"\n")
+
+    # 1. Debian GDAL 3.6 (what QGIS on Debian links), as a subprocess with DXF_ENCODING unset
+    if OGRINFO is None:
+        pytest.fail("ogrinfo (gdal-bin) is needed for this test")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "DXF_ENCODING"}
+    out = subprocess.run([OGRINFO, "-ro", "-al", "-q", str(target)], capture_output=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode("utf-8")          # ogrinfo prints UTF-8: mojibake would still decode, but differ
+    got_36 = {}
+    for layer_name, value in re.findall(r"^  Layer \(String\) = (.*)\n(?:  .*\n)*?  Text \(String\) = (.*)$", text,
+                                        flags=re.M):
+        got_36.setdefault(layer_name, set()).add(value)
+    for lid, names in labels.items():
+        assert names <= got_36.get(lid, set()), f"ogrinfo 3.6, {lid}: {sorted(names - got_36.get(lid, set()))[:3]}"
+
+    # 2. current GDAL (pyogrio's)
+    frame = pyogrio.read_dataframe(target)
+    for lid, names in labels.items():
+        got = set(frame.loc[frame["Layer"] == lid, "Text"].dropna())
+        assert names <= got, f"GDAL {pyogrio.__gdal_version_string__}, {lid}: {sorted(names - got)[:3]}"
+
+    # 3. ezdxf: labels, layer descriptions and the XDATA names
+    doc = ezdxf.readfile(target)
+    assert doc.acad_release == "R2004" and doc.encoding == "gbk"
+    msp = doc.modelspace()
+    for lid, names in labels.items():
+        assert names <= {t.dxf.text for t in msp.query(f'TEXT[layer=="{lid}"]')}
+        assert names <= {t.get_xdata("KFQMAP")[1].value for t in msp.query(f'TEXT[layer=="{lid}"]')}
+    for lid in ids:
+        assert doc.layers.get(lid).description.startswith(catalog.get(lid).title_zh)
+
+
 # ------------------------------------------------------------------ XLSX (openpyxl) against kfqmap.area
 def test_xlsx_totals_match_the_statistics(catalog, tmp_path):
     openpyxl = pytest.importorskip("openpyxl")

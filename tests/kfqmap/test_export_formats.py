@@ -7,7 +7,7 @@ import pytest
 
 from kfqmap.errors import InvalidParameter
 from kfqmap.export import image, kml, shapefile
-from kfqmap.export.dxf import _nearest_aci, _rgb
+from kfqmap.export.dxf import _nearest_aci, _rgb, cad_text
 
 
 # ------------------------------------------------------------------ shapefile field names
@@ -84,6 +84,15 @@ def test_kml_colour_is_aabbggrr():
 def test_dxf_colour():
     assert _rgb("#a4161a") == (164, 22, 26)
     assert _nearest_aci((255, 0, 0)) == 1
+
+
+def test_dxf_text_fits_the_gbk_code_page():
+    """DXF text is written in GBK ($DWGCODEPAGE ANSI_936): characters GBK lacks get a GBK equivalent where one
+    exists, anything else is left for ezdxf's \\U+nnnn escape."""
+    assert cad_text("核心商业区 0.8 km²，8万m²") == "核心商业区 0.8 km2，8万㎡"
+    assert cad_text("青阳港城市客厅“一带四园”·—") == "青阳港城市客厅“一带四园”·—"
+    cad_text("核心商业区 0.8 km²").encode("gbk")
+    assert cad_text("😀") == "😀"
 
 
 @pytest.mark.parametrize("dpi", [0, -1, 10, 5000, float("nan")])
