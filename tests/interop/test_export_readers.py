@@ -161,12 +161,130 @@ def test_csv_wkt_with_bom(catalog, tmp_path, crs):
     raw = target.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")                         # UTF-8 BOM for Excel
     header = next(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert header[0] == "WKT" and "crs" in header
+    assert header[:3] == ["WKT", "geometry_kind", "wkt_note"] and header[-1] == "crs"
     read = pyogrio.read_dataframe(target)                          # GDAL turns the WKT column into geometry
     assert set(read["crs"]) == {crs}
     for lid in spatial_ids(catalog):
         original = catalog.read(lid)
-        check_layer(original, read[read["src_layer"] == lid], crs, columns=["name", "source", "placement"])
+        rows = read[read["src_layer"] == lid]
+        simplified = set(rows.loc[rows["wkt_note"].fillna("") != "", "id"])
+        exact = original[~original["id"].isin(simplified)]
+        check_layer(exact, rows[~rows["id"].isin(simplified)], crs, columns=["name", "source", "placement"])
+        for fid in simplified:                                      # see test_csv_cells_fit_a_spreadsheet
+            assert "GeoPackage" in rows.loc[rows["id"] == fid, "wkt_note"].iloc[0]
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:4549", "GCJ-02"])
+def test_csv_cells_fit_a_spreadsheet(catalog, tmp_path, crs):
+    """Issue 15: a WKT over 32,767 characters was cut when the file was saved from a spreadsheet. Every cell
+    fits; a simplified geometry says so, and its stated deviation (metres) is what it really is."""
+    target = tmp_path / "plan.csv"
+    export_layers(catalog, catalog.ids, "csv", target, crs)
+    rows = list(csv.DictReader(io.StringIO(target.read_bytes().decode("utf-8-sig"))))
+    assert max(len(v or "") for r in rows for v in r.values()) <= 32_767
+    originals = {(lid, fid): g for lid in spatial_ids(catalog)
+                 for fid, g in zip(catalog.read(lid)["id"], catalog.read(lid).geometry.values)}
+    noted = [r for r in rows if r["wkt_note"]]
+    if catalog.root == GEODATA_DIR and "admin_boundaries" in catalog.ids:
+        assert noted, "the administrative boundaries are longer than a cell: expected simplified rows"
+    for r in noted:
+        stated = float(re.search(r"最大偏差约 ([\d,.]+) 米", r["wkt_note"]).group(1).replace(",", ""))
+        got = max_distance_m([shapely.from_wkt(r["WKT"])], crs, [originals[(r["src_layer"], r["id"])]])
+        assert got <= stated + 0.1 and got >= stated * 0.9 - 0.1, (r["id"], got, stated)
+        assert "GeoPackage" in r["wkt_note"] and "32,767" in r["wkt_note"]
+
+
+def test_csv_text_stays_text(catalog, tmp_path):
+    """Text is quoted, numbers are not: GDAL reading with type detection and QUOTED_FIELDS_AS_STRING (what
+    LibreOffice's "quoted field as text" does) keeps every text column of the data as String ("6%" stays "6%")."""
+    target = tmp_path / "plan.csv"
+    export_layers(catalog, catalog.ids, "csv", target)
+    text = target.read_bytes().decode("utf-8-sig")
+    if "indicators" in catalog.ids and (catalog.read("indicators").get("growth_text") == "6%").any():
+        assert ',"6%",' in text
+    if OGRINFO is None:
+        pytest.fail("ogrinfo (gdal-bin) is needed for this test")
+    out = subprocess.run([OGRINFO, "-ro", "-so", "-al", "-oo", "AUTODETECT_TYPE=YES", "-oo",
+                          "QUOTED_FIELDS_AS_STRING=YES", "-oo", "GEOM_POSSIBLE_NAMES=WKT", str(target)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    types = dict(re.findall(r"^(\w+): (\w+) \(", out.stdout, flags=re.M))
+    for lid in catalog.ids:
+        for col in text_columns(catalog.read(lid)):
+            assert types.get(col) == "String", (lid, col, types.get(col))
+    assert types.get("accuracy_m") in ("Real", "Integer")            # numbers stay numbers
+
+
+def test_csv_mixed_geometry_kinds_load_in_gdal(catalog, tmp_path):
+    """One file, points + lines + polygons: GDAL's CSV driver (ogrinfo 3.6, GEOM_POSSIBLE_NAMES=WKT) reads every
+    row, and ``geometry_kind`` selects each kind exactly."""
+    if OGRINFO is None:
+        pytest.fail("ogrinfo (gdal-bin) is needed for this test")
+    target = tmp_path / "plan.csv"
+    result = export_layers(catalog, catalog.ids, "csv", target)
+    expected = {}
+    for lid in spatial_ids(catalog):
+        for g in catalog.read(lid).geometry.dropna():
+            kind = {"Point": "point", "LineString": "line", "Polygon": "polygon"}[g.geom_type.replace("Multi", "")]
+            expected[kind] = expected.get(kind, 0) + 1
+    assert len(expected) >= 2                                          # the test needs mixed kinds
+    base = [OGRINFO, "-ro", "-so", "-al", "-oo", "GEOM_POSSIBLE_NAMES=WKT", "-oo", "KEEP_GEOM_COLUMNS=NO"]
+    out = subprocess.run(base + [str(target)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(re.search(r"Feature Count: (\d+)", out.stdout).group(1)) == result.features
+    for kind, n in expected.items():
+        out = subprocess.run(base + ["-where", f"geometry_kind = '{kind}'", str(target)],
+                             capture_output=True, text=True, timeout=120)
+        assert int(re.search(r"Feature Count: (\d+)", out.stdout).group(1)) == n, kind
+    frame = pyogrio.read_dataframe(target)
+    families = frame.geometry.dropna().geom_type.str.replace("Multi", "").map(
+        {"Point": "point", "LineString": "line", "Polygon": "polygon"})
+    assert list(families) == list(frame.loc[frame.geometry.notna(), "geometry_kind"])
+
+
+_QGIS_DELIMITED = r"""
+import json, sys
+from qgis.core import QgsApplication, QgsVectorLayer
+app = QgsApplication([], False)
+app.initQgis()
+out = {}
+for kind in ("point", "line", "polygon"):
+    uri = f"file://{sys.argv[1]}?type=csv&wktField=WKT&crs=EPSG:4326&detectTypes=yes&geomType={kind}"
+    layer = QgsVectorLayer(uri, kind, "delimitedtext")
+    feats = [f for f in layer.getFeatures() if f.hasGeometry()]
+    out[kind] = {"valid": layer.isValid(), "with_geometry": len(feats),
+                 "kinds": sorted({str(f["geometry_kind"]) for f in feats}),
+                 "growth_text": layer.fields().field("growth_text").typeName()
+                 if layer.fields().indexOf("growth_text") >= 0 else None}
+print(json.dumps(out))
+"""
+
+
+def test_csv_mixed_geometry_kinds_load_in_qgis_delimited_text(catalog, tmp_path):
+    """QGIS's Delimited Text provider (Debian python3-qgis 3.22) loads one geometry type per layer: added once per
+    ``geometry_kind`` (its own ``geomType`` values), every feature of the file is loaded."""
+    import os
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import qgis.core"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("python3-qgis not installed")
+    target = tmp_path / "plan.csv"
+    export_layers(catalog, catalog.ids, "csv", target)
+    script = tmp_path / "dt.py"
+    script.write_text(_QGIS_DELIMITED, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(tmp_path))
+    done = subprocess.run(["/usr/bin/python3", str(script), str(target)], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = list(csv.DictReader(io.StringIO(target.read_bytes().decode("utf-8-sig"))))
+    for kind in ("point", "line", "polygon"):
+        n = sum(r["geometry_kind"] == kind for r in rows)
+        assert got[kind]["valid"] and got[kind]["with_geometry"] == n, (kind, got[kind], n)
+        assert got[kind]["kinds"] in ([kind], [])
+        if got[kind]["growth_text"] is not None:
+            assert got[kind]["growth_text"].lower() in ("text", "string")
+    assert sum(got[k]["with_geometry"] for k in got) == sum(1 for r in rows if r["WKT"])
 
 
 # ------------------------------------------------------------------ Shapefile

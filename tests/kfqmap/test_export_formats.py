@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
+
 import pytest
 
 from kfqmap.errors import InvalidParameter
@@ -101,3 +103,21 @@ def test_bad_dpi_is_refused_not_replaced_by_the_default(dpi, tmp_path):
     with pytest.raises(InvalidParameter, match="dpi"):
         image.write_selection([], tmp_path / "m.png", None, dpi=dpi)
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ CSV: WKT within a spreadsheet cell
+@pytest.mark.parametrize("code", ["EPSG:4326", "EPSG:4549"])
+def test_csv_wkt_fits_a_cell_and_says_by_how_much(code):
+    import shapely
+    from kfqmap.crs import parse_crs, transform_geometry
+    from kfqmap.export.csv import CELL_LIMIT, fit_wkt
+
+    crs = parse_crs(code)
+    ring = shapely.Point(120.98, 31.38).buffer(0.05, quad_segs=2000)         # 8,000 vertices, ~250,000 chars
+    geom = transform_geometry(np.array([ring], dtype=object), "EPSG:4326", code)[0] if code != "EPSG:4326" else ring
+    wkt, note = fit_wkt(geom, crs)
+    assert len(wkt) <= CELL_LIMIT and note and "GeoPackage" in note
+    small = shapely.Point(120.98, 31.38).buffer(0.001)
+    small = transform_geometry(np.array([small], dtype=object), "EPSG:4326", code)[0] if code != "EPSG:4326" else small
+    wkt_small, note_small = fit_wkt(small, crs)
+    assert note_small is None and shapely.from_wkt(wkt_small).equals_exact(small, 1e-3 if code != "EPSG:4326" else 1e-8)
