@@ -113,7 +113,7 @@ def test_geopackage(catalog, tmp_path, crs):
     target = tmp_path / "plan.gpkg"
     export_layers(catalog, ids, "gpkg", target, crs)
     layers = {name for name, _ in pyogrio.list_layers(target)}
-    assert layers == set(ids)
+    assert layers == set(ids) | {"layer_styles"}          # + QGIS's style table (test_geopackage_layer_styles)
     for lid in spatial_ids(catalog):
         read = pyogrio.read_dataframe(target, layer=lid)
         assert declared_epsg(read) == (None if crs == "GCJ-02" else int(crs.split(":")[1]))
@@ -123,6 +123,146 @@ def test_geopackage(catalog, tmp_path, crs):
     if "indicators" in ids:
         table = pyogrio.read_dataframe(target, layer="indicators", read_geometry=False)
         assert list(table["name"]) == list(catalog.read("indicators")["name"])
+
+
+QGIS_STYLE_COLUMNS = ["f_table_catalog", "f_table_schema", "f_table_name", "f_geometry_column", "styleName",
+                      "styleQML", "styleSLD", "useAsDefault", "description", "owner", "ui", "update_time"]
+SE = "{http://www.opengis.net/se}"
+
+
+def _qgis_rgba(colour: str, alpha: float = 1.0) -> str:
+    h = colour.lstrip("#")
+    return f"{int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{round(alpha * 255)}"
+
+
+def _catalog_colours(layer) -> tuple[str | None, str | None]:
+    """The fill and stroke the catalog itself sets for a layer (None where it leaves the field to the palette)."""
+    explicit = layer.style.model_fields_set
+    return (layer.style.fill if "fill" in explicit else None), (layer.style.stroke if "stroke" in explicit else None)
+
+
+def test_geopackage_layer_styles(catalog, tmp_path):
+    """Issue 15: the GeoPackage carries QGIS's layer_styles table, one default QML + SLD per layer, in the
+    viewer's colours (the catalog's, through kfqmap.style.layer_paint)."""
+    import sqlite3
+    import xml.etree.ElementTree as ET
+    from kfqmap.style import layer_paint
+
+    target = tmp_path / "plan.gpkg"
+    export_layers(catalog, catalog.ids, "gpkg", target, "EPSG:4549")
+    with sqlite3.connect(target) as con:
+        columns = [r[1] for r in con.execute("PRAGMA table_info(layer_styles)")]
+        rows = con.execute(f"SELECT {', '.join(QGIS_STYLE_COLUMNS)} FROM layer_styles").fetchall()
+        geom_columns = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns"))
+    assert columns[1:] == QGIS_STYLE_COLUMNS and columns[0] == "id"
+    styles = {r[2]: dict(zip(QGIS_STYLE_COLUMNS, r)) for r in rows}
+    assert set(styles) == set(spatial_ids(catalog)) and len(rows) == len(styles)
+    for lid, row in styles.items():
+        layer, paint = catalog.get(lid), layer_paint(catalog.get(lid))
+        assert row["f_geometry_column"] == geom_columns[lid] and row["useAsDefault"] == 1
+        assert row["styleName"] == layer.title_zh
+        qml = ET.fromstring(row["styleQML"])
+        sld = ET.fromstring(row["styleSLD"])
+        symbols = qml.findall("./renderer-v2/symbols/symbol")
+        fill_cat, stroke_cat = _catalog_colours(layer)
+        for colour, want in ((paint["fill"], fill_cat), (paint["stroke"], stroke_cat)):
+            if want is not None:
+                assert colour == want, lid                               # the catalog's own colour wins
+        opts = {o.get("name"): o.get("value") for o in symbols[-1].iter("Option")}
+        if paint["kind"] == "fill":
+            if paint["fill"]:
+                assert opts["color"] == _qgis_rgba(paint["fill"], paint["fill_opacity"])
+                fills = [p.text for p in sld.iter(f"{SE}SvgParameter") if p.get("name") == "fill"]
+                assert paint["fill"] in fills
+            assert opts["line_color"] == _qgis_rgba(paint["stroke"], paint["opacity"])
+        elif paint["kind"] == "line":
+            assert opts["line_color"] == _qgis_rgba(paint["stroke"], paint["opacity"])
+        else:
+            assert opts["outline_color"] == _qgis_rgba(paint["stroke"]) and opts["size"] == f"{2 * paint['radius']:g}"
+        strokes = [p.text for p in sld.iter(f"{SE}SvgParameter") if p.get("name") == "stroke"]
+        assert paint["stroke"] in strokes
+        if paint["dash"] and paint["kind"] != "circle":      # markers have no dash
+            assert opts["use_custom_dash"] == "1" and opts["customdash"] == ";".join(f"{d:g}" for d in paint["dash"])
+        if paint["label"]:
+            assert qml.get("labelsEnabled") == "1"
+            text_style = qml.find("./labeling/settings/text-style")
+            assert "CJK" in text_style.get("fontFamily") and "name" in text_style.get("fieldName")
+            assert sld.find(f".//{SE}TextSymbolizer") is not None
+        if paint["categories"]:
+            cats = {c.get("value"): int(c.get("symbol")) for c in qml.iter("category")}
+            for value, colours in paint["categories"]["values"].items():
+                sym_opts = {o.get("name"): o.get("value") for o in symbols[cats[value]].iter("Option")}
+                assert sym_opts["color"] == _qgis_rgba(colours["fill"], paint["fill_opacity"])
+            literals = {lit.text for lit in sld.iter("{http://www.opengis.net/ogc}Literal")}
+            assert set(paint["categories"]["values"]) <= literals
+
+    if OGRINFO is None:
+        pytest.fail("ogrinfo (gdal-bin) is needed for this test")
+    out = subprocess.run([OGRINFO, "-ro", "-al", "-q", str(target), "layer_styles"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert sorted(re.findall(r"^  f_table_name \(String\) = (\w+)$", out.stdout, flags=re.M)) == sorted(styles)
+
+
+_QGIS_GPKG = r"""
+import json, sys
+from qgis.core import QgsApplication, QgsVectorLayer, QgsRenderContext
+app = QgsApplication([], False)
+app.initQgis()
+out = {}
+for name in sys.argv[2:]:
+    layer = QgsVectorLayer(f"{sys.argv[1]}|layername={name}", name, "ogr")
+    r = layer.renderer()
+    first = r.symbols(QgsRenderContext())[-1]
+    info = {"valid": layer.isValid(), "renderer": r.type(), "labels": layer.labelsEnabled(),
+            "symbol_layers": [sl.layerType() for sl in first.symbolLayers()],
+            "colours": [sl.color().name() for sl in first.symbolLayers()],
+            "categories": {c.value(): c.symbol().symbolLayer(0).color().name() for c in r.categories()}
+            if r.type() == "categorizedSymbol" else None}
+    for sl in first.symbolLayers():
+        if sl.layerType() in ("SimpleLine",):
+            info["line"] = {"colour": sl.color().name(), "width": sl.width(), "dash": list(sl.customDashVector())
+                            if sl.useCustomDashPattern() else None}
+    if layer.labelsEnabled():
+        info["font"] = layer.labeling().settings().format().font().family()
+    out[name] = info
+print(json.dumps(out, ensure_ascii=False))
+"""
+
+
+def test_geopackage_opens_styled_in_qgis(catalog, tmp_path):
+    """QGIS itself (Debian python3-qgis 3.22) opens each table with our default style: renderer, colours,
+    dash, category colours and labels."""
+    import os
+    from kfqmap.style import layer_paint
+    if subprocess.run(["/usr/bin/python3", "-c", "import qgis.core"], capture_output=True).returncode != 0:
+        pytest.skip("python3-qgis not installed")
+    target = tmp_path / "plan.gpkg"
+    ids = spatial_ids(catalog)
+    export_layers(catalog, ids, "gpkg", target)
+    script = tmp_path / "open.py"
+    script.write_text(_QGIS_GPKG, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(tmp_path))
+    done = subprocess.run(["/usr/bin/python3", str(script), str(target), *ids], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    for lid in ids:
+        paint, info = layer_paint(catalog.get(lid)), got[lid]
+        assert info["valid"]
+        assert info["renderer"] == ("categorizedSymbol" if paint["categories"] else "singleSymbol"), lid
+        assert info["labels"] == paint["label"] and (not paint["label"] or "CJK" in info["font"])
+        if paint["kind"] in ("fill", "line"):
+            assert info["line"]["colour"] == paint["stroke"] and info["line"]["width"] == paint["width"], lid
+            assert info["line"]["dash"] == (paint["dash"] or None), lid
+        if paint["kind"] == "fill" and paint["fill"]:
+            assert info["symbol_layers"] == ["SimpleFill", "SimpleLine"] and info["colours"][0] == paint["fill"]
+        if paint["kind"] == "circle":
+            assert info["symbol_layers"] == ["SimpleMarker"] and info["colours"][0] == paint["fill"]
+        if paint["categories"]:
+            for value, colours in paint["categories"]["values"].items():
+                assert info["categories"][value] == colours["fill"]
 
 
 @pytest.mark.parametrize("crs", CRSS)
