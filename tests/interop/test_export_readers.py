@@ -520,8 +520,11 @@ def test_ogrinfo_opens_every_gis_export(catalog, tmp_path, fmt):
     path = f"/vsizip/{target}" if fmt == "shapefile" else str(target)
     summary = subprocess.run([OGRINFO, "-ro", "-so", "-al", path], capture_output=True, text=True, timeout=120)
     assert summary.returncode == 0, summary.stderr
-    counts = [int(n) for n in re.findall(r"Feature Count: (\d+)", summary.stdout)]
-    assert sum(counts) == result.features
+    counts = {name: int(n) for name, n in
+              re.findall(r"^Layer name: (\S+)\n(?:.*\n)*?Feature Count: (\d+)", summary.stdout, flags=re.M)}
+    styles = counts.pop("layer_styles", None)          # GeoPackage: QGIS's style table, one row per layer
+    assert styles == (len(ids) if fmt == "gpkg" else None)
+    assert sum(counts.values()) == result.features
     full = subprocess.run([OGRINFO, "-ro", "-al", "-q", path], capture_output=True, text=True, timeout=120)
     assert full.returncode == 0
     for lid in ids:
