@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -233,7 +234,6 @@ print(json.dumps(out, ensure_ascii=False))
 def test_geopackage_opens_styled_in_qgis(catalog, tmp_path):
     """QGIS itself (Debian python3-qgis 3.22) opens each table with our default style: renderer, colours,
     dash, category colours and labels."""
-    import os
     from kfqmap.style import layer_paint
     if subprocess.run(["/usr/bin/python3", "-c", "import qgis.core"], capture_output=True).returncode != 0:
         pytest.skip("python3-qgis not installed")
@@ -403,7 +403,6 @@ print(json.dumps(out))
 def test_csv_mixed_geometry_kinds_load_in_qgis_delimited_text(catalog, tmp_path):
     """QGIS's Delimited Text provider (Debian python3-qgis 3.22) loads one geometry type per layer: added once per
     ``geometry_kind`` (its own ``geomType`` values), every feature of the file is loaded."""
-    import os
     probe = subprocess.run(["/usr/bin/python3", "-c", "import qgis.core"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip("python3-qgis not installed")
@@ -595,7 +594,7 @@ def test_dxf_chinese_intact_in_gdal_36_gdal_current_and_ezdxf(catalog, tmp_path,
     # 1. Debian GDAL 3.6 (what QGIS on Debian links), as a subprocess with DXF_ENCODING unset
     if OGRINFO is None:
         pytest.fail("ogrinfo (gdal-bin) is needed for this test")
-    env = {k: v for k, v in __import__("os").environ.items() if k != "DXF_ENCODING"}
+    env = {k: v for k, v in os.environ.items() if k != "DXF_ENCODING"}
     out = subprocess.run([OGRINFO, "-ro", "-al", "-q", str(target)], capture_output=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     text = out.stdout.decode("utf-8")          # ogrinfo prints UTF-8: mojibake would still decode, but differ
