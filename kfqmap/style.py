@@ -112,13 +112,16 @@ def _categories(style) -> dict[str, Any] | None:
 
 
 def _by_category(paint: dict, key: str) -> Any:
-    """A MapLibre ``match`` expression on the category field, or the plain colour when there are no categories."""
+    """A MapLibre ``match`` expression on the category field, or the plain colour when there are no categories.
+
+    Each label is a one-element array (``[value]``): QGIS 3.22's converter turns a bare string label into an empty
+    ``IN ()`` (measured with Debian's python3-qgis), an array into ``"field" IN ('value')``."""
     cats = paint.get("categories")
     if not cats:
         return paint[key]
     expr: list[Any] = ["match", ["to-string", ["get", cats["field"]]]]
     for value, colours in cats["values"].items():
-        expr += [value, colours.get(key) or paint[key]]
+        expr += [[value], colours.get(key) or paint[key]]
     return expr + [paint[key]]
 
 
@@ -139,18 +142,28 @@ def ordered_layers(layers) -> list:
     return sorted(layers, key=lambda lyr: (layer_paint(lyr)["z"], layers.index(lyr)))
 
 
-def _label_layer(layer, paint: dict, source: str) -> dict:
-    name = ["coalesce", ["get", "name"], ""]
-    text = name
-    if paint["label_suffix"]:   # same rule as kfqmap.render.label_text: no suffix if the name already says 示例
-        text = ["case", ["in", paint["label_suffix"].strip("（）"), name], name, ["concat", name, paint["label_suffix"]]]
+#: The expression operators the style may use. QGIS's MapLibre/Mapbox GL style converter
+#: (``QgsMapBoxGlStyleConverter::parseExpression`` in QGIS's src/core/vectortile/qgsmapboxglstyleconverter.cpp,
+#: QGIS 3.22 as in Debian 12) understands only these; any other operator (``coalesce``, ``case``, ``concat``,
+#: ``!``) makes it drop the whole property — with ``["coalesce", ["get", "name"], ""]`` QGIS showed no label at all.
+#: ``match`` needs array labels (see ``_by_category``); text with a fixed suffix uses the ``"{name}…"`` token string,
+#: which both MapLibre and QGIS (as ``concat("name", '…')``) read. tests/kfqmap/test_style.py holds the style to
+#: this list and, where python3-qgis is installed, runs QGIS's converter on it.
+QGIS_EXPRESSION_OPERATORS = frozenset({"all", "any", "none", "==", "!=", ">=", ">", "<=", "<", "has", "!has",
+                                       "in", "!in", "get", "match", "to-string", "interpolate", "zoom", "linear",
+                                       "exponential"})
+
+
+def _label_layer(layer, paint: dict, source: str, *, text: Any, filter: Any = None, id_suffix: str = "") -> dict:
     out: dict[str, Any] = {
-        "id": f"{layer.id}-label", "type": "symbol", "source": source, "source-layer": layer.id,
+        "id": f"{layer.id}-label{id_suffix}", "type": "symbol", "source": source, "source-layer": layer.id,
         "layout": {"text-field": text, "text-font": FONT_STACK, "text-size": TEXT_SIZE,
                    "text-max-width": 8, "text-allow-overlap": False},
         "paint": {"text-color": LABEL_COLOR, "text-halo-color": LABEL_HALO, "text-halo-width": 1.5},
         "metadata": {"kfqmap:layer": layer.id, "kfqmap:role": "label"},
     }
+    if filter is not None:
+        out["filter"] = filter
     if paint["kind"] == "line":
         out["layout"]["symbol-placement"] = "line"
     elif paint["kind"] == "circle":
@@ -158,8 +171,37 @@ def _label_layer(layer, paint: dict, source: str) -> dict:
     return out
 
 
-def maplibre_layers(layer, source: str = "plan") -> list[dict]:
-    """The MapLibre style layers that draw one catalog layer (fill/outline/circle/line, then label)."""
+def _label_layers(layer, paint: dict, source: str, names=None) -> list[dict]:
+    """The label layer(s) of one catalog layer, in expressions MapLibre and QGIS both read.
+
+    A plain layer labels with ``["get", "name"]`` (a feature without a name gets no label). An illustrative layer
+    appends "（示例）" unless the name already says 示例 (the rule of ``kfqmap.render.label_text``); QGIS's converter
+    has no substring test, so ``names`` (the layer's feature names, when the caller has them) decide which
+    features already say it, and those get a second label layer without the suffix (``match`` filters on the
+    names). Without ``names`` every label gets the suffix."""
+    plain = ["get", "name"]
+    suffix = paint["label_suffix"]
+    if not suffix:
+        return [_label_layer(layer, paint, source, text=plain)]
+    word = suffix.strip("（）")
+    named = [n for n in names if isinstance(n, str) and n] if names is not None else None
+    said = sorted({n for n in named or () if word in n})
+    all_said = bool(named) and len(said) == len(set(named))
+    if all_said:
+        return [_label_layer(layer, paint, source, text=plain)]
+    suffixed = "{name}" + suffix
+    if not said:
+        return [_label_layer(layer, paint, source, text=suffixed, filter=["has", "name"])]
+    return [_label_layer(layer, paint, source, text=suffixed,
+                         filter=["all", ["has", "name"], ["match", ["get", "name"], said, False, True]]),
+            _label_layer(layer, paint, source, text=plain, id_suffix="-named",
+                         filter=["match", ["get", "name"], said, True, False])]
+
+
+def maplibre_layers(layer, source: str = "plan", *, names=None) -> list[dict]:
+    """The MapLibre style layers that draw one catalog layer (fill/outline/circle/line, then label).
+
+    ``names``: the layer's feature names, for an illustrative layer's labels (see ``_label_layers``)."""
     p = layer_paint(layer)
     meta = {"kfqmap:layer": layer.id, "kfqmap:schematic": p["schematic"], "kfqmap:illustrative": p["illustrative"],
             "kfqmap:title": layer.title_zh}
@@ -188,7 +230,7 @@ def maplibre_layers(layer, source: str = "plan") -> list[dict]:
                               "circle-stroke-color": p["stroke"], "circle-stroke-width": p["width"],
                               "circle-opacity": p["opacity"]}})
     if p["label"]:
-        out.append(_label_layer(layer, p, source))
+        out.extend(_label_layers(layer, p, source, names))
     return out
 
 
@@ -203,7 +245,7 @@ def plan_style(catalog, base_url: str = "", *, tileset: str = "plan", layers=Non
     style_layers: list[dict] = [{"id": "background", "type": "background", "paint": {"background-color": BACKGROUND}}]
     geometry_layers, label_layers = [], []
     for lyr in layers:
-        for sl in maplibre_layers(lyr, source=tileset):
+        for sl in maplibre_layers(lyr, source=tileset, names=_names(catalog, lyr)):
             (label_layers if sl["type"] == "symbol" else geometry_layers).append(sl)
     style_layers += geometry_layers + label_layers   # labels above all geometry; upper layers' labels win collisions
     return {
@@ -214,6 +256,17 @@ def plan_style(catalog, base_url: str = "", *, tileset: str = "plan", layers=Non
                               "attribution": "昆山开发区“十四五”规划（示意）"}},
         "layers": style_layers,
     }
+
+
+def _names(catalog, layer):
+    """Feature names of an illustrative, labelled layer (the only ones whose labels depend on them), else None."""
+    if catalog is None or not layer.illustrative or not layer_paint(layer)["label"]:
+        return None
+    try:
+        frame = catalog.read(layer.id)
+    except Exception:  # noqa: BLE001 - an unreadable store must not take the style down; labels keep the suffix
+        return None
+    return list(frame["name"]) if "name" in frame.columns else None
 
 
 def legend(layers) -> list[dict]:

@@ -1,4 +1,13 @@
-"""DXF (AutoCAD 2010 format, UTF-8) for planning CAD work, in CGCS2000 3° Gauss-Krüger metres.
+"""DXF (AutoCAD 2004 format, AC1018, code page ANSI_936 = GBK) for planning CAD work, in CGCS2000 3° Gauss-Krüger metres.
+
+* Encoding: DXF R2004 with ``$DWGCODEPAGE = ANSI_936`` and every string encoded in GBK. This is the one
+  combination that GDAL 3.6 (Debian's ogrinfo, QGIS), current GDAL (pyogrio), ezdxf and AutoCAD all read with the
+  Chinese intact, measured in docs/export.md: GDAL decodes every DXF by ``$DWGCODEPAGE`` whatever ``$ACADVER``
+  says, so the UTF-8 of an R2007+ file under ``ANSI_1252`` came out as mojibake, and UTF-8 under ``ANSI_936`` too;
+  AutoCAD and ezdxf read R2004-and-older files by ``$DWGCODEPAGE`` (the DXF reference: AC1021+ is UTF-8, older
+  versions use the drawing code page). A character GBK lacks is written as AutoCAD's ``\\U+nnnn`` escape
+  (AutoCAD shows the character, GDAL shows the escape); :func:`cad_text` first swaps the common ones (m² → ㎡,
+  other compatibility forms by NFKC) so labels stay plain GBK.
 
 * Coordinates: EPSG:4549 (CM 120°E, easting without zone number) by default, EPSG:4528 (zone 40, easting with
   the "40" prefix) on request — what Chinese planning CAD drawings use. Drawing units are metres
@@ -16,6 +25,7 @@
 """
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import ezdxf
@@ -31,6 +41,29 @@ TEXT_STYLE = "KFQ_CJK"
 DEFAULT_FONT = "simsun.ttc"
 DEFAULT_FONT_FAMILY = "SimSun"
 APPID = "KFQMAP"
+DXF_VERSION = "R2004"          # AC1018: the last DXF version whose text is in the drawing code page
+CODEPAGE_ENCODING = "gbk"      # ezdxf writes $DWGCODEPAGE = ANSI_936 for it
+
+
+def cad_text(text: str) -> str:
+    """``text`` with the characters GBK lacks replaced by GBK equivalents where one exists (m² → ㎡, km² → km2, ² → 2 …).
+
+    Whatever is still outside GBK is left for ezdxf to write as ``\\U+nnnn`` (read correctly by AutoCAD only).
+    """
+    text = text.replace("km²", "km2").replace("m²", "㎡")    # GBK has ㎡ but no ㎢
+    out = []
+    for ch in text:
+        try:
+            ch.encode(CODEPAGE_ENCODING)
+        except UnicodeEncodeError:
+            alt = unicodedata.normalize("NFKC", ch)
+            try:
+                alt.encode(CODEPAGE_ENCODING)
+                ch = alt
+            except UnicodeEncodeError:
+                pass
+        out.append(ch)
+    return "".join(out)
 
 
 def _rgb(hex_colour: str | None) -> tuple[int, int, int]:
@@ -62,12 +95,14 @@ def _text_height(selection_frames) -> float:
 
 def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, dxf_font: str | None = None,
                     text_height: float | None = None, **_):
-    doc = ezdxf.new("R2010", setup=True, units=ezdxf.units.M)
+    doc = ezdxf.new(DXF_VERSION, setup=True, units=ezdxf.units.M)
+    doc.encoding = CODEPAGE_ENCODING   # → $DWGCODEPAGE ANSI_936, strings written in GBK
     doc.header["$INSUNITS"] = 6        # metres
     doc.header["$MEASUREMENT"] = 1     # metric
     doc.header["$LUNITS"] = 2          # decimal
     doc.header.custom_vars.append("KFQMAP_CRS", f"{crs.code} {crs.name_en}")
     doc.header.custom_vars.append("KFQMAP_SOURCE", "昆山开发区“十四五”规划空间格局（KFQMap 导出，示意性图层仅为示意）")
+    doc.header.custom_vars.append("KFQMAP_ENCODING", "DXF R2004 (AC1018), $DWGCODEPAGE ANSI_936 (GBK)")
     doc.appids.add(APPID)
     font = dxf_font or DEFAULT_FONT
     style = doc.styles.add(TEXT_STYLE, font=font)
@@ -82,7 +117,7 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, dxf
         rgb = _rgb(layer.style.stroke)
         dxf_layer = doc.layers.add(layer.id, color=_nearest_aci(rgb))
         dxf_layer.rgb = rgb
-        dxf_layer.description = f"{layer.title_zh}（{layer.group}）{'·示意' if layer.schematic else ''}"
+        dxf_layer.description = cad_text(f"{layer.title_zh}（{layer.group}）{'·示意' if layer.schematic else ''}")
         if layer.style.dash and "DASHED" in doc.linetypes:
             dxf_layer.dxf.linetype = "DASHED"
         attribs = {"layer": layer.id}
@@ -92,7 +127,7 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, dxf
             if geom is None or geom.is_empty:
                 continue
             fid = str(plain_value(row.get("id")) or "")
-            name = str(plain_value(row.get("name")) or "")
+            name = cad_text(str(plain_value(row.get("name")) or ""))
             xdata = [(1000, fid), (1000, name)]
             for entity in _draw(msp, geom, attribs):
                 entity.set_xdata(APPID, xdata)

@@ -8,7 +8,8 @@ on a light background, so nothing is ever requested from outside the file.
 What the page holds: one folium ``GeoJson`` per layer in the layer's shared default style (``Layer.style``:
 fill, stroke, dash, opacity, point radius), Chinese tooltips (name) and popups (name, group, plan section, land
 area in 亩 and 公顷 for polygons, figures stated by the plan, positional accuracy, 示意/示例 flags), a layer
-control, a legend built from the same styles, and a title. Areas are ellipsoidal (CGCS2000), from
+control, a legend built from the same styles, and a title (on the page and as the document ``<title>``). The page
+opens fitted to the exported plan layers (background layers only when nothing else was exported). Areas are ellipsoidal (CGCS2000), from
 ``kfqmap.area``.
 
 Entry points:
@@ -230,6 +231,21 @@ def _family(frame: gpd.GeoDataFrame, layer) -> str:
     return {"Point": "point", "LineString": "line"}.get(gt, "polygon")
 
 
+def _opening_bounds(frames: Mapping[str, gpd.GeoDataFrame], layers: Mapping[str, Any]) -> tuple[float, ...]:
+    """Where the page opens: the extent of the exported plan layers (lon/lat minx, miny, maxx, maxy).
+
+    Background layers (group 背景: the administrative boundaries of Kunshan and its neighbours, rivers, roads …)
+    reach far beyond the zone, so they only count when nothing else was exported; the page then opens on the
+    zone instead of on eight cities."""
+    def group(lid):
+        return getattr(layers.get(lid), "group", None)
+
+    plan = {lid: f for lid, f in frames.items() if group(lid) != "背景"}
+    chosen = plan or frames
+    bounds = np.array([f.geometry.dropna().total_bounds for f in chosen.values()])
+    return (float(bounds[:, 0].min()), float(bounds[:, 1].min()), float(bounds[:, 2].max()), float(bounds[:, 3].max()))
+
+
 def build_map(frames: Mapping[str, gpd.GeoDataFrame], layers: Mapping[str, Any], *, title: str = DEFAULT_TITLE):
     """A ``folium.Map`` with the given layers, legend and title; no remote resource referenced."""
     import folium
@@ -237,15 +253,14 @@ def build_map(frames: Mapping[str, gpd.GeoDataFrame], layers: Mapping[str, Any],
     usable = {lid: f for lid, f in frames.items() if f is not None and len(f) and not f.geometry.isna().all()}
     if not usable:
         raise KFQMapError("没有可绘制的要素：HTML 地图只能包含有几何的图层")
-    bounds = np.array([f.geometry.dropna().total_bounds for f in usable.values()])
-    minx, miny = bounds[:, 0].min(), bounds[:, 1].min()
-    maxx, maxy = bounds[:, 2].max(), bounds[:, 3].max()
+    minx, miny, maxx, maxy = _opening_bounds(usable, layers)
 
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=12, tiles=None,
                    control_scale=True, prefer_canvas=False)
     # no CDN: drop folium's default JS/CSS links (Leaflet is inlined below, the rest is not needed)
     m.default_js = []
     m.default_css = []
+    m.get_root().title = html.escape(title)   # the browser tab and bookmarks say what the map is (branca does not escape)
     leaflet_js, leaflet_css = _leaflet_assets()
     m.get_root().header.add_child(folium.Element(f"<style>{leaflet_css}</style>\n<style>{_PAGE_CSS}</style>"
                                                  f"\n<script>{leaflet_js}</script>"), name="kfq_leaflet")
@@ -284,7 +299,7 @@ def build_map(frames: Mapping[str, gpd.GeoDataFrame], layers: Mapping[str, Any],
         legend_entries.append((layer, family))
 
     folium.LayerControl(collapsed=False).add_to(m)
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    m.fit_bounds([[miny, minx], [maxy, maxx]], padding=(12, 12))
     e = html.escape
     m.get_root().html.add_child(folium.Element(
         f"<div class='kfq-title'>{e(title)}<small>KFQMap 离线网页地图 · WGS 84 · 面积为 CGCS2000 椭球面积</small></div>"

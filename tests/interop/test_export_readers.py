@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -113,7 +114,7 @@ def test_geopackage(catalog, tmp_path, crs):
     target = tmp_path / "plan.gpkg"
     export_layers(catalog, ids, "gpkg", target, crs)
     layers = {name for name, _ in pyogrio.list_layers(target)}
-    assert layers == set(ids)
+    assert layers == set(ids) | {"layer_styles"}          # + QGIS's style table (test_geopackage_layer_styles)
     for lid in spatial_ids(catalog):
         read = pyogrio.read_dataframe(target, layer=lid)
         assert declared_epsg(read) == (None if crs == "GCJ-02" else int(crs.split(":")[1]))
@@ -123,6 +124,145 @@ def test_geopackage(catalog, tmp_path, crs):
     if "indicators" in ids:
         table = pyogrio.read_dataframe(target, layer="indicators", read_geometry=False)
         assert list(table["name"]) == list(catalog.read("indicators")["name"])
+
+
+QGIS_STYLE_COLUMNS = ["f_table_catalog", "f_table_schema", "f_table_name", "f_geometry_column", "styleName",
+                      "styleQML", "styleSLD", "useAsDefault", "description", "owner", "ui", "update_time"]
+SE = "{http://www.opengis.net/se}"
+
+
+def _qgis_rgba(colour: str, alpha: float = 1.0) -> str:
+    h = colour.lstrip("#")
+    return f"{int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{round(alpha * 255)}"
+
+
+def _catalog_colours(layer) -> tuple[str | None, str | None]:
+    """The fill and stroke the catalog itself sets for a layer (None where it leaves the field to the palette)."""
+    explicit = layer.style.model_fields_set
+    return (layer.style.fill if "fill" in explicit else None), (layer.style.stroke if "stroke" in explicit else None)
+
+
+def test_geopackage_layer_styles(catalog, tmp_path):
+    """Issue 15: the GeoPackage carries QGIS's layer_styles table, one default QML + SLD per layer, in the
+    viewer's colours (the catalog's, through kfqmap.style.layer_paint)."""
+    import sqlite3
+    import xml.etree.ElementTree as ET
+    from kfqmap.style import layer_paint
+
+    target = tmp_path / "plan.gpkg"
+    export_layers(catalog, catalog.ids, "gpkg", target, "EPSG:4549")
+    with sqlite3.connect(target) as con:
+        columns = [r[1] for r in con.execute("PRAGMA table_info(layer_styles)")]
+        rows = con.execute(f"SELECT {', '.join(QGIS_STYLE_COLUMNS)} FROM layer_styles").fetchall()
+        geom_columns = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns"))
+    assert columns[1:] == QGIS_STYLE_COLUMNS and columns[0] == "id"
+    styles = {r[2]: dict(zip(QGIS_STYLE_COLUMNS, r)) for r in rows}
+    assert set(styles) == set(spatial_ids(catalog)) and len(rows) == len(styles)
+    for lid, row in styles.items():
+        layer, paint = catalog.get(lid), layer_paint(catalog.get(lid))
+        assert row["f_geometry_column"] == geom_columns[lid] and row["useAsDefault"] == 1
+        assert row["styleName"] == layer.title_zh
+        qml = ET.fromstring(row["styleQML"])
+        sld = ET.fromstring(row["styleSLD"])
+        symbols = qml.findall("./renderer-v2/symbols/symbol")
+        fill_cat, stroke_cat = _catalog_colours(layer)
+        for colour, want in ((paint["fill"], fill_cat), (paint["stroke"], stroke_cat)):
+            if want is not None:
+                assert colour == want, lid                               # the catalog's own colour wins
+        opts = {o.get("name"): o.get("value") for o in symbols[-1].iter("Option")}
+        if paint["kind"] == "fill":
+            if paint["fill"]:
+                assert opts["color"] == _qgis_rgba(paint["fill"], paint["fill_opacity"])
+                fills = [p.text for p in sld.iter(f"{SE}SvgParameter") if p.get("name") == "fill"]
+                assert paint["fill"] in fills
+            assert opts["line_color"] == _qgis_rgba(paint["stroke"], paint["opacity"])
+        elif paint["kind"] == "line":
+            assert opts["line_color"] == _qgis_rgba(paint["stroke"], paint["opacity"])
+        else:
+            assert opts["outline_color"] == _qgis_rgba(paint["stroke"]) and opts["size"] == f"{2 * paint['radius']:g}"
+        strokes = [p.text for p in sld.iter(f"{SE}SvgParameter") if p.get("name") == "stroke"]
+        assert paint["stroke"] in strokes
+        if paint["dash"] and paint["kind"] != "circle":      # markers have no dash
+            assert opts["use_custom_dash"] == "1" and opts["customdash"] == ";".join(f"{d:g}" for d in paint["dash"])
+        if paint["label"]:
+            assert qml.get("labelsEnabled") == "1"
+            text_style = qml.find("./labeling/settings/text-style")
+            assert "CJK" in text_style.get("fontFamily") and "name" in text_style.get("fieldName")
+            assert sld.find(f".//{SE}TextSymbolizer") is not None
+        if paint["categories"]:
+            cats = {c.get("value"): int(c.get("symbol")) for c in qml.iter("category")}
+            for value, colours in paint["categories"]["values"].items():
+                sym_opts = {o.get("name"): o.get("value") for o in symbols[cats[value]].iter("Option")}
+                assert sym_opts["color"] == _qgis_rgba(colours["fill"], paint["fill_opacity"])
+            literals = {lit.text for lit in sld.iter("{http://www.opengis.net/ogc}Literal")}
+            assert set(paint["categories"]["values"]) <= literals
+
+    if OGRINFO is None:
+        pytest.fail("ogrinfo (gdal-bin) is needed for this test")
+    out = subprocess.run([OGRINFO, "-ro", "-al", "-q", str(target), "layer_styles"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert sorted(re.findall(r"^  f_table_name \(String\) = (\w+)$", out.stdout, flags=re.M)) == sorted(styles)
+
+
+_QGIS_GPKG = r"""
+import json, sys
+from qgis.core import QgsApplication, QgsVectorLayer, QgsRenderContext
+app = QgsApplication([], False)
+app.initQgis()
+out = {}
+for name in sys.argv[2:]:
+    layer = QgsVectorLayer(f"{sys.argv[1]}|layername={name}", name, "ogr")
+    r = layer.renderer()
+    first = r.symbols(QgsRenderContext())[-1]
+    info = {"valid": layer.isValid(), "renderer": r.type(), "labels": layer.labelsEnabled(),
+            "symbol_layers": [sl.layerType() for sl in first.symbolLayers()],
+            "colours": [sl.color().name() for sl in first.symbolLayers()],
+            "categories": {c.value(): c.symbol().symbolLayer(0).color().name() for c in r.categories()}
+            if r.type() == "categorizedSymbol" else None}
+    for sl in first.symbolLayers():
+        if sl.layerType() in ("SimpleLine",):
+            info["line"] = {"colour": sl.color().name(), "width": sl.width(), "dash": list(sl.customDashVector())
+                            if sl.useCustomDashPattern() else None}
+    if layer.labelsEnabled():
+        info["font"] = layer.labeling().settings().format().font().family()
+    out[name] = info
+print(json.dumps(out, ensure_ascii=False))
+"""
+
+
+def test_geopackage_opens_styled_in_qgis(catalog, tmp_path):
+    """QGIS itself (Debian python3-qgis 3.22) opens each table with our default style: renderer, colours,
+    dash, category colours and labels."""
+    from kfqmap.style import layer_paint
+    if subprocess.run(["/usr/bin/python3", "-c", "import qgis.core"], capture_output=True).returncode != 0:
+        pytest.skip("python3-qgis not installed")
+    target = tmp_path / "plan.gpkg"
+    ids = spatial_ids(catalog)
+    export_layers(catalog, ids, "gpkg", target)
+    script = tmp_path / "open.py"
+    script.write_text(_QGIS_GPKG, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(tmp_path))
+    done = subprocess.run(["/usr/bin/python3", str(script), str(target), *ids], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    for lid in ids:
+        paint, info = layer_paint(catalog.get(lid)), got[lid]
+        assert info["valid"]
+        assert info["renderer"] == ("categorizedSymbol" if paint["categories"] else "singleSymbol"), lid
+        assert info["labels"] == paint["label"] and (not paint["label"] or "CJK" in info["font"])
+        if paint["kind"] in ("fill", "line"):
+            assert info["line"]["colour"] == paint["stroke"] and info["line"]["width"] == paint["width"], lid
+            assert info["line"]["dash"] == (paint["dash"] or None), lid
+        if paint["kind"] == "fill" and paint["fill"]:
+            assert info["symbol_layers"] == ["SimpleFill", "SimpleLine"] and info["colours"][0] == paint["fill"]
+        if paint["kind"] == "circle":
+            assert info["symbol_layers"] == ["SimpleMarker"] and info["colours"][0] == paint["fill"]
+        if paint["categories"]:
+            for value, colours in paint["categories"]["values"].items():
+                assert info["categories"][value] == colours["fill"]
 
 
 @pytest.mark.parametrize("crs", CRSS)
@@ -161,12 +301,129 @@ def test_csv_wkt_with_bom(catalog, tmp_path, crs):
     raw = target.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")                         # UTF-8 BOM for Excel
     header = next(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert header[0] == "WKT" and "crs" in header
+    assert header[:3] == ["WKT", "geometry_kind", "wkt_note"] and header[-1] == "crs"
     read = pyogrio.read_dataframe(target)                          # GDAL turns the WKT column into geometry
     assert set(read["crs"]) == {crs}
     for lid in spatial_ids(catalog):
         original = catalog.read(lid)
-        check_layer(original, read[read["src_layer"] == lid], crs, columns=["name", "source", "placement"])
+        rows = read[read["src_layer"] == lid]
+        simplified = set(rows.loc[rows["wkt_note"].fillna("") != "", "id"])
+        exact = original[~original["id"].isin(simplified)]
+        check_layer(exact, rows[~rows["id"].isin(simplified)], crs, columns=["name", "source", "placement"])
+        for fid in simplified:                                      # see test_csv_cells_fit_a_spreadsheet
+            assert "GeoPackage" in rows.loc[rows["id"] == fid, "wkt_note"].iloc[0]
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:4549", "GCJ-02"])
+def test_csv_cells_fit_a_spreadsheet(catalog, tmp_path, crs):
+    """Issue 15: a WKT over 32,767 characters was cut when the file was saved from a spreadsheet. Every cell
+    fits; a simplified geometry says so, and its stated deviation (metres) is what it really is."""
+    target = tmp_path / "plan.csv"
+    export_layers(catalog, catalog.ids, "csv", target, crs)
+    rows = list(csv.DictReader(io.StringIO(target.read_bytes().decode("utf-8-sig"))))
+    assert max(len(v or "") for r in rows for v in r.values()) <= 32_767
+    originals = {(lid, fid): g for lid in spatial_ids(catalog)
+                 for fid, g in zip(catalog.read(lid)["id"], catalog.read(lid).geometry.values)}
+    noted = [r for r in rows if r["wkt_note"]]
+    if catalog.root == GEODATA_DIR and "admin_boundaries" in catalog.ids:
+        assert noted, "the administrative boundaries are longer than a cell: expected simplified rows"
+    for r in noted:
+        stated = float(re.search(r"最大偏差约 ([\d,.]+) 米", r["wkt_note"]).group(1).replace(",", ""))
+        got = max_distance_m([shapely.from_wkt(r["WKT"])], crs, [originals[(r["src_layer"], r["id"])]])
+        assert got <= stated + 0.1 and got >= stated * 0.9 - 0.1, (r["id"], got, stated)
+        assert "GeoPackage" in r["wkt_note"] and "32,767" in r["wkt_note"]
+
+
+def test_csv_text_stays_text(catalog, tmp_path):
+    """Text is quoted, numbers are not: GDAL reading with type detection and QUOTED_FIELDS_AS_STRING (what
+    LibreOffice's "quoted field as text" does) keeps every text column of the data as String ("6%" stays "6%")."""
+    target = tmp_path / "plan.csv"
+    export_layers(catalog, catalog.ids, "csv", target)
+    text = target.read_bytes().decode("utf-8-sig")
+    if "indicators" in catalog.ids and (catalog.read("indicators").get("growth_text") == "6%").any():
+        assert ',"6%",' in text
+    if OGRINFO is None:
+        pytest.fail("ogrinfo (gdal-bin) is needed for this test")
+    out = subprocess.run([OGRINFO, "-ro", "-so", "-al", "-oo", "AUTODETECT_TYPE=YES", "-oo",
+                          "QUOTED_FIELDS_AS_STRING=YES", "-oo", "GEOM_POSSIBLE_NAMES=WKT", str(target)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    types = dict(re.findall(r"^(\w+): (\w+) \(", out.stdout, flags=re.M))
+    for lid in catalog.ids:
+        for col in text_columns(catalog.read(lid)):
+            assert types.get(col) == "String", (lid, col, types.get(col))
+    assert types.get("accuracy_m") in ("Real", "Integer")            # numbers stay numbers
+
+
+def test_csv_mixed_geometry_kinds_load_in_gdal(catalog, tmp_path):
+    """One file, points + lines + polygons: GDAL's CSV driver (ogrinfo 3.6, GEOM_POSSIBLE_NAMES=WKT) reads every
+    row, and ``geometry_kind`` selects each kind exactly."""
+    if OGRINFO is None:
+        pytest.fail("ogrinfo (gdal-bin) is needed for this test")
+    target = tmp_path / "plan.csv"
+    result = export_layers(catalog, catalog.ids, "csv", target)
+    expected = {}
+    for lid in spatial_ids(catalog):
+        for g in catalog.read(lid).geometry.dropna():
+            kind = {"Point": "point", "LineString": "line", "Polygon": "polygon"}[g.geom_type.replace("Multi", "")]
+            expected[kind] = expected.get(kind, 0) + 1
+    assert len(expected) >= 2                                          # the test needs mixed kinds
+    base = [OGRINFO, "-ro", "-so", "-al", "-oo", "GEOM_POSSIBLE_NAMES=WKT", "-oo", "KEEP_GEOM_COLUMNS=NO"]
+    out = subprocess.run(base + [str(target)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(re.search(r"Feature Count: (\d+)", out.stdout).group(1)) == result.features
+    for kind, n in expected.items():
+        out = subprocess.run(base + ["-where", f"geometry_kind = '{kind}'", str(target)],
+                             capture_output=True, text=True, timeout=120)
+        assert int(re.search(r"Feature Count: (\d+)", out.stdout).group(1)) == n, kind
+    frame = pyogrio.read_dataframe(target)
+    families = frame.geometry.dropna().geom_type.str.replace("Multi", "").map(
+        {"Point": "point", "LineString": "line", "Polygon": "polygon"})
+    assert list(families) == list(frame.loc[frame.geometry.notna(), "geometry_kind"])
+
+
+_QGIS_DELIMITED = r"""
+import json, sys
+from qgis.core import QgsApplication, QgsVectorLayer
+app = QgsApplication([], False)
+app.initQgis()
+out = {}
+for kind in ("point", "line", "polygon"):
+    uri = f"file://{sys.argv[1]}?type=csv&wktField=WKT&crs=EPSG:4326&detectTypes=yes&geomType={kind}"
+    layer = QgsVectorLayer(uri, kind, "delimitedtext")
+    feats = [f for f in layer.getFeatures() if f.hasGeometry()]
+    out[kind] = {"valid": layer.isValid(), "with_geometry": len(feats),
+                 "kinds": sorted({str(f["geometry_kind"]) for f in feats}),
+                 "growth_text": layer.fields().field("growth_text").typeName()
+                 if layer.fields().indexOf("growth_text") >= 0 else None}
+print(json.dumps(out))
+"""
+
+
+def test_csv_mixed_geometry_kinds_load_in_qgis_delimited_text(catalog, tmp_path):
+    """QGIS's Delimited Text provider (Debian python3-qgis 3.22) loads one geometry type per layer: added once per
+    ``geometry_kind`` (its own ``geomType`` values), every feature of the file is loaded."""
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import qgis.core"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("python3-qgis not installed")
+    target = tmp_path / "plan.csv"
+    export_layers(catalog, catalog.ids, "csv", target)
+    script = tmp_path / "dt.py"
+    script.write_text(_QGIS_DELIMITED, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(tmp_path))
+    done = subprocess.run(["/usr/bin/python3", str(script), str(target)], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = list(csv.DictReader(io.StringIO(target.read_bytes().decode("utf-8-sig"))))
+    for kind in ("point", "line", "polygon"):
+        n = sum(r["geometry_kind"] == kind for r in rows)
+        assert got[kind]["valid"] and got[kind]["with_geometry"] == n, (kind, got[kind], n)
+        assert got[kind]["kinds"] in ([kind], [])
+        if got[kind]["growth_text"] is not None:
+            assert got[kind]["growth_text"].lower() in ("text", "string")
+    assert sum(got[k]["with_geometry"] for k in got) == sum(1 for r in rows if r["WKT"])
 
 
 # ------------------------------------------------------------------ Shapefile
@@ -262,8 +519,11 @@ def test_ogrinfo_opens_every_gis_export(catalog, tmp_path, fmt):
     path = f"/vsizip/{target}" if fmt == "shapefile" else str(target)
     summary = subprocess.run([OGRINFO, "-ro", "-so", "-al", path], capture_output=True, text=True, timeout=120)
     assert summary.returncode == 0, summary.stderr
-    counts = [int(n) for n in re.findall(r"Feature Count: (\d+)", summary.stdout)]
-    assert sum(counts) == result.features
+    counts = {name: int(n) for name, n in
+              re.findall(r"^Layer name: (\S+)\n(?:.*\n)*?Feature Count: (\d+)", summary.stdout, flags=re.M)}
+    styles = counts.pop("layer_styles", None)          # GeoPackage: QGIS's style table, one row per layer
+    assert styles == (len(ids) if fmt == "gpkg" else None)
+    assert sum(counts.values()) == result.features
     full = subprocess.run([OGRINFO, "-ro", "-al", "-q", path], capture_output=True, text=True, timeout=120)
     assert full.returncode == 0
     for lid in ids:
@@ -309,6 +569,60 @@ def test_dxf(catalog, tmp_path, crs):
         assert min(x) > 40_000_000                    # zone number prefix
     else:
         assert 300_000 < min(x) and max(x) < 700_000   # metres from the 120°E central meridian + 500 km
+
+
+def _dxf_labels(catalog, ids) -> dict[str, set[str]]:
+    """Expected TEXT labels per DXF layer: the Chinese names of the features of each labelled layer."""
+    return {lid: set(catalog.read(lid)["name"].dropna()) for lid in ids if catalog.get(lid).style.label}
+
+
+def test_dxf_chinese_intact_in_gdal_36_gdal_current_and_ezdxf(catalog, tmp_path, monkeypatch):
+    """Issue 15: GDAL decodes a DXF by $DWGCODEPAGE, so the old R2010 file (ANSI_1252 + UTF-8) came out as
+    mojibake in QGIS. Every Chinese label must read back exactly in Debian's ogrinfo 3.6 (no DXF_ENCODING),
+    in pyogrio's bundled GDAL, and in ezdxf."""
+    ezdxf = pytest.importorskip("ezdxf")
+    monkeypatch.delenv("DXF_ENCODING", raising=False)
+    target = tmp_path / "plan.dxf"
+    ids = spatial_ids(catalog)
+    export_layers(catalog, ids, "dxf", target)
+    labels = _dxf_labels(catalog, ids)
+    assert any(any(ord(ch) > 0x2E80 for ch in name) for names in labels.values() for name in names)
+    raw = target.read_bytes()
+    assert b"$ACADVER\n  1\nAC1018" in raw.replace(b"\r\n", b"\n")
+    assert b"$DWGCODEPAGE\n  3\nANSI_936" in raw.replace(b"\r\n", b"\n")
+
+    # 1. Debian GDAL 3.6 (what QGIS on Debian links), as a subprocess with DXF_ENCODING unset
+    if OGRINFO is None:
+        pytest.fail("ogrinfo (gdal-bin) is needed for this test")
+    env = {k: v for k, v in os.environ.items() if k != "DXF_ENCODING"}
+    out = subprocess.run([OGRINFO, "-ro", "-al", "-q", str(target)], capture_output=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode("utf-8")          # ogrinfo prints UTF-8: mojibake would still decode, but differ
+    got_36 = {}
+    for layer_name, value in re.findall(r"^  Layer \(String\) = (.*)\n(?:  .*\n)*?  Text \(String\) = (.*)$", text,
+                                        flags=re.M):
+        got_36.setdefault(layer_name, set()).add(value)
+    for lid, names in labels.items():
+        assert names <= got_36.get(lid, set()), f"ogrinfo 3.6, {lid}: {sorted(names - got_36.get(lid, set()))[:3]}"
+
+    # 2. current GDAL (pyogrio's)
+    frame = pyogrio.read_dataframe(target)
+    for lid, names in labels.items():
+        got = set(frame.loc[frame["Layer"] == lid, "Text"].dropna())
+        assert names <= got, f"GDAL {pyogrio.__gdal_version_string__}, {lid}: {sorted(names - got)[:3]}"
+
+    # 3. ezdxf: labels, layer descriptions and the XDATA names
+    doc = ezdxf.readfile(target)
+    assert doc.acad_release == "R2004" and doc.encoding == "gbk"
+    msp = doc.modelspace()
+    for lid, names in labels.items():
+        assert names <= {t.dxf.text for t in msp.query(f'TEXT[layer=="{lid}"]')}
+        assert names <= {t.get_xdata("KFQMAP")[1].value for t in msp.query(f'TEXT[layer=="{lid}"]')}
+    for lid in ids:
+        assert doc.layers.get(lid).description.startswith(catalog.get(lid).title_zh)
+
+
+# ------------------------------------------------------------------ XLSX (openpyxl) against kfqmap.area
 
 
 # ------------------------------------------------------------------ XLSX (openpyxl) against kfqmap.stats

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
+
 import pytest
 
 from kfqmap.errors import InvalidParameter
 from kfqmap.export import image, kml, shapefile
-from kfqmap.export.dxf import _nearest_aci, _rgb
+from kfqmap.export.dxf import _nearest_aci, _rgb, cad_text
 
 
 # ------------------------------------------------------------------ shapefile field names
@@ -86,9 +88,36 @@ def test_dxf_colour():
     assert _nearest_aci((255, 0, 0)) == 1
 
 
+def test_dxf_text_fits_the_gbk_code_page():
+    """DXF text is written in GBK ($DWGCODEPAGE ANSI_936): characters GBK lacks get a GBK equivalent where one
+    exists, anything else is left for ezdxf's \\U+nnnn escape."""
+    assert cad_text("核心商业区 0.8 km²，8万m²") == "核心商业区 0.8 km2，8万㎡"
+    assert cad_text("青阳港城市客厅“一带四园”·—") == "青阳港城市客厅“一带四园”·—"
+    cad_text("核心商业区 0.8 km²").encode("gbk")
+    assert cad_text("😀") == "😀"
+
+
 @pytest.mark.parametrize("dpi", [0, -1, 10, 5000, float("nan")])
 def test_bad_dpi_is_refused_not_replaced_by_the_default(dpi, tmp_path):
     """dpi=0 used to fall back silently to 150 (``dpi or 150``); every value outside 72–600 is a 400."""
     with pytest.raises(InvalidParameter, match="dpi"):
         image.write_selection([], tmp_path / "m.png", None, dpi=dpi)
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ CSV: WKT within a spreadsheet cell
+@pytest.mark.parametrize("code", ["EPSG:4326", "EPSG:4549"])
+def test_csv_wkt_fits_a_cell_and_says_by_how_much(code):
+    import shapely
+    from kfqmap.crs import parse_crs, transform_geometry
+    from kfqmap.export.csv import CELL_LIMIT, fit_wkt
+
+    crs = parse_crs(code)
+    ring = shapely.Point(120.98, 31.38).buffer(0.05, quad_segs=2000)         # 8,000 vertices, ~250,000 chars
+    geom = transform_geometry(np.array([ring], dtype=object), "EPSG:4326", code)[0] if code != "EPSG:4326" else ring
+    wkt, note = fit_wkt(geom, crs)
+    assert len(wkt) <= CELL_LIMIT and note and "GeoPackage" in note
+    small = shapely.Point(120.98, 31.38).buffer(0.001)
+    small = transform_geometry(np.array([small], dtype=object), "EPSG:4326", code)[0] if code != "EPSG:4326" else small
+    wkt_small, note_small = fit_wkt(small, crs)
+    assert note_small is None and shapely.from_wkt(wkt_small).equals_exact(small, 1e-3 if code != "EPSG:4326" else 1e-8)
