@@ -4,6 +4,8 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 HOST    ?= 127.0.0.1
 PORT    ?= 8000
+# the embedded store (a GeoPackage seeded from geodata/ on first start, where edits and imports live)
+export KFQMAP_DATA_DIR ?= $(CURDIR)/data
 
 .PHONY: run test install install-system install-python install-web bench clean
 
