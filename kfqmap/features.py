@@ -282,6 +282,31 @@ def parse_offset(value: int | str | None, *, parameter: str = "offset") -> int:
     return _parse_count(value, name="offset", default=0, low=0, high=MAX_OFFSET, parameter=parameter)
 
 
+MAX_SORT_KEYS = 5
+
+
+def parse_sortby(text: str | None, properties, *, parameter: str = "sortby") -> tuple[tuple[str, bool], ...]:
+    """``sortby=year,-area_mu`` (OGC API Features Part 8 style: ``-`` descending, ``+`` or nothing ascending)
+    → ((name, descending), ...). Unknown properties, empty keys or more than ``MAX_SORT_KEYS`` keys → 400.
+    Missing values sort last either way; ties keep the layer's order (stable paging)."""
+    if text is None or not str(text).strip():
+        return ()
+    keys = []
+    for part in str(text).split(","):
+        part = part.strip()
+        desc = part.startswith("-")
+        name = part.lstrip("+-").strip()
+        if not name:
+            raise InvalidParameter(f"sortby 中有空的排序键：'{text}'（empty sort key）", parameter=parameter)
+        if name not in properties:
+            raise InvalidParameter(f"sortby 的属性 '{name}' 不在此图层中；可用：{', '.join(properties)}",
+                                   parameter=parameter)
+        keys.append((name, desc))
+    if len(keys) > MAX_SORT_KEYS:
+        raise InvalidParameter(f"sortby 最多 {MAX_SORT_KEYS} 个排序键", parameter=parameter)
+    return tuple(keys)
+
+
 # ---------------------------------------------------------------------------------------------- queries
 @dataclass(frozen=True)
 class ItemsQuery:
@@ -294,6 +319,7 @@ class ItemsQuery:
     limit: int = DEFAULT_LIMIT
     offset: int = 0
     crs: OutputCRS = field(default_factory=lambda: parse_output_crs(None))
+    sortby: tuple[tuple[str, bool], ...] = ()        # (property, descending), see ``parse_sortby``
 
 
 @dataclass(frozen=True)
@@ -471,8 +497,18 @@ class LayerIndex:
 
     def items(self, query: ItemsQuery) -> ItemsPage:
         positions = self.select(query)
+        if query.sortby and len(positions) > 1:
+            positions = self._sorted(positions, query.sortby)
         page = positions[query.offset: query.offset + query.limit]
         return ItemsPage(self.encode(page, query.crs), int(len(positions)), query.offset, query.limit)
+
+    def _sorted(self, positions: np.ndarray, keys) -> np.ndarray:
+        """``positions`` reordered by ``keys`` (missing values last, ties in layer order)."""
+        names = [name for name, _ in keys]
+        sub = pd.DataFrame({n: self.frame[n].to_numpy()[positions] for n in names})
+        order = sub.sort_values(by=names, ascending=[not d for _, d in keys], na_position="last",
+                                kind="stable").index.to_numpy()
+        return positions[order]
 
     def records(self, query: ItemsQuery | None = None) -> list[dict[str, Any]]:
         """The selected features' properties as plain dicts (JSON types; missing values as None)."""
@@ -581,5 +617,5 @@ def check_properties(index: LayerIndex, params: Mapping[str, str]) -> dict[str, 
 __all__ = [
     "DEFAULT_LIMIT", "MAX_LIMIT", "MAX_OFFSET", "TEMPORAL_PROPERTIES", "BBox", "OutputCRS", "TimeInterval",
     "ItemsQuery", "ItemsPage", "LayerIndex", "parse_bbox", "parse_output_crs", "parse_datetime",
-    "parse_limit", "parse_offset", "supported_crs_uris", "check_properties", "to_wgs84", "from_wgs84",
+    "parse_limit", "parse_offset", "parse_sortby", "supported_crs_uris", "check_properties", "to_wgs84", "from_wgs84",
 ]

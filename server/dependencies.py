@@ -180,13 +180,21 @@ async def filter_param(
 
 #: query parameters of /collections/{id}/items other than property equality filters
 ITEMS_PARAMETERS = frozenset({"f", "bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "filter",
-                              "filter-lang", "filter-crs"})
+                              "filter-lang", "filter-crs", "sortby"})
 
 
 async def property_filters(request: Request, index: Annotated[F.LayerIndex, Depends(layer_index)]) -> dict[str, str]:
     """``?name=value`` equality filters on queryables; any other unknown parameter is a 400."""
     params = {k: v for k, v in request.query_params.items() if k not in ITEMS_PARAMETERS}
     return F.check_properties(index, params)
+
+
+async def sortby_param(
+    index: Annotated[F.LayerIndex, Depends(layer_index)],
+    sortby: Annotated[str | None, Query(max_length=500, description=(
+        "排序：逗号分隔的属性名，前加 - 为降序，如 sortby=year,-area_mu（缺失值排在最后）"))] = None,
+) -> tuple:
+    return F.parse_sortby(sortby, index.property_names)
 
 
 async def items_query(
@@ -196,7 +204,8 @@ async def items_query(
     page: Annotated[Paging, Depends(paging)],
     compiled: Annotated[object, Depends(filter_param)],
     properties: Annotated[dict[str, str], Depends(property_filters)],
+    sortby: Annotated[tuple, Depends(sortby_param)],
 ) -> F.ItemsQuery:
     """All item-selection parameters bundled into one ``kfqmap.features.ItemsQuery``."""
     return F.ItemsQuery(bbox=bbox, datetime=when, properties=properties, filter=compiled, limit=page.limit,
-                        offset=page.offset, crs=crs)
+                        offset=page.offset, crs=crs, sortby=sortby)

@@ -221,7 +221,9 @@ class PostGISItems:
         from psycopg import sql
 
         where, params = self._where(query)
-        stmt = (self._select() + sql.SQL(" WHERE ") + where + sql.SQL(" ORDER BY ") + self._key()
+        order = [sql.SQL("{c} {d} NULLS LAST").format(c=sql.Identifier(name), d=sql.SQL("DESC" if desc else "ASC"))
+                 for name, desc in query.sortby] + [self._key()]
+        stmt = (self._select() + sql.SQL(" WHERE ") + where + sql.SQL(" ORDER BY ") + sql.SQL(", ").join(order)
                 + sql.SQL(" LIMIT %s OFFSET %s"))
         count = sql.SQL("SELECT count(*) FROM {t} AS t WHERE ").format(t=self._table) + where
 

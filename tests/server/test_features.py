@@ -252,3 +252,27 @@ def _links_via(client, module):
     scope = {"type": "http", "app": client.app, "router": client.app.router, "path": "/", "headers": [],
              "query_string": b"", "server": ("testserver", 80), "scheme": "http", "root_path": ""}
     return module.collection_links(Request(scope), "cores")
+
+
+def test_sortby_orders_items_and_pages_stably(client):
+    """``sortby=-year,id``: descending year, missing years last, ties by id; next links keep the order."""
+    r = client.get("/collections/low_efficiency_land/items", params={"sortby": "-year,id", "limit": 1000})
+    assert r.status_code == 200
+    feats = r.json()["features"]
+    years = [f["properties"]["year"] for f in feats]
+    known = [y for y in years if y is not None]
+    assert known == sorted(known, reverse=True) and years[:len(known)] == known
+    pairs = [(-(f["properties"]["year"] or 0), f["properties"]["id"]) for f in feats if f["properties"]["year"]]
+    assert pairs == sorted(pairs)
+    first = client.get("/collections/low_efficiency_land/items", params={"sortby": "-year,id", "limit": 5}).json()
+    nxt = next(link["href"] for link in first["links"] if link["rel"] == "next")
+    assert "sortby=-year%2Cid" in nxt or "sortby=-year,id" in nxt
+    second = client.get(nxt).json()
+    assert [f["id"] for f in first["features"] + second["features"]] == [f["id"] for f in feats[:10]]
+
+
+@pytest.mark.parametrize("sortby", ["nope", "-", "year,,id", "a,b,c,d,e,f"])
+def test_sortby_refuses_unknown_or_malformed_keys(client, sortby):
+    r = client.get("/collections/low_efficiency_land/items", params={"sortby": sortby})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json")
+    assert "sortby" in r.json()["detail"]

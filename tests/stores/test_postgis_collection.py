@@ -129,6 +129,9 @@ def test_pushdown_answers_like_the_in_memory_path(pg, table, monkeypatch):
             a, b = mem.items(q), sql.items(q)
             assert a.number_matched == b.number_matched
             assert [orjson.loads(f)["id"] for f in a.features] == [orjson.loads(f)["id"] for f in b.features]
+    q = ItemsQuery(sortby=(("year", True), ("id", False)), limit=7, offset=2)     # ORDER BY in SQL, same rule
+    assert [orjson.loads(f)["id"] for f in mem.items(q).features] == \
+           [orjson.loads(f)["id"] for f in sql.items(q).features]
     q = ItemsQuery(properties={"status": "已完成"}, limit=1000)
     assert {orjson.loads(f)["id"] for f in mem.items(q).features} == \
            {orjson.loads(f)["id"] for f in sql.items(q).features}
