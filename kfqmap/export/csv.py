@@ -30,11 +30,8 @@ import pandas as pd
 import shapely
 
 from ..crs import CRSInfo
-<<<<<<< HEAD
-from ._common import write_gdal
-from .selection import LayerSelection, Selection
-=======
 from ._common import clean_attributes, geometry_family, plain_value
+from .selection import LayerSelection, Selection
 
 #: characters a spreadsheet cell holds (Excel and LibreOffice Calc)
 CELL_LIMIT = 32_767
@@ -115,7 +112,6 @@ class _Writer:
                 cells.append(str(int(v)) if isinstance(v, float) and v.is_integer() else repr(v) if isinstance(v, float)
                              else str(v))
         self.handle.write(",".join(cells) + "\r\n")
->>>>>>> files
 
 
 def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, **_):
