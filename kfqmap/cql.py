@@ -589,16 +589,16 @@ class _TypeChecker:
 
     def _temporal(self, n) -> None:
         if type(n) not in _TEMPORAL:
-            raise _invalid(f"不支持的时间条件 {n.op.value}；可用：{', '.join(sorted(_TEMPORAL_NAMES))}")
-        attr, lit = n.lhs, n.rhs
+            raise _invalid(f"不支持的时间条件 {getattr(n.op, 'value', '')}；可用：{', '.join(sorted(_TEMPORAL_NAMES))}")
+        attr, lit, name = n.lhs, n.rhs, _TEMPORAL[type(n)]
         if not isinstance(attr, ast.Attribute):
-            raise _invalid(f"时间条件 {n.op.value} 的第一个参数必须是日期属性")
+            raise _invalid(f"时间条件 {name} 的第一个参数必须是日期属性")
         t = self.expr(attr)
         if t not in (DATE, ANY):
-            raise _invalid(f"时间条件 {n.op.value} 只能用于日期属性，{_describe(attr)} 是{_TYPE_ZH[t]}")
+            raise _invalid(f"时间条件 {name} 只能用于日期属性，{_describe(attr)} 是{_TYPE_ZH[t]}")
         lt = _literal_type(lit) if _is_literal(lit) else None
         if lt not in (DATE, INTERVAL):
-            raise _invalid(f"时间条件 {n.op.value} 的第二个参数必须是 DATE(…)、TIMESTAMP(…) 或 INTERVAL(…)")
+            raise _invalid(f"时间条件 {name} 的第二个参数必须是 DATE(…)、TIMESTAMP(…) 或 INTERVAL(…)")
 
 
 _TEMPORAL = {ast.TimeBefore: "T_BEFORE", ast.TimeAfter: "T_AFTER", ast.TimeEquals: "T_EQUALS",
