@@ -480,7 +480,7 @@ class _TypeChecker:
             return self.types.get(n.name, ANY)
         if isinstance(n, ast.Function):
             if n.name not in FUNCTIONS:
-                raise _invalid(f"不支持的函数 {n.name}()；可用：CASEI、ACCENTI、LOWER、UPPER")
+                raise _invalid(f"不支持的函数 {n.name.upper()}()；可用：CASEI、ACCENTI、LOWER、UPPER")
             if len(n.arguments) != 1:
                 raise _invalid(f"函数 {n.name.upper()}() 只接受 1 个参数")
             t = self.expr(n.arguments[0])
@@ -577,13 +577,15 @@ class _TypeChecker:
             raise _invalid("过滤条件不是一个真/假判断（例如缺少比较运算符）")
 
     def _spatial(self, n) -> None:
-        name = getattr(n.op, "value", type(n).__name__)
+        name = "S_" + str(getattr(n.op, "value", type(n).__name__)).upper()
         attrs = [s for s in (n.lhs, n.rhs) if isinstance(s, ast.Attribute)]
         lits = [s for s in (n.lhs, n.rhs) if _is_geometry_literal(s)]
-        if len(attrs) != 1 or len(lits) != 1 or self.expr(attrs[0]) not in (GEOMETRY, ANY):
+        for a in attrs:
+            t = self.expr(a)
+            if t not in (GEOMETRY, ANY) or (self.strict and t != GEOMETRY):
+                raise _invalid(f"空间条件 {name} 里的 {a.name} 不是几何属性（是{_TYPE_ZH[t]}）；请用 geometry")
+        if len(attrs) != 1 or len(lits) != 1:
             raise _invalid(f"空间条件 {name} 的两边必须是 geometry 和一个几何常量（WKT / BBOX / ENVELOPE / GeoJSON）")
-        if self.strict and self.expr(attrs[0]) != GEOMETRY:
-            raise _invalid(f"空间条件 {name} 里的 {attrs[0].name} 不是几何属性；请用 geometry")
         if isinstance(n, ast.SpatialDistancePredicate):
             _distance_m(n)
 
