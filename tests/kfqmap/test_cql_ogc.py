@@ -25,8 +25,8 @@ def _d(text):
     return None if text is None else dt.date.fromisoformat(text)
 
 
-@pytest.fixture(scope="module")
-def frame():
+def make_frame() -> gpd.GeoDataFrame:
+    """Six rows (r1…r6) with every property the examples below name; the answers are worked out from it."""
     data = {
         "id": ROWS,
         "name": ["Smith John", "Smithers", "foo bar", "Foolish", None, "smith"],
@@ -56,6 +56,11 @@ def frame():
     f["built"] = gpd.pd.to_datetime([_d(v) for v in
                                      ["2010-05-01", "2012-06-05", "2014-12-31", "2015-01-01", None, "2016-01-01"]])
     return f.set_index("id", drop=False)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return make_frame()
 
 
 #: (example name, cql2-text, cql2-json, expected rows)
