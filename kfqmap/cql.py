@@ -31,6 +31,7 @@ distances are metres measured in EPSG:4549 (CGCS2000 Gauss-Krüger CM 120E).
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import math
 import operator
 import re
@@ -48,6 +49,8 @@ from shapely.geometry import box, shape
 
 from .crs import MEASURE_CRS, parse_crs, transform_geometry
 from .errors import FilterTimeout, InvalidFilter
+
+log = logging.getLogger("kfqmap.cql")
 
 #: properties that name the feature geometry in a filter
 GEOMETRY_NAMES = ("geometry", "geom", "the_geom", "shape")
@@ -400,26 +403,36 @@ def frame_types(frame, names: Iterable[str] | None = None) -> dict[str, str]:
 
 
 def _object_type(col: pd.Series) -> str:
+    """An object column's type: numbers, booleans, dates or geometries when every value is one; anything else
+    (text, JSON lists/objects as GDAL reads them, mixtures, no values at all) is compared as text — the type the
+    layer's queryables advertise for it."""
     sample = col.dropna()
-    if not len(sample):
-        return ANY
     kinds = set()
     for v in sample.iloc[:1000]:
-        if isinstance(v, bool) or isinstance(v, np.bool_):
+        if isinstance(v, (bool, np.bool_)):
             kinds.add(BOOLEAN)
         elif isinstance(v, (int, float, np.integer, np.floating)):
             kinds.add(NUMBER)
-        elif isinstance(v, str):
-            kinds.add(STRING)
         elif isinstance(v, (_dt.date, pd.Timestamp)):
             kinds.add(DATE)
         elif hasattr(v, "geom_type"):
             kinds.add(GEOMETRY)
         else:
-            kinds.add(ANY)
+            kinds.add(STRING)
         if len(kinds) > 1:
-            return ANY
-    return kinds.pop()
+            return STRING
+    return kinds.pop() if kinds else STRING
+
+
+def _as_text(v):
+    if isinstance(v, str) or v is None or v is pd.NA:
+        return v
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, (list, dict, tuple)):
+        import json
+        return json.dumps(v, ensure_ascii=False, default=str)
+    return str(v)
 
 
 def _literal_type(v) -> str:
@@ -512,7 +525,10 @@ class _TypeChecker:
             text = b if tb == STRING else a
             if _numeric_text(text):     # year = '2021': a quoted number against a number property
                 return
-            hint = "；文字请加引号，如 name = '5'" if not isinstance(text, str) else ""
+            attr = next((x for x in (a, b) if isinstance(x, ast.Attribute)), None)
+            num = next((x for x in (a, b) if _is_number(x)), None)
+            hint = f"；文字请加引号，如 {attr.name} = '{num}'" if attr is not None and num is not None and \
+                self.expr(attr) == STRING else ""
             raise _invalid(f"类型不匹配：{what} 两边是{_TYPE_ZH[ta]}（{_describe(a)}）和{_TYPE_ZH[tb]}"
                            f"（{_describe(b)}）{hint}")
         raise _invalid(f"类型不匹配：{what} 两边是{_TYPE_ZH[ta]}（{_describe(a)}）和{_TYPE_ZH[tb]}（{_describe(b)}）")
@@ -681,8 +697,13 @@ class CompiledFilter:
         self.check(queryables)
         limit = DEFAULT_TIME_LIMIT_S if time_limit is None else float(time_limit)
         ev = _MaskEvaluator(frame, self, types, metric_geoms, time.perf_counter() + limit, limit)
-        result = ev.evaluate(self.ast)
-        return ev.as_mask(result)
+        try:
+            return ev.as_mask(ev.evaluate(self.ast))
+        except (TypeError, ValueError, ArithmeticError, shapely.errors.GEOSException) as exc:
+            # the type check should make this unreachable; if data still surprises the evaluator, the client
+            # gets a 400 naming the filter, and the log keeps the cause for a fix
+            log.warning("CQL2 filter %r failed on a frame of %d rows: %r", self.text[:200], len(frame), exc)
+            raise _invalid(f"过滤条件无法在此图层的数据上计算（{type(exc).__name__}）；请检查属性类型") from None
 
     def __call__(self, frame):
         return frame[self.mask(frame)]
@@ -839,6 +860,8 @@ class _MaskEvaluator(Evaluator):
         if kind == NUMBER and not pd.api.types.is_numeric_dtype(col):
             col = pd.to_numeric(col, errors="coerce")
         elif kind == STRING or (kind == ANY and col.dtype == object):
+            if col.dtype == object:
+                col = col.map(_as_text, na_action="ignore")
             col = col.astype("string")
         elif kind == DATE:
             col = _as_time(col)
