@@ -674,8 +674,17 @@ class CompiledFilter:
         if bad:
             raise _invalid("过滤条件中的几何无法解析或为空（请用 WKT，如 POINT(121.0 31.37) 或 "
                            "POLYGON((lon lat, …))，经度在前）")
-        if self.crs != "EPSG:4326":
-            g = transform_geometry(g, self.crs, "EPSG:4326")
+        crs = self.crs
+        named = v.geometry.get("crs") if isinstance(v, values.Geometry) and isinstance(v.geometry, Mapping) else None
+        if named is not None:           # EWKT ``SRID=4549;POINT(…)`` or a GeoJSON "crs" member
+            name = named.get("properties", {}).get("name") if isinstance(named, Mapping) else None
+            if not isinstance(name, str):
+                raise _invalid("过滤条件中几何的 crs 无法识别")
+            crs = parse_crs(name.replace("urn:ogc:def:crs:EPSG::", "EPSG:"), parameter="filter-crs").code
+        if crs != "EPSG:4326":
+            g = transform_geometry(g, crs, "EPSG:4326")
+            if not np.all(np.isfinite(shapely.get_coordinates(g))):
+                raise _invalid(f"过滤条件中的几何不在坐标系 {crs} 的有效范围内")
         if not g.is_valid:
             g = shapely.make_valid(g)
         self._geom_cache[key] = g

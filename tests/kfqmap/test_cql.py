@@ -178,3 +178,11 @@ def test_patched_grammar_in_use(frame, text, expected):
             ids(frame, text)
     else:
         assert ids(frame, text) == expected
+
+
+def test_ewkt_srid_is_honoured(frame):
+    from kfqmap.crs import MEASURE_CRS, transform_geometry
+    p = transform_geometry(Point(121.005, 31.305), "EPSG:4326", MEASURE_CRS)     # inside parcel a
+    assert ids(frame, f"S_INTERSECTS(geometry, SRID=4549;POINT({p.x} {p.y}))") == ["a"]
+    with pytest.raises(InvalidCRS):
+        parse_filter("S_INTERSECTS(geometry, SRID=9999;POINT(1 2))")
