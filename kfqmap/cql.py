@@ -353,6 +353,14 @@ def _distance_m(n) -> float:
     return d
 
 
+def metric_literal(cf: "CompiledFilter", lit):
+    """A literal geometry of ``cf`` projected to EPSG:4549 (for S_DWITHIN), finite or a 400."""
+    g = transform_geometry(cf.literal_geometry(lit), "EPSG:4326", MEASURE_CRS)
+    if not np.all(np.isfinite(shapely.get_coordinates(g))):
+        raise _invalid("S_DWITHIN 的几何无法换算到 EPSG:4549（离本区过远）")
+    return g
+
+
 def _is_geometry_literal(v) -> bool:
     return isinstance(v, (values.Geometry, values.Envelope))
 
@@ -1008,7 +1016,7 @@ class _MaskEvaluator(Evaluator):
     def dwithin(self, node, a, b):
         lit = b if a is _GEOMETRY else a
         d = _distance_m(node)
-        target = transform_geometry(self.cf.literal_geometry(lit), "EPSG:4326", MEASURE_CRS)
+        target = metric_literal(self.cf, lit)
         hit = np.asarray(shapely.dwithin(self._geoms_4549(), target, d), dtype=bool)
         res = self._series(~hit if isinstance(node, ast.DistanceBeyond) else hit)
         res[self._missing_geometry()] = pd.NA

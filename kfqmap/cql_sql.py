@@ -36,7 +36,7 @@ from pygeofilter import ast, values
 from pygeofilter.backends.evaluator import Evaluator, handle
 
 from .cql import (_CMP, _TEMPORAL, ANY, BOOLEAN, DATE, GEOMETRY, NUMBER, STRING, CompiledFilter, _as_time,
-                  _distance_m, _invalid, _is_literal, _TypeChecker, like_tokens)
+                  _distance_m, _invalid, _TypeChecker, like_tokens, metric_literal)
 from .crs import MEASURE_CRS, transform_geometry
 
 #: PostgreSQL type names (``pg_type.typname`` or ``format_type``) → type-check types; anything else is text
@@ -286,7 +286,7 @@ class _SQLEvaluator(Evaluator):
     def dwithin(self, node, a, b):
         lit = b if a is _GEOM else a
         d = _distance_m(node)
-        target = transform_geometry(self.cf.literal_geometry(lit.value), "EPSG:4326", MEASURE_CRS)
+        target = metric_literal(self.cf, lit.value)
         metric_lit = sql.SQL("ST_GeomFromWKB({w}, {s})").format(w=self.param(shapely.to_wkb(target)),
                                                                s=sql.SQL(str(_MEASURE_SRID)))
         g = self._geom()
