@@ -35,8 +35,10 @@ from psycopg import sql
 from pygeofilter import ast, values
 from pygeofilter.backends.evaluator import Evaluator, handle
 
-from .cql import (_CMP, _TEMPORAL, ANY, BOOLEAN, DATE, GEOMETRY, NUMBER, STRING, CompiledFilter, _as_time,
-                  _distance_m, _invalid, _TypeChecker, like_tokens, metric_literal)
+from .cql import CompiledFilter
+from .cql_eval import _CMP, _as_time, like_tokens, metric_literal
+from .cql_types import (_TEMPORAL, ANY, BOOLEAN, DATE, GEOMETRY, NUMBER, STRING, _distance_m, _invalid,
+                        _TypeChecker)
 from .crs import MEASURE_CRS, transform_geometry
 
 #: PostgreSQL type names (``pg_type.typname`` or ``format_type``) → type-check types; anything else is text
