@@ -275,6 +275,34 @@ JSON_DOC = st.recursive(JSON_SCALAR, lambda j: st.one_of(
     st.builds(lambda op, arg: {"op": op, "args": arg}, st.sampled_from(JSON_OPS), j),
     st.lists(j, max_size=3)), max_leaves=8)
 
+# mostly well-typed filters, so that many cases reach evaluation (text, numbers, booleans, NULLs, geometry)
+TYPED = {"name": st.sampled_from(["'示例低效地块001'", "'%地块%'", "'_'", "'%%%!'", "5"]),
+         "status": st.sampled_from(["'已完成'", "'实施中'", "'x'", "1"]),
+         "year": st.sampled_from(["2021", "2023.5", "'2022'", "-1", "'x'", "DATE('2023-01-01')"]),
+         "area_mu": st.sampled_from(["50", "100.5", "0", "1e15", "true"]),
+         "illustrative": st.sampled_from(["true", "false", "1"]),
+         "figures": st.sampled_from(["'%year%'", "'[]'", "2"])}
+TYPED_PRED = st.sampled_from(sorted(TYPED)).flatmap(lambda p: st.one_of(
+    st.tuples(st.just(p), st.sampled_from(["=", "<>", "<", ">="]), TYPED[p]).map(" ".join),
+    st.tuples(st.just(p), st.sampled_from(["LIKE", "NOT LIKE"]), TYPED[p]).map(" ".join),
+    st.tuples(st.just(p), st.lists(TYPED[p], min_size=1, max_size=3)).map(
+        lambda t: f"{t[0]} IN ({', '.join(t[1])})"),
+    st.tuples(st.just(p), TYPED[p], TYPED[p]).map(lambda t: f"{t[0]} BETWEEN {t[1]} AND {t[2]}"),
+    st.just(f"{p} IS NULL"), st.just(f"({p} + 1) / 0 > 2"), st.just(f"CASEI({p}) = 'x'"),
+    st.sampled_from(["S_DWITHIN(geometry, POINT(121.01 31.38), 800)",
+                     "S_INTERSECTS(geometry, BBOX(121, 31.37, 121.02, 31.39))",
+                     "S_WITHIN(geometry, POLYGON((121 31.3, 121.1 31.3, 121.1 31.5, 121 31.3)))"])))
+TYPED_CONDITION = st.recursive(TYPED_PRED, lambda c: st.one_of(
+    st.tuples(c, st.sampled_from(["AND", "OR"]), c).map(" ".join), c.map(lambda s: f"NOT ({s})")), max_leaves=5)
+TYPED_JSON = st.recursive(
+    st.tuples(st.sampled_from(["name", "status", "year", "area_mu", "illustrative", "figures"]),
+              st.sampled_from(["=", "<>", "<", "like", "in", "between", "isNull"]),
+              st.sampled_from(["已完成", "%地块%", 2021, 50.5, True, "2022"])).map(
+        lambda t: {"op": t[1], "args": [{"property": t[0]}] + (
+            [[t[2]]] if t[1] == "in" else [t[2], t[2]] if t[1] == "between" else [] if t[1] == "isNull" else [t[2]])}),
+    lambda j: st.one_of(st.lists(j, min_size=2, max_size=3).map(lambda a: {"op": "or", "args": a}),
+                        j.map(lambda a: {"op": "not", "args": [a]})), max_leaves=5)
+
 ISSUE_CASES = [
     "name NOT IN (illustrative)", "park BETWEEN '_' AND 2023", "DATE('2023-01-01') IN (name)",
     "illustrative + true > 1", "placement LIKE '%%%%%!'", "placement LIKE '%%%%%%%%%%%%!'",
@@ -310,7 +338,7 @@ def _run(frame, text, lang):
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(st.one_of(CONDITION, GARBAGE))
+@given(st.one_of(CONDITION, TYPED_CONDITION, GARBAGE))
 @example(ISSUE_CASES[0]).via("issue 11")
 @example(ISSUE_CASES[1]).via("issue 11")
 @example(ISSUE_CASES[2]).via("issue 11")
@@ -324,7 +352,7 @@ def test_fuzz_cql2_text_only_ever_raises_invalid_filter(any_layer, text):
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(JSON_DOC.map(lambda d: json.dumps(d, ensure_ascii=False)))
+@given(st.one_of(JSON_DOC, TYPED_JSON).map(lambda d: json.dumps(d, ensure_ascii=False)))
 @example(ISSUE_JSON[0]).via("issue 11")
 @example(ISSUE_JSON[1]).via("issue 11")
 @example(ISSUE_JSON[2]).via("issue 11")
