@@ -145,6 +145,8 @@ class _SQLEvaluator(Evaluator):
                 v = _as_time(v).to_pydatetime()
             if v is None:
                 return sql.SQL("NULL")
+            if isinstance(v, str):            # psycopg sends text untyped: '…' IS NULL would be indeterminate
+                return sql.SQL("({p})::text").format(p=self.param(v))
             return self.param(v)
         if x is _GEOM:
             raise _invalid("geometry 只能用在空间条件里（S_INTERSECTS、S_WITHIN、S_DWITHIN …）")

@@ -8,6 +8,8 @@ from types import SimpleNamespace
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from psycopg import sql
 from shapely.geometry import box
 
@@ -16,6 +18,7 @@ from kfqmap.cql_sql import to_sql
 from kfqmap.errors import InvalidFilter
 from kfqmap.stores.postgis import inspect_table, read_postgis
 
+from ..kfqmap.test_cql_hostile import CONDITION, TYPED_CONDITION
 from ..kfqmap.test_cql_ogc import EXAMPLES, make_frame
 
 # the middle of the low-efficiency parcels (lon/lat), and boxes around it
@@ -187,3 +190,36 @@ def test_ogc_examples_in_sql(pg, ogc_table, name, text, doc, expected):
     for filt, lang in ((text, "cql2-text"), (doc, "cql2-json")):
         cond, params = to_sql(parse_filter(filt, lang), columns=columns, geometry_column="geometry", srid=4326)
         assert _sql_ids(pg, info, cond, params) == expected, lang
+
+
+# ---------------------------------------------------------------------------------------------- random filters
+@pytest.fixture(scope="module")
+def parcels_pg(pg):
+    info, frame = _table(pg, "public.low_efficiency_land")
+    with psycopg.connect(pg.dsn, autocommit=True) as conn:
+        yield info, frame, conn
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(st.one_of(TYPED_CONDITION, CONDITION))
+def test_random_filters_agree_with_postgis(parcels_pg, text):
+    """Whatever a random filter does in memory, PostGIS does the same: the same ids, or the same 400."""
+    info, frame, conn = parcels_pg
+    try:
+        compiled = parse_filter(text)
+        expected = sorted(frame["id"][compiled.mask(frame).to_numpy()])
+    except InvalidFilter as exc:
+        if "ACCENTI" in text.upper():
+            return
+        with pytest.raises(InvalidFilter):
+            to_sql(parse_filter(text), columns=dict(info.columns), geometry_column=info.column, srid=info.srid)
+        assert exc.message
+        return
+    try:
+        cond, params = to_sql(compiled, columns=dict(info.columns), geometry_column=info.column, srid=info.srid)
+    except InvalidFilter:
+        assert "ACCENTI" in text.upper()
+        return
+    query = sql.SQL("SELECT id FROM {t} WHERE {c} ORDER BY 1").format(t=sql.Identifier(info.schema, info.table),
+                                                                     c=cond)
+    assert [r[0] for r in conn.execute(query, params).fetchall()] == expected
