@@ -1,90 +1,91 @@
-"""CQL2 filters (OGC 21-065) evaluated on a GeoDataFrame, vectorised.
+"""CQL2 filters (OGC 21-065) evaluated on a GeoDataFrame, vectorised, with bounded work.
 
 >>> f = parse_filter("status = '已完成' AND year <= 2023")
 >>> sorted(f.properties)
 ['status', 'year']
 >>> mask = f.mask(frame)            # a boolean Series aligned on frame.index   # doctest: +SKIP
 
-Parsing is done by pygeofilter's CQL2 grammar (never by string concatenation into SQL). We extend that
-grammar in three small ways that the OGC text allows or that planners need:
+A filter goes through four steps, each of which can only end in a result or ``InvalidFilter`` (400):
 
-* ``NOT ( a AND b )`` — negation of a parenthesised condition;
-* ``S_DWITHIN(geometry, POINT(121 31.3), 500)`` (optionally ``, meters`` / ``kilometers``) — distance in metres,
-  measured in EPSG:4549 (CGCS2000 Gauss-Krüger CM 120E);
-* one-letter property names.
+1. **parse** — cql2-text with pygeofilter's grammar as patched in ``kfqmap._pygeofilter_patches`` (``NOT (a AND
+   b)``, ``S_DWITHIN``, the standard's ``T_BEFORE(a, b)`` form, ``''`` in strings); cql2-json with
+   ``kfqmap.cql_json`` (the standard's JSON form, including ``{"op": "between", "args": [p, lo, hi]}``);
+2. **bound** — the limits below (text length, nesting depth, number of terms, IN-list length, string length,
+   geometry vertices, number magnitude); each violation says which limit was hit and its value;
+3. **normalise** — constant folding (``CASEI('Straße')``, ``date('…')``, ``BBOX(…)`` as a geometry) and chains of
+   AND/OR rebalanced into a tree of logarithmic depth (evaluation recursion stays shallow);
+4. **type-check** against the layer's queryables (``check``; the rules are in ``kfqmap.cql_types``) — an
+   unknown property is a 400 that names it and lists the queryables (one rule for items, export and query; see
+   docs/analysis.md); comparing text with a number, arithmetic on text or booleans, IN lists of mixed types, a
+   DATE against a text column are 400s.
 
-Evaluation builds pandas masks with SQL three-valued logic (a comparison with a missing value is unknown,
-and unknown rows are not selected, also under ``NOT``). Literal geometries are in CRS84 lon/lat unless the
-caller passes ``crs=`` (OGC ``filter-crs``).
+Evaluation (``mask``; ``kfqmap.cql_eval``) is a pygeofilter ``Evaluator`` subclass: one ``@handle`` method per
+node type, building pandas masks with SQL three-valued logic (a comparison with a missing value is unknown, and
+unknown rows are not selected, also under ``NOT``). It checks a time budget before every node and inside long
+LIKE scans and raises ``FilterTimeout`` when it is spent. LIKE never backtracks: runs of ``%`` collapse and each
+``%``-separated segment is matched inside an atomic group (leftmost occurrence, never revisited), so the work is
+linear in the value's length times the pattern's. ``kfqmap.cql_sql`` translates the same tree to PostGIS SQL.
+
+Literal geometries are in CRS84 lon/lat unless the caller passes ``crs=`` (OGC ``filter-crs``). ``S_DWITHIN``
+distances are metres measured in EPSG:4549 (CGCS2000 Gauss-Krüger CM 120E).
 """
 from __future__ import annotations
 
+import logging
 import math
-import operator
-import os
-import re
-import weakref
+import time
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 import shapely
+from pygeofilter import ast, values
 from shapely.geometry import box, shape
 
-from .crs import MEASURE_CRS, parse_crs, transform_geometry
+from .crs import parse_crs, transform_geometry
+from .cql_eval import _STRING_FUNCS, _MaskEvaluator, like_regex, like_tokens, metric_literal  # noqa: F401
+from .cql_types import (ANY, BOOLEAN, DATE, FUNCTIONS, GEOMETRY, GEOMETRY_NAMES, INTERVAL,  # noqa: F401
+                        MAX_DISTANCE_M, NUMBER, STRING, _distance_m, _invalid, _is_geometry_literal, _is_number,
+                        _schema_type, _TypeChecker, frame_types)
 from .errors import InvalidFilter
 
-#: properties that name the feature geometry in a filter
-GEOMETRY_NAMES = ("geometry", "geom", "the_geom", "shape")
-#: the largest distance S_DWITHIN accepts (metres): the plan area is ~30 km across
-MAX_DISTANCE_M = 50_000.0
+log = logging.getLogger("kfqmap.cql")
 
-_UNITS_M = {None: 1.0, "m": 1.0, "meter": 1.0, "meters": 1.0, "metre": 1.0, "metres": 1.0,
-            "km": 1000.0, "kilometer": 1000.0, "kilometers": 1000.0, "kilometre": 1000.0, "kilometres": 1000.0,
-            "米": 1.0, "公里": 1000.0, "千米": 1000.0}
+
+# ------------------------------------------------------------------------------------- limits (each a 400)
+#: characters of filter text (the server's GET parameter allows the same)
+MAX_FILTER_CHARS = 20_000
+#: nesting depth of conditions and expressions (a chain of ANDs or of ORs counts as one level)
+MAX_DEPTH = 32
+#: predicates (comparisons, LIKE, IN, BETWEEN, IS NULL, spatial and temporal tests) in one filter
+MAX_TERMS = 500
+#: values in one IN list
+MAX_IN_VALUES = 1_000
+#: characters in one string literal (also a LIKE pattern)
+MAX_STRING_CHARS = 1_000
+#: vertices in all literal geometries of one filter together
+MAX_GEOMETRY_POINTS = 2_000
+#: largest magnitude of a number literal (beyond it float64 and bigint stop being exact)
+MAX_ABS_NUMBER = 1e15
+#: default evaluation time budget in seconds (``mask(time_limit=...)``); spent → FilterTimeout (HTTP 503)
+DEFAULT_TIME_LIMIT_S = 10.0
+
 
 LANGS = ("cql2-text", "cql2-json")
 
 
+def _limit(what: str, value, limit, key: str) -> InvalidFilter:
+    return _invalid(f"过滤条件超出限制：{what} {value}，上限 {limit}（limit: {key} = {limit}）")
+
+
 # ---------------------------------------------------------------------------------------------- parsing
-@lru_cache(maxsize=1)
-def _text_parser():
-    """pygeofilter's cql2-text grammar, patched for NOT(condition), S_DWITHIN and 1-letter names."""
-    from lark import Lark, v_args
-    from pygeofilter import ast
-    from pygeofilter.parsers.cql2_text import parser as p
-
-    parsers_dir = os.path.dirname(os.path.dirname(p.__file__))
-    with open(os.path.join(os.path.dirname(p.__file__), "grammar.lark"), encoding="utf-8") as fh:
-        grammar = fh.read()
-    grammar = grammar.replace(
-        '| "NOT"i "(" predicate ")"                                       -> not_',
-        '| "NOT"i "(" condition ")"                                       -> not_')
-    grammar = grammar.replace(
-        "          | spatial_predicate\n",
-        '          | spatial_predicate\n'
-        '          | "S_DWITHIN"i "(" expression "," expression "," full_number ["," DIST_UNITS] ")" -> s_dwithin\n',
-        1)
-    grammar = grammar.replace("attribute: /[a-zA-Z][a-zA-Z_:0-9.]+/", "attribute: /[a-zA-Z_][a-zA-Z_:0-9.]*/")
-    grammar = grammar.replace("%import .wkt.ewkt_geometry", "%import wkt.ewkt_geometry")
-    grammar += '\nDIST_UNITS: /(meters|metres|meter|metre|m|kilometers|kilometres|kilometer|kilometre|km)\\b/i\n'
-
-    @v_args(meta=False, inline=True)
-    class Transformer(p.CQLTransformer):
-        def s_dwithin(self, lhs, rhs, distance, units=None):
-            return ast.DistanceWithin(lhs, rhs, distance, str(units).lower() if units is not None else "meters")
-
-    return Lark(grammar, parser="lalr", maybe_placeholders=False, transformer=Transformer(),
-                import_paths=[parsers_dir])
-
-
 def _parse_ast(text, lang: str):
     if lang == "cql2-json":
-        from pygeofilter.parsers.cql2_json import parse as parse_json
-        return parse_json(text)
-    return _text_parser().parse(text)
+        from .cql_json import read
+        return read(text, max_depth=MAX_DEPTH * 2)
+    from ._pygeofilter_patches import parse_text
+    return parse_text(text)
 
 
 def _syntax_message(exc: Exception, text: str) -> str:
@@ -95,49 +96,7 @@ def _syntax_message(exc: Exception, text: str) -> str:
             "S_DWITHIN(geometry, POINT(121.0 31.37), 500)")
 
 
-# ---------------------------------------------------------------------------------------------- result
-@dataclass
-class CompiledFilter:
-    """A parsed CQL2 filter. ``mask(frame)`` evaluates it; ``properties`` lists the properties it names."""
-
-    text: str
-    lang: str
-    ast: Any
-    properties: frozenset[str]
-    spatial: bool
-    crs: str = "EPSG:4326"
-    _geom_cache: dict = field(default_factory=dict, repr=False, compare=False)
-
-    def check(self, queryables) -> None:
-        """Raise ``InvalidFilter`` if the filter names a property outside ``queryables``."""
-        allowed = set(queryables)
-        unknown = sorted(p for p in self.properties if p not in allowed and p.lower() not in GEOMETRY_NAMES)
-        if unknown:
-            listed = "、".join(sorted(q for q in allowed if q not in GEOMETRY_NAMES)) or "（无）"
-            raise InvalidFilter(f"过滤条件中的属性 '{unknown[0]}' 不存在。可查询的属性：{listed}、geometry",
-                                parameter="filter")
-
-    def mask(self, frame) -> pd.Series:
-        """Boolean Series (index = ``frame.index``): True where the feature matches the filter."""
-        cols = [c for c in frame.columns if c != getattr(frame, "_geometry_column_name", None)]
-        self.check(cols)
-        result = _Evaluator(frame, self).eval(self.ast)
-        if isinstance(result, pd.Series):
-            if result.dtype == object or str(result.dtype) != "boolean":
-                try:
-                    result = result.astype("boolean")
-                except (TypeError, ValueError):
-                    raise InvalidFilter("过滤条件不是一个真/假判断（例如缺少比较运算符）", parameter="filter") from None
-            return result.fillna(False).astype(bool)
-        if isinstance(result, (bool, np.bool_)):
-            return pd.Series(bool(result), index=frame.index)
-        raise InvalidFilter("过滤条件不是一个真/假判断（例如缺少比较运算符）", parameter="filter")
-
-    def __call__(self, frame):
-        return frame[self.mask(frame)]
-
-
-def parse_filter(text, lang: str = "cql2-text", *, crs=None) -> CompiledFilter:
+def parse_filter(text, lang: str = "cql2-text", *, crs=None) -> "CompiledFilter":
     """Parse a CQL2 filter (text or JSON) into a ``CompiledFilter``; raises ``InvalidFilter``.
 
     ``crs`` is the CRS of literal geometries (OGC ``filter-crs``; default CRS84 lon/lat).
@@ -147,23 +106,98 @@ def parse_filter(text, lang: str = "cql2-text", *, crs=None) -> CompiledFilter:
     lang = str(lang).lower()
     if lang not in LANGS:
         raise InvalidFilter(f"不支持的过滤语言 '{lang}'；可用：{', '.join(LANGS)}", parameter="filter-lang")
-    if text is None or (isinstance(text, str) and not text.strip()):
-        raise InvalidFilter("过滤条件为空", parameter="filter")
+    if isinstance(text, (dict, list)):
+        if lang != "cql2-json":
+            raise _invalid("过滤条件是 JSON 对象，filter-lang 应为 cql2-json")
+        import json
+        text = json.dumps(text, ensure_ascii=False)
+    if text is None or not isinstance(text, str) or not text.strip():
+        raise _invalid("过滤条件为空")
+    if len(text) > MAX_FILTER_CHARS:
+        raise _limit("过滤条件长度（字符）", len(text), MAX_FILTER_CHARS, "filter length")
     info = parse_crs(crs, parameter="filter-crs")
     try:
         node = _parse_ast(text, lang)
     except InvalidFilter:
         raise
+    except RecursionError:
+        raise _limit("嵌套层数", f"> {MAX_DEPTH}", MAX_DEPTH, "nesting depth") from None
     except Exception as exc:  # lark / pygeofilter raise many types
-        raise InvalidFilter(_syntax_message(exc, str(text)), parameter="filter") from None
+        raise _invalid(_syntax_message(exc, text)) from None
+    _measure(node)
+    node = _Normaliser().norm(node)
     props, spatial = _collect(node)
-    cf = CompiledFilter(text=str(text), lang=lang, ast=node, properties=frozenset(props), spatial=spatial,
+    cf = CompiledFilter(text=text, lang=lang, ast=node, properties=frozenset(props), spatial=spatial,
                         crs=info.code)
     _validate_literals(node, cf)
+    _TypeChecker({}, strict=False).condition(node)      # what can be checked without the layer's types
     return cf
 
 
-def _children(node):
+# ---------------------------------------------------------------------------------------------- bounds
+def _measure(root) -> None:
+    """Enforce the limits on the raw tree, iteratively (a 3,000-deep tree must not reach the recursion limit)."""
+    terms = 0
+    points = 0
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        n, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _limit("嵌套层数", f"> {MAX_DEPTH}", MAX_DEPTH, "nesting depth")
+        if isinstance(n, (ast.And, ast.Or)):
+            kind, chain = type(n), [n]
+            while chain:                                   # a chain of one operator is one level
+                c = chain.pop()
+                for s in (c.lhs, c.rhs):
+                    (chain.append(s) if type(s) is kind else stack.append((s, depth + 1)))
+            continue
+        if isinstance(n, ast.Predicate):
+            terms += 1
+            if terms > MAX_TERMS:
+                raise _limit("比较项数量", f"> {MAX_TERMS}", MAX_TERMS, "terms")
+        if isinstance(n, ast.In) and len(n.sub_nodes) > MAX_IN_VALUES:
+            raise _limit("IN 列表的取值个数", len(n.sub_nodes), MAX_IN_VALUES, "IN values")
+        if isinstance(n, str):
+            if len(n) > MAX_STRING_CHARS:
+                raise _limit("文字常量长度（字符）", len(n), MAX_STRING_CHARS, "string length")
+            continue
+        if isinstance(n, (int, float)) and not isinstance(n, bool):
+            if not math.isfinite(n) or abs(n) > MAX_ABS_NUMBER:
+                raise _limit("数值常量的绝对值", n if math.isfinite(n) else str(n), f"{MAX_ABS_NUMBER:.0e}",
+                             "number magnitude")
+            continue
+        if isinstance(n, values.Geometry):
+            points += _count_points(n.geometry, MAX_GEOMETRY_POINTS - points + 1)
+            if points > MAX_GEOMETRY_POINTS:
+                raise _limit("几何常量的顶点数", f"> {MAX_GEOMETRY_POINTS}", MAX_GEOMETRY_POINTS, "geometry vertices")
+            continue
+        if isinstance(n, ast.Like):
+            stack.append((n.pattern, depth + 1))
+        if isinstance(n, ast.SpatialDistancePredicate):
+            stack.append((n.distance, depth + 1))
+        if isinstance(n, ast.Node):
+            stack.extend((s, depth + 1) for s in _children(n))
+        elif isinstance(n, (list, tuple)):
+            stack.extend((s, depth + 1) for s in n)
+
+
+def _count_points(geometry, cap: int) -> int:
+    """Coordinate tuples in a GeoJSON-like mapping (stops counting past ``cap``)."""
+    count = 0
+    stack = [geometry]
+    while stack and count <= cap:
+        g = stack.pop()
+        if isinstance(g, Mapping):
+            stack.extend(g.get(k) for k in ("coordinates", "geometries") if g.get(k) is not None)
+        elif isinstance(g, (list, tuple)):
+            if g and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in g):
+                count += 1
+            else:
+                stack.extend(g)
+    return count
+
+
+def _children(node) -> list:
     getter = getattr(node, "get_sub_nodes", None)
     if getter is None:
         return []
@@ -179,8 +213,70 @@ def _children(node):
     return out
 
 
+# ---------------------------------------------------------------------------------------------- normalising
+
+
+class _Normaliser:
+    """Constant folding and balanced AND/OR trees (runs after ``_measure``, so recursion depth is bounded)."""
+
+    def norm(self, n):
+        if isinstance(n, (ast.And, ast.Or)):
+            kind, items, chain = type(n), [], [n]
+            while chain:
+                c = chain.pop()
+                for s in (c.rhs, c.lhs):
+                    (chain.append(s) if type(s) is kind else items.append(s))
+            items.reverse()        # chain was walked right-first from a stack: restore reading order
+            return self._balanced(kind, [self.norm(i) for i in items])
+        if isinstance(n, ast.Not):
+            return ast.Not(self.norm(n.sub_node))
+        if isinstance(n, ast.Function):
+            return self._function(n)
+        if isinstance(n, ast.Like):
+            pattern = self.norm(n.pattern) if isinstance(n.pattern, ast.Node) else n.pattern
+            return ast.Like(self.norm(n.lhs), pattern, n.nocase, "%", "_", "\\", n.not_)
+        if isinstance(n, ast.In):
+            return ast.In(self.norm(n.lhs), [self.norm(o) for o in n.sub_nodes], n.not_)
+        if isinstance(n, ast.Between):
+            return ast.Between(self.norm(n.lhs), self.norm(n.low), self.norm(n.high), n.not_)
+        if isinstance(n, ast.IsNull):
+            return ast.IsNull(self.norm(n.lhs), n.not_)
+        if isinstance(n, ast.Arithmetic):
+            return type(n)(self.norm(n.lhs), self.norm(n.rhs))
+        if isinstance(n, (ast.Comparison, ast.SpatialComparisonPredicate, ast.TemporalPredicate)):
+            return type(n)(self.norm(n.lhs), self.norm(n.rhs))
+        if isinstance(n, ast.SpatialDistancePredicate):
+            return type(n)(self.norm(n.lhs), self.norm(n.rhs), n.distance, n.units)
+        return n
+
+    @staticmethod
+    def _balanced(kind, items: list):
+        while len(items) > 1:
+            items = [kind(items[i], items[i + 1]) if i + 1 < len(items) else items[i]
+                     for i in range(0, len(items), 2)]
+        return items[0]
+
+    def _function(self, n: ast.Function):
+        name = str(n.name).lower()
+        args = [self.norm(a) for a in n.arguments]
+        if name == "casei":
+            name = "lower"
+        if name in ("lower", "upper", "accenti") and len(args) == 1 and isinstance(args[0], str):
+            return _STRING_FUNCS[name](args[0])
+        if name in ("date", "timestamp") and len(args) == 1 and isinstance(args[0], str):
+            from pygeofilter.util import parse_date, parse_datetime
+            try:
+                return parse_date(args[0]) if name == "date" else parse_datetime(args[0])
+            except Exception:
+                raise _invalid(f"{name.upper()}('{args[0][:40]}') 不是合法的日期/时间（如 2023-01-01）") from None
+        if name in ("bbox", "envelope") and len(args) in (4, 6) and all(_is_number(a) for a in args):
+            if len(args) == 6:
+                args = [args[0], args[1], args[3], args[4]]
+            return values.Envelope(args[0], args[2], args[1], args[3])
+        return ast.Function(name, args)
+
+
 def _collect(node):
-    from pygeofilter import ast
     props: set[str] = set()
     spatial = False
     stack = [node]
@@ -191,335 +287,114 @@ def _collect(node):
                 props.add(n.name)
         if isinstance(n, (ast.SpatialComparisonPredicate, ast.SpatialDistancePredicate, ast.BBox)):
             spatial = True
-        if isinstance(n, ast.Like):
-            stack.append(n.lhs)
-            continue
+        if isinstance(n, ast.Like) and isinstance(n.pattern, ast.Node):
+            stack.append(n.pattern)
         stack.extend(_children(n))
     return props, spatial
 
 
-def _validate_literals(node, cf: CompiledFilter) -> None:
+def _validate_literals(node, cf: "CompiledFilter") -> None:
     """Check distances and literal geometries once, at parse time, so errors come before any data is read."""
-    from pygeofilter import ast
     stack = [node]
     while stack:
         n = stack.pop()
         if isinstance(n, ast.SpatialDistancePredicate):
             _distance_m(n)
-        if isinstance(n, ast.Node):
+        if _is_geometry_literal(n):
+            cf.literal_geometry(n)
+        elif isinstance(n, ast.Node):
             stack.extend(_children(n))
-    # literal geometries: parse them now (raises InvalidFilter on broken ones)
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, ast.Node):
-            for s in _children(n):
-                if _is_geometry_literal(s):
-                    _literal_geometry(s, cf)
-                else:
-                    stack.append(s)
 
 
-def _distance_m(n) -> float:
-    units = (n.units or "meters")
-    units = str(units).lower()
-    if units not in _UNITS_M:
-        raise InvalidFilter(f"S_DWITHIN 的距离单位 '{units}' 不支持；请用 meters 或 kilometers", parameter="filter")
-    try:
-        d = float(n.distance) * _UNITS_M[units]
-    except (TypeError, ValueError):
-        raise InvalidFilter("S_DWITHIN 的距离必须是数字（米）", parameter="filter") from None
-    if not math.isfinite(d) or d < 0 or d > MAX_DISTANCE_M:
-        raise InvalidFilter(f"S_DWITHIN 的距离 {n.distance} {units} 不合理：应在 0 到 {MAX_DISTANCE_M:,.0f} 米之间",
-                            parameter="filter")
-    return d
+# ---------------------------------------------------------------------------------------------- result
+@dataclass
+class CompiledFilter:
+    """A parsed, bounded CQL2 filter. ``mask(frame)`` evaluates it; ``properties`` lists the properties it
+    names; ``check(queryables)`` type-checks it against a layer's queryables."""
 
+    text: str
+    lang: str
+    ast: Any
+    properties: frozenset[str]
+    spatial: bool
+    crs: str = "EPSG:4326"
+    _geom_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
-def _is_geometry_literal(v) -> bool:
-    from pygeofilter import values
-    return isinstance(v, (values.Geometry, values.Envelope)) or (
-        hasattr(v, "name") and hasattr(v, "arguments") and str(getattr(v, "name", "")).lower() in ("bbox", "envelope"))
+    def check(self, queryables, *, geometry_names: Iterable[str] = ()) -> dict[str, str]:
+        """Type-check against ``queryables`` (a mapping name → JSON Schema / type name, or just names).
 
-
-def _literal_geometry(v, cf: CompiledFilter):
-    """A literal geometry (WKT, ENVELOPE, BBOX(...)) → shapely geometry in EPSG:4326."""
-    key = id(v)
-    if key in cf._geom_cache:
-        return cf._geom_cache[key]
-    from pygeofilter import values
-    try:
-        if isinstance(v, values.Envelope):
-            g = box(min(v.x1, v.x2), min(v.y1, v.y2), max(v.x1, v.x2), max(v.y1, v.y2))
-        elif isinstance(v, values.Geometry):
-            g = shape(v.geometry)
-        else:  # Function bbox(minx, miny, maxx, maxy)
-            args = [float(a) for a in v.arguments]
-            if len(args) != 4:
-                raise ValueError("bbox needs 4 numbers")
-            g = box(*args)
-    except Exception:
-        raise InvalidFilter("过滤条件中的几何无法解析（请用 WKT，如 POINT(121.0 31.37) 或 "
-                            "POLYGON((lon lat, …))，经度在前）", parameter="filter") from None
-    if g.is_empty:
-        raise InvalidFilter("过滤条件中的几何为空", parameter="filter")
-    if cf.crs != "EPSG:4326":
-        g = transform_geometry(g, cf.crs, "EPSG:4326")
-    if not g.is_valid:
-        g = shapely.make_valid(g)
-    cf._geom_cache[key] = g
-    return g
-
-
-# ---------------------------------------------------------------------------------------------- evaluation
-_CMP = {
-    "Equal": operator.eq, "NotEqual": operator.ne, "LessThan": operator.lt, "LessEqual": operator.le,
-    "GreaterThan": operator.gt, "GreaterEqual": operator.ge,
-}
-_SPATIAL = {
-    "GeometryIntersects": shapely.intersects, "GeometryDisjoint": shapely.disjoint,
-    "GeometryContains": shapely.contains, "GeometryWithin": shapely.within, "GeometryTouches": shapely.touches,
-    "GeometryCrosses": shapely.crosses, "GeometryOverlaps": shapely.overlaps, "GeometryEquals": shapely.equals,
-}
-
-
-def _like_regex(pattern: str, wildcard="%", singlechar="_", escapechar="\\") -> str:
-    out = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == escapechar and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if c == wildcard:
-            out.append(".*")
-        elif c == singlechar:
-            out.append(".")
+        Raises ``InvalidFilter`` naming the first unknown property (and listing the queryables) or the first
+        ill-typed expression. Returns the property types used."""
+        if isinstance(queryables, Mapping):
+            types = {str(k): _schema_type(v) for k, v in queryables.items()}
         else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
+            types = {str(k): ANY for k in queryables}
+        extra = {g.lower() for g in geometry_names} | {k.lower() for k, t in types.items() if t == GEOMETRY}
+        unknown = sorted(p for p in self.properties if p not in types and p.lower() not in GEOMETRY_NAMES
+                         and p.lower() not in extra)
+        if unknown:
+            listed = "、".join(sorted(q for q in types if q.lower() not in GEOMETRY_NAMES
+                                      and types[q] != GEOMETRY)) or "（无）"
+            raise _invalid(f"过滤条件中的属性 '{unknown[0]}' 不存在。可查询的属性：{listed}、geometry")
+        _TypeChecker(types, geometry_names=tuple(GEOMETRY_NAMES) + tuple(extra)).condition(self.ast)
+        return {p: types[p] for p in self.properties if p in types}
 
-
-class _Evaluator:
-    def __init__(self, frame, cf: CompiledFilter):
-        self.frame = frame
-        self.cf = cf
-        self.index = frame.index
-        self._g4549 = None
-
-    # -- helpers
-    def _bool(self, values) -> pd.Series:
-        if isinstance(values, pd.Series):
-            return values.astype("boolean")
-        return pd.Series(pd.array(np.asarray(values, dtype=bool), dtype="boolean"), index=self.index)
-
-    def _geoms(self):
-        return np.asarray(self.frame.geometry.values)
-
-    def _geoms_4549(self):
-        if self._g4549 is None:
-            self._g4549 = _metric_geometries(self.frame)
-        return self._g4549
-
-    def _is_geometry_attr(self, node) -> bool:
-        from pygeofilter import ast
-        return isinstance(node, ast.Attribute) and node.name.lower() in GEOMETRY_NAMES
-
-    def _spatial_operand(self, node):
-        if self._is_geometry_attr(node):
-            return self._geoms()
-        if _is_geometry_literal(node):
-            return _literal_geometry(node, self.cf)
-        raise InvalidFilter("空间条件的两边必须是 geometry 和一个几何（WKT / BBOX / ENVELOPE）", parameter="filter")
-
-    # -- dispatch
-    def eval(self, node):
-        from pygeofilter import ast
-        name = type(node).__name__
-        if isinstance(node, ast.And):
-            return self._bool(self.eval(node.lhs)) & self._bool(self.eval(node.rhs))
-        if isinstance(node, ast.Or):
-            return self._bool(self.eval(node.lhs)) | self._bool(self.eval(node.rhs))
-        if isinstance(node, ast.Not):
-            return ~self._bool(self.eval(node.sub_node))
-        if name in _CMP:
-            return self._compare(_CMP[name], node.lhs, node.rhs)
-        if isinstance(node, ast.Between):
-            v = self.value(node.lhs)
-            lo, hi = self.value(node.low), self.value(node.high)
-            v, lo = _align(v, lo)
-            v, hi = _align(v, hi)
-            res = self._nullable(v, (v >= lo) & (v <= hi))
-            return ~res if node.not_ else res
-        if isinstance(node, ast.Like):
-            return self._like(node)
-        if isinstance(node, ast.In):
-            v = self.value(node.lhs)
-            opts = [self.value(o) for o in node.sub_nodes]
-            if isinstance(v, pd.Series):
-                v2 = v
-                if pd.api.types.is_numeric_dtype(v) and any(isinstance(o, str) for o in opts):
-                    v2 = v.astype("string")
-                    opts = [str(o) for o in opts]
-                elif not pd.api.types.is_numeric_dtype(v) and any(isinstance(o, (int, float)) for o in opts):
-                    v2 = pd.to_numeric(v, errors="coerce")
-                res = self._nullable(v, v2.isin(opts))
-            else:
-                res = self._bool(pd.Series(v in opts, index=self.index))
-            return ~res if node.not_ else res
-        if isinstance(node, ast.IsNull):
-            v = self.value(node.lhs)
-            res = self._bool(v.isna() if isinstance(v, pd.Series) else pd.Series(v is None, index=self.index))
-            return ~res if node.not_ else res
-        if isinstance(node, ast.Include):
-            return self._bool(np.full(len(self.index), not getattr(node, "not_", False)))
-        if name in _SPATIAL:
-            a, b = self._spatial_operand(node.lhs), self._spatial_operand(node.rhs)
-            return self._bool(_SPATIAL[name](a, b))
-        if isinstance(node, ast.BBox):
-            a = self._spatial_operand(node.lhs)
-            g = box(node.minx, node.miny, node.maxx, node.maxy)
-            if self.cf.crs != "EPSG:4326":
-                g = transform_geometry(g, self.cf.crs, "EPSG:4326")
-            return self._bool(shapely.intersects(a, g))
-        if isinstance(node, ast.SpatialDistancePredicate):
-            d = _distance_m(node)
-            lhs, rhs = node.lhs, node.rhs
-            if not self._is_geometry_attr(lhs):
-                lhs, rhs = rhs, lhs
-            if not self._is_geometry_attr(lhs):
-                raise InvalidFilter("S_DWITHIN 的一边必须是 geometry", parameter="filter")
-            lit = transform_geometry(self._spatial_operand(rhs), "EPSG:4326", MEASURE_CRS)
-            hit = shapely.dwithin(self._geoms_4549(), lit, d)
-            return self._bool(~hit if node.op.value == "BEYOND" else hit)
-        if isinstance(node, (ast.Comparison, ast.Predicate)):
-            raise InvalidFilter(f"不支持的过滤运算：{name}", parameter="filter")
-        # a bare expression used as a condition (e.g. a boolean property)
-        v = self.value(node)
-        if isinstance(v, pd.Series) and pd.api.types.is_bool_dtype(v):
-            return self._bool(v)
-        raise InvalidFilter("过滤条件不是一个真/假判断（例如缺少比较运算符）", parameter="filter")
-
-    def _nullable(self, v, res):
-        res = self._bool(res) if isinstance(res, pd.Series) else self._bool(pd.Series(res, index=self.index))
-        if isinstance(v, pd.Series):
-            res = res.copy()
-            res[v.isna().to_numpy()] = pd.NA
-        return res
-
-    def _compare(self, op, lhs, rhs):
-        a, b = self.value(lhs), self.value(rhs)
-        a, b = _align(a, b)
+    def literal_geometry(self, v):
+        """A literal geometry (WKT, GeoJSON, ENVELOPE, BBOX(...)) → shapely geometry in EPSG:4326."""
+        key = id(v)
+        hit = self._geom_cache.get(key)
+        if hit is not None:
+            return hit
         try:
-            res = op(a, b)
-        except TypeError:
-            raise InvalidFilter("过滤条件比较了不同类型的值（例如文字与数字）", parameter="filter") from None
-        if not isinstance(res, pd.Series):
-            res = pd.Series(bool(res), index=self.index)
-        res = self._bool(res.fillna(False) if res.dtype == object else res)
-        for v in (a, b):
-            if isinstance(v, pd.Series):
-                res[v.isna().to_numpy()] = pd.NA
-        return res
+            if isinstance(v, values.Envelope):
+                g = box(min(v.x1, v.x2), min(v.y1, v.y2), max(v.x1, v.x2), max(v.y1, v.y2))
+            else:
+                g = shape(v.geometry)
+            bad = g.is_empty or not np.all(np.isfinite(shapely.get_coordinates(g)))
+        except Exception:
+            bad = True
+        if bad:
+            raise _invalid("过滤条件中的几何无法解析或为空（请用 WKT，如 POINT(121.0 31.37) 或 "
+                           "POLYGON((lon lat, …))，经度在前）")
+        crs = self.crs
+        named = v.geometry.get("crs") if isinstance(v, values.Geometry) and isinstance(v.geometry, Mapping) else None
+        if named is not None:           # EWKT ``SRID=4549;POINT(…)`` or a GeoJSON "crs" member
+            name = named.get("properties", {}).get("name") if isinstance(named, Mapping) else None
+            if not isinstance(name, str):
+                raise _invalid("过滤条件中几何的 crs 无法识别")
+            crs = parse_crs(name.replace("urn:ogc:def:crs:EPSG::", "EPSG:"), parameter="filter-crs").code
+        if crs != "EPSG:4326":
+            g = transform_geometry(g, crs, "EPSG:4326")
+            if not np.all(np.isfinite(shapely.get_coordinates(g))):
+                raise _invalid(f"过滤条件中的几何不在坐标系 {crs} 的有效范围内")
+        if not g.is_valid:
+            g = shapely.make_valid(g)
+        self._geom_cache[key] = g
+        return g
 
-    def _like(self, node):
-        v = self.value(node.lhs)
-        pattern = node.pattern if isinstance(node.pattern, str) else self.value(node.pattern)
-        if not isinstance(pattern, str):
-            raise InvalidFilter("LIKE 的模式必须是文字，如 name LIKE '%园%'", parameter="filter")
-        # CQL2 uses % and _ ; pygeofilter reports '.' as single char for the text grammar
-        rx = _like_regex(pattern, "%", "_", "\\")
-        flags = re.IGNORECASE if node.nocase else 0
-        if not isinstance(v, pd.Series):
-            res = pd.Series(bool(re.fullmatch(rx, str(v), flags)), index=self.index)
-        else:
-            s = v.astype("string")
-            res = s.str.fullmatch(rx, case=not node.nocase)
-        res = self._nullable(v, res)
-        return ~res if node.not_ else res
+    def mask(self, frame, *, metric_geoms: Callable[[], np.ndarray] | None = None,
+             time_limit: float | None = None) -> pd.Series:
+        """Boolean Series (index = ``frame.index``): True where the feature matches the filter.
 
-    def value(self, node):
-        from pygeofilter import ast
-        if isinstance(node, ast.Attribute):
-            if node.name.lower() in GEOMETRY_NAMES:
-                raise InvalidFilter("geometry 只能用在空间条件里（S_INTERSECTS、S_WITHIN、S_DWITHIN …）",
-                                    parameter="filter")
-            col = self.frame[node.name]
-            if col.dtype == object:
-                non_null = col.dropna()
-                if len(non_null) and non_null.map(lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)).all():
-                    col = pd.to_numeric(col, errors="coerce")
-            return col
-        if isinstance(node, ast.Function):
-            fname = node.name.lower()
-            args = [self.value(a) for a in node.arguments]
-            if fname in ("lower", "casei") and len(args) == 1:
-                a = args[0]
-                return a.astype("string").str.lower() if isinstance(a, pd.Series) else str(a).lower()
-            if fname == "upper" and len(args) == 1:
-                a = args[0]
-                return a.astype("string").str.upper() if isinstance(a, pd.Series) else str(a).upper()
-            if fname == "accenti" and len(args) == 1:
-                return args[0]
-            raise InvalidFilter(f"不支持的函数 {node.name}()；可用：CASEI、LOWER、UPPER", parameter="filter")
-        if isinstance(node, ast.Arithmetic):
-            a, b = self.value(node.lhs), self.value(node.rhs)
-            a = pd.to_numeric(a, errors="coerce") if isinstance(a, pd.Series) else a
-            b = pd.to_numeric(b, errors="coerce") if isinstance(b, pd.Series) else b
-            ops = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
-            try:
-                return ops[node.op.value](a, b)
-            except (TypeError, ZeroDivisionError):
-                raise InvalidFilter("过滤条件中的算术运算无效", parameter="filter") from None
-        if isinstance(node, ast.Node):
-            raise InvalidFilter(f"不支持的过滤表达式：{type(node).__name__}", parameter="filter")
-        if _is_geometry_literal(node):
-            raise InvalidFilter("几何只能用在空间条件里（S_INTERSECTS、S_WITHIN、S_DWITHIN …）", parameter="filter")
-        return node   # a literal: str, int, float, bool, date
+        ``metric_geoms`` returns the frame's geometries in EPSG:4549, aligned with its rows (a layer's cached
+        copy); without it they are computed when S_DWITHIN needs them. ``time_limit`` (seconds, default
+        ``DEFAULT_TIME_LIMIT_S``) bounds the evaluation: ``FilterTimeout`` when it is spent."""
+        geom_col = getattr(frame, "_geometry_column_name", None)
+        columns = [c for c in frame.columns if c != geom_col]
+        types = frame_types(frame, [c for c in columns if c in self.properties])
+        queryables = {c: types.get(c, ANY) for c in columns}
+        if geom_col:
+            queryables[geom_col] = GEOMETRY
+        self.check(queryables)
+        limit = DEFAULT_TIME_LIMIT_S if time_limit is None else float(time_limit)
+        ev = _MaskEvaluator(frame, self, types, metric_geoms, time.perf_counter() + limit, limit)
+        try:
+            return ev.as_mask(ev.evaluate(self.ast))
+        except (TypeError, ValueError, ArithmeticError, shapely.errors.GEOSException) as exc:
+            # the type check should make this unreachable; if data still surprises the evaluator, the client
+            # gets a 400 naming the filter, and the log keeps the cause for a fix
+            log.warning("CQL2 filter %r failed on a frame of %d rows: %r", self.text[:200], len(frame), exc)
+            raise _invalid(f"过滤条件无法在此图层的数据上计算（{type(exc).__name__}）；请检查属性类型") from None
 
-
-# EPSG:4549 copies of frames' geometries, kept while the frame lives (the catalog's frames are long-lived and
-# read-only, so repeated S_DWITHIN filters over a 200,000-feature layer reproject it once)
-_METRIC_CACHE: dict[int, tuple[weakref.ref, object, np.ndarray]] = {}
-
-
-def _metric_geometries(frame) -> np.ndarray:
-    key = id(frame)
-    values = frame.geometry.values
-    hit = _METRIC_CACHE.get(key)
-    if hit is not None and hit[0]() is frame and hit[1] is values:   # same frame, same geometry column
-        return hit[2]
-    geoms = transform_geometry(np.asarray(values), "EPSG:4326", MEASURE_CRS)
-    try:
-        ref = weakref.ref(frame)
-        if hit is None:
-            weakref.finalize(frame, _METRIC_CACHE.pop, key, None)
-    except TypeError:        # not weak-referenceable: no caching
-        return geoms
-    _METRIC_CACHE[key] = (ref, values, geoms)
-    return geoms
-
-
-def _align(a, b):
-    """Make a column and a literal comparable: numbers vs numeric-looking text, text vs numbers."""
-    if isinstance(a, pd.Series) and not isinstance(b, pd.Series):
-        return _align_series_scalar(a, b), b
-    if isinstance(b, pd.Series) and not isinstance(a, pd.Series):
-        return a, _align_series_scalar(b, a)
-    if isinstance(a, pd.Series) and isinstance(b, pd.Series):
-        if pd.api.types.is_numeric_dtype(a) != pd.api.types.is_numeric_dtype(b):
-            return pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
-    return a, b
-
-
-def _align_series_scalar(s: pd.Series, v):
-    if isinstance(v, bool):
-        return s
-    if isinstance(v, (int, float)) and not pd.api.types.is_numeric_dtype(s):
-        return pd.to_numeric(s, errors="coerce")
-    if isinstance(v, str) and pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-        return s.astype("string").str.replace(r"\.0$", "", regex=True)
-    if isinstance(v, str):
-        return s.astype("string")
-    return s
+    def __call__(self, frame):
+        return frame[self.mask(frame)]

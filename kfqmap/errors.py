@@ -53,6 +53,12 @@ class InvalidFilter(KFQMapError):
     parameter = "filter"
 
 
+class FilterTimeout(KFQMapError):
+    """A CQL2 filter whose evaluation spent its time budget (the filter is valid; the work was too much now)."""
+
+    parameter = "filter"
+
+
 class InvalidGeometry(KFQMapError):
     """Broken GeoJSON, an invalid or empty geometry, or a geometry of the wrong type."""
 

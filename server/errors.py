@@ -32,6 +32,7 @@ STATUS_CODES: dict[type[E.KFQMapError], int] = {
     E.InvalidBBox: 400,
     E.InvalidCRS: 400,
     E.InvalidFilter: 400,
+    E.FilterTimeout: 503,      # a filter's evaluation spent its time budget (kfqmap.cql.DEFAULT_TIME_LIMIT_S)
     E.InvalidGeometry: 400,
     E.InvalidParameter: 400,
     E.TileOutOfRange: 400,

@@ -141,3 +141,48 @@ def test_dwithin_follows_a_replaced_geometry_column():
     assert parse_filter(flt).mask(f).tolist() == [True]
     f["geometry"] = gpd.GeoSeries([Point(121.1, 31.35)], crs=4326)     # moved ~9.5 km east
     assert parse_filter(flt).mask(f).tolist() == [False]
+
+
+def test_grammar_patches_are_checked():
+    from kfqmap import _pygeofilter_patches as patches
+    original = open(patches._GRAMMAR_FILE, encoding="utf-8").read()
+    assert patches.patched_grammar(original) == patches.PATCHED_GRAMMAR
+    for name, anchor, _ in patches.GRAMMAR_PATCHES:
+        with pytest.raises(RuntimeError, match=name):           # an upgrade that moves an anchor fails loudly
+            patches.patched_grammar(original.replace(anchor, ""))
+        with pytest.raises(RuntimeError, match=name):
+            patches.patched_grammar(original + "\n// " + anchor)
+    parser = patches.text_parser()
+    for probe in patches.PROBES:
+        parser.parse(probe)
+
+
+def test_pygeofilter_is_pinned_to_the_patched_series():
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path
+    deps = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "pygeofilter>=0.4,<0.5" in [d.split("#")[0].strip() for d in deps]
+    assert version("pygeofilter").startswith("0.4.")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("NOT (status = '已完成' OR year > 2024)", ["b"]),
+    ("T_BEFORE(year, DATE('2020-01-01'))", None),           # year is a number, not a date: 400
+    ("name = 'it''s'", []),
+    ("name IN ('科创园', 'Y') AND NOT area_mu IS NULL", ["a"]),
+])
+def test_patched_grammar_in_use(frame, text, expected):
+    if expected is None:
+        with pytest.raises(InvalidFilter, match="T_BEFORE"):
+            ids(frame, text)
+    else:
+        assert ids(frame, text) == expected
+
+
+def test_ewkt_srid_is_honoured(frame):
+    from kfqmap.crs import MEASURE_CRS, transform_geometry
+    p = transform_geometry(Point(121.005, 31.305), "EPSG:4326", MEASURE_CRS)     # inside parcel a
+    assert ids(frame, f"S_INTERSECTS(geometry, SRID=4549;POINT({p.x} {p.y}))") == ["a"]
+    with pytest.raises(InvalidCRS):
+        parse_filter("S_INTERSECTS(geometry, SRID=9999;POINT(1 2))")
