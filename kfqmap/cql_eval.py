@@ -9,7 +9,7 @@ import operator
 import re
 import time
 import unicodedata
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,7 @@ from .crs import MEASURE_CRS, transform_geometry
 from .cql_types import _TEMPORAL, ANY, DATE, GEOMETRY_NAMES, NUMBER, STRING, _as_text, _distance_m, _invalid
 from .errors import FilterTimeout
 
-if TYPE_CHECKING:
-    from .cql import CompiledFilter
+# annotations name ``kfqmap.cql.CompiledFilter`` as text only: cql imports this module, never the other way
 
 #: rows per LIKE chunk between two time-budget checks (~50 ms of matching each)
 _LIKE_CHUNK = 20_000

@@ -490,8 +490,12 @@ class LayerIndex:
             if len(positions):
                 positions = positions[self.equality_mask(name, text, positions)]
         if query.filter is not None and len(positions):
-            subset = self.frame.iloc[positions] if len(positions) < len(self.frame) else self.frame
-            mask = np.asarray(query.filter.mask(subset), dtype=bool)
+            whole = len(positions) == len(self.frame)
+            subset = self.frame if whole else self.frame.iloc[positions]
+            spatial, chosen = self.spatial, positions
+            metric = (lambda: spatial.geoms_4549 if whole else spatial.geoms_4549[chosen]) if spatial is not None \
+                else None
+            mask = np.asarray(query.filter.mask(subset, metric_geoms=metric), dtype=bool)
             positions = positions[mask]
         return positions
 

@@ -29,7 +29,16 @@ def filter_mask(state, compiled, *, strict: bool) -> np.ndarray:
                                 f"{', '.join(c for c in state.frame.columns if c != state.frame.geometry.name)}",
                                 parameter="filter")
         return np.zeros(len(state.frame), dtype=bool)
-    return np.asarray(compiled.mask(state.frame), dtype=bool)
+    return np.asarray(compiled.mask(state.frame, metric_geoms=metric_geometries(state)), dtype=bool)
+
+
+def metric_geometries(state):
+    """A callable giving ``state``'s geometries in EPSG:4549 from its cached copy (S_DWITHIN in metres), if any."""
+    if hasattr(state, "metric_geometries"):          # a collection's LayerState
+        return state.metric_geometries
+    if hasattr(state, "geoms_4549"):                 # a query LayerIndex
+        return lambda: state.geoms_4549
+    return None
 
 
 def missing_properties(state, compiled) -> list[str]:

@@ -26,6 +26,7 @@ import numpy as np
 import orjson
 import shapely
 
+from ..cql_sql import to_sql
 from ..errors import FeatureNotFound, InvalidParameter, RequestTooLarge
 from ..features import (GEOGRAPHIC_DECIMALS, TEMPORAL_PROPERTIES, ItemsPage, ItemsQuery, OutputCRS, _round,
                         from_wgs84, parse_output_crs)
@@ -163,10 +164,6 @@ class PostGISItems:
         return sql.SQL(" AND ").join(parts), params
 
     def _filter_sql(self, compiled):
-        try:
-            from ..cql_sql import to_sql
-        except ImportError:            # pragma: no cover - the translator ships with kfqmap
-            raise InvalidParameter("此图层暂不支持 filter（no CQL2 translator）", parameter="filter") from None
         info = self.info
         return to_sql(compiled, columns=dict(info.columns), geometry_column=info.column, srid=info.srid or 4326)
 
