@@ -400,8 +400,12 @@ _SQL_TYPES = {"b": "BOOLEAN", "i": "INTEGER", "u": "INTEGER", "f": "REAL", "M": 
 
 
 def _create_geopackage(conn: sqlite3.Connection) -> None:
-    """The tables every GeoPackage has (OGC 12-128r18 §1.1), created if missing."""
-    if conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'gpkg_contents'").fetchall()[0][0]:
+    """The tables every GeoPackage has (OGC 12-128r18 §1.1), each created if missing (so a store made by an
+    earlier KFQMap gains the tables a later one uses, e.g. ``gpkg_data_columns``)."""
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+    wanted = {"gpkg_spatial_ref_sys", "gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions",
+              "gpkg_data_columns"}
+    if wanted <= have:
         return
     from pyproj import CRS
 
@@ -409,33 +413,33 @@ def _create_geopackage(conn: sqlite3.Connection) -> None:
     try:
         conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}").fetchall()
         conn.execute(f"PRAGMA user_version = {_USER_VERSION}").fetchall()
-        conn.execute("""CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER NOT NULL PRIMARY KEY,
+        conn.execute("""CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER NOT NULL PRIMARY KEY,
             organization TEXT NOT NULL, organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL,
             description TEXT)""")
-        conn.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)", [
+        conn.executemany("INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)", [
             ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
             ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
             ("WGS 84 geodetic", 4326, "EPSG", 4326, CRS.from_epsg(4326).to_wkt("WKT1_GDAL"),
              "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid")])
-        conn.execute("""CREATE TABLE gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL,
+        conn.execute("""CREATE TABLE IF NOT EXISTS gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL,
             identifier TEXT UNIQUE, description TEXT DEFAULT '',
             last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
             min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
             CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id))""")
-        conn.execute("""CREATE TABLE gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL,
+        conn.execute("""CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL,
             geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,
             CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
             CONSTRAINT uk_gc_table_name UNIQUE (table_name),
             CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
             CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id))""")
-        conn.execute("""CREATE TABLE gpkg_extensions (table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL,
+        conn.execute("""CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL,
             definition TEXT NOT NULL, scope TEXT NOT NULL,
             CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))""")
-        conn.execute("""CREATE TABLE gpkg_data_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL,
+        conn.execute("""CREATE TABLE IF NOT EXISTS gpkg_data_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL,
             name TEXT, title TEXT, description TEXT, mime_type TEXT, constraint_name TEXT,
             CONSTRAINT pk_gdc PRIMARY KEY (table_name, column_name),
             CONSTRAINT gdc_tn UNIQUE (table_name, name))""")
-        conn.execute("""INSERT INTO gpkg_extensions VALUES ('gpkg_data_columns', NULL, 'gpkg_schema',
+        conn.execute("""INSERT OR IGNORE INTO gpkg_extensions VALUES ('gpkg_data_columns', NULL, 'gpkg_schema',
             'http://www.geopackage.org/spec/#extension_schema', 'read-write')""")
         conn.execute("COMMIT")
     except BaseException:
@@ -457,7 +461,14 @@ def _drop_table(conn: sqlite3.Connection, table: str) -> None:
         conn.execute(f"DELETE FROM {meta} WHERE lower(table_name) = lower(?)", (table,))
 
 
+#: the contract's provenance fields keep their type even when a layer has no value at all (GDAL reads an all-null
+#: GeoJSON property as text; a table of unlocated places has no accuracy_m yet, but it is a number)
+_CONTRACT_TYPES = {"accuracy_m": "REAL", "illustrative": "BOOLEAN", "schematic": "BOOLEAN", "placeholder": "BOOLEAN"}
+
+
 def _sql_type(series: pd.Series) -> str:
+    if series.name in _CONTRACT_TYPES and series.isna().all():
+        return _CONTRACT_TYPES[series.name]
     return _SQL_TYPES.get(series.dtype.kind, "TEXT")
 
 

@@ -1,6 +1,8 @@
 """The build is reproducible, self-contained, and the CLI lists the catalog."""
 from __future__ import annotations
 
+import os
+
 import shutil
 import subprocess
 import sys
@@ -50,7 +52,8 @@ def test_kfqmap_layers_prints_table():
     exe = ROOT / ".venv" / "bin" / "kfqmap"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "kfqmap.cli.main"]
     proc = subprocess.run(cmd + ["layers"], capture_output=True, text=True, timeout=300,
-                          env={"PATH": "/usr/bin:/bin", "KFQMAP_GEODATA_DIR": str(GEODATA), "LANG": "C.UTF-8"})
+                          env={"PATH": "/usr/bin:/bin", "KFQMAP_GEODATA_DIR": str(GEODATA), "LANG": "C.UTF-8",
+                               "KFQMAP_DATA_DIR": os.environ["KFQMAP_DATA_DIR"]})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "面积(亩)" in out
@@ -65,6 +68,7 @@ def test_kfqmap_layers_prints_table():
 def test_kfqmap_show_layer():
     exe = ROOT / ".venv" / "bin" / "kfqmap"
     proc = subprocess.run([str(exe), "show", "cores"], capture_output=True, text=True, timeout=300,
-                          env={"PATH": "/usr/bin:/bin", "KFQMAP_GEODATA_DIR": str(GEODATA), "LANG": "C.UTF-8"})
+                          env={"PATH": "/usr/bin:/bin", "KFQMAP_GEODATA_DIR": str(GEODATA), "LANG": "C.UTF-8",
+                               "KFQMAP_DATA_DIR": os.environ["KFQMAP_DATA_DIR"]})
     assert proc.returncode == 0, proc.stderr
     assert "青阳港两岸核心区" in proc.stdout and "传媒港" in proc.stdout
