@@ -1,9 +1,10 @@
 """Tile maths on morecantile's WebMercatorQuad: the one place KFQMap turns lon/lat, metres and z/x/y into each other.
 
 morecantile defines the tile matrix set (origin, cell sizes, matrix widths, its CRS); every constant here is read
-from it once, at import. The functions below then use the closed-form formulas on numpy arrays, because
-morecantile answers one tile per call through pydantic models (~20 µs for ``xy_bounds``, ~0.3 µs here; the tile
-engine asks for bounds of thousands of tiles per seeding pass, and projects every vertex of a layer).
+from it once, at import. The functions below then use the closed-form formulas, on numpy arrays where it matters,
+because morecantile answers one tile per call through pydantic models and pyproj (measured here: ``xy_bounds``
+31 µs against 4 µs for ``tile_bounds``; ``tile`` of a point 1.1 ms), while the tile engine projects every vertex of
+a layer and asks for the tiles of every feature of a layer at once.
 ``tests/kfqmap/test_tiles_math.py`` checks these functions against morecantile on many tiles.
 
 WebMercatorQuad's matrices are powers of two, so tile sizes are exact: ``tile_span(z)`` equals morecantile's

@@ -411,3 +411,26 @@ def test_tile_index_matches_strtree(request, monkeypatch, name, z):
         with_tree = src.encode(z, x, y)
         monkeypatch.setattr(encode_module, "TILE_INDEX_MIN_ZOOM", 13)
         assert with_index == with_tree, (z, x, y)
+
+
+# ------------------------------------------------------------------------------------------ stable feature ids
+def test_fids_give_the_mvt_ids(synthetic):
+    """``LayerSource(fids=...)``: ids aligned with the frame's rows become the MVT feature ids, in every path."""
+    frame = synthetic[0]
+    ids = np.array([9_000_000_001, 7, 42, 2**40, 3, 11], dtype=np.uint64)
+    src = T.LayerSource("demo", frame, fids=ids)
+    data, _ = src.encode(Z, TX, TY)
+    got = {f["properties"]["id"]: f["id"] for f in decode(tile_message(data))["demo"]["features"]}
+    want = dict(zip(frame["id"], ids.tolist()))
+    assert got and all(got[k] == want[k] for k in got)
+    for fast in (False, True):
+        src.fast_paths = fast
+        assert src.encode(Z, TX, TY) == (data, len(got))
+
+
+def test_fids_must_align_with_the_rows(synthetic):
+    frame = synthetic[0]
+    with pytest.raises(ValueError):
+        T.LayerSource("demo", frame, fids=np.arange(3, dtype=np.uint64))
+    with pytest.raises(ValueError):
+        T.LayerSource("demo", frame, fids=np.array([-1, 2, 3, 4, 5, 6]))
