@@ -17,7 +17,8 @@ One module per job (read them in this order):
 
 The fast paths (tile index, unclipped polygons without shapely, pre-encoded geometry) sit behind one switch,
 ``LayerSource.fast_paths``; each gives the general path's bytes. ``tests/kfqmap/test_tiles_reference.py`` decodes
-every plan tile z10–16 with mapbox-vector-tile and compares it with shapely's own clip of the source features.
+sampled tiles of every plan layer, z10–16, with mapbox-vector-tile and compares them with shapely's own clip of the
+source features.
 """
 from __future__ import annotations
 

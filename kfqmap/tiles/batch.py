@@ -1,10 +1,11 @@
 """Many tiles of one zoom of one polygon layer in a single vectorised pass (``kfqmap tiles seed``).
 
 Why: seeding z10–16 of a parcel layer means tens of thousands of tiles; one ``encode_layer`` call per tile pays its
-fixed cost (candidate lookup, a few dozen numpy calls) for each. Here every (feature, tile) pair of the requested tiles is formed
-at once, each pair's points quantised against its own tile, and all the tiles' feature streams written by one
-``varint_array`` call; the per-tile work left is slicing bytes. Same decoded features as ``encode_layer``
-(``tests/kfqmap/test_tiles.py::test_encode_many_matches_encode``); every key is listed in each tile.
+fixed cost (candidate lookup, a few dozen numpy calls) for each. Here every (feature, tile) pair of the requested
+tiles is formed at once, each pair's points quantised against its own tile, and all the tiles' feature streams
+written by one ``varint_array`` call; the per-tile work left is slicing bytes. Same decoded features as
+``encode_layer`` (``tests/kfqmap/test_tiles.py::test_encode_many_matches_encode``); every key is listed in each
+tile.
 """
 from __future__ import annotations
 

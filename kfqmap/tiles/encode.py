@@ -27,8 +27,8 @@ TILE_INDEX_MIN_ZOOM = 13      #: from this zoom on, a layer keeps a tile → can
 
 
 
-def encode_layer(src: LayerSource, z: int, x: int, y: int, *, feature_zoom: int | None = None, limit: int | None = None,
-           extent: int = EXTENT, buffer: int = BUFFER) -> tuple[bytes, int]:
+def encode_layer(src: LayerSource, z: int, x: int, y: int, *, feature_zoom: int | None = None,
+                 limit: int | None = None, extent: int = EXTENT, buffer: int = BUFFER) -> tuple[bytes, int]:
     """This layer's MVT ``Layer`` message for tile z/x/y (b"" if empty) and its feature count.
 
     ``feature_zoom`` picks the feature set of another zoom (lower = fewer features); default ``z``.
@@ -181,7 +181,8 @@ def tile_tags(src: LayerSource, feats: np.ndarray):
     tags[1::2] = vlocal
     return tags, np.repeat(rows, 2), used_vals, used_keys
 
-def layer_message(src: LayerSource, features: bytes, used_vals: np.ndarray, used_keys: np.ndarray, extent: int) -> bytes:
+def layer_message(src: LayerSource, features: bytes, used_vals: np.ndarray, used_keys: np.ndarray,
+                  extent: int) -> bytes:
     """The Layer message around encoded features: version, name, features, the used keys and values, extent."""
     vals = src.values
     if len(used_vals):
@@ -195,7 +196,8 @@ def layer_message(src: LayerSource, features: bytes, used_vals: np.ndarray, used
     return layer_bytes(src.name, features, keys, values, extent)
 
 
-def layer_from_streams(src: LayerSource, cand: np.ndarray, geom: np.ndarray, gown: np.ndarray, extent: int) -> tuple[bytes, int]:
+def layer_from_streams(src: LayerSource, cand: np.ndarray, geom: np.ndarray, gown: np.ndarray,
+                       extent: int) -> tuple[bytes, int]:
     """The Layer message from the command stream ``geom`` of the candidates ``cand`` (``gown``: local owner of
     each command integer, ascending): features without geometry left are dropped; tags, keys, values."""
     if len(geom) == 0:

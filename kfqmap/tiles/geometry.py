@@ -1,10 +1,11 @@
 """Geometry → MVT command integers, on flat (ragged) coordinate arrays: quantising to the tile grid, ring clean-up and
 orientation, line parts, points, and the clipping of features that reach beyond a tile.
 
-Why ragged arrays: a tile of parcels holds up to ``FEATURE_BUDGET`` (2,500) polygons, and per-polygon shapely
-calls and object arrays would cost more than the whole numpy pass, so everything after the clip works on
-``shapely.to_ragged_array``'s coordinates and offsets with numpy: repeated points, the closing point, degenerate rings and ring orientation (MVT 2.1: exterior
-clockwise in y-down tile space, holes anticlockwise) are all decided per ring with ``bincount``s, not per feature.
+Why ragged arrays: a tile of parcels holds up to ``FEATURE_BUDGET`` (2,500) polygons, and per-polygon shapely calls
+and object arrays would cost more than the whole numpy pass, so everything after the clip works on
+``shapely.to_ragged_array``'s coordinates and offsets with numpy: repeated points, the closing point, degenerate
+rings and ring orientation (MVT 2.1: exterior clockwise in y-down tile space, holes anticlockwise) are all decided
+per ring with ``bincount``s, not per feature.
 """
 from __future__ import annotations
 

@@ -3,8 +3,9 @@ and ``Tile`` framing (https://github.com/mapbox/vector-tile-spec/tree/master/2.1
 
 Why by hand and with numpy: a z16 tile of parcels holds thousands of features and tens of thousands of command
 integers; protobuf's Python runtime (what mapbox-vector-tile uses) builds one object per feature and value. Here a
-whole tile's varints are written by a handful of numpy calls (``varint_array``), whatever the feature count. mapbox-vector-tile stays
-the reference: ``tests/kfqmap/test_tiles_reference.py`` decodes every plan tile z10–16 with it.
+whole tile's varints are written by a handful of numpy calls (``varint_array``), whatever the feature count.
+mapbox-vector-tile stays the reference: ``tests/kfqmap/test_tiles_reference.py`` decodes sampled tiles of every plan
+layer, z10–16, with it.
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class PreGeom(NamedTuple):
     """One zoom's geometry of every one-ring polygon of a layer's ragged arrays, encoded once (``pre_geometry``)."""
 
-    scale: float         # pixels per metre at this zoom (global pixel = rint((x + ORIGIN)·scale), rint((ORIGIN − y)·scale))
+    scale: float         # pixels per metre at this zoom; global pixel = rint((x + ORIGIN)·scale), rint((ORIGIN − y)·scale)
     x0: np.ndarray       # per polygon: its first emitted point on the global grid
     y0: np.ndarray
     start: np.ndarray    # per polygon: offset of its encoded tail in ``buf``

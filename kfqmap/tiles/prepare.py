@@ -7,20 +7,20 @@ zoom keeps every feature of the zoom above unless some tile would hold more than
 (counted by centroid); then the layer is **thinned on a grid** of ``DROP_GRID`` × ``DROP_GRID`` cells per tile,
 keeping in each cell the feature with the largest area (length for lines). The kept sets are nested (a feature
 visible at z is visible at every zoom above), so tiles agree across their edges. The small plan layers never reach
-the budget and are never thinned. Preparing 200,000 parcels: ~3 s (projection ~0.5 s, STRtree ~0.3 s, values
-~0.8 s, thinning ~0.5 s); each zoom's tile index ~0.2 s and its pre-encoded geometry ~0.4 s / ~12 MB.
+the budget and are never thinned. Measured (``bench/profile_inproc.py -n 50000``, 2 shared cores): preparing
+50,000 parcels takes 1.3 s; the first tile of z14 / z16, which builds that zoom's tile index and pre-encoded
+geometry, ~0.2–0.3 s (~0.4 s and ~12 MB per zoom for 200,000 parcels, bench/README.md).
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import shapely
-from dataclasses import dataclass
 
 from . import batch, encode, pre
-from .encode import TILE_INDEX_MIN_ZOOM
 from .geometry import BUFFER, DETAIL_ZOOM, ragged_polygons
 from .mvt import EXTENT, LINE, POINT, POLYGON, field_bytes, field_type, value_entries
 from .tilemath import ORIGIN, covered_tiles, lonlat_to_mercator, matrix_width, mercator_to_lonlat, tile_span
@@ -45,10 +45,11 @@ class LayerSource:
     layer averages more than 12 vertices per feature).
 
     ``fast_paths`` (class attribute, default True) is the one switch for the encoder's fast paths: the per-zoom
-    tile index (z ≥ ``TILE_INDEX_MIN_ZOOM``), unclipped polygons taken from the ragged arrays without shapely, and
+    tile index (z ≥ ``encode.TILE_INDEX_MIN_ZOOM``), unclipped polygons taken from the ragged arrays without shapely, and
     pre-encoded geometry for one-ring polygon layers. Every one gives the general path's bytes; set it False on a
     source (or on the class) to encode through the general path only — for tests and for finding a bug.
-    Measured on 200,000 parcels (in-process p50): z16 ~0.9 ms with the fast paths, ~3.5 ms without.
+    Measured (``bench/profile_inproc.py -n 50000 --tiles-only``, in-process p50 per tile, 2 shared cores), with /
+    without: z10 7.8 / 26.7 ms, z12 9.9 / 32.4 ms, z14 1.9 / 12.5 ms, z16 0.66 / 2.5 ms.
     """
 
     fast_paths: bool = True

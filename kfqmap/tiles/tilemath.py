@@ -24,7 +24,7 @@ from ..errors import TileOutOfRange
 TMS = morecantile.tms.get("WebMercatorQuad")
 MIN_ZOOM, MAX_ZOOM = 0, 22    #: documented zoom range of every tileset
 
-#: half the width of the projected world, EPSG:3857 metres (20037508.342789244): the matrix origin is (−ORIGIN, ORIGIN)
+#: half the width of the projected world in EPSG:3857 metres (20037508.342789244); the origin is (−ORIGIN, ORIGIN)
 ORIGIN = -float(TMS.matrix(0).pointOfOrigin[0])
 #: the sphere radius of the projection (6378137 m): the semi-major axis of the TMS CRS's ellipsoid
 R = float(CRS.from_user_input(TMS.crs.srs).ellipsoid.semi_major_metre)
