@@ -66,7 +66,7 @@ def encode_many(src: LayerSource, z: int, tiles: np.ndarray, *, extent: int = EX
                                                  left[i] + size + pad, top[i] + pad) for i in big], dtype=object)
         for k, i in enumerate(big):          # as encode_layer does: valid once quantised to the pair's tile
             tb = TileBounds(left[i], top[i] - size, left[i] + size, top[i])
-            clipped[k:k + 1] = valid_on_grid(clipped[k:k + 1], tb, extent)
+            clipped[k:k + 1] = valid_on_grid(clipped[k:k + 1], tb, extent, buffer)
         fam = np.full(len(big), POLYGON, dtype=np.int8)
         ok = clean(clipped, fam, None)
         if ok.any():

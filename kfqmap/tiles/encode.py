@@ -109,7 +109,7 @@ def streams(src: LayerSource, cand: np.ndarray, inside: np.ndarray, fast: np.nda
         geoms[out] = shapely.clip_by_rect(geoms[out], *box)
         out &= src.family[cand] == POLYGON
         if out.any():
-            geoms[out] = valid_on_grid(geoms[out], b, extent)
+            geoms[out] = valid_on_grid(geoms[out], b, extent, buffer)
         keep = clean(geoms, src.family[cand], fast)
         geoms, cand, inside = geoms[keep], cand[keep], inside[keep]
         fast = fast[keep] if fast is not None else None
