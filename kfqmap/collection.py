@@ -71,9 +71,7 @@ class LayerState:
     @cached_property
     def tiles(self):
         """``kfqmap.tiles.LayerSource``: the layer prepared for MVT, with the store's keys as feature ids."""
-        source = LayerSource(self.layer.id, self.frame)
-        source.fids = self.fids[source.rows]
-        return source
+        return LayerSource(self.layer.id, self.frame, fids=self.fids)
 
     def metric_geometries(self) -> np.ndarray:
         """The geometries in EPSG:4549 (metres), aligned with the frame's rows (CQL2 distance filters)."""

@@ -14,7 +14,6 @@ and point radius are the MapLibre style's numbers, in CSS pixels (× ``scale`` f
 from __future__ import annotations
 
 import io
-import math
 from functools import lru_cache
 
 import numpy as np
@@ -23,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .style import (BACKGROUND, FONT_FILE, LABEL_COLOR, LABEL_HALO, TEXT_SIZE, feature_colours, layer_paint,
                     ordered_layers)
-from .tiles import ORIGIN, check_tile, tile_bounds
+from .tiles import ORIGIN, check_tile, lonlat_tile, tile_bounds  # noqa: F401  (lonlat_tile: re-exported)
 
 TILE_SIZE = 256
 SUPERSAMPLE = 2
@@ -281,12 +280,3 @@ def mosaic(renderer: TileRenderer, z: int, x0: int, y0: int, n: int = 3, *, scal
         for dx in range(n):
             out.paste(renderer.render_image(z, x0 + dx, y0 + dy, scale=scale), (dx * size, dy * size))
     return out
-
-
-def lonlat_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
-    """The x/y of the tile holding lon/lat at zoom z."""
-    n = 1 << z
-    x = int((lon + 180.0) / 360.0 * n)
-    lat_r = math.radians(lat)
-    y = int((1.0 - math.asinh(math.tan(lat_r)) / math.pi) / 2.0 * n)
-    return min(max(x, 0), n - 1), min(max(y, 0), n - 1)

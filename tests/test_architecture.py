@@ -71,9 +71,13 @@ def import_graph(modules: dict[str, Path] | None = None) -> dict[str, dict[str, 
                     base = f"{base}.{node.module}" if node.module else base
                 else:
                     base = node.module or ""
-                add(_known(base, modules), node.lineno)
-                for alias in node.names:          # ``from . import csv`` imports the sub-module kfqmap.export.csv
-                    add(_known(f"{base}.{alias.name}", modules), node.lineno)
+                subs = [f"{base}.{alias.name}" for alias in node.names]
+                # ``from . import csv`` imports the sub-module kfqmap.export.csv; the package itself counts only
+                # when a name is not a sub-module (``from . import LayerSelection`` reads the package's __init__)
+                if node.module or not all(sub in modules for sub in subs):
+                    add(_known(base, modules), node.lineno)
+                for sub in subs:
+                    add(_known(sub, modules), node.lineno)
             elif (isinstance(node, ast.Call) and ast.unparse(node.func) in ("importlib.import_module", "import_module")
                   and node.args):
                 arg = node.args[0]

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import mapbox_vector_tile
-import mercantile
+import morecantile
 import pytest
 
 from kfqmap.catalog import load_catalog
@@ -16,6 +16,8 @@ from kfqmap.settings import CatalogSettings
 from kfqmap.tiles import TileEngine, lonlat_to_mercator
 from kfqmap.tileseed import seed
 from server.testing import live_server  # noqa: F401
+
+TMS = morecantile.tms.get("WebMercatorQuad")
 
 pytestmark = [pytest.mark.interop,
               pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="GDAL ogrinfo not installed")]
@@ -47,7 +49,7 @@ def engine():
 def known(engine):
     layer_id = next(i for i in ("key_projects", "axis_carriers", "s1_stations") if i in engine.catalog.ids)
     feat = engine.catalog.read(layer_id).iloc[0]
-    t = mercantile.tile(feat.geometry.x, feat.geometry.y, 14)
+    t = TMS.tile(feat.geometry.x, feat.geometry.y, 14)
     return layer_id, feat, t
 
 

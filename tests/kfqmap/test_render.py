@@ -5,7 +5,7 @@ import io
 from pathlib import Path
 
 import geopandas as gpd
-import mercantile
+import morecantile
 import numpy as np
 import pytest
 from PIL import Image
@@ -19,9 +19,11 @@ from kfqmap.settings import CatalogSettings
 from kfqmap.style import BACKGROUND, layer_paint
 from kfqmap.tiles import TileEngine, tile_pixel
 
+TMS = morecantile.tms.get("WebMercatorQuad")
+
 Z = 14
 LON, LAT = 121.0, 31.38
-TX, TY = mercantile.tile(LON, LAT, Z).x, mercantile.tile(LON, LAT, Z).y
+TX, TY = TMS.tile(LON, LAT, Z).x, TMS.tile(LON, LAT, Z).y
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -33,7 +35,7 @@ def _layer(layer_id, geometry_type, style, **kw):
 
 @pytest.fixture(scope="module")
 def renderer():
-    w, s, e, n = mercantile.bounds(TX, TY, Z)
+    w, s, e, n = TMS.bounds(TX, TY, Z)
     dx, dy = (e - w) / 8, (n - s) / 8
     catalog = Catalog([], Path("."))
     sites = gpd.GeoDataFrame({"id": ["a"], "name": ["核心商业区"]},
@@ -124,7 +126,7 @@ def test_renderer_reads_the_style(real):
 
 def test_category_colours_per_feature():
     """A layer coloured by a category field (多园 by park_type) fills each feature with its category's colour."""
-    w, s, e, n = mercantile.bounds(TX, TY, Z)
+    w, s, e, n = TMS.bounds(TX, TY, Z)
     dx = (e - w) / 8
     catalog = Catalog([], Path("."))
     parks = gpd.GeoDataFrame({"id": ["life", "industry"], "name": ["甲", "乙"], "park_type": ["城市生活园区", "特色产业园区"]},

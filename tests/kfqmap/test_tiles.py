@@ -5,7 +5,6 @@ import json
 
 import geopandas as gpd
 import mapbox_vector_tile
-import mercantile
 import morecantile
 import numpy as np
 import pytest
@@ -14,12 +13,15 @@ from google.protobuf.internal.encoder import _VarintBytes
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 from kfqmap import tiles as T
+from kfqmap.tiles import encode as encode_module
 from kfqmap.catalog import load_catalog
 from kfqmap.errors import InvalidParameter, LayerNotFound, TileOutOfRange
 from kfqmap.settings import CatalogSettings
 
+TMS = morecantile.tms.get("WebMercatorQuad")
+
 Z, LON, LAT = 14, 121.0, 31.38
-TX, TY = mercantile.tile(LON, LAT, Z).x, mercantile.tile(LON, LAT, Z).y
+TX, TY = TMS.tile(LON, LAT, Z).x, TMS.tile(LON, LAT, Z).y
 
 
 def decode(data: bytes) -> dict:
@@ -27,13 +29,13 @@ def decode(data: bytes) -> dict:
 
 
 def tile_message(layer_bytes: bytes) -> bytes:
-    return T._tile_message([layer_bytes])
+    return T.tile_message([layer_bytes])
 
 
 @pytest.fixture(scope="module")
 def synthetic():
     """Features around a known point: a square, a square with a hole, a multipolygon, a line, a point."""
-    w, s, e, n = mercantile.bounds(TX, TY, Z)
+    w, s, e, n = TMS.bounds(TX, TY, Z)
     dx, dy = (e - w) / 10, (n - s) / 10
     sq = box(w + dx, s + dy, w + 3 * dx, s + 3 * dy)
     holed = Polygon(box(w + 5 * dx, s + 5 * dy, w + 9 * dx, s + 9 * dy).exterior.coords,
@@ -73,12 +75,12 @@ def test_check_tile_names_the_parameter():
         assert err.value.parameter == name
 
 
-def test_tiles_for_bounds_matches_mercantile():
+def test_tiles_for_bounds_matches_morecantile():
     lon0, lat0, lon1, lat1 = 120.95, 31.33, 121.1, 31.43
     x0, y0 = T.lonlat_to_mercator(lon0, lat0)
     x1, y1 = T.lonlat_to_mercator(lon1, lat1)
     got = {tuple(t) for t in T.tiles_for_bounds(np.array([[x0, y0, x1, y1]]), 13)}
-    want = {(t.x, t.y) for t in mercantile.tiles(lon0, lat0, lon1, lat1, 13)}
+    want = {(t.x, t.y) for t in TMS.tiles(lon0, lat0, lon1, lat1, [13])}
     assert got == want
 
 
@@ -124,7 +126,7 @@ def test_decodes_with_mapbox_vector_tile(source, synthetic):
     assert feats["line"]["geometry"]["type"] == "LineString"
     # square corners at the expected tile units (y down)
     ring = np.array(feats["sq"]["geometry"]["coordinates"][0])
-    w, s, e, n_ = mercantile.bounds(TX, TY, Z)
+    w, s, e, n_ = TMS.bounds(TX, TY, Z)
     dx, dy = (e - w) / 10, (n_ - s) / 10
     corner = np.array(T.tile_pixel(w + dx, s + dy, Z, TX, TY))
     assert np.min(np.abs(ring - corner).sum(axis=1)) <= 1
@@ -137,7 +139,7 @@ def test_matches_reference_encoder(source, synthetic):
     frame, geoms = synthetic
     data, _ = source.encode(Z, TX, TY)
     ours = {f["properties"]["id"]: f for f in decode(tile_message(data))["demo"]["features"]}
-    b = mercantile.xy_bounds(TX, TY, Z)
+    b = TMS.xy_bounds(TX, TY, Z)
     sq3857 = shapely.transform(geoms[0], lambda c: np.column_stack(T.lonlat_to_mercator(c[:, 0], c[:, 1])))
     ref = mapbox_vector_tile.encode([{"name": "ref", "features": [{"geometry": sq3857.wkt, "properties": {}}]}],
                                     default_options={"quantize_bounds": (b.left, b.bottom, b.right, b.top)})
@@ -163,7 +165,7 @@ def test_empty_tile(source):
 
 def test_tiny_features_are_dropped_not_broken(source):
     """At z2 every synthetic shape collapses below one tile unit except the big one; nothing invalid remains."""
-    t = mercantile.tile(LON, LAT, 2)
+    t = TMS.tile(LON, LAT, 2)
     data, n = source.encode(2, t.x, t.y)
     layer = decode(tile_message(data))["demo"]
     for f in layer["features"]:
@@ -192,7 +194,7 @@ def test_thinning_is_nested_and_bounded(dense):
     assert (mz[mz > 0] <= T.DETAIL_ZOOM).all()
     counts, ids = {}, {}
     for z in (10, 12, 13, 14, 16):
-        t = mercantile.tile(121.01, 31.36, z)
+        t = TMS.tile(121.01, 31.36, z)
         data, n = dense.encode(z, t.x, t.y)
         counts[z] = n
         ids[z] = {int(f["properties"]["id"][1:]) for f in decode(tile_message(data))["dense"]["features"]}
@@ -201,12 +203,12 @@ def test_thinning_is_nested_and_bounded(dense):
     assert counts[10] <= T.DROP_GRID ** 2 < dense.n
     # nested: what z10 shows inside the z13 tile, z13 shows too; z16 shows every square of its tile
     for lo, hi in ((10, 13), (13, 14)):
-        t = mercantile.tile(121.01, 31.36, hi)
+        t = TMS.tile(121.01, 31.36, hi)
         b = T.tile_bounds(hi, t.x, t.y)
         inside = {k for k in ids[lo] if dense.bounds[k, 0] >= b.left and dense.bounds[k, 2] <= b.right
                   and dense.bounds[k, 1] >= b.bottom and dense.bounds[k, 3] <= b.top}
         assert inside <= ids[hi]
-    t = mercantile.tile(121.01, 31.36, 16)
+    t = TMS.tile(121.01, 31.36, 16)
     b = T.tile_bounds(16, t.x, t.y)
     within = set(np.flatnonzero((dense.bounds[:, 0] >= b.left) & (dense.bounds[:, 2] <= b.right)
                                 & (dense.bounds[:, 1] >= b.bottom) & (dense.bounds[:, 3] <= b.top)))
@@ -214,7 +216,7 @@ def test_thinning_is_nested_and_bounded(dense):
 
 
 def test_size_guard(dense):
-    t = mercantile.tile(121.01, 31.36, 12)
+    t = TMS.tile(121.01, 31.36, 12)
     full = T.Tileset("dense", [dense]).tile(12, t.x, t.y)
     capped = T.Tileset("dense", [dense], max_bytes=len(full) // 3).tile(12, t.x, t.y)
     assert 0 < len(capped) <= len(full) // 3
@@ -241,7 +243,7 @@ def test_plan_tileset_layers_and_known_feature(engine):
     frame = engine.catalog.read(layer_id)
     feat = frame.iloc[0]
     lon, lat = feat.geometry.x, feat.geometry.y
-    t = mercantile.tile(lon, lat, 14)
+    t = TMS.tile(lon, lat, 14)
     tile = decode(ts.tile(14, t.x, t.y))
     assert set(tile) <= set(names)
     got = [f for f in tile[layer_id]["features"] if f["properties"]["id"] == feat["id"]]
@@ -286,7 +288,7 @@ def test_unknown_tileset(engine):
 
 
 def _canon(data: bytes, name: str):
-    feats = decode(T._tile_message([data]))[name]["features"] if data else []
+    feats = decode(T.tile_message([data]))[name]["features"] if data else []
     return sorted((f["id"], tuple(sorted(f["properties"].items())), str(f["geometry"])) for f in feats)
 
 
@@ -309,7 +311,7 @@ def test_encode_many_matches_encode(dense, z):
 
 def test_encode_many_clips_big_features():
     """A feature far bigger than the tile is clipped per tile in the batch pass too (same result as encode)."""
-    w, s_, e, n = mercantile.bounds(TX, TY, Z)
+    w, s_, e, n = TMS.bounds(TX, TY, Z)
     d = e - w
     geoms = [box(w - d, s_ - d, e + d, n + d), box(w + d / 4, s_ + d / 4, w + d / 2, s_ + d / 2),
              Polygon(box(w - 0.6 * d, s_, w + 0.6 * d, n).exterior.coords,
@@ -330,7 +332,7 @@ def test_plan_tiles_many_matches_tile(engine, z):
     ts = engine.tileset("plan")
     layer_id = "etdz_extent" if "etdz_extent" in engine.catalog.ids else ts.sources[0].name
     w, s, e, n = engine.source(layer_id).lonlat_bounds
-    c = mercantile.tile((w + e) / 2, (s + n) / 2, z)
+    c = TMS.tile((w + e) / 2, (s + n) / 2, z)
     xy = [(c.x + dx, c.y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
     many = ts.tiles_many(z, xy)
     for x, y in xy:
@@ -380,14 +382,14 @@ def test_unclipped_fast_path_matches_general_path(request, monkeypatch, name, z)
     fast_tiles = 0
     for x, y in tiles:
         x, y = int(x), int(y)
-        monkeypatch.setattr(T, "UNCLIPPED_FAST_PATH", False)
+        monkeypatch.setattr(src, "fast_paths", False)
         general = src.encode(z, x, y)
-        monkeypatch.setattr(T, "UNCLIPPED_FAST_PATH", True)
+        monkeypatch.setattr(src, "fast_paths", True)
         calls = []
-        real = T._concat_ragged
-        monkeypatch.setattr(T, "_concat_ragged", lambda *a: calls.append(1) or real(*a))
+        real = encode_module.concat_ragged
+        monkeypatch.setattr(encode_module, "concat_ragged", lambda *a: calls.append(1) or real(*a))
         fast = src.encode(z, x, y)
-        monkeypatch.setattr(T, "_concat_ragged", real)
+        monkeypatch.setattr(encode_module, "concat_ragged", real)
         fast_tiles += not calls and fast[1] > 0
         assert fast == general
         assert _canon(fast[0], src.name) == _canon(general[0], src.name)
@@ -405,7 +407,30 @@ def test_tile_index_matches_strtree(request, monkeypatch, name, z):
     assert src.tile_index(z) is not None
     for x, y in sorted(ring):
         with_index = src.encode(z, x, y)
-        monkeypatch.setattr(T, "TILE_INDEX_MIN_ZOOM", 99)
+        monkeypatch.setattr(encode_module, "TILE_INDEX_MIN_ZOOM", 99)
         with_tree = src.encode(z, x, y)
-        monkeypatch.setattr(T, "TILE_INDEX_MIN_ZOOM", 13)
+        monkeypatch.setattr(encode_module, "TILE_INDEX_MIN_ZOOM", 13)
         assert with_index == with_tree, (z, x, y)
+
+
+# ------------------------------------------------------------------------------------------ stable feature ids
+def test_fids_give_the_mvt_ids(synthetic):
+    """``LayerSource(fids=...)``: ids aligned with the frame's rows become the MVT feature ids, in every path."""
+    frame = synthetic[0]
+    ids = np.array([9_000_000_001, 7, 42, 2**40, 3, 11], dtype=np.uint64)
+    src = T.LayerSource("demo", frame, fids=ids)
+    data, _ = src.encode(Z, TX, TY)
+    got = {f["properties"]["id"]: f["id"] for f in decode(tile_message(data))["demo"]["features"]}
+    want = dict(zip(frame["id"], ids.tolist()))
+    assert got and all(got[k] == want[k] for k in got)
+    for fast in (False, True):
+        src.fast_paths = fast
+        assert src.encode(Z, TX, TY) == (data, len(got))
+
+
+def test_fids_must_align_with_the_rows(synthetic):
+    frame = synthetic[0]
+    with pytest.raises(ValueError):
+        T.LayerSource("demo", frame, fids=np.arange(3, dtype=np.uint64))
+    with pytest.raises(ValueError):
+        T.LayerSource("demo", frame, fids=np.array([-1, 2, 3, 4, 5, 6]))

@@ -1,4 +1,4 @@
-"""kfqmap.tiles: per-zoom pre-encoded geometry (``_pre_geometry`` / ``LayerSource._encode_pre``) gives the bytes of
+"""kfqmap.tiles.pre: per-zoom pre-encoded geometry (``pre_geometry`` / ``LayerSource._encode_pre``) gives the bytes of
 the ordinary encoder for every tile — all-unclipped tiles, tiles mixing clipped and unclipped features, rings that
 collapse, reversed rings, repeated points, null properties, lines and points among the polygons — and falls back
 to the ordinary path when a point could round differently."""
@@ -86,7 +86,7 @@ def test_pre_encoded_matches_ordinary_path(parcels, monkeypatch, z):
         fast = src.encode(z, x, y)
         assert fast == _ordinary(src, z, x, y), (z, x, y)
         if fast[0]:
-            mapbox_vector_tile.decode(T._tile_message([fast[0]]))
+            mapbox_vector_tile.decode(T.tile_message([fast[0]]))
     assert used["whole"] + used["mixed"] > 0
     if z >= 15:
         assert used["whole"] > 0 and used["mixed"] > 0    # large parcels are clipped next to pre-encoded ones
