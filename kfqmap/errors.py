@@ -84,3 +84,14 @@ class DataSourceError(KFQMapError):
 
 class StoreUnavailable(DataSourceError):
     """A layer's database cannot be reached right now (down, restarting, refusing connections, timing out)."""
+
+
+class ServerBusy(KFQMapError):
+    """Too many heavy requests (map images, exports) are running or waiting: try again in a little while."""
+
+    #: seconds the caller is asked to wait before retrying
+    retry_after: int = 10
+
+
+class WorkTimeout(KFQMapError):
+    """A request's work took longer than the configured time limit and was stopped."""
