@@ -219,8 +219,7 @@ def _declare_behaviour(doc: dict) -> dict:
             responses = op.setdefault("responses", {})
             responses.pop("422", None)
             responses["400"] = _problem(400)
-            if "{" in path or method == "get":
-                responses.setdefault("404", _problem(404))
+            responses.setdefault("404", _problem(404))   # unknown layer, feature, tileset or empty selection
             if method in ("post", "put", "patch"):
                 responses["413"] = _problem(413)
             if path.startswith(_HEAVY):
