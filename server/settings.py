@@ -44,5 +44,8 @@ class APISettings(BaseSettings):
     export_timeout_s: float = 120.0
     #: exports running at once; more wait in a queue of ``export_queue``; beyond that 503 with Retry-After
     export_concurrency: int = Field(2, ge=1)
+    #: draw map images (PNG/PDF) in a child process that exits, so their memory goes back (false: in the
+    #: server process, as before; only for comparison in bench/bench_exports.py)
+    export_isolate: bool = True
     export_queue: int = Field(4, ge=0)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)

@@ -102,7 +102,8 @@ async def export_response(request: Request, catalog: Catalog, req: ExportRequest
             result = await run_in_threadpool(
                 export_layers, catalog, layers, fmt.name, workdir / filename, req.crs, bbox=bbox or None,
                 geometry=req.geometry, filter=req.filter or None, bbox_crs=req.bbox_crs,
-                geometry_crs=req.geometry_crs, options=options, isolate=True, time_limit=settings.export_timeout_s)
+                geometry_crs=req.geometry_crs, options=options, isolate=settings.export_isolate,
+                time_limit=settings.export_timeout_s)
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise
