@@ -26,6 +26,7 @@ matplotlib.use("Agg")  # noqa: E402 - no display on servers
 
 import numpy as np
 from matplotlib import font_manager
+from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrow, Patch, PathPatch, Rectangle
@@ -185,9 +186,7 @@ def _draw(selection, crs: CRSInfo, w_in: float, h_in: float, title: str, progres
         dash = (0, tuple(s.dash)) if s.dash else "solid"
         lw = max(0.4, s.stroke_width * 0.6)
         fam = layer.geometry_type.replace("Multi", "")
-        for g in frame.geometry.values:
-            if g is not None and not g.is_empty:
-                _plot(ax, g, s, dash, lw)
+        _plot_layer(ax, frame.geometry.values, s, dash, lw)
         label = layer.title_zh + ("（示意）" if layer.schematic else "")
         if fam == "Polygon":
             handles.append(Patch(facecolor=_rgba(s.fill, s.fill_opacity) if s.fill else "none", edgecolor=s.stroke,
@@ -263,6 +262,49 @@ def _order(geometry_type: str) -> int:
 def _rgba(hex_colour: str | None, alpha: float):
     h = (hex_colour or "#999999").lstrip("#")
     return (int(h[0:2], 16) / 255, int(h[2:4], 16) / 255, int(h[4:6], 16) / 255, alpha)
+
+
+def _plot_layer(ax, geoms, s, dash, lw) -> None:
+    """Every geometry of one layer as at most three artists (polygons, lines, points): one matplotlib artist per
+    feature made a 20,000-polygon map take minutes; a collection draws them in one pass, each path on its own
+    (overlaps still show through the fill's transparency)."""
+    polygons, lines, points = [], [], []
+
+    def collect(g):
+        t = g.geom_type
+        if t == "Polygon":
+            polygons.append(_polygon_path(g))
+        elif t in ("LineString", "LinearRing"):
+            lines.append(np.asarray(g.coords)[:, :2])
+        elif t == "Point":
+            points.append((g.x, g.y))
+        elif hasattr(g, "geoms"):
+            for part in g.geoms:
+                collect(part)
+
+    for g in geoms:
+        if g is not None and not g.is_empty:
+            collect(g)
+    if polygons:
+        ax.add_collection(PathCollection(
+            polygons, facecolors=[_rgba(s.fill, s.fill_opacity) if s.fill else "none"], edgecolors=[s.stroke],
+            linewidths=lw, linestyles=dash, zorder=2 + s.z * 0.01), autolim=False)
+    if lines:
+        ax.add_collection(LineCollection(lines, colors=[s.stroke], linewidths=lw * 1.5, linestyles=dash,
+                                         capstyle="round", zorder=5 + s.z * 0.01), autolim=False)
+    if points:
+        xy = np.asarray(points)
+        ax.scatter(xy[:, 0], xy[:, 1], s=max(12, s.radius ** 2 * 1.2), c=[s.fill or s.stroke], edgecolors=s.stroke,
+                   linewidths=0.6, zorder=8 + s.z * 0.01)
+
+
+def _polygon_path(p) -> MplPath:
+    verts, codes = [], []
+    for ring in [p.exterior, *p.interiors]:
+        xy = np.asarray(ring.coords)[:, :2]
+        verts.extend(xy.tolist())
+        codes.extend([MplPath.MOVETO] + [MplPath.LINETO] * (len(xy) - 2) + [MplPath.CLOSEPOLY])
+    return MplPath(verts, codes)
 
 
 def _plot(ax, g, s, dash, lw):
