@@ -17,8 +17,8 @@ import shapely
 
 from .proc_server import REPO, server_env, start
 
-#: a layer big enough (GeoJSON ~20 MB) that its export is still streaming while the client reads slowly
-BIG_FEATURES = 15_000
+#: a layer big enough (GeoJSON ~10 MB) that its export is still streaming while the client reads slowly
+BIG_FEATURES = 8_000
 WAIT_S = 120
 
 
@@ -122,15 +122,16 @@ def test_start_up_errors_are_one_line_and_exit_2(tmp_path):
     not_vector.write_bytes(os.urandom(4096))
     cases = [{"KFQMAP_GEODATA_DIR": str(bad_catalog)}, {"KFQMAP_EXTRA_LAYERS": "noequals"},
              {"KFQMAP_EXTRA_LAYERS": f"junk={not_vector}"}]
-    for extra in cases:
-        env = server_env(tmp_path / "scratch", **extra)
-        cmd = [sys.executable, "-c", "from kfqmap.cli.main import cli; cli()", "serve", "--port", "1"]
-        done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, timeout=WAIT_S)
-        err = done.stderr.decode(errors="replace").strip()
-        assert done.returncode == 2, (extra, err)
+    cmd = [sys.executable, "-c", "from kfqmap.cli.main import cli; cli()", "serve", "--port", "1"]
+    procs = [subprocess.Popen(cmd, env=server_env(tmp_path / "scratch", **extra), cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for extra in cases]     # all three at once
+    for extra, proc in zip(cases, procs):
+        out, err = proc.communicate(timeout=WAIT_S)
+        err = err.decode(errors="replace").strip()
+        assert proc.returncode == 2, (extra, err)
         assert len(err.splitlines()) == 1 and err.startswith("错误"), (extra, err)
         assert "http://" not in err and "Traceback" not in err
-        assert not done.stdout.strip()
+        assert not out.strip()
 
 
 def test_exposed_host_warns(tmp_path):

@@ -17,7 +17,7 @@ from server.settings import APISettings
 from server.testing import MINI_GEODATA
 
 #: generated requests per operation (about 60 operations with HEAD: about a minute in all)
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 6
 
 
 def _schema():
