@@ -145,7 +145,15 @@ def check_geojson(value: Any, *, parameter: str = "geometry", _depth: int = 0) -
         for part in parts:
             check_geojson(part, parameter=parameter, _depth=_depth + 1)
     elif kind in _GEOMETRY_DEPTH:
-        _check_positions(value.get("coordinates"), _GEOMETRY_DEPTH[kind], kind, fail)
+        coordinates = value.get("coordinates")
+        _check_positions(coordinates, _GEOMETRY_DEPTH[kind], kind, fail)
+        lines = [coordinates] if kind == "LineString" else coordinates if kind == "MultiLineString" else []
+        rings = (coordinates if kind == "Polygon" else [r for p in coordinates for r in p] if kind == "MultiPolygon"
+                 else [])
+        if any(len(line) < 2 for line in lines):
+            fail("线至少需要 2 个坐标点")
+        if any(len(ring) < 4 for ring in rings):
+            fail("多边形的每个环至少需要 4 个坐标点（首尾相同）")
     else:
         fail(f"不支持的 type '{str(kind)[:40]}'（应为 Geometry、Feature 或 FeatureCollection）")
 

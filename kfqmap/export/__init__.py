@@ -182,8 +182,9 @@ def parse_geometry(value, *, crs: str | CRSInfo | None = None) -> BaseGeometry:
     if isinstance(value, str) and not value.strip().startswith("{"):
         try:
             value = shapely.from_wkt(value.strip())
-        except Exception as exc:  # noqa: BLE001 - any parse failure is the caller's input
-            raise InvalidGeometry(f"无法解析范围几何：{exc}", parameter="geometry") from None
+        except Exception:  # noqa: BLE001 - any parse failure is the caller's input
+            raise InvalidGeometry("无法解析范围几何：不是有效的 WKT 或 GeoJSON（invalid WKT）",
+                                  parameter="geometry") from None
     elif not isinstance(value, (str, dict, BaseGeometry)):
         raise InvalidGeometry(f"无法解析范围几何：{type(value).__name__}", parameter="geometry")
     return _parse(value, crs)
