@@ -6,8 +6,8 @@
 Starts ``kfqmap serve`` (mini catalog + one synthetic polygon layer ``big``, written to a temp dir and never
 committed), fires a burst of mixed exports at once (PNG A4 150 dpi, PNG 4000×3000 px, PDF A3, GeoPackage,
 GeoJSON, CSV) and samples the RSS of the server process (and of its render children) every 50 ms. Reported per
-burst and as medians: RSS before, peak of the server process, peak of server + children, RSS 5 s after the
-burst, how many exports succeeded / were refused 503 (queue full) / timed out 504, and the wall time of the
+burst and as medians: RSS before, peak RSS of the server process, peak PSS of server + children (forkserver and
+render processes; shared pages counted once), RSS 5 s after the burst, how many exports succeeded / were refused 503 (queue full) / timed out 504, and the wall time of the
 burst. The limits in force are printed with the results (``KFQMAP_API_EXPORT_CONCURRENCY`` …).
 
 ``--compare`` runs the same bursts a second time with ``KFQMAP_API_EXPORT_ISOLATE=false`` (map images drawn in
@@ -65,6 +65,19 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages (the forkserver's preloaded modules in every render child) counted
+    once across processes, so a sum over the server and its children is not inflated."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def children(pid: int) -> list[int]:
     out = []
     try:
@@ -85,8 +98,8 @@ class Sampler(threading.Thread):
     def run(self):
         while not self.stop_flag:
             own = rss_kb(self.pid)
-            # the forkserver (and its preloaded modules) is a child too: count only render processes' growth
-            total = own + sum(rss_kb(c) for c in children(self.pid))
+            # the forkserver and the render processes are children: summed as PSS (shared pages once)
+            total = pss_kb(self.pid) + sum(pss_kb(c) for c in children(self.pid))
             self.peak_server = max(self.peak_server, own)
             self.peak_total = max(self.peak_total, total)
             time.sleep(0.05)
@@ -143,7 +156,7 @@ def run(env: dict, args) -> list[dict]:
             rows.append({"before": before, "peak_server": sampler.peak_server, "peak_total": sampler.peak_total,
                          "after": rss_kb(proc.pid), "statuses": statuses, "wall": wall})
             print(f"  burst: before {before / 1024:.0f} MB, peak server {sampler.peak_server / 1024:.0f} MB, "
-                  f"peak server+children {sampler.peak_total / 1024:.0f} MB, after {rows[-1]['after'] / 1024:.0f} MB, "
+                  f"peak server+children (PSS) {sampler.peak_total / 1024:.0f} MB, after {rows[-1]['after'] / 1024:.0f} MB, "
                   f"statuses {statuses}, {wall:.1f} s", flush=True)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -154,7 +167,7 @@ def run(env: dict, args) -> list[dict]:
 def summary(label: str, rows: list[dict]) -> None:
     med = {k: statistics.median(r[k] for r in rows) / 1024 for k in ("before", "peak_server", "peak_total", "after")}
     print(f"{label}: median RSS before {med['before']:.0f} MB · peak server {med['peak_server']:.0f} MB · "
-          f"peak server+children {med['peak_total']:.0f} MB · after {med['after']:.0f} MB · "
+          f"peak server+children (PSS) {med['peak_total']:.0f} MB · after {med['after']:.0f} MB · "
           f"median burst {statistics.median(r['wall'] for r in rows):.1f} s")
 
 
