@@ -116,9 +116,8 @@ def main():
         return
 
     from kfqmap import features as F
-    store = F.FeatureStore(cat)
     t0 = time.perf_counter()
-    idx = store.index(layer)
+    idx = cat.collection(layer).state().items
     _ = idx.tree
     out["items_index_s"] = round(time.perf_counter() - t0, 3)
     bbs = bboxes_for(meta, 500, 1000, 1)
@@ -134,7 +133,7 @@ def main():
                     prof.start()
                 t1 = time.perf_counter()
                 q = F.ItemsQuery(bbox=F.parse_bbox("%s,%s,%s,%s" % bb), limit=1000)
-                page = store.items(layer, q)
+                page = idx.items(q)
                 body = page.feature_collection({"links": []})
                 ts.append(time.perf_counter() - t1)
                 if on:
@@ -153,7 +152,7 @@ def main():
         if on:
             prof.start()
         t1 = time.perf_counter()
-        store.feature(layer, fid)
+        idx.feature(fid)
         ts.append(time.perf_counter() - t1)
         if on:
             prof.stop()

@@ -96,3 +96,14 @@ class ReadOnlyLayer(KFQMapError):
     """A write to a layer whose provider cannot change its data (a file layer)."""
 
     parameter = "collectionId"
+
+
+class ServerBusy(KFQMapError):
+    """Too many heavy requests (map images, exports) are running or waiting: try again in a little while."""
+
+    #: seconds the caller is asked to wait before retrying
+    retry_after: int = 10
+
+
+class WorkTimeout(KFQMapError):
+    """A request's work took longer than the configured time limit and was stopped."""

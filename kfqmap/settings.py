@@ -65,8 +65,12 @@ class CatalogSettings(BaseSettings):
         """Every extra layer: id → (reader name, location), reader ``file`` or ``postgis``."""
         out: dict[str, tuple[str, str]] = {}
         for part in filter(None, (p.strip() for p in self.extra_layers.split(";"))):
-            layer_id, _, location = part.partition("=")
+            layer_id, equals, location = part.partition("=")
             location = location.strip()
+            if not equals or not layer_id.strip() or not location:
+                from .errors import InvalidParameter
+                raise InvalidParameter(f"KFQMAP_EXTRA_LAYERS 的一项 '{part[:80]}' 应写成 图层id=文件路径或数据库地址"
+                                       "（layer_id=location）", parameter="KFQMAP_EXTRA_LAYERS")
             if location.startswith(POSTGIS_PREFIXES):
                 out[layer_id.strip()] = ("postgis", location)
             elif location.startswith("postgis:"):
@@ -79,3 +83,21 @@ class CatalogSettings(BaseSettings):
         """The extra layers that are files: id → path."""
         return {layer_id: Path(location) for layer_id, (source, location) in self.extra_layer_sources().items()
                 if source == "file"}
+
+
+def _default_scratch_root() -> Path:
+    import os
+    import tempfile
+    uid = os.getuid() if hasattr(os, "getuid") else os.getlogin()
+    return Path(tempfile.gettempdir()) / f"kfqmap-{uid}"
+
+
+class ScratchSettings(BaseSettings):
+    """Where KFQMap keeps its temporary files: one known folder, ``<system temp>/kfqmap-<uid>/`` by default
+    (``KFQMAP_SCRATCH_DIR`` to move it). Each process works in its own ``<kind>-<pid>-…`` sub-folder; folders of
+    processes that no longer run (a server killed with ``kill -9`` mid-export) are removed when the next server or
+    export starts (``kfqmap.export.clean_stale_scratch``)."""
+
+    model_config = SettingsConfigDict(env_prefix="KFQMAP_")
+
+    scratch_dir: Path = Field(default_factory=_default_scratch_root)

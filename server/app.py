@@ -16,9 +16,11 @@ The landing page ``/`` belongs to ``routers/common.py``; for browsers it calls
 """
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import threading
+from collections import deque
 from contextlib import asynccontextmanager
 from types import ModuleType
 
@@ -28,11 +30,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import kfqmap
 from kfqmap.catalog import load_catalog
-from kfqmap.errors import RequestTooLarge
+from kfqmap.errors import ServerBusy
+from kfqmap.export import clean_stale_scratch
 from kfqmap.settings import CatalogSettings
 
 from .errors import add_exception_handlers
-from .responses import ProblemResponse
+from .middleware import PublicOrigin, RequestLimits, RequestTimeout, SecurityHeaders, send_problem
 from .settings import APISettings
 
 #: router modules, in inclusion order — one line each
@@ -66,12 +69,19 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
     for module in modules:
         app.include_router(module.router)
     add_exception_handlers(app)
+    app.state.export_slots = HeavySlots(settings.export_concurrency, settings.export_queue)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # routers' own middleware (e.g. the tile cache's warm fast path) sits outside the body limit, so a cached
-    # tile is answered before any other layer runs; HEAD → GET is outermost so they see HEAD as GET
+    # tile is answered before the other layers below run; the time limit covers tiles built on a miss too.
+    # From the outside in: CORS, HEAD → GET (so everything below sees HEAD as GET), security headers, Host
+    # check / public URL, URL limits and OPTIONS, the time limit, the routers' middleware, the body limit.
     for module in modules:
         for middleware in getattr(module, "MIDDLEWARE", ()):
             app.add_middleware(middleware)
+    app.add_middleware(RequestTimeout, seconds=settings.request_timeout_s)
+    app.add_middleware(RequestLimits, max_url_bytes=settings.max_url_bytes)
+    app.add_middleware(PublicOrigin, public_url=settings.public_url, trusted_hosts=settings.trusted_hosts)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(HeadAsGet)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
@@ -82,7 +92,12 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
-    """Start-up: read every layer and build its items index in a daemon thread (when ``settings.warm_up``)."""
+    """Start-up: remove temporaries that killed processes left; read every layer and build its items index in a daemon thread
+    (when ``settings.warm_up``); nothing to undo."""
+    try:
+        clean_stale_scratch()
+    except OSError as exc:   # an unwritable temp dir is reported when an export needs it
+        logging.getLogger("kfqmap.server").warning("could not clean the temporary folder: %s", exc)
     if app.state.settings.warm_up:
         threading.Thread(target=_warm, args=(app.state.catalog,), name="kfqmap-warm-up", daemon=True).start()
     yield
@@ -118,42 +133,113 @@ class HeadAsGet:
 
 
 class BodySizeLimit:
-    """Refuse request bodies over ``max_bytes`` with 413 problem+json (Content-Length or streamed)."""
+    """Refuse request bodies over ``max_bytes`` with 413 problem+json, whether announced by Content-Length or
+    sent chunked (a chunked body is read here, up to the limit, before the route sees it)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int):
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        length = None
         for key, value in scope.get("headers", []):
             if key == b"content-length":
                 try:
                     length = int(value)
                 except ValueError:
-                    length = 0
-                if length > self.max_bytes:
-                    response = ProblemResponse(_too_large(self.max_bytes, scope.get("path", "")), status_code=413)
-                    await response(scope, receive, send)
-                    return
+                    length = None
+        if length is not None:
+            if length > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        # no Content-Length (chunked): read the body, at most max_bytes, then replay it to the route
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise RequestTooLarge(f"请求体超过 {self.max_bytes} 字节上限（request body too large）",
-                                          parameter="body")
-            return message
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            body = message.get("body", b"")
+            seen += len(body)
+            if seen > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}],
+                                      receive), send)
 
-        await self.app(scope, limited, send)
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_problem(scope, receive, send, 413, "RequestTooLarge",
+                           f"请求体超过 {self.max_bytes} 字节上限（request body too large）", "body",
+                           headers={"Connection": "close"})
 
 
-def _too_large(max_bytes: int, path: str) -> dict:
-    return {"type": "https://kfqmap.example/problems/request-too-large", "title": "RequestTooLarge", "status": 413,
-            "detail": f"请求体超过 {max_bytes} 字节上限（request body too large）", "instance": path,
-            "parameter": "body", "invalid-params": [{"name": "body", "reason": "请求体过大"}]}
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+    return receive
+
+
+class HeavySlots:
+    """At most ``running`` heavy jobs (exports) at once and ``waiting`` more in line (first come, first served);
+    beyond that ``ServerBusy`` (503 with Retry-After). Use ``async with slots:`` around the job. Safe across event
+    loops and threads (the test client runs each request on its own loop)."""
+
+    def __init__(self, running: int, waiting: int):
+        self.running, self.waiting = running, waiting
+        self._lock = threading.Lock()
+        self._active = 0
+        self._queue: deque[asyncio.Future] = deque()
+
+    async def __aenter__(self):
+        with self._lock:
+            if self._active + len(self._queue) >= self.running + self.waiting:
+                raise ServerBusy(f"正在处理的导出已达上限（{self.running} 个进行中、{self.waiting} 个排队），请稍后重试"
+                                 "（server busy）")
+            if self._active < self.running:
+                self._active += 1
+                return self
+            future = asyncio.get_running_loop().create_future()
+            self._queue.append(future)
+        try:
+            await future
+        except BaseException:
+            with self._lock:
+                if future in self._queue:
+                    self._queue.remove(future)
+                    future = None
+            if future is not None and future.done() and not future.cancelled():
+                self._release()          # the slot was handed over just as we were cancelled
+            raise
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            if not self._queue:
+                self._active -= 1
+                return
+            future = self._queue.popleft()   # the slot passes to the next in line (``_active`` unchanged)
+        future.get_loop().call_soon_threadsafe(self._hand_over, future)
+
+    def _hand_over(self, future: asyncio.Future) -> None:
+        if future.done():                    # cancelled meanwhile: pass the slot on
+            self._release()
+        else:
+            future.set_result(None)

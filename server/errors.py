@@ -39,6 +39,8 @@ STATUS_CODES: dict[type[E.KFQMapError], int] = {
     E.RequestTooLarge: 413,
     E.EmptySelection: 404,
     E.StoreUnavailable: 503,   # a layer's database is down: retry later
+    E.ServerBusy: 503,         # too many exports running and waiting: retry later (Retry-After)
+    E.WorkTimeout: 504,        # the work passed its time limit and was stopped
     E.DataSourceError: 500,    # a layer's store is misconfigured (missing table, bad DSN): the admin's fix
     E.KFQMapError: 400,
 }
@@ -100,7 +102,12 @@ async def kfqmap_error_handler(request: Request, exc: E.KFQMapError) -> ProblemR
         if isinstance(exc, E.StoreUnavailable):
             response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response
-    return problem(request, status_for(exc), type(exc).__name__, exc.message, exc.parameter)
+    response = problem(request, status_for(exc), type(exc).__name__, exc.message, exc.parameter)
+    if isinstance(exc, E.ServerBusy):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, E.WorkTimeout):
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 _LOC_NAMES = {"body": "body", "query": None, "path": None, "header": None}
@@ -141,6 +148,11 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> P
     response = problem(request, exc.status_code, _title(exc.status_code), detail)
     for key, value in (exc.headers or {}).items():
         response.headers[key] = value
+    if exc.status_code == 405:   # every method of every route at this path, not only the first route's
+        from .middleware import allowed_methods
+        methods = allowed_methods(request.app, request.scope)
+        if methods:
+            response.headers["Allow"] = ", ".join(methods)
     return response
 
 
@@ -151,7 +163,9 @@ def _title(status: int) -> str:
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> ProblemResponse:
     log.exception("unexpected error on %s", request.url.path)
-    return problem(request, 500, "InternalServerError", "服务器内部错误，已记录（internal server error）")
+    response = problem(request, 500, "InternalServerError", "服务器内部错误，已记录（internal server error）")
+    response.headers["Connection"] = "close"   # the server drops the connection after a 500: say so
+    return response
 
 
 def add_exception_handlers(app: FastAPI) -> None:

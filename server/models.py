@@ -104,3 +104,67 @@ class Queryables(BaseModel):
     title: str
     properties: dict[str, Any]
     additionalProperties: bool = False
+
+
+# ------------------------------------------------------------------------------------------ request bodies
+_GEOMETRY_DEPTH = {"Point": 1, "MultiPoint": 2, "LineString": 2, "MultiLineString": 3, "Polygon": 3,
+                   "MultiPolygon": 4}
+_MAX_NESTING = 8
+
+
+def check_geojson(value: Any, *, parameter: str = "geometry", _depth: int = 0) -> None:
+    """Check a request's GeoJSON (Geometry, Feature or FeatureCollection) has the shape RFC 7946 gives it —
+    objects where objects belong, arrays of numbers as positions — before any geometry code reads it, so a
+    malformed body gets a plain Chinese ``InvalidGeometry`` instead of a Python error text."""
+    from kfqmap.errors import InvalidGeometry
+
+    def fail(reason: str):
+        raise InvalidGeometry(f"GeoJSON 结构无效：{reason}", parameter=parameter)
+
+    if _depth > _MAX_NESTING:
+        fail("嵌套过深")
+    if not isinstance(value, dict):
+        fail("应为 JSON 对象")
+    kind = value.get("type")
+    if kind == "FeatureCollection":
+        features = value.get("features")
+        if not isinstance(features, list) or not features:
+            fail("FeatureCollection 的 features 应为非空数组")
+        for feature in features:
+            if not isinstance(feature, dict) or feature.get("type") != "Feature":
+                fail("features 中的每一项都应为 Feature 对象")
+            check_geojson(feature, parameter=parameter, _depth=_depth + 1)
+    elif kind == "Feature":
+        if not isinstance(value.get("geometry"), dict):
+            fail("Feature 的 geometry 应为几何对象")
+        check_geojson(value["geometry"], parameter=parameter, _depth=_depth + 1)
+    elif kind == "GeometryCollection":
+        parts = value.get("geometries")
+        if not isinstance(parts, list) or not parts:
+            fail("GeometryCollection 的 geometries 应为非空数组")
+        for part in parts:
+            check_geojson(part, parameter=parameter, _depth=_depth + 1)
+    elif kind in _GEOMETRY_DEPTH:
+        coordinates = value.get("coordinates")
+        _check_positions(coordinates, _GEOMETRY_DEPTH[kind], kind, fail)
+        lines = [coordinates] if kind == "LineString" else coordinates if kind == "MultiLineString" else []
+        rings = (coordinates if kind == "Polygon" else [r for p in coordinates for r in p] if kind == "MultiPolygon"
+                 else [])
+        if any(len(line) < 2 for line in lines):
+            fail("线至少需要 2 个坐标点")
+        if any(len(ring) < 4 for ring in rings):
+            fail("多边形的每个环至少需要 4 个坐标点（首尾相同）")
+    else:
+        fail(f"不支持的 type '{str(kind)[:40]}'（应为 Geometry、Feature 或 FeatureCollection）")
+
+
+def _check_positions(node: Any, depth: int, kind: str, fail) -> None:
+    if depth == 1:
+        if (not isinstance(node, list) or len(node) not in (2, 3)
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in node)):
+            fail(f"{kind} 的坐标应为 [经度, 纬度] 数字数组")
+        return
+    if not isinstance(node, list):
+        fail(f"{kind} 的 coordinates 嵌套层数不对")
+    for child in node:
+        _check_positions(child, depth - 1, kind, fail)

@@ -28,4 +28,24 @@ class APISettings(BaseSettings):
     warm_up: bool = True
     #: origins allowed to call the API from a browser page elsewhere (CORS; "*" = any; "" = off, the default)
     cors_origins: str = ""
+    #: absolute base URL the server is reached at from outside (``https://map.example.cn/kfqmap``): links are
+    #: built from it instead of the request's Host header. Empty: links follow the Host header (see trusted_hosts)
+    public_url: str = ""
+    #: comma-separated host names the server answers to (``map.example.cn,10.0.0.5``); other Host headers get a
+    #: 400. "*" (the default) accepts any, so a LAN address works out of the box
+    trusted_hosts: str = "*"
+    #: longest request target (path + query) accepted, bytes; longer → 414 problem+json. A CQL2 filter may be
+    #: 20,000 characters, percent-encoded up to three times that
+    max_url_bytes: int = 65_536
+    #: seconds a request may work before it is answered 504 problem+json (its work is abandoned); exports have
+    #: their own limit below
+    request_timeout_s: float = 60.0
+    #: seconds an export (file or map image) may take; a map image's render process is killed at this limit
+    export_timeout_s: float = 120.0
+    #: exports running at once; more wait in a queue of ``export_queue``; beyond that 503 with Retry-After
+    export_concurrency: int = Field(2, ge=1)
+    #: draw map images (PNG/PDF) in a child process that exits, so their memory goes back (false: in the
+    #: server process, as before; only for comparison in bench/bench_exports.py)
+    export_isolate: bool = True
+    export_queue: int = Field(4, ge=0)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)

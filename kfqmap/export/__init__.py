@@ -21,8 +21,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
+import multiprocessing
 import os
+import re
+import shutil
 import tempfile
+import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +42,8 @@ from shapely.geometry.base import BaseGeometry
 from ..catalog import Catalog
 from .. import cql
 from ..crs import CRSInfo, parse_crs
-from ..errors import EmptySelection, InvalidCRS, InvalidFilter, InvalidGeometry, InvalidParameter
+from .. import errors as _errors
+from ..errors import EmptySelection, InvalidCRS, InvalidFilter, InvalidGeometry, InvalidParameter, WorkTimeout
 from ..features import parse_bbox as _parse_bbox
 from ..filters import check_filter_usable, filter_mask
 from ..query import parse_geometry as _parse_geometry
@@ -142,8 +149,9 @@ def parse_geometry(value, *, crs: str | CRSInfo | None = None) -> BaseGeometry:
     if isinstance(value, str) and not value.strip().startswith("{"):
         try:
             value = shapely.from_wkt(value.strip())
-        except Exception as exc:  # noqa: BLE001 - any parse failure is the caller's input
-            raise InvalidGeometry(f"无法解析范围几何：{exc}", parameter="geometry") from None
+        except Exception:  # noqa: BLE001 - any parse failure is the caller's input
+            raise InvalidGeometry("无法解析范围几何：不是有效的 WKT 或 GeoJSON（invalid WKT）",
+                                  parameter="geometry") from None
     elif not isinstance(value, (str, dict, BaseGeometry)):
         raise InvalidGeometry(f"无法解析范围几何：{type(value).__name__}", parameter="geometry")
     return _parse_geometry(value, crs)
@@ -194,19 +202,108 @@ def _compile_filter(text: str):
     return cql.parse_filter(text)
 
 
+# ---------------------------------------------------------------- temporary files
+log = logging.getLogger("kfqmap.export")
+
+#: ``<kind>-<pid>-<random>`` (scratch folders) and ``.<stem>.<pid>-<random>.part<ext>`` (atomic writes): the pid
+#: says whether the process that made it still runs, so leftovers of a killed process can be told from live work
+_SCRATCH_NAME = re.compile(r"^[a-z]+-(\d+)-")
+_PART_NAME = re.compile(r"^\..*\.(\d+)-[A-Za-z0-9_]+\.part")
+#: folders an older KFQMap left directly in the system temp dir (no pid in the name): removed after an hour
+_LEGACY_PREFIX = "kfqmap-export-"
+_LEGACY_AGE_S = 3600
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def scratch_root() -> Path:
+    """The one folder KFQMap keeps temporaries in (``ScratchSettings.scratch_dir``), created private (0700)."""
+    from ..settings import ScratchSettings
+    root = Path(ScratchSettings().scratch_dir)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return root
+
+
+def scratch_dir(kind: str = "export") -> Path:
+    """A new private folder ``<scratch root>/<kind>-<pid>-<random>`` (the caller removes it when done)."""
+    return Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir=scratch_root()))
+
+
+def clean_stale_scratch() -> list[Path]:
+    """Remove what killed processes left behind: scratch folders whose process no longer runs, and folders named
+    ``kfqmap-export-*`` that older versions left in the system temp dir over an hour ago. Returns what was removed."""
+    removed: list[Path] = []
+    root = scratch_root()
+    for entry in root.iterdir():
+        m = _SCRATCH_NAME.match(entry.name)
+        if m and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+            removed.append(entry)
+    now = time.time()
+    try:
+        legacy = [p for p in Path(tempfile.gettempdir()).glob(_LEGACY_PREFIX + "*") if p.is_dir()]
+    except OSError:
+        legacy = []
+    for entry in legacy:
+        try:
+            st = entry.stat()
+        except OSError:
+            continue
+        if st.st_uid == getattr(os, "getuid", lambda: st.st_uid)() and now - st.st_mtime > _LEGACY_AGE_S:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    if removed:
+        log.info("removed %d temporary item(s) left by stopped processes", len(removed))
+    return removed
+
+
+def clean_stale_parts(directory: str | os.PathLike) -> list[Path]:
+    """Remove ``.<name>.<pid>-….part…`` files (and GDAL journals beside them) of processes that no longer run."""
+    removed = []
+    try:
+        entries = list(Path(directory).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _PART_NAME.match(entry.name)
+        if m and not _pid_alive(int(m.group(1))):
+            try:
+                entry.unlink()
+                removed.append(entry)
+            except OSError:
+                pass
+    return removed
+
+
 # ---------------------------------------------------------------- atomic files
 @contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's directory; rename it onto ``target`` only if the block succeeds.
 
-    The temporary name keeps the target's extension (GDAL picks drivers by it) and starts with ``.`` so file
-    browsers hide it. On any exception the temporary file (and GDAL sidecars such as ``-journal``) is removed.
+    The temporary name keeps the target's extension (GDAL picks drivers by it), starts with ``.`` so file
+    browsers hide it, and carries this process's id: ``.<stem>.<pid>-<random>.part<ext>``. On any exception the
+    temporary file (and GDAL sidecars such as ``-journal``) is removed; what a killed process (``kill -9``)
+    left in the same directory is removed by the next export or seed that writes there.
     """
     target = Path(target)
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise InvalidParameter(f"输出目录不存在：{directory}", parameter="out")
-    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=directory)
+    clean_stale_parts(directory)
+    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.{os.getpid()}-", suffix=f".part{target.suffix}",
+                                dir=directory)
     os.close(fd)
     tmp = Path(name)
     tmp.unlink()             # writers create the file themselves (GDAL refuses to overwrite some formats)
@@ -247,13 +344,18 @@ def resolve_crs(fmt: ExportFormat, crs) -> CRSInfo:
 def export_layers(catalog: Catalog, layer_ids: Sequence[str] | str, fmt: str, target: str | os.PathLike,
                   crs: str | CRSInfo | None = None, bbox=None, geometry=None, filter: str | None = None,
                   progress: Progress | None = None, *, bbox_crs=None, geometry_crs=None,
-                  options: dict[str, Any] | None = None) -> ExportResult:
+                  options: dict[str, Any] | None = None, isolate: bool = False,
+                  time_limit: float | None = None) -> ExportResult:
     """Export the selected features of ``layer_ids`` to ``target`` in format ``fmt`` and CRS ``crs``.
 
     ``crs=None`` means the format's default (WGS 84, or EPSG:4549 for DXF and map images). Raises
     ``InvalidParameter`` (unknown format), ``InvalidCRS``, ``LayerNotFound``, ``InvalidBBox``, ``InvalidGeometry``,
     ``InvalidFilter`` or ``EmptySelection`` before anything is written; a failure while writing leaves no file.
     ``options`` are format-specific (map images: ``title``, ``size``, ``dpi``).
+
+    ``isolate=True`` (the server) draws map images (PNG/PDF) in a child process that exits afterwards, so the
+    renderer's memory goes back to the system. ``time_limit`` (seconds) stops the writing: a child process is
+    killed, an in-process writer is stopped at its next progress report; either raises ``WorkTimeout``.
     """
     f = get_format(fmt)
     info = resolve_crs(f, crs)
@@ -265,7 +367,7 @@ def export_layers(catalog: Catalog, layer_ids: Sequence[str] | str, fmt: str, ta
         if not selection.items:
             raise EmptySelection(f"{f.title_zh} 只能导出有几何的图层；所选图层 {', '.join(skipped)} 没有几何",
                                  parameter="layers")
-    if selection.feature_count == 0 and not f.needs_catalog:
+    if selection.feature_count == 0:
         raise EmptySelection("所选范围/过滤条件内没有要素，未写出文件", parameter="layers")
     module = writer_module(f)
     if progress is not None:
@@ -273,14 +375,94 @@ def export_layers(catalog: Catalog, layer_ids: Sequence[str] | str, fmt: str, ta
     opts = dict(options or {})
     if f.module == "image":
         opts.setdefault("file_format", f.name)
+        module.check_options(**opts)          # size/dpi mistakes are reported before any drawing starts
+    deadline = None if time_limit is None else time.monotonic() + time_limit
+    if deadline is not None and not (isolate and f.module == "image"):
+        progress = _deadline_progress(progress, deadline, time_limit)
     with atomic_path(target) as tmp:
-        if hasattr(module, "write_selection"):
+        if isolate and f.module == "image":
+            _write_in_child(module.__name__, Selection(None, selection.items, selection.bbox, selection.geometry,
+                                                       selection.filter), tmp, info, opts, time_limit)
+        elif hasattr(module, "write_selection"):
             module.write_selection(selection, tmp, info, progress=progress, **opts)
         else:
             _call_frame_writer(module, selection, tmp, info, opts)
             if progress is not None:
                 progress(selection.feature_count)
     return ExportResult(Path(target), f, info, selection.feature_count, tuple(i.layer.id for i in selection.items))
+
+
+def _deadline_progress(progress: Progress | None, deadline: float, limit: float) -> Progress:
+    """A progress callback that stops the writer (``WorkTimeout``) once ``deadline`` has passed."""
+    def report(advance: int = 0, **kwargs) -> None:
+        if time.monotonic() > deadline:
+            raise WorkTimeout(f"导出超过 {limit:g} 秒的时间上限，已停止（export time limit exceeded）")
+        if progress is not None:
+            progress(advance, **kwargs)
+    return report
+
+
+# ---------------------------------------------------------------- map images in a child process
+_CHILD_LOCK = threading.Lock()
+_CHILD_CONTEXT = None
+
+
+def _child_context():
+    """A ``forkserver`` context whose server has already imported the image writer (matplotlib, geopandas),
+    so each render starts in tens of milliseconds; ``spawn`` where forkserver does not exist."""
+    global _CHILD_CONTEXT
+    with _CHILD_LOCK:
+        if _CHILD_CONTEXT is None:
+            if "forkserver" in multiprocessing.get_all_start_methods():
+                ctx = multiprocessing.get_context("forkserver")
+                ctx.set_forkserver_preload(["kfqmap.export.image"])
+            else:   # pragma: no cover - Windows
+                ctx = multiprocessing.get_context("spawn")
+            _CHILD_CONTEXT = ctx
+        return _CHILD_CONTEXT
+
+
+def _child_main(conn, module_name: str, selection: Selection, tmp: Path, info: CRSInfo, opts: dict) -> None:
+    try:
+        importlib.import_module(module_name).write_selection(selection, tmp, info, progress=None, **opts)
+        conn.send(("ok",))
+    except _errors.KFQMapError as exc:
+        conn.send(("error", type(exc).__name__, exc.message, exc.parameter))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which logs it
+        conn.send(("crash", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def _write_in_child(module_name: str, selection: Selection, tmp: Path, info: CRSInfo, opts: dict,
+                    time_limit: float | None) -> None:
+    """Run one image writer in a fresh child process and wait for it (at most ``time_limit`` s, then kill it)."""
+    ctx = _child_context()
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_main, args=(child, module_name, selection, tmp, info, opts),
+                       name="kfqmap-render", daemon=True)
+    proc.start()
+    child.close()
+    try:
+        ready = parent.poll(time_limit)
+        message = parent.recv() if ready else None
+    except EOFError:                     # the child died without a word (killed, out of memory)
+        message = ("crash", f"render process ended with exit code {proc.exitcode}")
+    finally:
+        if proc.is_alive() and (message is None):
+            proc.kill()
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        parent.close()
+    if message is None:
+        raise WorkTimeout(f"地图绘制超过 {time_limit:g} 秒的时间上限，已停止（map render time limit exceeded）")
+    if message[0] == "error":
+        cls = getattr(_errors, message[1], _errors.KFQMapError)
+        raise cls(message[2], parameter=message[3])
+    if message[0] == "crash":
+        raise RuntimeError(f"map render failed: {message[1]}")
 
 
 def _call_frame_writer(module, selection: Selection, tmp: Path, info: CRSInfo, opts: dict) -> None:
@@ -303,4 +485,5 @@ def default_filename(layer_ids: Iterable[str], fmt: str) -> str:
 
 
 __all__ = ["FORMATS", "ExportFormat", "ExportResult", "LayerSelection", "Selection", "export_layers", "get_format",
-           "format_for_path", "parse_bbox", "parse_geometry", "select", "to_crs", "atomic_path", "default_filename"]
+           "format_for_path", "parse_bbox", "parse_geometry", "select", "to_crs", "atomic_path", "default_filename",
+           "scratch_root", "scratch_dir", "clean_stale_scratch", "clean_stale_parts"]

@@ -26,6 +26,7 @@ matplotlib.use("Agg")  # noqa: E402 - no display on servers
 
 import numpy as np
 from matplotlib import font_manager
+from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrow, Patch, PathPatch, Rectangle
@@ -42,7 +43,13 @@ DEFAULT_TITLE = "昆山开发区“十四五”规划空间格局"
 MM_PER_IN = 25.4
 PAPER_MM = {"A5": (210, 148), "A4": (297, 210), "A3": (420, 297), "A2": (594, 420), "A1": (841, 594)}
 MIN_DPI, MAX_DPI = 72, 600
-MAX_PIXELS = 12000
+#: bounds of one map image. A 12000×12000 px PNG took ~460 MB while drawing; 10,000 px a side and 40 Mpx in all
+#: (A4 at 600 dpi is 35 Mpx, A3 at 400 dpi 31 Mpx) keep one render near 200 MB, and the server renders in a
+#: child process that exits, so the memory goes back. A PDF is always one page, at most A0 (1189 mm) a side.
+MAX_PIXELS = 10000
+MAX_TOTAL_PIXELS = 40_000_000
+MAX_PAGE_MM = 1189
+MAX_TITLE = 200
 
 
 @lru_cache(maxsize=1)
@@ -104,15 +111,35 @@ def _true_north_angle(cx: float, cy: float, crs: CRSInfo) -> float:
     return math.atan2(-(x2 - cx), y2 - cy)
 
 
-def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, title: str | None = None,
-                    size=None, dpi=None, file_format: str = "png", **_):
-    dpi = 150.0 if dpi is None else float(dpi)   # 0 is a mistake to report, not "use the default"
+def check_options(*, title: str | None = None, size=None, dpi=None, file_format: str = "png",
+                  **_) -> tuple[float, float, float]:
+    """Validate an image request's options; return ``(width_in, height_in, dpi)``. ``InvalidParameter`` (or
+    ``RequestTooLarge`` for sizes over the bounds) names the option at fault."""
+    try:
+        dpi = 150.0 if dpi is None else float(dpi)   # 0 is a mistake to report, not "use the default"
+    except (TypeError, ValueError):
+        raise InvalidParameter(f"dpi 必须是数字，收到 '{str(dpi)[:40]}'", parameter="dpi") from None
     if not MIN_DPI <= dpi <= MAX_DPI:
         raise InvalidParameter(f"dpi 必须在 {MIN_DPI}–{MAX_DPI} 之间，收到 {dpi:g}", parameter="dpi")
+    if title is not None and len(str(title)) > MAX_TITLE:
+        raise InvalidParameter(f"标题过长（最多 {MAX_TITLE} 个字符）", parameter="title")
+    if size is not None and len(str(size)) > 40:
+        raise InvalidParameter("图片尺寸写法过长", parameter="size")
     w_in, h_in = parse_size(size, dpi)
-    if w_in <= 0 or h_in <= 0 or max(w_in, h_in) * dpi > MAX_PIXELS:
-        raise InvalidParameter(f"图片尺寸必须为正且不超过 {MAX_PIXELS} 像素（收到 {w_in * dpi:.0f}×{h_in * dpi:.0f}）",
-                               parameter="size")
+    if not (math.isfinite(w_in) and math.isfinite(h_in)) or w_in <= 0 or h_in <= 0:
+        raise InvalidParameter("图片尺寸必须为正数", parameter="size")
+    w_px, h_px = w_in * dpi, h_in * dpi
+    if max(w_px, h_px) > MAX_PIXELS or w_px * h_px > MAX_TOTAL_PIXELS:
+        raise InvalidParameter(f"图片过大：每边不超过 {MAX_PIXELS} 像素、总数不超过 {MAX_TOTAL_PIXELS // 1_000_000} 百万像素"
+                               f"（收到 {w_px:.0f}×{h_px:.0f}；请减小尺寸或 dpi）", parameter="size")
+    if file_format == "pdf" and max(w_in, h_in) * MM_PER_IN > MAX_PAGE_MM + 0.5:
+        raise InvalidParameter(f"PDF 页面每边不超过 {MAX_PAGE_MM} 毫米（A0）", parameter="size")
+    return w_in, h_in, dpi
+
+
+def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, title: str | None = None,
+                    size=None, dpi=None, file_format: str = "png", **_):
+    w_in, h_in, dpi = check_options(title=title, size=size, dpi=dpi, file_format=file_format)
     if file_format == "png":   # snap to whole pixels so the PNG is exactly round(w × dpi) × round(h × dpi)
         w_in, h_in = (round(w_in * dpi) + 1e-4) / dpi, (round(h_in * dpi) + 1e-4) / dpi
     family = cjk_font()
@@ -159,9 +186,7 @@ def _draw(selection, crs: CRSInfo, w_in: float, h_in: float, title: str, progres
         dash = (0, tuple(s.dash)) if s.dash else "solid"
         lw = max(0.4, s.stroke_width * 0.6)
         fam = layer.geometry_type.replace("Multi", "")
-        for g in frame.geometry.values:
-            if g is not None and not g.is_empty:
-                _plot(ax, g, s, dash, lw)
+        _plot_layer(ax, frame.geometry.values, s, dash, lw)
         label = layer.title_zh + ("（示意）" if layer.schematic else "")
         if fam == "Polygon":
             handles.append(Patch(facecolor=_rgba(s.fill, s.fill_opacity) if s.fill else "none", edgecolor=s.stroke,
@@ -237,6 +262,49 @@ def _order(geometry_type: str) -> int:
 def _rgba(hex_colour: str | None, alpha: float):
     h = (hex_colour or "#999999").lstrip("#")
     return (int(h[0:2], 16) / 255, int(h[2:4], 16) / 255, int(h[4:6], 16) / 255, alpha)
+
+
+def _plot_layer(ax, geoms, s, dash, lw) -> None:
+    """Every geometry of one layer as at most three artists (polygons, lines, points): one matplotlib artist per
+    feature made a 20,000-polygon map take minutes; a collection draws them in one pass, each path on its own
+    (overlaps still show through the fill's transparency)."""
+    polygons, lines, points = [], [], []
+
+    def collect(g):
+        t = g.geom_type
+        if t == "Polygon":
+            polygons.append(_polygon_path(g))
+        elif t in ("LineString", "LinearRing"):
+            lines.append(np.asarray(g.coords)[:, :2])
+        elif t == "Point":
+            points.append((g.x, g.y))
+        elif hasattr(g, "geoms"):
+            for part in g.geoms:
+                collect(part)
+
+    for g in geoms:
+        if g is not None and not g.is_empty:
+            collect(g)
+    if polygons:
+        ax.add_collection(PathCollection(
+            polygons, facecolors=[_rgba(s.fill, s.fill_opacity) if s.fill else "none"], edgecolors=[s.stroke],
+            linewidths=lw, linestyles=dash, zorder=2 + s.z * 0.01), autolim=False)
+    if lines:
+        ax.add_collection(LineCollection(lines, colors=[s.stroke], linewidths=lw * 1.5, linestyles=dash,
+                                         capstyle="round", zorder=5 + s.z * 0.01), autolim=False)
+    if points:
+        xy = np.asarray(points)
+        ax.scatter(xy[:, 0], xy[:, 1], s=max(12, s.radius ** 2 * 1.2), c=[s.fill or s.stroke], edgecolors=s.stroke,
+                   linewidths=0.6, zorder=8 + s.z * 0.01)
+
+
+def _polygon_path(p) -> MplPath:
+    verts, codes = [], []
+    for ring in [p.exterior, *p.interiors]:
+        xy = np.asarray(ring.coords)[:, :2]
+        verts.extend(xy.tolist())
+        codes.extend([MplPath.MOVETO] + [MplPath.LINETO] * (len(xy) - 2) + [MplPath.CLOSEPOLY])
+    return MplPath(verts, codes)
 
 
 def _plot(ax, g, s, dash, lw):

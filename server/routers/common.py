@@ -175,10 +175,78 @@ def openapi30(app) -> dict:
     """
     cached = getattr(app.state, "openapi30", None)
     if cached is None:
-        cached = _downgrade(app.openapi())
+        cached = _declare_behaviour(_downgrade(app.openapi()))
         cached["openapi"] = "3.0.3"
         app.state.openapi30 = cached
     return cached
+
+
+# ------------------------------------------------------------------------------------------ what the server does
+PROBLEM_SCHEMA = {
+    "type": "object", "description": "RFC 9457 problem details（错误说明）",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                   "detail": {"type": "string"}, "instance": {"type": "string"}, "parameter": {"type": "string"},
+                   "invalid-params": {"type": "array", "items": {"type": "object"}}},
+}
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_STATUS_TEXT = {
+    400: "请求参数无效（problem+json 的 parameter 指出是哪一个）",
+    404: "没有这个图层、要素或地址",
+    413: "请求体过大",
+    414: "请求地址过长",
+    503: "服务繁忙（导出排队已满）或图层数据源暂时不可用；见 Retry-After",
+    504: "处理超过时间上限，已停止",
+}
+#: path prefixes of the routes whose heavy work is queued (exports): they also answer 503 busy / 504
+_HEAVY = ("/export", "/collections/{collectionId}/items")
+
+
+def _problem(status: int) -> dict:
+    return {"description": _STATUS_TEXT[status], "content": {"application/problem+json": {"schema": _PROBLEM_REF}}}
+
+
+def _declare_behaviour(doc: dict) -> dict:
+    """Make the document say what the server sends: FastAPI declares 422 for validation errors, KFQMap answers
+    them 400 problem+json; 404/413/503/504 problem+json where they can happen; HEAD beside every GET; HTML where
+    ``f=html`` is offered; ``limit`` without a ``maximum`` (a larger limit is capped, not refused)."""
+    doc.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for schema in ("HTTPValidationError", "ValidationError"):
+        doc["components"]["schemas"].pop(schema, None)
+    for path, operations in doc.get("paths", {}).items():
+        for method in list(operations):
+            op = operations[method]
+            responses = op.setdefault("responses", {})
+            responses.pop("422", None)
+            responses["400"] = _problem(400)
+            responses.setdefault("404", _problem(404))   # unknown layer, feature, tileset or empty selection
+            if method in ("post", "put", "patch"):
+                responses["413"] = _problem(413)
+            if path.startswith(_HEAVY):
+                responses["503"] = _problem(503)
+                responses["504"] = _problem(504)
+            if method == "get":
+                responses["414"] = _problem(414)
+            for param in op.get("parameters", []):
+                schema = param.get("schema", {})
+                if param.get("name") == "limit" and path.startswith("/collections"):
+                    schema.pop("maximum", None)
+                if param.get("name") == "f" and "html" in (schema.get("enum") or []):
+                    content = responses.get("200", {}).setdefault("content", {})
+                    content.setdefault("text/html", {"schema": {"type": "string"}})
+            ok = responses.get("200", {})
+            for media, body in (ok.get("content") or {}).items():
+                if media.startswith("text/html") and not body.get("schema"):
+                    body["schema"] = {"type": "string"}
+        if "get" in operations and "head" not in operations:
+            get = operations["get"]
+            operations["head"] = {
+                **{k: v for k, v in get.items() if k not in ("responses", "operationId")},
+                "operationId": f"{get.get('operationId', path)}_head",
+                "summary": f"{get.get('summary', '')}（仅响应头 HEAD）",
+                "responses": {code: {"description": r.get("description", "")} for code, r in get["responses"].items()},
+            }
+    return doc
 
 
 def _downgrade(node):

@@ -4,25 +4,33 @@ Parse, call :func:`kfqmap.export.export_layers`, stream the file. The export is 
 directory first (so a bad request is a 4xx problem+json before any byte is sent, and nothing half-written is
 ever served), then streamed in 64 KB chunks with the format's media type and a ``Content-Disposition``
 attachment name; the temporary directory is removed when the response has been sent.
+
+Bounds: every text field has a maximum length (as on GET); at most ``export_concurrency`` exports run at once
+and ``export_queue`` wait (beyond: 503 ``ServerBusy`` with ``Retry-After``); each may take
+``export_timeout_s`` (then 504 ``WorkTimeout``). Map images (PNG/PDF) are drawn in a child process that exits
+afterwards, so their memory goes back to the system. Temporary folders live in the scratch folder
+(``kfqmap.export.scratch_dir``); what a killed server left there is removed when the next one starts.
 """
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Iterator
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from kfqmap.catalog import Catalog
-from kfqmap.export import FORMATS, default_filename, export_layers, get_format
+from kfqmap.export import FORMATS, default_filename, export_layers, get_format, scratch_dir
 
 from ..dependencies import get_catalog
+from ..middleware import exempt_from_timeout
+from ..models import check_geojson
 
 router = APIRouter(tags=["export"])
 
@@ -33,19 +41,37 @@ _FORMATS_DOC = "、".join(f"{name}（{f.title_zh}）" for name, f in FORMATS.ite
 class ExportRequest(BaseModel):
     """Body of ``POST /export``: the GET options plus a drawn geometry."""
 
-    layers: list[str] | str = Field(description="图层 id 列表，或逗号分隔的字符串")
-    format: str = Field("geojson", description=f"导出格式：{_FORMATS_DOC}")
-    crs: str | None = Field(None, description="输出坐标系（EPSG:4326/4490/4549/4528/3857 或 GCJ-02）；默认按格式")
-    bbox: list[float] | str | None = Field(None, description="范围 minx,miny,maxx,maxy")
-    bbox_crs: str | None = Field(None, alias="bbox-crs", description="bbox 的坐标系（默认 CRS84）")
+    layers: list[Annotated[str, Field(max_length=64)]] | Annotated[str, Field(max_length=2000)] = Field(
+        description="图层 id 列表，或逗号分隔的字符串")
+    format: str = Field("geojson", max_length=32, description=f"导出格式：{_FORMATS_DOC}")
+    crs: str | None = Field(None, max_length=200,
+                            description="输出坐标系（EPSG:4326/4490/4549/4528/3857 或 GCJ-02）；默认按格式")
+    bbox: list[float] | Annotated[str, Field(max_length=400)] | None = Field(None, description="范围 minx,miny,maxx,maxy")
+    bbox_crs: str | None = Field(None, alias="bbox-crs", max_length=200, description="bbox 的坐标系（默认 CRS84）")
     geometry: dict[str, Any] | None = Field(None, description="绘制的范围（GeoJSON 几何、Feature 或 FeatureCollection）")
-    geometry_crs: str | None = Field(None, alias="geometry-crs", description="范围几何的坐标系（默认 WGS 84 经纬度）")
-    filter: str | None = Field(None, description="CQL2 文本过滤条件")
-    title: str | None = None
-    size: str | None = Field(None, description="图片尺寸：A4、A3、297x210mm、1600x1200px …")
-    dpi: float | None = Field(None, description="图片分辨率（72–600）")
+    geometry_crs: str | None = Field(None, alias="geometry-crs", max_length=200,
+                                     description="范围几何的坐标系（默认 WGS 84 经纬度）")
+    filter: str | None = Field(None, max_length=20000, description="CQL2 文本过滤条件")
+    title: str | None = Field(None, max_length=200, description="地图/报表标题")
+    size: str | None = Field(None, max_length=40, description="图片尺寸：A4、A3、297x210mm、1600x1200px …")
+    dpi: float | None = Field(None, ge=72, le=600, allow_inf_nan=False, description="图片分辨率（72–600）")
+
+    @field_validator("layers")
+    @classmethod
+    def _few_layers(cls, value):
+        if isinstance(value, list) and len(value) > 100:
+            raise ValueError("at most 100 layers")
+        return value
 
     model_config = {"populate_by_name": True}
+
+
+def build_request(**fields) -> ExportRequest:
+    """An ``ExportRequest`` from query parameters; a field out of bounds is a 400 like any parameter."""
+    try:
+        return ExportRequest(**fields)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
 
 
 def _stream(path: Path) -> Iterator[bytes]:
@@ -59,22 +85,28 @@ def _content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
-async def export_response(catalog: Catalog, req: ExportRequest) -> StreamingResponse:
+async def export_response(request: Request, catalog: Catalog, req: ExportRequest) -> StreamingResponse:
     """Run one export into a private temp dir and stream it (also used by ``items?f=gpkg`` …)."""
     fmt = get_format(req.format)
     layers = req.layers if isinstance(req.layers, list) else [p.strip() for p in req.layers.split(",") if p.strip()]
     bbox = ",".join(str(v) for v in req.bbox) if isinstance(req.bbox, list) else req.bbox
+    if req.geometry is not None:
+        check_geojson(req.geometry)
     options = {k: v for k, v in {"title": req.title, "size": req.size, "dpi": req.dpi}.items() if v is not None}
     filename = default_filename(layers, fmt.name)
-    workdir = Path(tempfile.mkdtemp(prefix="kfqmap-export-"))
-    try:
-        result = await run_in_threadpool(
-            export_layers, catalog, layers, fmt.name, workdir / filename, req.crs, bbox=bbox or None,
-            geometry=req.geometry, filter=req.filter or None, bbox_crs=req.bbox_crs, geometry_crs=req.geometry_crs,
-            options=options)
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
-        raise
+    settings = request.app.state.settings
+    exempt_from_timeout(request)          # bounded below: a place in line, then export_timeout_s of work
+    async with request.app.state.export_slots:
+        workdir = await run_in_threadpool(scratch_dir, "export")
+        try:
+            result = await run_in_threadpool(
+                export_layers, catalog, layers, fmt.name, workdir / filename, req.crs, bbox=bbox or None,
+                geometry=req.geometry, filter=req.filter or None, bbox_crs=req.bbox_crs,
+                geometry_crs=req.geometry_crs, options=options, isolate=settings.export_isolate,
+                time_limit=settings.export_timeout_s)
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
     headers = {
         "Content-Disposition": _content_disposition(filename),
         "Content-Length": str(result.path.stat().st_size),
@@ -96,6 +128,7 @@ async def export_formats() -> dict:
 @router.get("/export", summary="导出图层（下载文件）",
             description=f"把所选图层导出为文件并下载。格式：{_FORMATS_DOC}。与 bbox 或过滤条件相交/匹配的要素整体导出。")
 async def export_get(
+    request: Request,
     catalog: Annotated[Catalog, Depends(get_catalog)],
     layers: Annotated[str, Query(description="图层 id，逗号分隔，例如 cores,parks", max_length=2000)],
     format: Annotated[str, Query(description=f"导出格式：{_FORMATS_DOC}", max_length=32)] = "geojson",
@@ -107,14 +140,15 @@ async def export_get(
     filter: Annotated[str | None, Query(description="CQL2 文本过滤条件", max_length=4000)] = None,
     title: Annotated[str | None, Query(description="地图/报表标题", max_length=200)] = None,
     size: Annotated[str | None, Query(description="图片尺寸：A4、A3、297x210mm、1600x1200px", max_length=40)] = None,
-    dpi: Annotated[float | None, Query(description="图片分辨率（72–600）")] = None,
+    dpi: Annotated[float | None, Query(description="图片分辨率（72–600）", ge=72, le=600, allow_inf_nan=False)] = None,
 ):
-    req = ExportRequest(layers=layers, format=format, crs=crs, bbox=bbox, bbox_crs=bbox_crs, filter=filter,
+    req = build_request(layers=layers, format=format, crs=crs, bbox=bbox, bbox_crs=bbox_crs, filter=filter,
                         title=title, size=size, dpi=dpi)
-    return await export_response(catalog, req)
+    return await export_response(request, catalog, req)
 
 
 @router.post("/export", summary="按绘制范围导出图层（下载文件）",
              description="与 GET /export 相同，另可在请求体中给出绘制的范围几何（GeoJSON，默认 WGS 84）。")
-async def export_post(catalog: Annotated[Catalog, Depends(get_catalog)], req: Annotated[ExportRequest, Body()]):
-    return await export_response(catalog, req)
+async def export_post(request: Request, catalog: Annotated[Catalog, Depends(get_catalog)],
+                      req: Annotated[ExportRequest, Body()]):
+    return await export_response(request, catalog, req)

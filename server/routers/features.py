@@ -214,7 +214,7 @@ async def items(request: Request, layer: Annotated[Layer, Depends(collection)],
 
 async def _download(request: Request, layer: Layer, query: F.ItemsQuery, fmt: str):
     """``items?f=gpkg`` (…): every matching feature as a file, through the export endpoint's code."""
-    from .export import ExportRequest, export_response
+    from .export import build_request, export_response
 
     if query.datetime is not None or query.properties:
         raise InvalidParameter(f"下载格式 f={fmt} 不支持 datetime 或属性等值过滤；请改用 filter（CQL2 文本），"
@@ -222,9 +222,9 @@ async def _download(request: Request, layer: Layer, query: F.ItemsQuery, fmt: st
     params = request.query_params
     if params.get("filter-lang", "cql2-text") != "cql2-text":
         raise InvalidParameter(f"下载格式 f={fmt} 只接受 cql2-text 过滤条件", parameter="filter-lang")
-    req = ExportRequest(layers=[layer.id], format=fmt, crs=params.get("crs"), bbox=params.get("bbox"),
+    req = build_request(layers=[layer.id], format=fmt, crs=params.get("crs"), bbox=params.get("bbox"),
                         bbox_crs=params.get("bbox-crs"), filter=params.get("filter"))
-    return await export_response(request.app.state.catalog, req)
+    return await export_response(request, request.app.state.catalog, req)
 
 
 def _items_html(request, layer, index, page, links_):

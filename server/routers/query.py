@@ -23,6 +23,7 @@ from kfqmap import query as Q
 from kfqmap.catalog import Catalog
 
 from ..dependencies import get_catalog
+from ..models import check_geojson
 from ..responses import GeoJSONResponse, JSONResponse
 
 router = APIRouter(tags=["查询 Queries"])
@@ -79,6 +80,7 @@ class GeometryQuery(BaseModel):
 @router.post("/query/geometry", name="query_geometry", summary="范围查询：与绘制的图形相交/在其内/包含它的要素")
 def query_geometry(catalog: Annotated[Catalog, Depends(get_catalog)], body: Annotated[GeometryQuery, Body()],
                    f: Format = "json", geometry: WithGeometry = False, limit: Limit = DEFAULT_HITS):
+    check_geojson(body.geometry)
     return _format(Q.in_geometry(catalog, body.geometry, crs=body.crs, predicate=body.predicate, layers=body.layers,
                                  filter=body.filter, with_geometry=geometry), f, limit)
 

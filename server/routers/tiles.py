@@ -24,7 +24,9 @@ import threading
 from urllib.parse import unquote
 
 import morecantile
-from fastapi import APIRouter, Query, Request
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -169,7 +171,7 @@ def _cache_key(path: str):
         stem, scale = stem[:-3], 2
     elif ext not in ("mvt", "png"):
         return None
-    if not (z.isdigit() and x.isdigit() and stem.isdigit()):
+    if not (_ascii_int(z) and _ascii_int(x) and _ascii_int(stem)):
         return None
     return (tileset, ext, int(z), int(x), int(stem), scale)   # TileService.get's arguments
 
@@ -215,11 +217,15 @@ def _send(request: Request, tile: CachedTile) -> Response:
     return _TileResponse(200, tile.data, tile.headers)
 
 
+def _ascii_int(text: str) -> bool:
+    """ASCII digits only, at most 10 (``str.isdigit`` also accepts '²' and '١', which ``int`` then refuses or reads)."""
+    return 0 < len(text) <= 10 and text.isascii() and text.isdigit()
+
+
 def _int(value: str, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise TileOutOfRange(f"{name} 必须是整数，收到 '{value}'", parameter=name) from None
+    if not _ascii_int(value):
+        raise TileOutOfRange(f"{name} 必须是不超过 10 位的非负整数（ASCII 数字），收到 '{value[:20]}'", parameter=name)
+    return int(value)
 
 
 def _parse_tile_name(tile: str) -> tuple[str, str, int]:
@@ -244,6 +250,16 @@ def _tile_template(request: Request, tileset: str, ext: str = "mvt") -> str:
 
 
 # ------------------------------------------------------------------------------------------ XYZ tiles
+# Path parameters are parsed by ``_int``/``_parse_tile_name`` (so a mistake names z/x/y or format in a 400), and
+# typed for the OpenAPI document through ``json_schema_extra``: what the document promises is what is accepted.
+Zoom = Annotated[str, Path(description=f"缩放级别 {MIN_ZOOM}–{MAX_ZOOM}",
+                           json_schema_extra={"type": "integer", "minimum": MIN_ZOOM, "maximum": MAX_ZOOM})]
+TileIndex = Annotated[str, Path(description="瓦片列号/行号（0 至 2^z−1）",
+                                json_schema_extra={"type": "integer", "minimum": 0})]
+TileName = Annotated[str, Path(description="行号加格式：{y}.mvt、{y}.png 或 {y}@2x.png",
+                               json_schema_extra={"pattern": r"^[0-9]{1,10}(\.mvt|\.pbf|\.png|@2x\.png)$"})]
+TilesetId = Annotated[str, Path(description="瓦片集：plan（全部规划图层）或图层 id", max_length=64)]
+
 @router.get("/tiles/{tileset}/tilejson.json", name="tilejson", summary="TileJSON 3.0.0",
             response_class=JSONResponse)
 def tilejson(request: Request, tileset: str):
@@ -259,7 +275,7 @@ def tilejson(request: Request, tileset: str):
 @router.get("/tiles/{tileset}/{z}/{x}/{tile}", name="tile", summary="矢量瓦片（.mvt）或栅格瓦片（.png、@2x.png）",
             responses={200: {"content": {MEDIA_MVT: {}, MEDIA_PNG: {}}}, 204: {"description": "此瓦片内没有要素"},
                        304: {"description": "未修改（If-None-Match）"}})
-async def tile(request: Request, tileset: str, z: str, x: str, tile: str):
+async def tile(request: Request, tileset: TilesetId, z: Zoom, x: TileIndex, tile: TileName):
     # async on purpose: a cached tile is one dict lookup on the event loop (no thread hop);
     # only a miss goes to the thread pool to be built
     service = tile_service(request)
@@ -344,8 +360,9 @@ def collection_tileset(request: Request, collectionId: str, tileMatrixSetId: str
 @router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
             name="collection_tile", summary="图层的一个瓦片（OGC API – Tiles）",
             responses={200: {"content": {MEDIA_MVT: {}, MEDIA_PNG: {}}}, 204: {"description": "此瓦片内没有要素"}})
-async def collection_tile(request: Request, collectionId: str, tileMatrixSetId: str, tileMatrix: str, tileRow: str,
-                    tileCol: str, f: str = Query("mvt", description="mvt（默认）或 png")):
+async def collection_tile(request: Request, collectionId: TilesetId, tileMatrixSetId: str, tileMatrix: Zoom,
+                          tileRow: TileIndex, tileCol: TileIndex,
+                          f: Literal["mvt", "png"] = Query("mvt", description="mvt（默认）或 png")):
     _check_tms(tileMatrixSetId)
     if f not in ("mvt", "png"):
         raise InvalidParameter(f"不支持的格式 f={f}；可用 mvt、png", parameter="f")

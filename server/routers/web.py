@@ -4,7 +4,8 @@ Routes (none in the OpenAPI document):
 
 - ``viewer_response(request)`` — called by the landing route ``/`` when the client Accepts text/html;
 - ``/web`` and ``/web/`` — the same viewer page (handy for links);
-- ``/web/{path}`` — files under ``web/`` (app JS, CSS, images); ``node_modules`` and dot-files are not served;
+- ``/web/{path}`` — files under ``web/`` (app JS, CSS, images); ``node_modules``, dot-files, ``package.json``,
+  ``package-lock.json`` and paths with control characters are not served (404);
 - ``/web/config.json`` — run-time options for the viewer (online basemap keys; all off by default);
 - ``/web/catalog.json`` — the catalog's ``Layer`` records (group, 示意/示例 flags, accuracy, shared style) for the
   layer panel and legend;
@@ -38,6 +39,8 @@ _MEDIA_TYPES = {
     ".pbf": "application/x-protobuf",
 }
 _NO_CACHE = {"Cache-Control": "no-cache"}
+#: files under web/ that belong to the build, not to the viewer: never served
+_PRIVATE_NAMES = {"package.json", "package-lock.json", "npm-shrinkwrap.json", "node_modules", "readme.md"}
 
 
 class WebSettings(BaseSettings):
@@ -66,8 +69,10 @@ def viewer_response(request: Request) -> Response:
 
 def _safe_file(base: Path, relative: str) -> Path:
     """``base/relative`` if it is a regular file inside ``base``; otherwise 404 (no traversal, no dot-files)."""
+    if not relative.isprintable() or len(relative) > 512:     # NUL and other control characters: no such file
+        raise HTTPException(status_code=404, detail="not found")
     parts = [p for p in relative.split("/") if p not in ("", ".")]
-    if any(p == ".." or p.startswith(".") for p in parts):
+    if any(p == ".." or p.startswith(".") or p.lower() in _PRIVATE_NAMES for p in parts):
         raise HTTPException(status_code=404, detail="not found")
     target = base.joinpath(*parts).resolve() if parts else base.resolve()
     root = base.resolve()

@@ -54,6 +54,17 @@ def fit(page, bounds, padding=60):
     wait_idle(page)
 
 
+@pytest.fixture(scope="module")
+def make_offline_context(make_offline_context):
+    """The conftest's offline contexts with ``bypass_csp``: Playwright's ``wait_for_function`` evaluates its
+    predicate with ``eval``, which the viewer's CSP forbids. The CSP itself is tested, without the bypass, in
+    ``test_viewer_runs_under_its_content_security_policy``."""
+    def make(browser, **kwargs):
+        kwargs.setdefault("bypass_csp", True)
+        return make_offline_context(browser, **kwargs)
+    return make
+
+
 def open_viewer(make_context, browser, url, viewport=LAPTOP, console=None, hash_=""):
     context, log = make_context(browser, viewport=viewport)
     page = context.new_page()
@@ -115,6 +126,41 @@ def test_loads_offline_without_errors(viewer, artifacts):
     assert all(re.match(r"^(http://127\.0\.0\.1:\d+/|data:|blob:)", u) for u in page.log.urls), page.log.urls
     assert any("/vendor/maplibre-gl/maplibre-gl.js" in u for u in page.log.urls)
     assert any("/styles/plan.json" in u for u in page.log.urls)
+
+
+CSP_WATCH = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__cspViolations.push(`${e.violatedDirective}: ${e.blockedURI}`));
+"""
+
+
+def test_viewer_runs_under_its_content_security_policy(chromium, live_server, make_offline_context):
+    """The server sends a CSP without 'unsafe-inline' scripts; the viewer (MapLibre worker from blob:, tiles,
+    style, panels, a popup) loads and draws under it with no violation reported and no CSP console error."""
+    context, log = make_offline_context(chromium, viewport=LAPTOP, bypass_csp=False)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.add_init_script(CSP_WATCH)
+    try:
+        response = page.goto(live_server.url + "/", wait_until="load")
+        csp = response.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp and "frame-ancestors 'none'" in csp
+        assert response.headers["x-content-type-options"] == "nosniff"
+        for _ in range(600):     # polled from Python: wait_for_function would need eval, which the CSP forbids
+            if page.evaluate("() => document.body.dataset.mapReady === '1'"):
+                break
+            page.wait_for_timeout(100)
+        assert page.evaluate("() => document.body.dataset.mapReady") == "1"
+        wait_idle(page)
+        page.locator("#search-input").fill("青阳港")
+        page.wait_for_timeout(800)
+        violations = page.evaluate("window.__cspViolations")
+        assert violations == [], violations
+        assert not [e for e in errors if "Content Security Policy" in e], errors
+    finally:
+        context.close()
 
 
 def test_map_canvas_is_not_blank(viewer):
