@@ -7,17 +7,20 @@ layers (tippecanoe's drop-smallest-as-needed). No HTTP here; the server only wra
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidParameter, LayerNotFound
+from ..errors import DataSourceError, InvalidParameter, LayerNotFound
 from .encode import TILE_INDEX_MIN_ZOOM
 from .geometry import BUFFER, DETAIL_ZOOM
 from .mvt import EXTENT, tile_message
 from .prepare import LayerSource
 from .tilemath import MAX_ZOOM, MIN_ZOOM, check_tile
+
+log = logging.getLogger("kfqmap.tiles")
 
 #: how long a tileset's data version is trusted before the collections are asked again (seconds)
 VERSION_TTL_S = 0.25
@@ -147,6 +150,21 @@ class TileEngine:
             raise LayerNotFound(f"图层 '{layer_id}' 没有几何，不能切瓦片", parameter="collection")
         return self.catalog.collection(layer_id).state().tiles
 
+    def _available_source(self, layer) -> LayerSource | None:
+        try:
+            return self.source(layer.id)
+        except DataSourceError as exc:
+            log.error("tiles: layer %s left out of the plan tileset: %s", layer.id, exc.message)
+            return None
+
+    def _version_of(self, layer_id: str, *, tolerate: bool) -> str:
+        try:
+            return self.catalog.collection(layer_id).version()
+        except DataSourceError:
+            if not tolerate:
+                raise
+            return "unavailable"
+
     def version(self, name: str) -> str:
         """The data version of tileset ``name`` (its layers' versions joined): part of every tile's cache key and
         ETag. Remembered for ``VERSION_TTL_S`` (the collections' own rhythm), so a warm tile costs one lookup."""
@@ -155,7 +173,7 @@ class TileEngine:
         if hit is not None and now - hit[0] < VERSION_TTL_S:
             return hit[1]
         ids = [lyr.id for lyr in self.plan_layers()] if name == PLAN_TILESET else [self.catalog.get(name).id]
-        version = "|".join(self.catalog.collection(i).version() for i in ids)
+        version = "|".join(self._version_of(i, tolerate=name == PLAN_TILESET) for i in ids)
         self._versions[name] = (now, version)
         return version
 
@@ -163,8 +181,8 @@ class TileEngine:
         return [PLAN_TILESET] + [lyr.id for lyr in self.catalog.layers if lyr.is_spatial]
 
     def tileset(self, name: str) -> Tileset:
-        if name == PLAN_TILESET:
-            return Tileset(PLAN_TILESET, [self.source(lyr.id) for lyr in self.plan_layers()])
+        if name == PLAN_TILESET:     # a layer whose data cannot be read now is left out (logged), not the map
+            return Tileset(PLAN_TILESET, [src for src in map(self._available_source, self.plan_layers()) if src])
         try:
             self.catalog.get(name)
         except LayerNotFound:
