@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 import pyogrio  # noqa: E402
 
-from kfqmap.tilecache import TileCache, TileService  # noqa: E402
+from server.tilecache import TileCache, TileService  # noqa: E402
 from kfqmap.tiles import LayerSource, Tileset, parse_zooms, tiles_for_bounds  # noqa: E402
 
 

@@ -37,6 +37,8 @@ from kfqmap.settings import CatalogSettings
 from .errors import add_exception_handlers
 from .middleware import PublicOrigin, RequestLimits, RequestTimeout, SecurityHeaders, send_problem
 from .settings import APISettings
+from .routers.web import WebSettings
+from .tilecache import TileCacheSettings
 
 #: router modules, in inclusion order — one line each
 ROUTERS: list[str] = [
@@ -63,6 +65,8 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
         lifespan=_lifespan,
     )
     app.state.settings = settings
+    app.state.tile_settings = TileCacheSettings()      # every setting is read here, once (tile cache, warm-up,
+    app.state.web_settings = WebSettings()             # the viewer's optional basemaps)
     app.state.catalog = load_catalog(settings.catalog)
     modules: list[ModuleType] = [importlib.import_module(name) for name in ROUTERS]
     app.state.router_modules = modules

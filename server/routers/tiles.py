@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from kfqmap.errors import InvalidParameter, KFQMapError, LayerNotFound, TileOutOfRange
-from kfqmap.tilecache import CachedTile, TileCache, TileCacheSettings, TileService
+from ..tilecache import CachedTile, TileCache, TileCacheSettings, TileService
 from kfqmap.tiles import MAX_ZOOM, MIN_ZOOM, PLAN_TILESET, TileEngine, check_tile, lonlat_to_mercator
 
 from ..responses import JSONResponse
@@ -77,7 +77,7 @@ def _service(state) -> TileService:
         with _lock:
             service = getattr(state, "tile_service", None)
             if service is None:
-                service = TileService(TileEngine(state.catalog), TileCache.from_settings())
+                service = TileService(TileEngine(state.catalog), TileCache.from_settings(state.tile_settings))
                 state.tile_service = service
     return service
 
@@ -142,7 +142,7 @@ class TileCacheMiddleware:
 def _start_warm_up(state) -> None:
     """At start-up (lifespan), prepare every spatial layer for tiling in a daemon thread, so that the first
     tile request does not pay for reading and indexing a large layer. ``KFQMAP_TILE_WARM_UP=false`` skips it."""
-    if not TileCacheSettings().tile_warm_up:
+    if not state.tile_settings.tile_warm_up:
         return
 
     def run():

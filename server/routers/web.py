@@ -96,8 +96,8 @@ def viewer(request: Request) -> Response:
 
 
 @router.get("/web/config.json")
-def viewer_config() -> JSONResponse:
-    settings = WebSettings()
+def viewer_config(request: Request) -> JSONResponse:
+    settings = request.app.state.web_settings
     return JSONResponse(
         {"tianditu_key": settings.tianditu_key, "online_basemaps": settings.online_basemaps},
         headers=_NO_CACHE,

@@ -210,7 +210,7 @@ def test_extra_layer_tiles(parcels_client):
 def test_cold_high_zoom_tiles_skip_the_thread_pool(parcels_client, monkeypatch):
     """A cache miss at z>=INLINE_MIN_ZOOM of a prepared layer is built on the event loop (no thread hand-off);
     low zooms, PNG and layers not yet prepared still go to the thread pool. Same bytes either way."""
-    from kfqmap.tilecache import INLINE_MIN_ZOOM
+    from server.tilecache import INLINE_MIN_ZOOM
     from server.routers import tiles as routes
 
     app = parcels_client.app

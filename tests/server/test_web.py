@@ -66,5 +66,8 @@ def test_catalog_json_has_what_the_panel_needs(client, app):
 def test_config_json_has_online_basemaps_off_by_default(client, monkeypatch):
     monkeypatch.delenv("KFQMAP_TIANDITU_KEY", raising=False)
     assert client.get("/web/config.json").json() == {"tianditu_key": "", "online_basemaps": True}
-    monkeypatch.setenv("KFQMAP_TIANDITU_KEY", "abc")
-    assert client.get("/web/config.json").json()["tianditu_key"] == "abc"
+    monkeypatch.setenv("KFQMAP_TIANDITU_KEY", "abc")          # settings are read once, when the app is created
+    from fastapi.testclient import TestClient
+    from server.app import create_app
+    fresh = TestClient(create_app(client.app.state.settings))
+    assert fresh.get("/web/config.json").json()["tianditu_key"] == "abc"

@@ -17,8 +17,8 @@ from typing import Callable, Hashable
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .render import TileRenderer
-from .tiles import check_tile
+from kfqmap.render import TileRenderer
+from kfqmap.tiles import check_tile
 
 MEDIA_TYPES = {
     "mvt": "application/vnd.mapbox-vector-tile",
