@@ -158,8 +158,14 @@ def parse_geometry(value, *, crs: str | CRSInfo | None = None) -> BaseGeometry:
 
 
 def select(catalog: Catalog, layer_ids: Sequence[str] | str, *, bbox=None, bbox_crs=None, geometry=None,
-           geometry_crs=None, filter: str | None = None) -> Selection:
-    """The features to export: layers (ids, or a comma-separated string), then bbox, geometry and filter."""
+           geometry_crs=None, filter: str | None = None, items=None) -> Selection:
+    """The features to export: layers (ids, or a comma-separated string), then bbox, geometry and filter.
+
+    ``items`` (a ``kfqmap.features.ItemsQuery``, one layer): the features an OGC items request selects — bbox in
+    its CRS, datetime, property equality, CQL2 filter — through the layer's own items index, so ``items?f=gpkg``
+    downloads exactly what ``items?f=json`` pages through."""
+    if items is not None:
+        return _select_items(catalog, layer_ids, items)
     if isinstance(layer_ids, str):
         layer_ids = [p.strip() for p in layer_ids.split(",")]
     ids = [i for i in dict.fromkeys(layer_ids or []) if i]
@@ -190,6 +196,20 @@ def select(catalog: Catalog, layer_ids: Sequence[str] | str, *, bbox=None, bbox_
             keep &= filter_mask(state, compiled, strict=len(layers) == 1)
         items.append(LayerSelection(layer, frame.loc[keep].copy(), complete=bool(keep.all())))
     return Selection(catalog, items, bbox=bb, geometry=geom, filter=filter or None)
+
+
+def _select_items(catalog: Catalog, layer_ids, query) -> Selection:
+    ids = [layer_ids] if isinstance(layer_ids, str) else list(layer_ids)
+    if len(ids) != 1:
+        raise InvalidParameter("按要素查询导出只能针对一个图层", parameter="layers")
+    layer = catalog.get(ids[0])
+    state = catalog.collection(layer.id).state()
+    positions = state.items.select(query)
+    frame = state.frame.iloc[positions].copy()
+    bbox = tuple(float(v) for v in query.bbox.polygon.bounds) if query.bbox is not None else None
+    text = getattr(query.filter, "text", None)
+    return Selection(catalog, [LayerSelection(layer, frame, complete=len(positions) == len(state.frame))],
+                     bbox=bbox, geometry=None, filter=text)
 
 
 def _intersects(frame: gpd.GeoDataFrame, area: BaseGeometry) -> np.ndarray:
@@ -345,13 +365,14 @@ def export_layers(catalog: Catalog, layer_ids: Sequence[str] | str, fmt: str, ta
                   crs: str | CRSInfo | None = None, bbox=None, geometry=None, filter: str | None = None,
                   progress: Progress | None = None, *, bbox_crs=None, geometry_crs=None,
                   options: dict[str, Any] | None = None, isolate: bool = False,
-                  time_limit: float | None = None) -> ExportResult:
+                  time_limit: float | None = None, items=None) -> ExportResult:
     """Export the selected features of ``layer_ids`` to ``target`` in format ``fmt`` and CRS ``crs``.
 
     ``crs=None`` means the format's default (WGS 84, or EPSG:4549 for DXF and map images). Raises
     ``InvalidParameter`` (unknown format), ``InvalidCRS``, ``LayerNotFound``, ``InvalidBBox``, ``InvalidGeometry``,
     ``InvalidFilter`` or ``EmptySelection`` before anything is written; a failure while writing leaves no file.
-    ``options`` are format-specific (map images: ``title``, ``size``, ``dpi``).
+    ``options`` are format-specific (map images: ``title``, ``size``, ``dpi``). ``items``: a typed OGC items query
+    instead of bbox/filter (see ``select``).
 
     ``isolate=True`` (the server) draws map images (PNG/PDF) in a child process that exits afterwards, so the
     renderer's memory goes back to the system. ``time_limit`` (seconds) stops the writing: a child process is
@@ -360,7 +381,7 @@ def export_layers(catalog: Catalog, layer_ids: Sequence[str] | str, fmt: str, ta
     f = get_format(fmt)
     info = resolve_crs(f, crs)
     selection = select(catalog, layer_ids, bbox=bbox, bbox_crs=bbox_crs, geometry=geometry,
-                       geometry_crs=geometry_crs, filter=filter)
+                       geometry_crs=geometry_crs, filter=filter, items=items)
     if f.spatial_only:
         skipped = [i.layer.id for i in selection.items if not i.layer.is_spatial]
         selection.items = [i for i in selection.items if i.layer.is_spatial]

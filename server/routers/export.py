@@ -85,7 +85,7 @@ def _content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
-async def export_response(request: Request, catalog: Catalog, req: ExportRequest) -> StreamingResponse:
+async def export_response(request: Request, catalog: Catalog, req: ExportRequest, *, items=None) -> StreamingResponse:
     """Run one export into a private temp dir and stream it (also used by ``items?f=gpkg`` …)."""
     fmt = get_format(req.format)
     layers = req.layers if isinstance(req.layers, list) else [p.strip() for p in req.layers.split(",") if p.strip()]
@@ -103,7 +103,7 @@ async def export_response(request: Request, catalog: Catalog, req: ExportRequest
                 export_layers, catalog, layers, fmt.name, workdir / filename, req.crs, bbox=bbox or None,
                 geometry=req.geometry, filter=req.filter or None, bbox_crs=req.bbox_crs,
                 geometry_crs=req.geometry_crs, options=options, isolate=settings.export_isolate,
-                time_limit=settings.export_timeout_s)
+                time_limit=settings.export_timeout_s, items=items)
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise

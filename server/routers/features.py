@@ -213,18 +213,13 @@ async def items(request: Request, layer: Annotated[Layer, Depends(collection)],
 
 
 async def _download(request: Request, layer: Layer, query: F.ItemsQuery, fmt: str):
-    """``items?f=gpkg`` (…): every matching feature as a file, through the export endpoint's code."""
+    """``items?f=gpkg`` (…): every feature the typed items query selects (bbox, datetime, property filters,
+    CQL2), as a file, through the export endpoint's code; ``crs`` picks the file's CRS (default: the format's)."""
     from .export import build_request, export_response
 
-    if query.datetime is not None or query.properties:
-        raise InvalidParameter(f"下载格式 f={fmt} 不支持 datetime 或属性等值过滤；请改用 filter（CQL2 文本），"
-                               "例如 filter=year <= 2023", parameter="f")
-    params = request.query_params
-    if params.get("filter-lang", "cql2-text") != "cql2-text":
-        raise InvalidParameter(f"下载格式 f={fmt} 只接受 cql2-text 过滤条件", parameter="filter-lang")
-    req = build_request(layers=[layer.id], format=fmt, crs=params.get("crs"), bbox=params.get("bbox"),
-                        bbox_crs=params.get("bbox-crs"), filter=params.get("filter"))
-    return await export_response(request, request.app.state.catalog, req)
+    crs = query.crs.info.code if request.query_params.get("crs") else None
+    req = build_request(layers=[layer.id], format=fmt, crs=crs)
+    return await export_response(request, request.app.state.catalog, req, items=query)
 
 
 def _items_html(request, layer, index, page, links_):

@@ -36,8 +36,23 @@ def test_items_download_applies_bbox_and_filter(client, tmp_path, catalog):
     assert int(r.headers["x-kfqmap-features"]) == len(expected)
 
 
-@pytest.mark.parametrize("params", [{"f": "gpkg", "datetime": "2023"}, {"f": "gpkg", "name": "核心商业区"},
-                                    {"f": "nope"}])
+@pytest.mark.parametrize("params", [{"datetime": "2023/.."}, {"status": "已完成"},
+                                    {"bbox": "120.95,31.30,121.05,31.40", "filter": "year >= 2022"},
+                                    {"bbox": "3470000,560000,3500000,600000",
+                                     "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4549"}])
+def test_items_download_is_the_typed_items_query(client, tmp_path, params):
+    """``items?f=gpkg`` selects exactly what ``items?f=json`` pages through (same typed query: datetime,
+    property equality, bbox in its CRS, CQL2) — it used to refuse datetime and property filters."""
+    page = client.get("/collections/low_efficiency_land/items", params={**params, "limit": 10000}).json()
+    r = client.get("/collections/low_efficiency_land/items", params={**params, "f": "gpkg"})
+    assert r.status_code == 200, r.text
+    path = tmp_path / "x.gpkg"
+    path.write_bytes(r.content)
+    assert sorted(pyogrio.read_dataframe(path)["id"]) == sorted(f["id"] for f in page["features"])
+    assert page["numberMatched"] >= 1
+
+
+@pytest.mark.parametrize("params", [{"f": "nope"}, {"f": "gpkg", "filter": "nope > 1"}])
 def test_items_download_refuses_what_it_cannot_apply(client, params):
     r = client.get("/collections/low_efficiency_land/items", params=params)
     assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json")
