@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 
 import numpy as np
 import shapely
@@ -34,8 +35,10 @@ log = logging.getLogger("kfqmap.providers.postgis")
 MEMORY_ROWS = 50_000
 #: connections kept for pushdown reads of one table
 READ_POOL_SIZE = 4
-#: how often the background poller reads the table's change counter (seconds)
+#: how often the background poller reads the table's change counter (seconds), and its back-off while the
+#: database does not answer
 POLL_S = 0.2
+POLL_MAX_S = 5.0
 
 _SETUP = """
 CREATE SCHEMA IF NOT EXISTS kfqmap;
@@ -216,20 +219,13 @@ class PostGISProvider:
             with self._lock:
                 if self._poller is None:
                     self._latest = self._read_version()
-                    self._poller = threading.Thread(target=self._poll, name=f"kfqmap-version-{self.layer_id}",
-                                                    daemon=True)
+                    self._poller = threading.Thread(target=_poll, args=(weakref.ref(self),), daemon=True,
+                                                    name=f"kfqmap-version-{self.layer_id}")
                     self._poller.start()
         if self._poll_error is not None:
             raise self._poll_error
         return self._latest
 
-    def _poll(self) -> None:
-        while not self._closed:
-            time.sleep(POLL_S)
-            try:
-                self._latest, self._poll_error = self._read_version(), None
-            except DataSourceError as exc:
-                self._poll_error = exc
 
     def close(self) -> None:
         """Stop the poller and close the connections (tests; a server lets daemon threads end with it)."""
@@ -384,6 +380,24 @@ class PostGISProvider:
             geom = feature_geometry(layer, feature.get("geometry"), required=not partial)
             values[info.column] = None if geom is None else shapely.to_wkb(geom)
         return values
+
+
+def _poll(ref) -> None:
+    """The version poller: every ``POLL_S`` while the database answers, backing off to ``POLL_MAX_S`` while it
+    does not; it ends with its provider (closed, or garbage-collected: it holds only a weak reference)."""
+    failures = 0
+    while True:
+        time.sleep(min(POLL_MAX_S, POLL_S * (2 ** failures)))
+        provider = ref()
+        if provider is None or provider._closed:
+            return
+        try:
+            provider._latest, provider._poll_error = provider._read_version(), None
+            failures = 0
+        except DataSourceError as exc:
+            provider._poll_error = exc
+            failures = min(failures + 1, 8)
+        del provider
 
 
 class _GeometryRules:
