@@ -103,21 +103,33 @@ export class LayerManager {
     for (const id of this.index.keys()) this.apply(id);
   }
 
-  /** Illustrative (示例) polygons get a hatch over their fill so they never read as plan data. */
+  /** Illustrative (示例) polygons get a hatch over their fill so they never read as plan data: every feature of a
+   *  layer flagged illustrative, and in other layers each feature whose own `illustrative` property is true (the
+   *  placeholder 四园 and parks). Labels of such features read "名称（示例）". */
   addHatching(style) {
     const map = this.map;
     if (!map.hasImage(HATCH_IMAGE)) map.addImage(HATCH_IMAGE, hatchImage(), { pixelRatio: 2 });
+    const perFeature = ['==', ['get', 'illustrative'], true];
     for (const layer of style.layers) {
-      if (layer.type !== 'fill') continue;
       const cid = catalogIdOf(layer);
       const meta = this.app.catalog.byId.get(cid);
-      if (!meta || !meta.illustrative) continue;
+      if (!meta || layer.metadata?.['kfqmap:overlay']) continue;
+      if (layer.type === 'symbol' && !meta.illustrative && layer.layout?.['text-field'] !== undefined) {
+        const orig = layer.layout['text-field'];
+        const base = Array.isArray(orig) ? orig : ['to-string', ['get', 'name']];
+        map.setLayoutProperty(layer.id, 'text-field', ['case', perFeature, ['concat', base, '（示例）'], base]);
+        continue;
+      }
+      if (layer.type !== 'fill') continue;
       const hid = `${layer.id}__hatch`;
       if (map.getLayer(hid)) continue;
       const def = { id: hid, type: 'fill', source: layer.source, paint: { 'fill-pattern': HATCH_IMAGE, 'fill-opacity': 0.9 },
         metadata: { 'kfqmap:layer': cid, 'kfqmap:overlay': 'hatch' } };
       if (layer['source-layer']) def['source-layer'] = layer['source-layer'];
-      if (layer.filter) def.filter = layer.filter;
+      const own = meta.illustrative ? null : perFeature;
+      const filters = [layer.filter, own].filter(Boolean);
+      if (filters.length === 1) def.filter = filters[0];
+      else if (filters.length > 1) def.filter = ['all', ...filters];
       const i = style.layers.findIndex((l) => l.id === layer.id);
       const next = style.layers[i + 1];
       map.addLayer(def, next ? next.id : undefined);

@@ -188,6 +188,8 @@ class App {
     this.refreshHighlight();
   }
 
+  setTool(mode) { this.draw.setMode(mode); }
+
   catalogIdOfStyleLayer(id) { return this.styleLayerToCatalog.get(id); }
 
   async onSelectClick(e) {
