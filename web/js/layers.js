@@ -191,11 +191,14 @@ export class LayerManager {
       if (!layers.length) continue;
       const list = h('ul', { class: 'layer-list' });
       const groupBox = h('input', { type: 'checkbox', title: '整组显示/隐藏', 'aria-label': `${group} 整组显示/隐藏` });
-      const section = h('section', { class: 'layer-group', dataset: { group } },
-        h('header', {}, groupBox, h('h3', {}, group), h('span', { class: 'caret' }, '▾')), list);
-      section.querySelector('header').addEventListener('click', (e) => {
-        if (e.target === groupBox) return;
-        section.classList.toggle('closed');
+      const listId = `layer-list-${GROUP_ORDER.indexOf(group)}`;
+      list.id = listId;
+      const toggle = h('button', { type: 'button', class: 'group-toggle', 'aria-expanded': 'true', 'aria-controls': listId,
+        title: `展开/收起“${group}”` }, h('h3', {}, group), h('span', { class: 'caret', 'aria-hidden': 'true' }, '▾'));
+      const section = h('section', { class: 'layer-group', dataset: { group } }, h('header', {}, groupBox, toggle), list);
+      toggle.addEventListener('click', () => {
+        const closed = section.classList.toggle('closed');
+        toggle.setAttribute('aria-expanded', String(!closed));
       });
       groupBox.addEventListener('change', () => {
         for (const l of layers) this.setVisible(l.id, groupBox.checked);

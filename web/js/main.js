@@ -210,10 +210,29 @@ class App {
     writeHash({ map: this.map, layers: this.layers.visibleIds(), selection: this.selection, base: this.base });
   }
 
-  showTab(name) {
-    for (const t of $$('.tab')) t.classList.toggle('active', t.dataset.tab === name);
+  showTab(name, { focus = false } = {}) {
+    for (const t of $$('.tab')) {
+      const on = t.dataset.tab === name;
+      t.classList.toggle('active', on);
+      t.setAttribute('aria-selected', String(on));
+      t.tabIndex = on ? 0 : -1;
+      if (on && focus) t.focus();
+    }
     for (const p of $$('.tab-page')) p.hidden = p.id !== `tab-${name}`;
     $('.layout').classList.remove('right-collapsed');
+    if (isNarrow()) this.openDrawer('side-panel', true);
+  }
+
+  /** Phones and tablets: the two panels are drawers over the map, closed at start (see app.css). */
+  openDrawer(panel, open) {
+    const cls = panel === 'layer-panel' ? 'left-open' : 'right-open';
+    const layout = $('.layout');
+    const on = open ?? !layout.classList.contains(cls);
+    layout.classList.toggle(cls, on);
+    if (on) layout.classList.remove(cls === 'left-open' ? 'right-open' : 'left-open');   // one drawer at a time
+    for (const [id, c] of [['btn-drawer-layers', 'left-open'], ['btn-drawer-side', 'right-open']]) {
+      $(`#${id}`).setAttribute('aria-expanded', String(layout.classList.contains(c)));
+    }
   }
 
   async setBasemap(name) {
@@ -282,14 +301,28 @@ class App {
       try { await navigator.clipboard.writeText(location.href); setStatus('已复制当前视图链接'); } catch { setStatus(location.href, { timeout: 15000 }); }
     });
     $('#btn-near').addEventListener('click', () => this.openNear());
-    for (const t of $$('.tab')) t.addEventListener('click', () => this.showTab(t.dataset.tab));
+    const tabs = $$('.tab');
+    for (const t of tabs) {
+      t.addEventListener('click', () => this.showTab(t.dataset.tab));
+      t.addEventListener('keydown', (e) => {     // arrow keys move between tabs (WAI-ARIA tabs pattern)
+        const k = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+        if (!k) return;
+        e.preventDefault();
+        const next = tabs[(tabs.indexOf(t) + k + tabs.length) % tabs.length];
+        this.showTab(next.dataset.tab, { focus: true });
+      });
+    }
     for (const c of $$('.collapse')) {
       c.addEventListener('click', () => {
+        if (isNarrow()) { this.openDrawer(c.dataset.collapse, false); return; }
         const side = c.dataset.collapse === 'layer-panel' ? 'left-collapsed' : 'right-collapsed';
-        $('.layout').classList.toggle(side);
+        const collapsed = $('.layout').classList.toggle(side);
+        c.setAttribute('aria-expanded', String(!collapsed));
         setTimeout(() => this.map.resize(), 50);
       });
     }
+    $('#btn-drawer-layers').addEventListener('click', () => this.openDrawer('layer-panel'));
+    $('#btn-drawer-side').addEventListener('click', () => this.openDrawer('side-panel'));
     $$('input[name=basemap]').forEach((r) => r.addEventListener('change', () => { if (r.checked) this.setBasemap(r.value); }));
     $('#tdt-key').addEventListener('change', (e) => {
       localStorage.setItem('kfqmap.tianditu_key', e.target.value.trim());
@@ -392,6 +425,9 @@ class NorthArrow {
   }
   onRemove() { this.el.remove(); }
 }
+
+/** The phone/tablet layout (panels as drawers); the same breakpoint as app.css. */
+export function isNarrow() { return window.matchMedia('(max-width: 900px)').matches; }
 
 function bboxOf(geometry) {
   const b = [Infinity, Infinity, -Infinity, -Infinity];

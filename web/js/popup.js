@@ -82,12 +82,15 @@ export async function linkedIndicators(app, layerId, fid) {
 export async function openFeaturePopup(app, lngLat, hits) {
   if (!hits.length) return;
   let i = 0;
+  let shown = 0;     // the latest page asked for: a slow earlier answer must not replace it
   const popup = new maplibregl.Popup({ maxWidth: 'none', focusAfterOpen: false })
     .setLngLat(lngLat).setDOMContent(h('div', { class: 'pop' }, h('div', { class: 'loading' }, '正在读取…'))).addTo(app.map);
   const show = async () => {
     const hit = hits[i];
+    const token = ++shown;
     try {
       const body = await popupContent(app, hit);
+      if (token !== shown) return;
       if (hits.length > 1) {
         const prev = h('button', { type: 'button', onclick: () => { i = (i + hits.length - 1) % hits.length; show(); } }, '‹ 上一个');
         const next = h('button', { type: 'button', onclick: () => { i = (i + 1) % hits.length; show(); } }, '下一个 ›');
