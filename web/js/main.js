@@ -10,6 +10,7 @@ import { renderStats, renderIndicators } from './stats.js';
 import { DrawTools } from './draw.js';
 import { Exporter } from './exporter.js';
 import { BASEMAPS, addBasemap } from './basemaps.js';
+import { CoordTools } from './coords.js';
 
 const DEFAULT_VIEW = { center: [121.02, 31.36], zoom: 11.6 };
 const HIGHLIGHT_SRC = 'kfq-highlight';
@@ -81,9 +82,8 @@ class App {
     this.map.addControl(new maplibregl.ScaleControl({ maxWidth: 160, unit: 'metric' }), 'bottom-right');
     this.map.on('style.load', () => this.onStyleLoad());
     this.map.on('moveend', () => this.onViewChange());
-    this.map.on('mousemove', (e) => {
-      $('#status-coords').textContent = `${this.crs === 'GCJ-02' ? 'GCJ-02' : 'WGS 84'}  ${e.lngLat.lng.toFixed(5)}°E, ${e.lngLat.lat.toFixed(5)}°N`;
-    });
+    this.coords = new CoordTools(this);
+    this.coords.bind();
     this.map.on('zoom', () => { $('#status-zoom').textContent = `缩放 ${this.map.getZoom().toFixed(1)}`; });
     this.map.on('mousemove', debounce((e) => this.hoverCursor(e), 30));
     this.draw.bind();
