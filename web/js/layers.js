@@ -231,7 +231,9 @@ export class LayerManager {
     return h('li', { class: 'layer-item', dataset: { layer: layer.id } },
       h('div', { class: 'row' },
         h('label', { title: `${layer.title_zh}（${layer.title_en || layer.id}）\n规划章节：${layer.plan_section || '—'}\n${layer.description || ''}` },
-          cb, legendSwatch(layer, paintOf(this.app, layer)), h('span', { class: 'title' }, layer.title_zh))),
+          cb, legendSwatch(layer, paintOf(this.app, layer)), h('span', { class: 'title' }, layer.title_zh)),
+        h('button', { type: 'button', class: 'open-table', title: `打开“${layer.title_zh}”的属性表`, 'aria-label': `打开“${layer.title_zh}”的属性表`,
+          onclick: () => this.app.attrTable?.openLayer(layer.id) }, '表')),
       h('div', { class: 'opacity' }, ...badges, h('span', { class: 'op-label', title: '不透明度' }, '◐'), slider, pctLabel),
       categoryLegend(layer, paintOf(this.app, layer)));
   }

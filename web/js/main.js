@@ -11,6 +11,8 @@ import { DrawTools } from './draw.js';
 import { Exporter } from './exporter.js';
 import { BASEMAPS, addBasemap } from './basemaps.js';
 import { CoordTools } from './coords.js';
+import { AttributeTable } from './attrtable.js';
+import { store } from './store.js';
 
 const DEFAULT_VIEW = { center: [121.02, 31.36], zoom: 11.6 };
 const HIGHLIGHT_SRC = 'kfq-highlight';
@@ -88,6 +90,7 @@ class App {
     this.map.on('mousemove', debounce((e) => this.hoverCursor(e), 30));
     this.draw.bind();
     this.exporter = new Exporter(this);
+    this.attrTable = new AttributeTable(this);
     this.bindUi();
     this.pendingSelection = hash.selection || null;
 
@@ -163,6 +166,7 @@ class App {
   /** Select a feature (highlight, URL hash; optionally zoom to it). `null` clears. */
   async select(sel, { zoom = false } = {}) {
     this.selection = sel;
+    store.set('selection', sel);
     this.onViewChange();
     if (!sel) { if (this.highlight) { this.highlight.selected = null; this.refreshHighlight(); } return; }
     try {
@@ -295,6 +299,7 @@ class App {
     for (const b of $$('.toolbar .tool')) b.addEventListener('click', () => this.draw.setMode(b.dataset.tool));
     $('#btn-clear').addEventListener('click', () => this.draw.clearAll());
     $('#btn-export').addEventListener('click', () => this.exporter.open());
+    $('#btn-table').addEventListener('click', () => this.attrTable.openLayer());
     $('#btn-png').addEventListener('click', () => this.exporter.png().catch((e) => setStatus(`导出图片失败：${e.message}`, { error: true })));
     $('#btn-link').addEventListener('click', async () => {
       this.onViewChange();
