@@ -99,3 +99,8 @@ export function getItem(layerId, fid, { crs } = {}) {
 export function search(q) {
   return getJSON(`/search?${qs({ q })}`);
 }
+
+/** GET /collections/{id} → the OGC collection document (extent.spatial.bbox[0] = [w, s, e, n] in CRS84) */
+export function getCollection(layerId) {
+  return getJSON(`/collections/${encodeURIComponent(layerId)}?f=json`);
+}

@@ -5,6 +5,7 @@
 import { queryGeometry, queryPoint, queryNear } from './api.js';
 import { store } from './store.js';
 import { h, $, fmt, setStatus } from './util.js';
+import { saveBlob } from './api.js';
 import { featureArea } from './popup.js';
 
 const DRAW_SRC = 'kfq-draw';
@@ -25,7 +26,9 @@ export class DrawTools {
     this.coords = [];
     this.cursor = null;
     this.circle = null;     // {center:[lng,lat], radius:m}
+    this.measures = [];     // finished 测距/测面, kept until cleared
     this.lastQueryGeometry = null;
+    this.measures = [];
     this.results = null;
   }
 
@@ -40,7 +43,10 @@ export class DrawTools {
       paint: { 'fill-color': '#f2a900', 'fill-opacity': 0.12 } });
     add({ id: 'kfq-draw-line', type: 'line', source: DRAW_SRC, filter: ['!=', ['geometry-type'], 'Point'],
       paint: { 'line-color': '#d35400', 'line-width': 2.5, 'line-dasharray': [3, 2] } });
-    add({ id: 'kfq-draw-vertex', type: 'circle', source: DRAW_SRC, filter: ['==', ['geometry-type'], 'Point'],
+    add({ id: 'kfq-measure-label', type: 'symbol', source: DRAW_SRC, filter: ['has', 'label'],
+      layout: { 'text-field': ['get', 'label'], 'text-size': 13, 'text-font': ['Noto Sans CJK SC', 'sans-serif'], 'text-offset': [0, -1], 'text-allow-overlap': true },
+      paint: { 'text-color': '#8a3b00', 'text-halo-color': '#fff', 'text-halo-width': 2 } });
+    add({ id: 'kfq-draw-vertex', type: 'circle', source: DRAW_SRC, filter: ['all', ['==', ['geometry-type'], 'Point'], ['!', ['has', 'label']]],
       paint: { 'circle-radius': 4.5, 'circle-color': '#fff', 'circle-stroke-color': '#d35400', 'circle-stroke-width': 2 } });
     this.render();
   }
@@ -160,6 +166,14 @@ export class DrawTools {
     if (g) feats.push({ type: 'Feature', geometry: g, properties: {} });
     for (const c of this.coords) feats.push({ type: 'Feature', geometry: { type: 'Point', coordinates: c }, properties: {} });
     if (this.circle) feats.push({ type: 'Feature', geometry: { type: 'Point', coordinates: this.circle.center }, properties: {} });
+    for (const m of this.measures) {
+      feats.push({ type: 'Feature', geometry: m.geometry, properties: { measure: true } });
+      const pts = m.geometry.type === 'Polygon' ? m.geometry.coordinates[0] : m.geometry.coordinates;
+      const at = m.geometry.type === 'Polygon'
+        ? [pts.slice(0, -1).reduce((s, p) => s + p[0], 0) / (pts.length - 1), pts.slice(0, -1).reduce((s, p) => s + p[1], 0) / (pts.length - 1)]
+        : pts[pts.length - 1];
+      feats.push({ type: 'Feature', geometry: { type: 'Point', coordinates: at }, properties: { label: m.properties.label } });
+    }
     src.setData({ type: 'FeatureCollection', features: feats });
     if (this.mode === 'measure-line' && this.coords.length) {
       const pts = this.cursor ? [...this.coords, this.cursor] : this.coords;
@@ -170,19 +184,63 @@ export class DrawTools {
     }
   }
 
-  showMeasure(text) { const box = $('#measure-box'); box.hidden = false; box.textContent = text; }
+  showMeasure(text, { keep = false } = {}) {
+    const box = $('#measure-box');
+    box.hidden = false;
+    box.replaceChildren(h('span', { class: 'measure-text' }, text));
+    if (keep || this.measures.length) {
+      box.append(h('span', { class: 'measure-actions' },
+        h('span', { class: 'hint' }, `已保留 ${this.measures.length} 条量算`),
+        h('button', { type: 'button', id: 'btn-measure-export', onclick: () => this.exportMeasures() }, '导出'),
+        h('button', { type: 'button', id: 'btn-measure-clear', onclick: () => this.clearMeasures() }, '清除量算')));
+    }
+  }
+
+  /** A finished measurement stays on the map (with its label) until 清除 / 清除量算. */
+  keepMeasure(geometry, properties) {
+    const n = this.measures.length + 1;
+    this.measures.push({ type: 'Feature', geometry, properties: { n, kind: geometry.type === 'Polygon' ? '面积' : '距离', ...properties } });
+  }
+
+  clearMeasures() {
+    this.measures = [];
+    $('#measure-box').hidden = true;
+    this.render();
+  }
+
+  /** The kept measurements as GeoJSON (WGS 84, or GCJ-02 while the AMap basemap is on), measured on the sphere. */
+  exportMeasures() {
+    const doc = { type: 'FeatureCollection', name: 'kfqmap-measurements', crs_note: this.app.crs,
+      note: '测距/测面为球面近似（平均半径 6371008.8 米），仅供参考；正式面积以服务器的 CGCS2000 椭球面积为准。',
+      features: this.measures };
+    const name = `kfqmap-measurements-${new Date().toISOString().slice(0, 10)}.geojson`;
+    saveBlob(new Blob([JSON.stringify(doc, null, 1)], { type: 'application/geo+json' }), name);
+    document.body.dataset.lastMeasureExport = String(this.measures.length);
+    setStatus(`已导出 ${this.measures.length} 条量算：${name}`);
+  }
 
   finish() {
     const mode = this.mode;
     this.cursor = null;
     if (mode === 'measure-line') {
-      if (this.coords.length >= 2) this.showMeasure(`距离 ${formatLength(pathLength(this.coords))}（球面近似）`);
-      this.coords = [];   // keep the line drawn until the next click
+      if (this.coords.length >= 2) {
+        const m = pathLength(this.coords);
+        this.keepMeasure({ type: 'LineString', coordinates: this.coords }, { length_m: Math.round(m * 100) / 100, label: formatLength(m) });
+        this.showMeasure(`距离 ${formatLength(m)}（球面近似）`, { keep: true });
+      }
+      this.coords = [];
+      this.render();
       return;
     }
     if (mode === 'measure-area') {
-      if (this.coords.length >= 3) this.showMeasure(`${formatArea(ringArea([...this.coords, this.coords[0]]))}（球面近似）`);
+      if (this.coords.length >= 3) {
+        const ring = [...this.coords, this.coords[0]];
+        const m2 = ringArea(ring);
+        this.keepMeasure({ type: 'Polygon', coordinates: [ring] }, { area_m2: Math.round(m2 * 10) / 10, area_mu: Math.round(m2 * 3 / 2000 * 100) / 100, label: `${fmt(m2 * 3 / 2000, 1)} 亩` });
+        this.showMeasure(`${formatArea(m2)}（球面近似）`, { keep: true });
+      }
       this.coords = [];
+      this.render();
       return;
     }
     let geometry = null;

@@ -147,6 +147,8 @@ export class LayerManager {
   setOpacity(id, value) {
     this.opacity.set(id, value);
     this.apply(id);
+    clearTimeout(this._hashTimer);     // the permalink keeps opacity (written once the slider rests)
+    this._hashTimer = setTimeout(() => this.app.onViewChange?.(), 250);
   }
 
   apply(id) {

@@ -85,6 +85,7 @@ export async function openFeaturePopup(app, lngLat, hits) {
   let shown = 0;     // the latest page asked for: a slow earlier answer must not replace it
   const popup = new maplibregl.Popup({ maxWidth: 'none', focusAfterOpen: false })
     .setLngLat(lngLat).setDOMContent(h('div', { class: 'pop' }, h('div', { class: 'loading' }, '正在读取…'))).addTo(app.map);
+  app.currentPopup = popup;
   const show = async () => {
     const hit = hits[i];
     const token = ++shown;
@@ -103,8 +104,11 @@ export async function openFeaturePopup(app, lngLat, hits) {
     }
   };
   await show();
-  popup.on('close', () => { if (app.selection && hits.some((x) => x.layer === app.selection.layer && x.id === app.selection.id)) app.select(null); });
-  app.currentPopup = popup;
+  popup.on('close', () => {
+    if (app.currentPopup === popup) app.currentPopup = null;
+    if (app.selection && hits.some((x) => x.layer === app.selection.layer && x.id === app.selection.id)) app.select(null);
+    else app.onViewChange();
+  });
   return popup;
 }
 
