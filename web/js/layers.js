@@ -285,7 +285,7 @@ export function legendSwatch(layer, p) {
 }
 
 /** 12×12 diagonal hatch (red-brown, semi-transparent) for illustrative polygons. */
-function hatchImage() {
+export function hatchImage() {
   const size = 16;
   const data = new Uint8Array(size * size * 4);
   for (let y = 0; y < size; y++) {

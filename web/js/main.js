@@ -12,6 +12,7 @@ import { Exporter } from './exporter.js';
 import { BASEMAPS, addBasemap } from './basemaps.js';
 import { CoordTools } from './coords.js';
 import { AttributeTable } from './attrtable.js';
+import { Printer } from './print.js';
 import { store } from './store.js';
 
 const DEFAULT_VIEW = { center: [121.02, 31.36], zoom: 11.6 };
@@ -108,6 +109,7 @@ class App {
     this.draw.bind();
     this.exporter = new Exporter(this);
     this.attrTable = new AttributeTable(this);
+    this.printer = new Printer(this);
     this.bindUi();
     this.pendingSelection = hash.selection || null;
 
@@ -339,6 +341,7 @@ class App {
     $('#btn-clear').addEventListener('click', () => this.draw.clearAll());
     $('#btn-export').addEventListener('click', () => this.exporter.open());
     $('#btn-table').addEventListener('click', () => this.attrTable.openLayer());
+    $('#btn-print').addEventListener('click', () => this.printer.open());
     $('#btn-png').addEventListener('click', () => this.exporter.png().catch((e) => setStatus(`导出图片失败：${e.message}`, { error: true })));
     $('#btn-link').addEventListener('click', async () => {
       this.onViewChange();
