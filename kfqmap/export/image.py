@@ -166,13 +166,18 @@ def _draw(selection, crs: CRSInfo, w_in: float, h_in: float, title: str, progres
 
     items = sorted(selection.items, key=lambda i: (i.layer.style.z, _order(i.layer.geometry_type)))
     frames = [(i.layer, to_crs(i.frame, crs)) for i in items]
-    b = np.array([f.total_bounds for _, f in frames if len(f) and not f.geometry.isna().all()])
-    minx, miny, maxx, maxy = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+    area = _requested_extent(selection, crs)
+    if area is not None:     # a bbox (the viewer's current view) or a drawn outline: draw that, not the features'
+        minx, miny, maxx, maxy = area      # whole extent (features are selected whole and may reach far beyond it)
+    else:
+        b = np.array([f.total_bounds for _, f in frames if len(f) and not f.geometry.isna().all()])
+        minx, miny, maxx, maxy = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
     w, h = max(maxx - minx, 50.0), max(maxy - miny, 50.0)
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    # equal scale in x and y, fitted to the axes' shape, with a 6% margin
+    # equal scale in x and y, fitted to the axes' shape, with a 6% margin around the data (none around a
+    # requested extent: the map shows at least exactly that area)
     ax_w_in, ax_h_in = (0.94 - legend_w) * w_in, 0.80 * h_in
-    scale = max(w / ax_w_in, h / ax_h_in) * 1.12          # map units per inch of paper
+    scale = max(w / ax_w_in, h / ax_h_in) * (1.0 if area is not None else 1.12)   # map units per inch of paper
     half_w, half_h = scale * ax_w_in / 2, scale * ax_h_in / 2
     ax.set_xlim(cx - half_w, cx + half_w)
     ax.set_ylim(cy - half_h, cy + half_h)
@@ -230,6 +235,21 @@ def _draw(selection, crs: CRSInfo, w_in: float, h_in: float, title: str, progres
     return fig
 
 
+def _requested_extent(selection, crs: CRSInfo) -> tuple[float, float, float, float] | None:
+    """The bounds (in ``crs``) of the selection's drawn geometry, else of its bbox, else None."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    if getattr(selection, "geometry", None) is not None:
+        shape = selection.geometry
+    elif getattr(selection, "bbox", None) is not None:
+        shape = box(*selection.bbox).segmentize(0.01)     # densified: its edges curve in a projected CRS
+    else:
+        return None
+    bounds = to_crs(gpd.GeoDataFrame(geometry=[shape], crs=4326), crs).total_bounds
+    return tuple(float(v) for v in bounds) if np.isfinite(bounds).all() else None
+
+
 def _label(ax, name, g, fam, scale, fontsize, placed) -> None:
     """Write a feature's name unless it would not fit in its polygon or would overlap an earlier label."""
     text_w = len(name) * fontsize / 72 * scale * 1.05       # CJK glyphs are about 1 em wide
@@ -251,7 +271,7 @@ def _label(ax, name, g, fam, scale, fontsize, placed) -> None:
     if any(box[0] < o[2] and o[0] < box[2] and box[1] < o[3] and o[1] < box[3] for o in placed):
         return
     placed.append(box)
-    ax.text(x, y, name, ha="center", va="center", fontsize=fontsize, color="#222222", zorder=20,
+    ax.text(x, y, name, ha="center", va="center", fontsize=fontsize, color="#222222", zorder=20, clip_on=True,
             bbox={"boxstyle": "round,pad=0.15", "fc": (1, 1, 1, 0.65), "ec": "none"})
 
 

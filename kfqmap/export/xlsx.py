@@ -3,7 +3,11 @@
 Every number comes from :mod:`kfqmap.stats` — the functions behind ``kfqmap stats`` and ``/stats/...`` — so the
 workbook and the statistics endpoint agree to the last displayed decimal:
 
-* ``说明`` — what was exported (layers, bbox, geometry, filter), how areas are computed, units, caveats;
+* ``说明`` — what was exported (layers, the scope: all / bbox / drawn outline with its area, filter), how areas are
+  computed, units, caveats;
+* ``范围内要素`` (only when a drawn outline selected the features) — each feature's area inside the outline, as the
+  viewer's query results show it (``kfqmap.query.in_geometry``'s ``intersection_mu``), per-layer subtotals, no
+  total across overlapping layers;
 * ``图层面积`` — per selected layer ``stats.frame_stats`` (``layer_stats`` of the selected features; identical to
   ``layer_stats`` when nothing was filtered): count, ellipsoidal area in m², 亩, 公顷, km² (each rounded by the
   unit's rule), the area without overlaps, the Gauss-Krüger EPSG:4549 area, line length; a total row;
@@ -26,9 +30,10 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from .. import area as area_mod
 from .. import stats as stats_mod
 from ..crs import CRSInfo
-from ..units import AREA_UNITS, round_area
+from ..units import AREA_UNITS, mu_from_m2, round_area
 from ._common import plain_value
 from .selection import LayerSelection, Selection
 
@@ -96,6 +101,7 @@ def write_selection(selection, target: Path, crs: CRSInfo, *, progress=None, tit
     wb.remove(wb.active)
     catalog = selection.catalog
     _about(wb, selection, title)
+    _inside(wb, selection)
 
     # ---- by layer
     sheet = _Sheet(wb, "图层面积", ["图层 id", "图层", "分组", "几何类型", "要素数", *AREA_HEADERS,
@@ -153,8 +159,7 @@ def _about(wb: Workbook, selection, title: str | None):
         ("报表", title or "昆山开发区“十四五”规划空间格局 — 面积统计"),
         ("生成时间", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
         ("图层", "、".join(f"{i.layer.title_zh}（{i.layer.id}）" for i in selection.items)),
-        ("范围", "全部" if selection.bbox is None else "bbox " + ", ".join(f"{v:.6f}" for v in selection.bbox)),
-        ("绘制范围", "无" if selection.geometry is None else "按绘制的范围几何选择（相交的要素整体计入）"),
+        ("范围", _scope_text(selection)),
         ("过滤条件", selection.filter or "无"),
         ("面积算法", "椭球面积：CGCS2000 椭球（a = 6378137 m，f = 1/298.257222101），与 TD/T 1055 地块面积计算一致；"
                     "另列 EPSG:4549 高斯-克吕格投影面积供对照。"),
@@ -166,6 +171,69 @@ def _about(wb: Workbook, selection, title: str | None):
         ws.append([k, v])
         ws.cell(row=ws.max_row, column=1).font = BOLD
         ws.cell(row=ws.max_row, column=2).alignment = Alignment(wrap_text=True, vertical="top")
+
+
+def _scope_text(selection) -> str:
+    """One sentence for the 说明 sheet's 范围 row (never "全部" next to a drawn outline)."""
+    parts = []
+    if selection.geometry is not None:
+        m2 = float(area_mod.ellipsoidal_area(selection.geometry))
+        parts.append(f"绘制范围（椭球面积 {round_area(m2 / AREA_UNITS['mu'].m2, 'mu'):,.2f} 亩，{m2:,.1f} 平方米）："
+                     "列出与范围相交的要素；“范围内要素”表的面积是各要素在范围内部分的面积（与查看器查询结果一致），"
+                     "其余各表的面积是这些要素的整体面积")
+    if selection.bbox is not None:
+        parts.append("视图范围 bbox（经度,纬度）" + ", ".join(f"{v:.6f}" for v in selection.bbox)
+                     + "：与其相交的要素整体计入")
+    return "；".join(parts) if parts else "全部（所选图层的全部要素）"
+
+
+def _inside(wb: Workbook, selection):
+    """``范围内要素`` (only with a drawn geometry): each polygon feature's area inside the outline, as
+    ``POST /query/geometry`` reports it (``intersection_mu``, rounded the same way), with a subtotal per layer and
+    no total across layers (layers overlap)."""
+    geom = selection.geometry
+    if geom is None:
+        return
+    sheet = _Sheet(wb, "范围内要素", ["图层 id", "图层", "要素 id", "名称", "要素面积（亩）", "范围内面积（亩）",
+                                       "范围内面积（平方米）", "占要素比例", "示意", "示例"],
+                   [None, None, None, None, FMT["mu"], FMT["mu"], FMT["m2"], FMT["pct"], None, None])
+    for item in selection.items:
+        layer, frame = item.layer, item.frame
+        if not layer.is_spatial or len(frame) == 0:
+            continue
+        names = frame["name"] if "name" in frame.columns else [None] * len(frame)
+        flags = {k: (frame[k] if k in frame.columns else [None] * len(frame)) for k in ("schematic", "illustrative")}
+        if not layer.is_polygonal:
+            for i, fid in enumerate(frame.index):
+                sheet.row([layer.id, layer.title_zh, str(fid), names.iloc[i] if hasattr(names, "iloc") else None,
+                           None, None, None, None, _flag(flags["schematic"], i, layer.schematic),
+                           _flag(flags["illustrative"], i, layer.illustrative)])
+            continue
+        geoms = frame.geometry.values
+        whole = area_mod.ellipsoidal_area(geoms)
+        inside = area_mod.intersection_area(geoms, geom)
+        sub_m2 = 0.0
+        for i, fid in enumerate(frame.index):
+            share = float(inside[i] / whole[i]) if whole[i] > 0 else None
+            sheet.row([layer.id, layer.title_zh, str(fid), names.iloc[i] if hasattr(names, "iloc") else None,
+                       round_area(float(whole[i]) / AREA_UNITS["mu"].m2, "mu"),
+                       round(float(mu_from_m2(inside[i])), 2), round(float(inside[i]), 1),
+                       round(share, 4) if share is not None else None,
+                       _flag(flags["schematic"], i, layer.schematic), _flag(flags["illustrative"], i, layer.illustrative)])
+            sub_m2 += float(inside[i])
+        sheet.row([layer.id, f"{layer.title_zh} 小计（本图层在范围内的面积）", None, f"{len(frame)} 个要素", None,
+                   round(float(mu_from_m2(sub_m2)), 2), round(sub_m2, 1), None, None, None], bold=True)
+    ws = sheet.ws
+    ws.append([])
+    ws.append(["说明", "不同图层的要素相互重叠（如园区与地块），各图层小计不能相加；没有跨图层合计。"])
+
+
+def _flag(values, i: int, default: bool) -> str:
+    """是/否 from a feature's own flag (``schematic``/``illustrative``), the layer's flag when the feature has none."""
+    v = values.iloc[i] if hasattr(values, "iloc") else values[i]
+    if v is None or (isinstance(v, float) and v != v):
+        v = default
+    return "是" if v is True or str(v).strip().lower() in ("true", "1") else "否"
 
 
 def _parks(wb: Workbook, selection):

@@ -9,7 +9,8 @@ Routes (none in the OpenAPI document):
 - ``/web/config.json`` — run-time options for the viewer (online basemap keys; all off by default);
 - ``/web/catalog.json`` — the catalog's ``Layer`` records (group, 示意/示例 flags, accuracy, shared style) for the
   layer panel and legend;
-- ``/vendor/maplibre-gl/{path}`` — ``web/node_modules/maplibre-gl/dist`` (installed by ``make install-web``).
+- ``/vendor/maplibre-gl/{path}`` — ``web/node_modules/maplibre-gl/dist`` (installed by ``make install-web``);
+- ``/vendor/proj4/{path}`` — ``web/node_modules/proj4/dist`` (the coordinate readout: CGCS2000 / EPSG:4549).
 
 Nothing here reads ``geodata/``; everything is served from the repository's ``web/`` directory, so the viewer
 works with the network unplugged.
@@ -24,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 MAPLIBRE_DIST = WEB_DIR / "node_modules" / "maplibre-gl" / "dist"
+PROJ4_DIST = WEB_DIR / "node_modules" / "proj4" / "dist"
 
 _MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -134,3 +136,10 @@ def maplibre_static(path: str) -> Response:
     if not MAPLIBRE_DIST.is_dir():
         raise HTTPException(status_code=404, detail="maplibre-gl is not installed: run `make install-web` (cd web && npm ci)")
     return _file(_safe_file(MAPLIBRE_DIST, path), cache=True)
+
+
+@router.get("/vendor/proj4/{path:path}")
+def proj4_static(path: str) -> Response:
+    if not PROJ4_DIST.is_dir():
+        raise HTTPException(status_code=404, detail="proj4 is not installed: run `make install-web` (cd web && npm ci)")
+    return _file(_safe_file(PROJ4_DIST, path), cache=True)

@@ -61,3 +61,46 @@ export function qs(params) {
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') u.set(k, v);
   return u.toString();
 }
+
+// ------------------------------------------------------------------ one function per endpoint the viewer calls
+// (each knows the one shape the server's pydantic model gives; callers never guess keys)
+
+/** POST /query/geometry → QueryResult {kind:'geometry', params:{area_m2, layers, …}, count, layers:{id:n}, hits:[QueryHit]} */
+export function queryGeometry({ geometry, crs, layers, predicate = 'intersects', filter }) {
+  return postJSON('/query/geometry', { geometry, crs, predicate, layers, ...(filter ? { filter } : {}) });
+}
+
+/** GET /query/point → QueryResult {kind:'point', …} */
+export function queryPoint({ lon, lat, crs, tolerance, layers }) {
+  return getJSON(`/query/point?${qs({ lon, lat, crs, tolerance, layers: layers.join(',') })}`);
+}
+
+/** GET /query/near → QueryResult {kind:'near', hits:[{distance_m, near_name, …}]} */
+export function queryNear({ layer, near, distance, nearFilter }) {
+  return getJSON(`/query/near?${qs({ layer, near, distance, near_filter: nearFilter })}`);
+}
+
+/** GET /stats/layers/{id}?unit= → LayerStats {features:[{id, name, area, area_m2, length_m}], …} */
+export function layerStatsFor(layerId, unit) {
+  return getJSON(`/stats/layers/${encodeURIComponent(layerId)}?unit=${encodeURIComponent(unit)}`);
+}
+
+/** GET /collections/{id}/items → GeoJSON FeatureCollection (+ numberMatched). `filter` is CQL2 text. */
+export function getItems(layerId, { limit = 1000, offset = 0, filter, crs, bbox } = {}) {
+  return getJSON(`/collections/${encodeURIComponent(layerId)}/items?${qs({ f: 'json', limit, offset, filter, 'filter-lang': filter ? 'cql2-text' : undefined, crs, bbox })}`);
+}
+
+/** GET /collections/{id}/items/{fid} → GeoJSON Feature */
+export function getItem(layerId, fid, { crs } = {}) {
+  return getJSON(`/collections/${encodeURIComponent(layerId)}/items/${encodeURIComponent(fid)}?${qs({ f: 'json', crs })}`);
+}
+
+/** GET /search?q= → {q, count, hits:[SearchHit]} */
+export function search(q) {
+  return getJSON(`/search?${qs({ q })}`);
+}
+
+/** GET /collections/{id} → the OGC collection document (extent.spatial.bbox[0] = [w, s, e, n] in CRS84) */
+export function getCollection(layerId) {
+  return getJSON(`/collections/${encodeURIComponent(layerId)}?f=json`);
+}

@@ -2,8 +2,10 @@
 // polygon / circle / point queries (POST /query/geometry, GET /query/point), "within N metres of …"
 // (GET /query/near), and distance / area measurement.
 
-import { getJSON, postJSON, qs } from './api.js';
+import { queryGeometry, queryPoint, queryNear } from './api.js';
+import { store } from './store.js';
 import { h, $, fmt, setStatus } from './util.js';
+import { saveBlob } from './api.js';
 import { featureArea } from './popup.js';
 
 const DRAW_SRC = 'kfq-draw';
@@ -24,7 +26,9 @@ export class DrawTools {
     this.coords = [];
     this.cursor = null;
     this.circle = null;     // {center:[lng,lat], radius:m}
+    this.measures = [];     // finished 测距/测面, kept until cleared
     this.lastQueryGeometry = null;
+    this.measures = [];
     this.results = null;
   }
 
@@ -39,7 +43,10 @@ export class DrawTools {
       paint: { 'fill-color': '#f2a900', 'fill-opacity': 0.12 } });
     add({ id: 'kfq-draw-line', type: 'line', source: DRAW_SRC, filter: ['!=', ['geometry-type'], 'Point'],
       paint: { 'line-color': '#d35400', 'line-width': 2.5, 'line-dasharray': [3, 2] } });
-    add({ id: 'kfq-draw-vertex', type: 'circle', source: DRAW_SRC, filter: ['==', ['geometry-type'], 'Point'],
+    add({ id: 'kfq-measure-label', type: 'symbol', source: DRAW_SRC, filter: ['has', 'label'],
+      layout: { 'text-field': ['get', 'label'], 'text-size': 13, 'text-font': ['Noto Sans CJK SC', 'sans-serif'], 'text-offset': [0, -1], 'text-allow-overlap': true },
+      paint: { 'text-color': '#8a3b00', 'text-halo-color': '#fff', 'text-halo-width': 2 } });
+    add({ id: 'kfq-draw-vertex', type: 'circle', source: DRAW_SRC, filter: ['all', ['==', ['geometry-type'], 'Point'], ['!', ['has', 'label']]],
       paint: { 'circle-radius': 4.5, 'circle-color': '#fff', 'circle-stroke-color': '#d35400', 'circle-stroke-width': 2 } });
     this.render();
   }
@@ -62,7 +69,10 @@ export class DrawTools {
     hint.textContent = HINTS[mode] || '';
     this.map.getCanvas().style.cursor = mode === 'select' ? '' : 'crosshair';
     if (mode === 'select') this.map.doubleClickZoom.enable(); else this.map.doubleClickZoom.disable();
-    for (const b of document.querySelectorAll('.toolbar .tool')) b.classList.toggle('active', b.dataset.tool === mode);
+    for (const b of document.querySelectorAll('.toolbar .tool')) {
+      b.classList.toggle('active', b.dataset.tool === mode);
+      b.setAttribute('aria-pressed', String(b.dataset.tool === mode));
+    }
   }
 
   cancel() {
@@ -76,6 +86,7 @@ export class DrawTools {
     this.cancel();
     this.lastQueryGeometry = null;
     this.results = null;
+    store.set('results', null);
     this.app.setResultHighlight([]);
     this.app.select(null);
     $('#tab-results').replaceChildren(h('p', { class: 'hint' }, '已清除。'));
@@ -155,6 +166,14 @@ export class DrawTools {
     if (g) feats.push({ type: 'Feature', geometry: g, properties: {} });
     for (const c of this.coords) feats.push({ type: 'Feature', geometry: { type: 'Point', coordinates: c }, properties: {} });
     if (this.circle) feats.push({ type: 'Feature', geometry: { type: 'Point', coordinates: this.circle.center }, properties: {} });
+    for (const m of this.measures) {
+      feats.push({ type: 'Feature', geometry: m.geometry, properties: { measure: true } });
+      const pts = m.geometry.type === 'Polygon' ? m.geometry.coordinates[0] : m.geometry.coordinates;
+      const at = m.geometry.type === 'Polygon'
+        ? [pts.slice(0, -1).reduce((s, p) => s + p[0], 0) / (pts.length - 1), pts.slice(0, -1).reduce((s, p) => s + p[1], 0) / (pts.length - 1)]
+        : pts[pts.length - 1];
+      feats.push({ type: 'Feature', geometry: { type: 'Point', coordinates: at }, properties: { label: m.properties.label } });
+    }
     src.setData({ type: 'FeatureCollection', features: feats });
     if (this.mode === 'measure-line' && this.coords.length) {
       const pts = this.cursor ? [...this.coords, this.cursor] : this.coords;
@@ -165,19 +184,63 @@ export class DrawTools {
     }
   }
 
-  showMeasure(text) { const box = $('#measure-box'); box.hidden = false; box.textContent = text; }
+  showMeasure(text, { keep = false } = {}) {
+    const box = $('#measure-box');
+    box.hidden = false;
+    box.replaceChildren(h('span', { class: 'measure-text' }, text));
+    if (keep || this.measures.length) {
+      box.append(h('span', { class: 'measure-actions' },
+        h('span', { class: 'hint' }, `已保留 ${this.measures.length} 条量算`),
+        h('button', { type: 'button', id: 'btn-measure-export', onclick: () => this.exportMeasures() }, '导出'),
+        h('button', { type: 'button', id: 'btn-measure-clear', onclick: () => this.clearMeasures() }, '清除量算')));
+    }
+  }
+
+  /** A finished measurement stays on the map (with its label) until 清除 / 清除量算. */
+  keepMeasure(geometry, properties) {
+    const n = this.measures.length + 1;
+    this.measures.push({ type: 'Feature', geometry, properties: { n, kind: geometry.type === 'Polygon' ? '面积' : '距离', ...properties } });
+  }
+
+  clearMeasures() {
+    this.measures = [];
+    $('#measure-box').hidden = true;
+    this.render();
+  }
+
+  /** The kept measurements as GeoJSON (WGS 84, or GCJ-02 while the AMap basemap is on), measured on the sphere. */
+  exportMeasures() {
+    const doc = { type: 'FeatureCollection', name: 'kfqmap-measurements', crs_note: this.app.crs,
+      note: '测距/测面为球面近似（平均半径 6371008.8 米），仅供参考；正式面积以服务器的 CGCS2000 椭球面积为准。',
+      features: this.measures };
+    const name = `kfqmap-measurements-${new Date().toISOString().slice(0, 10)}.geojson`;
+    saveBlob(new Blob([JSON.stringify(doc, null, 1)], { type: 'application/geo+json' }), name);
+    document.body.dataset.lastMeasureExport = String(this.measures.length);
+    setStatus(`已导出 ${this.measures.length} 条量算：${name}`);
+  }
 
   finish() {
     const mode = this.mode;
     this.cursor = null;
     if (mode === 'measure-line') {
-      if (this.coords.length >= 2) this.showMeasure(`距离 ${formatLength(pathLength(this.coords))}（球面近似）`);
-      this.coords = [];   // keep the line drawn until the next click
+      if (this.coords.length >= 2) {
+        const m = pathLength(this.coords);
+        this.keepMeasure({ type: 'LineString', coordinates: this.coords }, { length_m: Math.round(m * 100) / 100, label: formatLength(m) });
+        this.showMeasure(`距离 ${formatLength(m)}（球面近似）`, { keep: true });
+      }
+      this.coords = [];
+      this.render();
       return;
     }
     if (mode === 'measure-area') {
-      if (this.coords.length >= 3) this.showMeasure(`${formatArea(ringArea([...this.coords, this.coords[0]]))}（球面近似）`);
+      if (this.coords.length >= 3) {
+        const ring = [...this.coords, this.coords[0]];
+        const m2 = ringArea(ring);
+        this.keepMeasure({ type: 'Polygon', coordinates: [ring] }, { area_m2: Math.round(m2 * 10) / 10, area_mu: Math.round(m2 * 3 / 2000 * 100) / 100, label: `${fmt(m2 * 3 / 2000, 1)} 亩` });
+        this.showMeasure(`${formatArea(m2)}（球面近似）`, { keep: true });
+      }
       this.coords = [];
+      this.render();
       return;
     }
     let geometry = null;
@@ -204,8 +267,8 @@ export class DrawTools {
     if (!layers.length) { setStatus('请先打开至少一个规划图层', { error: true }); return; }
     setStatus('正在查询…', { timeout: 0 });
     try {
-      const resp = await postJSON('/query/geometry', { geometry, crs: this.app.crs, predicate: 'intersects', layers });
-      this.showResults(resp, { label, geometry, layers });
+      const resp = await queryGeometry({ geometry, crs: this.app.crs, layers });
+      await this.showResults(resp, { label, geometry, layers });
       setStatus('');
     } catch (err) { setStatus(`查询失败：${err.message}`, { error: true }); }
   }
@@ -214,10 +277,10 @@ export class DrawTools {
     const layers = this.queryLayers();
     setStatus('正在查询…', { timeout: 0 });
     try {
-      const resp = await getJSON(`/query/point?${qs({ lon: lngLat.lng, lat: lngLat.lat, crs: this.app.crs, tolerance: this.toleranceMetres(), layers: layers.join(',') })}`);
+      const resp = await queryPoint({ lon: lngLat.lng, lat: lngLat.lat, crs: this.app.crs, tolerance: this.toleranceMetres(), layers });
       this.lastQueryGeometry = { type: 'Point', coordinates: [lngLat.lng, lngLat.lat] };
       this.render();
-      this.showResults(resp, { label: `点 ${lngLat.lng.toFixed(5)}, ${lngLat.lat.toFixed(5)}`, layers });
+      await this.showResults(resp, { label: `点 ${lngLat.lng.toFixed(5)}, ${lngLat.lat.toFixed(5)}`, layers });
       setStatus('');
     } catch (err) { setStatus(`查询失败：${err.message}`, { error: true }); }
   }
@@ -233,19 +296,19 @@ export class DrawTools {
     setStatus('正在查询…', { timeout: 0 });
     try {
       const [nearLayer, nearId] = near.split(':');
-      const params = { layer, near: nearLayer, distance: d };
-      if (nearId) params.near_filter = `id = '${nearId.replace(/'/g, "''")}'`;
-      const resp = await getJSON(`/query/near?${qs(params)}`);
+      const resp = await queryNear({ layer, near: nearLayer, distance: d, nearFilter: nearId ? `id = '${nearId.replace(/'/g, "''")}'` : undefined });
       const nearName = this.app.nameOf?.(near) || near;
       this.lastQueryGeometry = null;
       this.render();
-      this.showResults(resp, { label: `距 ${nearName} ${fmt(d, 0)} 米范围内`, layers: [layer] });
+      await this.showResults(resp, { label: `距 ${nearName} ${fmt(d, 0)} 米范围内`, layers: [layer] });
       setStatus('');
     } catch (err) { setStatus(`查询失败：${err.message}`, { error: true }); }
   }
 
+  /** Lay out a QueryResult: per-layer totals of the area inside the drawing (never one sum across layers, which
+   *  overlap), the drawn area's own 亩, and one table per layer. */
   async showResults(resp, { label, geometry = null, layers }) {
-    const rows = flattenResults(resp);
+    const rows = resultRows(resp);
     // each feature's own land area, as the server computes it (GET /stats/layers/{id}?unit=mu)
     await Promise.all(rows.map(async (r) => {
       const meta = this.app.catalog.byId.get(r.layer);
@@ -253,20 +316,22 @@ export class DrawTools {
       const a = await featureArea(this.app, r.layer, r.id).catch(() => null);
       r.areaMu = a?.mu ?? null;
     }));
-    this.results = { rows, geometry, layers };
+    const areaM2 = resp.kind === 'geometry' ? resp.params?.area_m2 ?? null : null;
+    this.results = { rows, geometry, layers, label, kind: resp.kind, areaM2 };
+    store.set('results', this.results);
     this.app.showTab('results');
     const box = $('#tab-results');
     const byLayer = new Map();
     for (const r of rows) { if (!byLayer.has(r.layer)) byLayer.set(r.layer, []); byLayer.get(r.layer).push(r); }
-    const totalMu = rows.reduce((s, r) => s + (r.interMu ?? 0), 0);
-    const queryArea = resp.params?.query_area_mu ?? resp.params?.area_mu ?? resp.query_area_mu;
     const summary = h('div', { class: 'result-summary', id: 'result-summary' },
       h('div', {}, h('b', {}, label)),
       h('div', {}, `共 ${rows.length} 个要素（${byLayer.size} 个图层）`),
-      queryArea != null ? h('div', {}, `查询范围面积：${fmt(queryArea, 1)} 亩`) : null,
-      rows.some((r) => r.interMu != null) ? h('div', {}, `相交面积合计：${fmt(totalMu, 1)} 亩（${fmt(totalMu / 15, 2)} 公顷）`) : null);
+      areaM2 != null ? h('div', { id: 'result-drawn-area' }, `绘制范围面积：`, h('b', {}, `${fmt(muFromM2(areaM2), 1)} 亩`),
+        `（${fmt(areaM2 / 10000, 2)} 公顷，椭球面积）`) : null);
+    const totals = layerTotals(this.app, byLayer);
     const actions = h('div', { class: 'result-actions' });
     if (geometry) actions.append(h('button', { type: 'button', onclick: () => this.app.exporter.open('selection') }, '导出范围内要素'));
+    if (rows.length && this.app.attrTable) actions.append(h('button', { type: 'button', onclick: () => this.app.attrTable.openResults() }, '属性表'));
     actions.append(h('button', { type: 'button', onclick: () => this.clearAll() }, '清除'));
     const sections = [];
     for (const [lid, list] of byLayer) {
@@ -276,51 +341,57 @@ export class DrawTools {
       const tbody = h('tbody');
       for (const r of list) {
         const last = r.interMu != null ? fmt(r.interMu, 1) : (r.distance != null ? `${fmt(r.distance, 0)} 米` : '—');
-        const tr = h('tr', { class: 'clickable', dataset: { layer: lid, feature: r.id }, title: '在地图上定位' },
-          h('td', {}, r.name || r.id),
+        const tr = h('tr', { class: 'clickable', dataset: { layer: lid, feature: r.id }, title: '在地图上定位', tabindex: '0' },
+          h('td', {}, r.name || r.id, r.illustrative ? h('span', { class: 'badge illustrative', title: '示例：占位数据，不是规划确定的边界或数字' }, '示例') : null),
           polygonal ? h('td', {}, r.areaMu != null ? fmt(r.areaMu, 1) : '—') : null,
           polygonal || hasDist ? h('td', {}, last) : null);
-        tr.addEventListener('click', () => this.app.select({ layer: lid, id: r.id, name: r.name }, { zoom: true }));
+        const go = () => this.app.select({ layer: lid, id: r.id, name: r.name }, { zoom: true });
+        tr.addEventListener('click', go);
+        tr.addEventListener('keydown', (e) => { if (e.key === 'Enter') go(); });
         tbody.append(tr);
       }
-      const head = h('tr', {}, h('th', {}, '名称'), polygonal ? h('th', {}, '面积（亩）') : null,
-        polygonal || hasDist ? h('th', {}, hasDist ? '距离' : '相交（亩）') : null);
-      sections.push(h('h4', { style: { margin: '.8em 0 .3em', color: 'var(--brand-dark)' } }, meta?.title_zh || lid, ` · ${list.length}`),
+      const head = h('tr', {}, h('th', {}, '名称'), polygonal ? h('th', {}, '要素面积（亩）') : null,
+        polygonal || hasDist ? h('th', {}, hasDist ? '距离' : '范围内（亩）') : null);
+      sections.push(h('h4', { class: 'result-layer' }, meta?.title_zh || lid, ` · ${list.length}`),
         h('table', { class: 'data' }, h('thead', {}, head), tbody));
     }
-    box.replaceChildren(summary, actions, ...(sections.length ? sections : [h('p', { class: 'hint' }, '范围内没有可见图层的要素。')]));
+    box.replaceChildren(summary, ...(totals ? [totals] : []), actions,
+      ...(sections.length ? sections : [h('p', { class: 'hint' }, '范围内没有可见图层的要素。')]));
     this.app.setResultHighlight(rows);
+    if (geometry && this.mode !== 'select') this.app.setTool('select');   // back to identify after a drawing query
   }
 }
 
-/** Turn any of the query endpoints' answers into [{layer, id, name, areaMu, interMu, distance}]. */
-export function flattenResults(resp) {
-  const out = [];
-  const push = (layer, f) => {
-    const p = f.properties || f;
-    const lid = layer || p.layer_id || p.layer || f.layer_id || f.layer;
-    const id = String(p.id ?? p.feature_id ?? f.id ?? '');
-    const pick = (...keys) => { for (const k of keys) { const v = p[k] ?? f[k]; if (v !== undefined && v !== null) return Number(v); } return null; };
-    out.push({
-      layer: lid, id, name: p.name ?? f.name,
-      areaMu: null,
-      interMu: pick('intersection_mu', 'intersection_area_mu'),
-      distance: pick('distance_m', 'distance'),
-    });
-  };
-  if (Array.isArray(resp?.hits)) for (const f of resp.hits) push(null, f);
-  else if (Array.isArray(resp?.features)) for (const f of resp.features) push(null, f);
-  else if (Array.isArray(resp?.results)) {
-    for (const r of resp.results) {
-      if (Array.isArray(r.features)) for (const f of r.features) push(r.layer_id || r.layer || r.id, f);
-      else push(null, r);
-    }
-  } else if (Array.isArray(resp?.layers)) {
-    for (const r of resp.layers) for (const f of r.features || r.items || []) push(r.layer_id || r.id || r.layer, f);
-  } else if (Array.isArray(resp?.items)) for (const f of resp.items) push(null, f);
-  else if (Array.isArray(resp)) for (const f of resp) push(null, f);
-  return out.filter((r) => r.layer && r.id);
+/** Per-layer totals of the area inside the drawing, as a small table; no row sums across layers. */
+function layerTotals(app, byLayer) {
+  const withArea = [...byLayer].filter(([, list]) => list.some((r) => r.interMu != null));
+  if (!withArea.length) return null;
+  const tbody = h('tbody');
+  for (const [lid, list] of withArea) {
+    const meta = app.catalog.byId.get(lid);
+    const mu = list.reduce((s, r) => s + (r.interMu ?? 0), 0);
+    tbody.append(h('tr', { dataset: { layer: lid } }, h('td', {}, meta?.title_zh || lid), h('td', {}, String(list.length)),
+      h('td', { class: 'total-mu' }, fmt(mu, 1)), h('td', {}, fmt(mu / 15, 2))));
+  }
+  return h('div', { class: 'result-totals', id: 'result-totals' },
+    h('table', { class: 'data' },
+      h('thead', {}, h('tr', {}, h('th', {}, '图层'), h('th', {}, '要素'), h('th', {}, '范围内面积（亩）'), h('th', {}, '公顷'))), tbody),
+    h('p', { class: 'hint' }, withArea.length > 1
+      ? '各图层相互重叠（如园区、核心区与地块），面积按图层分别统计，不能相加。'
+      : '面积为各要素在绘制范围内部分的椭球面积之和。'));
 }
+
+/** A QueryResult's hits as rows: [{layer, id, name, interMu, distance, illustrative, schematic, accuracy}]. */
+export function resultRows(resp) {
+  return (resp.hits || []).map((hit) => ({
+    layer: hit.layer_id, id: String(hit.id), name: hit.name, areaMu: null,
+    interMu: hit.intersection_mu ?? null, distance: hit.distance_m ?? null,
+    illustrative: hit.properties?.illustrative === true, schematic: hit.properties?.schematic === true,
+    accuracy: hit.properties?.accuracy_m ?? null,
+  }));
+}
+
+const muFromM2 = (m2) => (m2 * 3) / 2000;   // 1 亩 = 2000/3 m² (a unit conversion, not a measurement)
 
 // ------------------------------------------------------------------ measuring (spherical, display only)
 const rad = (d) => (d * Math.PI) / 180;

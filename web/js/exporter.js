@@ -15,12 +15,25 @@ const CRS_BY_FORMAT = {
   pdf: ['EPSG:4549', 'EPSG:4528', 'EPSG:3857'],
 };
 
+const IMAGE_FORMATS = new Set(['png', 'pdf']);
+
+/** A4 in the map's orientation, so the printed extent has the view's shape. */
+function paperFor(map) {
+  const c = map.getCanvas();
+  return c.clientWidth >= c.clientHeight ? 'A4' : 'A4-portrait';
+}
+
 export class Exporter {
   constructor(app) {
     this.app = app;
     this.dialog = $('#dlg-export');
     const form = this.dialog.querySelector('form');
-    form.format.addEventListener('change', () => this.syncCrs());
+    form.format.addEventListener('change', () => {
+      // a map picture looks wrong without its context layers; a table of numbers is wrong with them
+      form.background.checked = IMAGE_FORMATS.has(form.format.value);
+      this.syncCrs(); this.describe();
+    });
+    for (const el of [...form.scope, form.background]) el.addEventListener('change', () => this.describe());
     this.dialog.addEventListener('close', () => {
       if (this.dialog.returnValue === 'ok') this.run(new FormData(form)).catch((e) => setStatus(`导出失败：${e.message}`, { error: true }));
     });
@@ -39,34 +52,58 @@ export class Exporter {
     form.querySelector('input[value=selection]').disabled = !hasSel;
     if (scope === 'selection' && hasSel) form.scope.value = 'selection';
     else if (form.scope.value === 'selection' && !hasSel) form.scope.value = 'visible';
-    const layers = this.exportLayers();
-    $('#export-layers').textContent = `图层：${layers.map((id) => this.app.catalog.byId.get(id)?.title_zh || id).join('、') || '（无可见图层）'}`;
+    form.background.checked = IMAGE_FORMATS.has(form.format.value);
     this.syncCrs();
+    this.describe();
     this.dialog.showModal();
   }
 
-  exportLayers() {
-    return this.app.layers.visibleIds().filter((id) => this.app.catalog.byId.get(id)?.geometry_type !== 'None');
+  describe() {
+    const form = this.dialog.querySelector('form');
+    const layers = this.exportLayers(form.scope.value, form.background.checked);
+    form.background.disabled = form.scope.value === 'selection';
+    $('#export-layers').textContent = `图层：${layers.map((id) => this.app.catalog.byId.get(id)?.title_zh || id).join('、') || '（无可见图层）'}`;
+  }
+
+  /** What the screen shows for the scope: a drawn area → exactly the layers of the query results (the visible plan
+   *  layers, never the background); otherwise the visible layers, background ones only when asked for. */
+  exportLayers(scope = 'visible', background = false) {
+    if (scope === 'selection') {
+      if (this.app.draw.results?.layers?.length) return [...this.app.draw.results.layers];
+      background = false;
+    }
+    return this.app.layers.visibleIds().filter((id) => {
+      const meta = this.app.catalog.byId.get(id);
+      return meta && meta.geometry_type !== 'None' && (background || meta.group !== '背景');
+    });
+  }
+
+  /** The current view as a lon/lat bbox (in the map's CRS): what 当前视图范围 exports. */
+  viewBbox() {
+    const b = this.app.map.getBounds();
+    return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()];
   }
 
   async run(data) {
-    const layers = this.exportLayers();
-    if (!layers.length) throw new Error('没有可见图层');
     const format = data.get('format');
     const crs = data.get('crs');
     const scope = data.get('scope');
+    const layers = this.exportLayers(scope, data.get('background') === 'on');
+    if (!layers.length) throw new Error('没有可导出的可见图层');
     setStatus('正在导出…', { timeout: 0 });
     let name;
     if (scope === 'selection') {
       const body = { layers, format, crs, geometry: this.app.draw.lastQueryGeometry, 'geometry-crs': this.app.crs };
+      this.lastRequest = body;
       name = await download('/export', { method: 'POST', body, fallbackName: `kfqmap-selection.${format}` });
     } else {
       const params = { layers: layers.join(','), format, crs };
       if (scope === 'visible') {
-        const b = this.app.map.getBounds();
-        params.bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(6)).join(',');
+        params.bbox = this.viewBbox().map((v) => v.toFixed(6)).join(',');
         if (this.app.crs !== 'EPSG:4326') params['bbox-crs'] = this.app.crs;
       }
+      if (IMAGE_FORMATS.has(format)) params.size = paperFor(this.app.map);
+      this.lastRequest = params;
       name = await download(`/export?${qs(params)}`, { fallbackName: `kfqmap.${format}` });
     }
     setStatus(`已下载 ${name}`);

@@ -103,21 +103,33 @@ export class LayerManager {
     for (const id of this.index.keys()) this.apply(id);
   }
 
-  /** Illustrative (示例) polygons get a hatch over their fill so they never read as plan data. */
+  /** Illustrative (示例) polygons get a hatch over their fill so they never read as plan data: every feature of a
+   *  layer flagged illustrative, and in other layers each feature whose own `illustrative` property is true (the
+   *  placeholder 四园 and parks). Labels of such features read "名称（示例）". */
   addHatching(style) {
     const map = this.map;
     if (!map.hasImage(HATCH_IMAGE)) map.addImage(HATCH_IMAGE, hatchImage(), { pixelRatio: 2 });
+    const perFeature = ['==', ['get', 'illustrative'], true];
     for (const layer of style.layers) {
-      if (layer.type !== 'fill') continue;
       const cid = catalogIdOf(layer);
       const meta = this.app.catalog.byId.get(cid);
-      if (!meta || !meta.illustrative) continue;
+      if (!meta || layer.metadata?.['kfqmap:overlay']) continue;
+      if (layer.type === 'symbol' && !meta.illustrative && layer.layout?.['text-field'] !== undefined) {
+        const orig = layer.layout['text-field'];
+        const base = Array.isArray(orig) ? orig : ['to-string', ['get', 'name']];
+        map.setLayoutProperty(layer.id, 'text-field', ['case', perFeature, ['concat', base, '（示例）'], base]);
+        continue;
+      }
+      if (layer.type !== 'fill') continue;
       const hid = `${layer.id}__hatch`;
       if (map.getLayer(hid)) continue;
       const def = { id: hid, type: 'fill', source: layer.source, paint: { 'fill-pattern': HATCH_IMAGE, 'fill-opacity': 0.9 },
         metadata: { 'kfqmap:layer': cid, 'kfqmap:overlay': 'hatch' } };
       if (layer['source-layer']) def['source-layer'] = layer['source-layer'];
-      if (layer.filter) def.filter = layer.filter;
+      const own = meta.illustrative ? null : perFeature;
+      const filters = [layer.filter, own].filter(Boolean);
+      if (filters.length === 1) def.filter = filters[0];
+      else if (filters.length > 1) def.filter = ['all', ...filters];
       const i = style.layers.findIndex((l) => l.id === layer.id);
       const next = style.layers[i + 1];
       map.addLayer(def, next ? next.id : undefined);
@@ -135,6 +147,8 @@ export class LayerManager {
   setOpacity(id, value) {
     this.opacity.set(id, value);
     this.apply(id);
+    clearTimeout(this._hashTimer);     // the permalink keeps opacity (written once the slider rests)
+    this._hashTimer = setTimeout(() => this.app.onViewChange?.(), 250);
   }
 
   apply(id) {
@@ -179,11 +193,14 @@ export class LayerManager {
       if (!layers.length) continue;
       const list = h('ul', { class: 'layer-list' });
       const groupBox = h('input', { type: 'checkbox', title: '整组显示/隐藏', 'aria-label': `${group} 整组显示/隐藏` });
-      const section = h('section', { class: 'layer-group', dataset: { group } },
-        h('header', {}, groupBox, h('h3', {}, group), h('span', { class: 'caret' }, '▾')), list);
-      section.querySelector('header').addEventListener('click', (e) => {
-        if (e.target === groupBox) return;
-        section.classList.toggle('closed');
+      const listId = `layer-list-${GROUP_ORDER.indexOf(group)}`;
+      list.id = listId;
+      const toggle = h('button', { type: 'button', class: 'group-toggle', 'aria-expanded': 'true', 'aria-controls': listId,
+        title: `展开/收起“${group}”` }, h('h3', {}, group), h('span', { class: 'caret', 'aria-hidden': 'true' }, '▾'));
+      const section = h('section', { class: 'layer-group', dataset: { group } }, h('header', {}, groupBox, toggle), list);
+      toggle.addEventListener('click', () => {
+        const closed = section.classList.toggle('closed');
+        toggle.setAttribute('aria-expanded', String(!closed));
       });
       groupBox.addEventListener('change', () => {
         for (const l of layers) this.setVisible(l.id, groupBox.checked);
@@ -216,7 +233,9 @@ export class LayerManager {
     return h('li', { class: 'layer-item', dataset: { layer: layer.id } },
       h('div', { class: 'row' },
         h('label', { title: `${layer.title_zh}（${layer.title_en || layer.id}）\n规划章节：${layer.plan_section || '—'}\n${layer.description || ''}` },
-          cb, legendSwatch(layer, paintOf(this.app, layer)), h('span', { class: 'title' }, layer.title_zh))),
+          cb, legendSwatch(layer, paintOf(this.app, layer)), h('span', { class: 'title' }, layer.title_zh)),
+        h('button', { type: 'button', class: 'open-table', title: `打开“${layer.title_zh}”的属性表`, 'aria-label': `打开“${layer.title_zh}”的属性表`,
+          onclick: () => this.app.attrTable?.openLayer(layer.id) }, '表')),
       h('div', { class: 'opacity' }, ...badges, h('span', { class: 'op-label', title: '不透明度' }, '◐'), slider, pctLabel),
       categoryLegend(layer, paintOf(this.app, layer)));
   }
@@ -266,7 +285,7 @@ export function legendSwatch(layer, p) {
 }
 
 /** 12×12 diagonal hatch (red-brown, semi-transparent) for illustrative polygons. */
-function hatchImage() {
+export function hatchImage() {
   const size = 16;
   const data = new Uint8Array(size * size * 4);
   for (let y = 0; y < size; y++) {

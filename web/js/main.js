@@ -1,7 +1,7 @@
 // KFQMap viewer: wires the map, the layer panel, popups, search, statistics, drawing queries, export and the
 // URL hash together. Plain ES modules, no build step; MapLibre GL JS is the UMD build served by our server.
 
-import { getJSON, qs } from './api.js';
+import { getJSON, qs, search, getCollection } from './api.js';
 import { $, $$, h, setStatus, debounce } from './util.js';
 import { LayerManager, prepareStyle, gcjStyle, PLAN_GROUPS, catalogIdOf } from './layers.js';
 import { readHash, writeHash } from './hash.js';
@@ -10,6 +10,10 @@ import { renderStats, renderIndicators } from './stats.js';
 import { DrawTools } from './draw.js';
 import { Exporter } from './exporter.js';
 import { BASEMAPS, addBasemap } from './basemaps.js';
+import { CoordTools } from './coords.js';
+import { AttributeTable } from './attrtable.js';
+import { Printer } from './print.js';
+import { store } from './store.js';
 
 const DEFAULT_VIEW = { center: [121.02, 31.36], zoom: 11.6 };
 const HIGHLIGHT_SRC = 'kfq-highlight';
@@ -53,8 +57,16 @@ class App {
 
     // initial visibility: the hash, else every plan layer + the offline basemap's context layers
     const spatial = layers.filter((l) => l.geometry_type !== 'None');
-    const initial = hash.layers ? hash.layers.filter((id) => this.catalog.byId.has(id)) : spatial.map((l) => l.id);
+    let initial = hash.layers ? hash.layers.filter((id) => this.catalog.byId.has(id)) : spatial.map((l) => l.id);
+    const unknown = (hash.layers || []).filter((id) => !this.catalog.byId.has(id));
+    if (unknown.length) {
+      // a link from an older version or with a typo: say so, and never open a blank map
+      this.startupMessage = `链接中的图层不存在：${unknown.join('、')}${initial.length ? '（已忽略）' : '；已显示全部图层'}`;
+      if (!initial.length) initial = spatial.map((l) => l.id);
+    }
     for (const id of initial) this.layers.visible.add(id);
+    for (const [id, v] of Object.entries(hash.opacity || {})) if (this.catalog.byId.has(id)) this.layers.opacity.set(id, v);
+    this.pendingPopup = !!hash.popup;
     if (hash.base && BASEMAPS[hash.base]) this.base = hash.base;
     if (!config.online_basemaps) $('#online-basemaps').hidden = true;
     $('#tdt-key').value = localStorage.getItem('kfqmap.tianditu_key') || config.tianditu_key || '';
@@ -80,14 +92,24 @@ class App {
     this.map.addControl(new NorthArrow(), 'top-right');
     this.map.addControl(new maplibregl.ScaleControl({ maxWidth: 160, unit: 'metric' }), 'bottom-right');
     this.map.on('style.load', () => this.onStyleLoad());
-    this.map.on('moveend', () => this.onViewChange());
-    this.map.on('mousemove', (e) => {
-      $('#status-coords').textContent = `${this.crs === 'GCJ-02' ? 'GCJ-02' : 'WGS 84'}  ${e.lngLat.lng.toFixed(5)}°E, ${e.lngLat.lat.toFixed(5)}°N`;
+    this.map.on('error', (e) => {
+      // an online basemap that cannot be reached (no network, blocked, bad key): say so once per switch
+      const src = e.sourceId || e.source?.id || '';
+      if (!String(src).startsWith('basemap:')) { console.error(e.error || e); return; }   // MapLibre's default, kept
+      if (this.basemapWarned === this.base) return;
+      this.basemapWarned = this.base;
+      setStatus(`${BASEMAPS[this.base]?.title || '在线底图'}无法加载（可能没有网络或密钥无效）；规划图层不受影响，可切回“离线底图”`, { error: true, timeout: 0 });
+      document.body.dataset.basemapError = this.base;
     });
+    this.map.on('moveend', () => this.onViewChange());
+    this.coords = new CoordTools(this);
+    this.coords.bind();
     this.map.on('zoom', () => { $('#status-zoom').textContent = `缩放 ${this.map.getZoom().toFixed(1)}`; });
     this.map.on('mousemove', debounce((e) => this.hoverCursor(e), 30));
     this.draw.bind();
     this.exporter = new Exporter(this);
+    this.attrTable = new AttributeTable(this);
+    this.printer = new Printer(this);
     this.bindUi();
     this.pendingSelection = hash.selection || null;
 
@@ -111,7 +133,13 @@ class App {
       this.ready = true;
       this.layers.renderPanel($('#layer-groups'));
       $$('input[name=basemap]').forEach((r) => { r.checked = r.value === this.base; });
-      if (this.pendingSelection) { const s = this.pendingSelection; this.pendingSelection = null; this.select(s, { zoom: false }); }
+      if (this.pendingSelection) {
+        const s = this.pendingSelection; this.pendingSelection = null;
+        if (!this.catalog.byId.has(s.layer)) this.startupMessage = `链接中选中的图层不存在：${s.layer}`;
+        else if (this.pendingPopup) this.map.once('idle', () => this.openPopupFor(s));
+        else this.select(s, { zoom: false });
+      }
+      if (this.startupMessage) setStatus(this.startupMessage, { error: true, timeout: 20000 });
       this.map.once('idle', () => { document.body.dataset.mapReady = '1'; });
     } else if (this.selection) {
       this.select(this.selection, { zoom: false });
@@ -163,6 +191,7 @@ class App {
   /** Select a feature (highlight, URL hash; optionally zoom to it). `null` clears. */
   async select(sel, { zoom = false } = {}) {
     this.selection = sel;
+    store.set('selection', sel);
     this.onViewChange();
     if (!sel) { if (this.highlight) { this.highlight.selected = null; this.refreshHighlight(); } return; }
     try {
@@ -188,6 +217,8 @@ class App {
     this.refreshHighlight();
   }
 
+  setTool(mode) { this.draw.setMode(mode); }
+
   catalogIdOfStyleLayer(id) { return this.styleLayerToCatalog.get(id); }
 
   async onSelectClick(e) {
@@ -205,13 +236,45 @@ class App {
 
   onViewChange() {
     if (!this.map) return;
-    writeHash({ map: this.map, layers: this.layers.visibleIds(), selection: this.selection, base: this.base });
+    writeHash({ map: this.map, layers: this.layers.visibleIds(), selection: this.selection, base: this.base,
+      opacity: Object.fromEntries(this.layers.opacity), popup: !!this.currentPopup?.isOpen?.() });
   }
 
-  showTab(name) {
-    for (const t of $$('.tab')) t.classList.toggle('active', t.dataset.tab === name);
+  /** Open a feature's popup at a point on it (search results, permalinks with pop=1). */
+  async openPopupFor(sel, { zoom = false } = {}) {
+    try {
+      const f = await this.fetchFeature(sel.layer, sel.id);
+      const at = pointOn(f.geometry);
+      if (zoom) await this.select(sel, { zoom: true });
+      if (this.currentPopup) this.currentPopup.remove();
+      await openFeaturePopup(this, { lng: at[0], lat: at[1] }, [{ layer: sel.layer, id: String(sel.id), name: sel.name }]);
+      this.onViewChange();
+    } catch (err) { setStatus(`无法打开要素：${err.message}`, { error: true }); }
+  }
+
+  showTab(name, { focus = false } = {}) {
+    for (const t of $$('.tab')) {
+      const on = t.dataset.tab === name;
+      t.classList.toggle('active', on);
+      t.setAttribute('aria-selected', String(on));
+      t.tabIndex = on ? 0 : -1;
+      if (on && focus) t.focus();
+    }
     for (const p of $$('.tab-page')) p.hidden = p.id !== `tab-${name}`;
     $('.layout').classList.remove('right-collapsed');
+    if (isNarrow()) this.openDrawer('side-panel', true);
+  }
+
+  /** Phones and tablets: the two panels are drawers over the map, closed at start (see app.css). */
+  openDrawer(panel, open) {
+    const cls = panel === 'layer-panel' ? 'left-open' : 'right-open';
+    const layout = $('.layout');
+    const on = open ?? !layout.classList.contains(cls);
+    layout.classList.toggle(cls, on);
+    if (on) layout.classList.remove(cls === 'left-open' ? 'right-open' : 'left-open');   // one drawer at a time
+    for (const [id, c] of [['btn-drawer-layers', 'left-open'], ['btn-drawer-side', 'right-open']]) {
+      $(`#${id}`).setAttribute('aria-expanded', String(layout.classList.contains(c)));
+    }
   }
 
   async setBasemap(name) {
@@ -224,6 +287,9 @@ class App {
     }
     const toGcj = !!BASEMAPS[name]?.gcj, fromGcj = !!BASEMAPS[this.base]?.gcj;
     this.base = name;
+    this.basemapWarned = null;
+    delete document.body.dataset.basemapError;
+    setStatus('');          // a stale message (e.g. the 天地图 key warning) must not outlive the switch
     this.map.setStyle(this.styleFor(name), { diff: false });
     if (toGcj !== fromGcj) {
       // keep the same place on the ground: map coordinates switch between WGS 84 and GCJ-02. The local offset
@@ -274,20 +340,36 @@ class App {
     for (const b of $$('.toolbar .tool')) b.addEventListener('click', () => this.draw.setMode(b.dataset.tool));
     $('#btn-clear').addEventListener('click', () => this.draw.clearAll());
     $('#btn-export').addEventListener('click', () => this.exporter.open());
+    $('#btn-table').addEventListener('click', () => this.attrTable.openLayer());
+    $('#btn-print').addEventListener('click', () => this.printer.open());
     $('#btn-png').addEventListener('click', () => this.exporter.png().catch((e) => setStatus(`导出图片失败：${e.message}`, { error: true })));
     $('#btn-link').addEventListener('click', async () => {
       this.onViewChange();
       try { await navigator.clipboard.writeText(location.href); setStatus('已复制当前视图链接'); } catch { setStatus(location.href, { timeout: 15000 }); }
     });
     $('#btn-near').addEventListener('click', () => this.openNear());
-    for (const t of $$('.tab')) t.addEventListener('click', () => this.showTab(t.dataset.tab));
+    const tabs = $$('.tab');
+    for (const t of tabs) {
+      t.addEventListener('click', () => this.showTab(t.dataset.tab));
+      t.addEventListener('keydown', (e) => {     // arrow keys move between tabs (WAI-ARIA tabs pattern)
+        const k = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+        if (!k) return;
+        e.preventDefault();
+        const next = tabs[(tabs.indexOf(t) + k + tabs.length) % tabs.length];
+        this.showTab(next.dataset.tab, { focus: true });
+      });
+    }
     for (const c of $$('.collapse')) {
       c.addEventListener('click', () => {
+        if (isNarrow()) { this.openDrawer(c.dataset.collapse, false); return; }
         const side = c.dataset.collapse === 'layer-panel' ? 'left-collapsed' : 'right-collapsed';
-        $('.layout').classList.toggle(side);
+        const collapsed = $('.layout').classList.toggle(side);
+        c.setAttribute('aria-expanded', String(!collapsed));
         setTimeout(() => this.map.resize(), 50);
       });
     }
+    $('#btn-drawer-layers').addEventListener('click', () => this.openDrawer('layer-panel'));
+    $('#btn-drawer-side').addEventListener('click', () => this.openDrawer('side-panel'));
     $$('input[name=basemap]').forEach((r) => r.addEventListener('change', () => { if (r.checked) this.setBasemap(r.value); }));
     $('#tdt-key').addEventListener('change', (e) => {
       localStorage.setItem('kfqmap.tianditu_key', e.target.value.trim());
@@ -335,6 +417,33 @@ class App {
     return opt ? opt.textContent : nearValue;
   }
 
+  /** Plan groups and layers whose names contain the query (一带四园, 两核多园, 多园 …), searched in the catalog. */
+  layerMatches(q) {
+    const out = [];
+    const groups = [...new Set(this.catalog.layers.filter((l) => l.geometry_type !== 'None').map((l) => l.group))];
+    for (const g of groups) if (g.includes(q) || q.includes(g)) out.push({ kind: 'group', group: g, name: g });
+    for (const l of this.catalog.layers) {
+      if (l.geometry_type === 'None') continue;
+      if (l.title_zh.includes(q) || (l.title_en || '').toLowerCase().includes(q.toLowerCase())) out.push({ kind: 'layer', layer: l.id, name: l.title_zh, group: l.group });
+    }
+    return out;
+  }
+
+  /** Show a group's or a layer's features and zoom to them (extent from /collections/{id}). */
+  async showLayers(ids) {
+    for (const id of ids) {
+      this.layers.setVisible(id, true);
+      const cb = document.querySelector(`input[data-layer="${id}"]`); if (cb) cb.checked = true;
+    }
+    const docs = await Promise.all(ids.map((id) => getCollection(id).catch(() => null)));
+    const boxes = docs.map((d) => d?.extent?.spatial?.bbox?.[0]).filter((b) => Array.isArray(b) && b.length >= 4);
+    if (!boxes.length) return;
+    let b = [Math.min(...boxes.map((x) => x[0])), Math.min(...boxes.map((x) => x[1])), Math.max(...boxes.map((x) => x[2])), Math.max(...boxes.map((x) => x[3]))];
+    if (this.crs === 'GCJ-02') { const d = await this.gcjOffset().catch(() => [0, 0]); b = [b[0] + d[0], b[1] + d[1], b[2] + d[0], b[3] + d[1]]; }
+    this.map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 40, maxZoom: 16 });
+    setStatus(`已显示：${ids.map((id) => this.catalog.byId.get(id)?.title_zh || id).join('、')}`);
+  }
+
   bindSearch() {
     const input = $('#search-input');
     const list = $('#search-results');
@@ -344,16 +453,15 @@ class App {
       const q = input.value.trim();
       if (!q) { list.hidden = true; return; }
       try {
-        const resp = await getJSON(`/search?${qs({ q })}`);
-        items = (Array.isArray(resp) ? resp : (resp.hits || resp.results || resp.items || resp.features || [])).map((r) => {
-          const p = r.properties || r;
-          return { layer: p.layer_id || p.layer || r.layer_id, id: String(p.id ?? p.feature_id ?? r.id), name: p.name || r.name, group: p.group, layerTitle: p.layer_title };
-        }).filter((r) => r.layer && r.id);
+        const resp = await search(q);
+        const features = resp.hits.map((r) => ({ kind: 'feature', layer: r.layer_id, id: String(r.id), name: r.name, group: r.group, layerTitle: r.layer_title_zh }));
+        items = [...this.layerMatches(q), ...features];
         active = items.length ? 0 : -1;
-        list.replaceChildren(...(items.length ? items.slice(0, 30).map((r, i) => {
-          const meta = this.catalog.byId.get(r.layer);
-          const li = h('li', { class: i === active ? 'active' : '', dataset: { layer: r.layer, feature: r.id } },
-            h('span', {}, r.name), h('span', { class: 'grp' }, meta?.title_zh || r.layerTitle || r.layer));
+        list.replaceChildren(...(items.length ? items.slice(0, 40).map((r, i) => {
+          const meta = r.layer ? this.catalog.byId.get(r.layer) : null;
+          const note = r.kind === 'group' ? '规划板块（整组图层）' : r.kind === 'layer' ? `图层 · ${r.group}` : (meta?.title_zh || r.layerTitle || r.layer);
+          const li = h('li', { class: `${i === active ? 'active' : ''} kind-${r.kind}`, role: 'option', dataset: { kind: r.kind, ...(r.kind === 'feature' ? { layer: r.layer, feature: r.id } : r.kind === 'layer' ? { layer: r.layer } : { group: r.group }) } },
+            h('span', {}, r.name), h('span', { class: 'grp' }, note));
           li.addEventListener('mousedown', (e) => { e.preventDefault(); choose(r); });
           return li;
         }) : [h('li', { class: 'hint' }, '没有匹配的名称')]));
@@ -363,7 +471,9 @@ class App {
     const choose = (r) => {
       list.hidden = true;
       input.value = r.name;
-      this.select({ layer: r.layer, id: r.id, name: r.name }, { zoom: true });
+      if (r.kind === 'group') this.showLayers(this.catalog.layers.filter((l) => l.group === r.group && l.geometry_type !== 'None').map((l) => l.id));
+      else if (r.kind === 'layer') this.showLayers([r.layer]);
+      else this.openPopupFor({ layer: r.layer, id: r.id, name: r.name }, { zoom: true });   // zoom there and open its popup
     };
     input.addEventListener('input', run);
     input.addEventListener('keydown', (e) => {
@@ -389,6 +499,30 @@ class NorthArrow {
     return this.el;
   }
   onRemove() { this.el.remove(); }
+}
+
+/** The phone/tablet layout (panels as drawers); the same breakpoint as app.css. */
+export function isNarrow() { return window.matchMedia('(max-width: 900px)').matches; }
+
+/** A point on a geometry for a popup: a vertex-free interior guess (bbox centre when inside, else the first vertex). */
+function pointOn(geometry) {
+  const b = bboxOf(geometry);
+  if (geometry.type === 'Point') return geometry.coordinates;
+  const c = [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2];
+  const rings = geometry.type === 'Polygon' ? [geometry.coordinates] : geometry.type === 'MultiPolygon' ? geometry.coordinates : null;
+  if (rings && rings.some((poly) => inRing(c, poly[0]))) return c;
+  let first = geometry.coordinates;
+  while (Array.isArray(first[0])) first = first[0];
+  return rings || geometry.type !== 'LineString' ? first : geometry.coordinates[Math.floor(geometry.coordinates.length / 2)];
+}
+
+function inRing([x, y], ring) {
+  let inside = false;
+  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+    const [xi, yi] = ring[i], [xj, yj] = ring[j];
+    if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
 }
 
 function bboxOf(geometry) {

@@ -33,7 +33,45 @@ export async function featureArea(app, layerId, fid) {
   const find = (stats) => (stats?.features || []).find((r) => String(r.id) === String(fid));
   const a = find(mu), b = find(ha);
   if (!a || a.area === null || a.area === undefined) return null;
-  return { mu: a.area, ha: b?.area ?? null, m2: a.area_m2 };
+  return { mu: a.area, ha: b?.area ?? null, m2: a.area_m2, perimeter: a.length_m ?? null };
+}
+
+/** An area written with no more digits than the outline's accuracy supports.
+ *  The uncertainty of a polygon's area is about its perimeter × the positional error of its outline
+ *  (±accuracy_m moves every edge); the area is rounded to that order of magnitude, keeping at least two
+ *  significant digits. Returns {text, approx, uncertaintyMu}. An outline without an accuracy keeps 0.1 亩. */
+export function areaDisplay(area, accuracyM) {
+  if (!area || area.mu == null) return null;
+  const acc = Number(accuracyM);
+  if (!Number.isFinite(acc) || acc <= 0 || !area.perimeter) {
+    return { text: `${fmt(area.mu, 1)} 亩 · ${fmt(area.ha, 2)} 公顷`, approx: false, uncertaintyMu: null };
+  }
+  const uncertaintyMu = Math.min(area.mu, (area.perimeter * acc * 3) / 2000);
+  const roundTo = (v, u) => {
+    if (!(v > 0)) return v;
+    let step = 10 ** Math.floor(Math.log10(Math.max(u, 1e-9)));
+    step = Math.min(step, 10 ** (Math.floor(Math.log10(v)) - 1));     // keep ≥ 2 significant digits
+    if (step <= 0.1) return Math.round(v * 10) / 10;
+    return Math.round(v / step) * step;
+  };
+  const mu = roundTo(area.mu, uncertaintyMu);
+  const ha = roundTo(area.ha, uncertaintyMu / 15);
+  const approx = uncertaintyMu >= 0.05;
+  const digits = (v) => (Number.isInteger(v) ? 0 : 1);
+  return { text: `${approx ? '约 ' : ''}${fmt(mu, digits(mu))} 亩 · ${fmt(ha, ha < 1 ? 2 : digits(ha))} 公顷`, approx, uncertaintyMu };
+}
+
+/** 定位依据 in Chinese, from the feature's flags; the data's own (English) placement note is kept below it. */
+export function placementZh(p, layer) {
+  const acc = p.accuracy_m ?? layer.accuracy_m;
+  const schematic = truthy(p.schematic) || (p.schematic === undefined && layer.schematic);
+  const illustrative = truthy(p.illustrative) || (p.illustrative === undefined && layer.illustrative);
+  const parts = [];
+  if (illustrative) parts.push('示例（占位）数据：边界和数字不是规划给定的');
+  if (schematic) parts.push('示意位置：由规划文本中的地名、道路、河流和站点推断绘制，不是测绘成果');
+  else parts.push('来自公开数据（非规划内容）');
+  if (acc != null) parts.push(`位置误差约 ±${fmt(acc, 0)} 米`);
+  return parts.join('；') + '。';
 }
 
 export async function linkedIndicators(app, layerId, fid) {
@@ -44,12 +82,16 @@ export async function linkedIndicators(app, layerId, fid) {
 export async function openFeaturePopup(app, lngLat, hits) {
   if (!hits.length) return;
   let i = 0;
+  let shown = 0;     // the latest page asked for: a slow earlier answer must not replace it
   const popup = new maplibregl.Popup({ maxWidth: 'none', focusAfterOpen: false })
     .setLngLat(lngLat).setDOMContent(h('div', { class: 'pop' }, h('div', { class: 'loading' }, '正在读取…'))).addTo(app.map);
+  app.currentPopup = popup;
   const show = async () => {
     const hit = hits[i];
+    const token = ++shown;
     try {
       const body = await popupContent(app, hit);
+      if (token !== shown) return;
       if (hits.length > 1) {
         const prev = h('button', { type: 'button', onclick: () => { i = (i + hits.length - 1) % hits.length; show(); } }, '‹ 上一个');
         const next = h('button', { type: 'button', onclick: () => { i = (i + 1) % hits.length; show(); } }, '下一个 ›');
@@ -62,8 +104,11 @@ export async function openFeaturePopup(app, lngLat, hits) {
     }
   };
   await show();
-  popup.on('close', () => { if (app.selection && hits.some((x) => x.layer === app.selection.layer && x.id === app.selection.id)) app.select(null); });
-  app.currentPopup = popup;
+  popup.on('close', () => {
+    if (app.currentPopup === popup) app.currentPopup = null;
+    if (app.selection && hits.some((x) => x.layer === app.selection.layer && x.id === app.selection.id)) app.select(null);
+    else app.onViewChange();
+  });
   return popup;
 }
 
@@ -78,8 +123,12 @@ async function popupContent(app, hit) {
   const polygonal = /Polygon/.test(layer.geometry_type || feature.geometry?.type || '');
   if (polygonal) {
     const area = await featureArea(app, hit.layer, hit.id);
-    rows.push(['用地面积', area
-      ? h('span', { class: 'area' }, `${fmt(area.mu, 1)} 亩 · ${fmt(area.ha, 2)} 公顷`, h('span', { class: 'fig-text' }, '（椭球面积）'))
+    const shown = areaDisplay(area, p.accuracy_m ?? layer.accuracy_m);
+    rows.push(['图斑面积', shown
+      ? h('span', { class: 'area', dataset: { approx: shown.approx ? '1' : '0' } }, shown.text,
+        h('span', { class: 'fig-text' }, shown.approx
+          ? `（椭球面积；轮廓误差 ±${fmt(p.accuracy_m ?? layer.accuracy_m, 0)} 米，面积不确定度约 ${fmt(shown.uncertaintyMu, 0)} 亩，仅供参考）`
+          : '（椭球面积）'))
       : h('span', { class: 'hint' }, '服务器未提供面积')]);
   }
   for (const [key, label] of [['functions', '功能'], ['park_type', '园区类型'], ['current_use', '现状用途'],
@@ -89,28 +138,44 @@ async function popupContent(app, hit) {
   const figs = parseFigures(p.figures);
   let lastText = null;
   const figRows = figs.map((f) => {
-    const kind = FIGURE_KIND_ZH[f.kind] || f.kind || '数据';
+    const kind = f.kind === 'floor_area' || f.kind === 'demolition_floor_area'
+      ? `${FIGURE_KIND_ZH[f.kind]}（非用地面积）` : (FIGURE_KIND_ZH[f.kind] || f.kind || '数据');
     const value = figureText(f.value, f.unit);
     const quote = f.text && f.text !== lastText ? h('div', { class: 'fig-text' }, `“${f.text}”`) : null;
     lastText = f.text || lastText;
     return h('tr', {}, h('th', {}, kind), h('td', {}, value ? h('div', {}, value) : null, quote));
   });
   const meta = h('div', { class: 'meta' }, h('span', {}, layer.title_zh));
-  if (truthy(p.schematic) || layer.schematic) meta.append(h('span', { class: 'badge schematic' }, `示意 ±${p.accuracy_m ?? layer.accuracy_m ?? '—'}米`));
-  if (truthy(p.illustrative) || layer.illustrative) meta.append(h('span', { class: 'badge illustrative' }, '示例'));
+  if (truthy(p.schematic) || (p.schematic === undefined && layer.schematic)) meta.append(h('span', { class: 'badge schematic' }, `示意 ±${p.accuracy_m ?? layer.accuracy_m ?? '—'}米`));
+  if (truthy(p.illustrative) || (p.illustrative === undefined && layer.illustrative)) meta.append(h('span', { class: 'badge illustrative' }, '示例'));
 
   const table = h('table', {}, rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))));
   const out = h('div', { class: 'pop', dataset: { layer: hit.layer, feature: hit.id } },
     h('h3', {}, p.name || hit.id), meta, table);
   if (figRows.length) out.append(h('div', { class: 'section' }, '规划数据'), h('table', {}, figRows));
+  if (p.note) out.append(h('div', { class: 'note', role: 'note' }, `注：${p.note}`));
+  if (figs.some((f) => /floor_area/.test(f.kind || ''))) {
+    out.append(h('div', { class: 'note floor-note' }, '注：建筑面积是楼面面积之和，不是用地面积，不能与上面的图斑面积比较。'));
+  }
   const inds = await linkedIndicators(app, hit.layer, hit.id).catch(() => []);
   if (inds.length) {
     out.append(h('div', { class: 'section' }, '相关指标'), h('table', {}, inds.slice(0, 8).map((r) =>
       h('tr', {}, h('th', { title: r.name }, r.name), h('td', {},
-        `${r.value_2020_text ?? fmt(r.value_2020)} → ${r.target_text ?? fmt(r.target)} ${r.unit || ''}`)))));
+        `${withUnit(r.value_2020_text, r.value_2020, r.unit)} → ${withUnit(r.target_text, r.target, r.unit)}`)))));
   }
-  if (p.placement) out.append(h('div', { class: 'more' }, `定位依据：${p.placement}`));
+  const where = h('div', { class: 'more placement' }, h('b', {}, '定位依据：'), placementZh(p, layer));
+  if (p.placement) where.append(h('details', {}, h('summary', {}, '数据的原始定位说明'), h('div', { lang: 'en' }, p.placement)));
+  out.append(where);
   return out;
+}
+
+/** "100万平方米" stays as it is; a bare number gets its unit ("100 万平方米"), never the unit twice. */
+export function withUnit(text, value, unit) {
+  if (text !== null && text !== undefined && text !== '') {
+    return unit && !String(text).includes(unit) ? `${text} ${unit}` : String(text);
+  }
+  if (value === null || value === undefined) return '—';
+  return `${fmt(value, 2)}${unit ? ` ${unit}` : ''}`;
 }
 
 /** What the map shows under a click, as [{layer, id, name}] (top layer first, one entry per feature). */

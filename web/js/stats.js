@@ -69,11 +69,15 @@ async function renderProgress(app, box) {
   const unplaced = Math.max(target - identified, 0);
   const pct = (v) => `${Math.max(0, Math.min(100, (100 * v) / target))}%`;
   const seg = (cls, v, title, colour) => h('span', { class: cls, style: { width: pct(v), ...(colour ? { background: colour } : {}) }, title });
-  const body = h('div', {},
+  const example = prog.illustrative !== false;
+  const exampleBadge = () => (example
+    ? h('span', { class: 'badge illustrative', title: '示例数据：地块、状态和年份为示例，不是规划内容；规划只给出 5000 亩总目标' }, '示例')
+    : null);
+  const body = h('div', { class: example ? 'progress-example' : '' },
     h('div', { class: 'big-figure' },
       h('span', {}, '目标'), h('span', { class: 'num', id: 'progress-target' }, fmt(target, 0)), h('span', { class: 'unit' }, '亩'),
-      h('span', { style: { marginLeft: '1em' } }, '已完成'), h('span', { class: 'num', style: { color: 'var(--ok)' }, id: 'progress-done' }, fmt(done, 0)), h('span', { class: 'unit' }, '亩'),
-      h('span', { class: 'unit' }, `（${fmt(prog.percent ?? (100 * done) / target, 1)}%）`)),
+      h('span', { style: { marginLeft: '1em' } }, '已完成'), exampleBadge(), h('span', { class: 'num', style: { color: 'var(--ok)' }, id: 'progress-done' }, fmt(done, 0)), h('span', { class: 'unit' }, '亩'),
+      h('span', { class: 'unit' }, `（${fmt(prog.percent ?? (100 * done) / target, 1)}%${example ? '，示例' : ''}）`)),
     h('div', { class: 'progress', id: 'progress-bar', title: `已完成 ${fmt(done, 1)} 亩 · 实施中 ${fmt(doing, 1)} 亩 · 未启动 ${fmt(notStarted, 1)} 亩 · 尚未落图 ${fmt(unplaced, 1)} 亩` },
       seg('done', done, `已完成 ${fmt(done, 1)} 亩`),
       seg('doing', doing, `实施中 ${fmt(doing, 1)} 亩`),
@@ -111,6 +115,7 @@ async function renderProgress(app, box) {
     body.append(h('p', { class: 'hint' }, h('span', { class: 'badge illustrative' }, '示例'),
       ' 规划只给出 5000 亩总目标；地块、状态与年度为示例数据。'));
   }
+  if (example) box.querySelector('h3').append(h('span', { class: 'h-note' }, '（目标为规划值，进度为示例）'));
   box.lastChild.replaceWith(body);
 }
 
