@@ -58,6 +58,9 @@ class RequestLog:
 
 
 def offline_context(browser, *, allow_hosts=("127.0.0.1",), allow_file=False, **kwargs):
+    # bypass_csp by default: Playwright's wait_for_function evaluates its predicate with eval, which the viewer's
+    # CSP forbids; the CSP itself is tested without the bypass (test_viewer_runs_under_its_content_security_policy)
+    kwargs.setdefault("bypass_csp", True)
     context = browser.new_context(accept_downloads=True, locale="zh-CN", **kwargs)
     log = RequestLog(set(allow_hosts), allow_file)
     context.route("**/*", log.handle)
