@@ -87,10 +87,10 @@ def ensure_data(sizes: list[int]) -> None:
         subprocess.run(cmd, check=True)
     subprocess.run(["bash", str(ANCHORS / "pg.sh"), "start"], check=True)
     code = (f"import sys, psycopg; sys.path.insert(0, {str(ANCHORS)!r}); import pg_bench\n"
-            f"conn = psycopg.connect({DSN!r})\n"
+            f"conn = psycopg.connect({DSN!r}, autocommit=True)\n"
             "for n in map(int, sys.argv[1:]):\n"
             "    t = f'parcels_{n}'\n"
-            "    have = conn.execute('SELECT to_regclass(%s)', (t,)).fetchone()[0]\n"
+            "    have = conn.execute('SELECT to_regclass(%s)', (t + '_id',)).fetchone()[0]   # made last by load()\n"
             "    if have is None:\n"
             "        print('loading', t, pg_bench.load(conn, n, f'/tmp/bench/data/parcels_{n}.gpkg', t), flush=True)\n")
     subprocess.run([BENCH_PY, "-c", code, *map(str, sizes)], check=True)

@@ -28,6 +28,7 @@ from ..errors import DataSourceError, FeatureNotFound, InvalidParameter, StoreUn
 from ..stores import postgis as pg
 from .base import Snapshot, WriteOp, WriteResult
 from .gpkg import feature_geometry
+from .postgis_pushdown import key_condition
 
 log = logging.getLogger("kfqmap.providers.postgis")
 
@@ -322,9 +323,11 @@ class PostGISProvider:
             return str(row[0])
         if key is None:
             raise InvalidParameter("该 PostGIS 表没有 id 列，不能按 id 修改要素", parameter="featureId")
-        where = sql.SQL("{k}::text = %s").format(k=sql.Identifier(key))
+        where, key_value = key_condition(dict(info.columns).get(key, "text"), key, op.feature_id)
+        if where is None:
+            raise FeatureNotFound(f"图层 {self.layer_id} 中没有 id 为 '{op.feature_id}' 的要素", parameter="featureId")
         if op.op == "delete":
-            cur = conn.execute(sql.SQL("DELETE FROM {t} WHERE ").format(t=table) + where, [op.feature_id])
+            cur = conn.execute(sql.SQL("DELETE FROM {t} WHERE ").format(t=table) + where, [key_value])
         else:
             values = self._values(info, op.feature or {}, partial=op.op == "update")
             if "id" in values and str(values["id"]) != op.feature_id:
@@ -338,7 +341,7 @@ class PostGISProvider:
             sets = sql.SQL(", ").join(sql.SQL("{c} = ").format(c=sql.Identifier(c)) + self._placeholder(info, c)
                                       for c in values)
             cur = conn.execute(sql.SQL("UPDATE {t} SET ").format(t=table) + sets + sql.SQL(" WHERE ") + where,
-                               [*values.values(), op.feature_id])
+                               [*values.values(), key_value])
         if cur.rowcount == 0:
             raise FeatureNotFound(f"图层 {self.layer_id} 中没有 id 为 '{op.feature_id}' 的要素", parameter="featureId")
         return op.feature_id

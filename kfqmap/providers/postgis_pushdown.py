@@ -245,8 +245,12 @@ class PostGISItems:
         key = "id" if "id" in self.property_names else self.info.fid
         if key is None:
             raise FeatureNotFound(f"图层 {self.layer.id} 没有 id 列", parameter="featureId")
-        stmt = self._select() + sql.SQL(" WHERE {k}::text = %s LIMIT 2").format(k=sql.Identifier(key))
-        rows = self.provider.read(lambda c: c.execute(stmt, [feature_id]).fetchall())
+        cond, value = key_condition(dict(self.info.columns).get(key, "int8"), key, feature_id)
+        if cond is None:
+            rows = []
+        else:
+            stmt = self._select() + sql.SQL(" WHERE ") + cond + sql.SQL(" LIMIT 2")
+            rows = self.provider.read(lambda c: c.execute(stmt, [value]).fetchall())
         if not rows:
             raise FeatureNotFound(f"图层 {self.layer.id} 中没有 id 为 '{feature_id}' 的要素"
                                   f"（no feature '{feature_id}' in {self.layer.id}）", parameter="featureId")
@@ -311,6 +315,26 @@ class PostGISTiles:
             key=key, cols=cols, t=sql.Identifier(info.schema, info.table), limit=limit)
         data, count = conn.execute(stmt, {"z": z, "x": x, "y": y, "name": self.name}, binary=True).fetchone()
         return bytes(data or b""), int(count or 0)
+
+
+_INTEGER_TYPES = ("int2", "int4", "int8")
+
+
+def key_condition(typ: str, key: str, feature_id: str):
+    """``(SQL condition, bound value)`` selecting the row whose key column equals the OGC feature id, compared in
+    the column's own type so that its index is used (``id::text = '42'`` would scan the table);
+    ``(None, None)`` when the id cannot be a value of that type (no such feature)."""
+    from psycopg import sql
+
+    col = sql.Identifier(key)
+    if typ in _INTEGER_TYPES:
+        text = str(feature_id).strip()
+        if not (text.lstrip("-").isdigit() and len(text) < 20):
+            return None, None
+        return sql.SQL("{c} = %s").format(c=col), int(text)
+    if typ in ("text", "varchar", "bpchar", "name", "citext"):
+        return sql.SQL("{c} = %s").format(c=col), str(feature_id)
+    return sql.SQL("{c}::text = %s").format(c=col), str(feature_id)
 
 
 def _layer_of(tile: bytes) -> bytes:

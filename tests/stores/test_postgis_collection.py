@@ -176,3 +176,26 @@ def test_pushdown_layer_is_never_loaded_whole(pg, table, monkeypatch):
     assert stats.count == len(frame) and not stats.features
     assert stats.area_m2 == pytest.approx(float(ellipsoidal_area(frame.geometry.values).sum()), rel=1e-6)
     catalog.collection("pg_layer").provider.close()
+
+
+def test_integer_ids_are_looked_up_in_their_own_type(pg, monkeypatch):
+    """A table keyed by an integer ``id`` (the benchmark parcels, most cadastral tables): ``items/42`` compares
+    ``id = 42`` (the index), not ``id::text = '42'`` (a scan); an id that cannot be an integer is a 404."""
+    from kfqmap.errors import FeatureNotFound
+
+    pg.psql("DROP TABLE IF EXISTS public.int_ids; CREATE TABLE public.int_ids AS SELECT g AS id, 'p' || g AS name, "
+            "ST_MakeEnvelope(121 + g * 1e-4, 31.3, 121 + g * 1e-4 + 5e-5, 31.30005, 4326) AS geom "
+            "FROM generate_series(1, 300) g; ALTER TABLE public.int_ids ADD PRIMARY KEY (id); ANALYZE public.int_ids;")
+    monkeypatch.setattr(P, "MEMORY_ROWS", -1)
+    col = _catalog(pg, "public.int_ids").collection("pg_layer")
+    items = col.state().items
+    assert orjson.loads(items.feature("42"))["properties"]["name"] == "p42"
+    for bad in ("x42", "4.2", "99999999999999999999"):
+        with pytest.raises(FeatureNotFound):
+            items.feature(bad)
+    col.update("42", {"properties": {"name": "改"}})
+    assert orjson.loads(col.state().items.feature("42"))["properties"]["name"] == "改"
+    with pytest.raises(FeatureNotFound):
+        col.delete("x")
+    plan = pg_value(pg, "EXPLAIN SELECT * FROM public.int_ids WHERE id = 42")
+    assert "Index" in plan
