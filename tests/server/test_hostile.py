@@ -59,7 +59,7 @@ CASES = [
     ("filter-crs-lat-lon", "GET", "/collections/cores/items?filter=name='x'&filter-crs=EPSG:4326", {}, 400),
     ("unknown-parameter", "GET", "/collections/cores/items?foo=bar", {}, 400),
     ("f-xml", "GET", "/collections/cores/items?f=xml", {}, 400),
-    ("download-with-datetime", "GET", "/collections/low_efficiency_land/items?f=gpkg&datetime=2023", {}, 400),
+    ("download-bad-datetime", "GET", "/collections/low_efficiency_land/items?f=gpkg&datetime=2023-13-45", {}, 400),
     ("collection-nul", "GET", "/collections/%00/items", {}, 400),
     ("api-yaml", "GET", "/api?f=yaml", {}, 400),
     ("landing-xml", "GET", "/?f=xml", {}, 400),
