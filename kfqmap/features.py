@@ -353,6 +353,23 @@ class ItemsPage:
 _JSON_TYPES = {"b": "boolean", "i": "integer", "u": "integer", "f": "number"}
 
 
+def queryables_schema(layer, names, types: Mapping[str, str], temporal: str | None) -> dict[str, Any]:
+    """JSON Schema ``properties`` of a layer's queryables: every property plus the geometry (in memory and in
+    PostGIS alike)."""
+    props: dict[str, Any] = {}
+    if layer.is_spatial:
+        gtype = layer.geometry_type
+        props["geometry"] = {"$ref": f"https://geojson.org/schema/{gtype}.json", "x-ogc-role": "primary-geometry"}
+    for name in names:
+        entry: dict[str, Any] = {"title": name, "type": types[name]}
+        if name == "id":
+            entry["x-ogc-role"] = "id"
+        if name == temporal:
+            entry["x-ogc-role"] = "primary-instant"
+        props[name] = entry
+    return props
+
+
 class LayerIndex:
     """One layer's frame with what fast OGC queries need; everything is built lazily and cached."""
 
@@ -427,19 +444,7 @@ class LayerIndex:
 
     @cached_property
     def queryables(self) -> dict[str, Any]:
-        """JSON Schema ``properties`` of the queryables: every property column plus the geometry."""
-        props: dict[str, Any] = {}
-        if self.layer.is_spatial:
-            gtype = self.layer.geometry_type
-            props["geometry"] = {"$ref": f"https://geojson.org/schema/{gtype}.json", "x-ogc-role": "primary-geometry"}
-        for name in self.property_names:
-            entry: dict[str, Any] = {"title": name, "type": self.property_types[name]}
-            if name == "id":
-                entry["x-ogc-role"] = "id"
-            if name == self.temporal_property:
-                entry["x-ogc-role"] = "primary-instant"
-            props[name] = entry
-        return props
+        return queryables_schema(self.layer, self.property_names, self.property_types, self.temporal_property)
 
     @cached_property
     def bounds(self) -> tuple[float, float, float, float] | None:

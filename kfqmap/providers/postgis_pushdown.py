@@ -29,7 +29,7 @@ import shapely
 from ..cql_sql import to_sql
 from ..errors import FeatureNotFound, InvalidParameter, RequestTooLarge
 from ..features import (GEOGRAPHIC_DECIMALS, TEMPORAL_PROPERTIES, ItemsPage, ItemsQuery, OutputCRS, _round,
-                        from_wgs84, parse_output_crs)
+                        from_wgs84, parse_output_crs, queryables_schema)
 
 log = logging.getLogger("kfqmap.providers.postgis")
 
@@ -72,16 +72,7 @@ class PostGISItems:
 
     @cached_property
     def queryables(self) -> dict[str, Any]:
-        props: dict[str, Any] = {"geometry": {"$ref": f"https://geojson.org/schema/{self.layer.geometry_type}.json",
-                                              "x-ogc-role": "primary-geometry"}}
-        for name in self.property_names:
-            entry: dict[str, Any] = {"title": name, "type": self.property_types[name]}
-            if name == "id":
-                entry["x-ogc-role"] = "id"
-            if name == self.temporal_property:
-                entry["x-ogc-role"] = "primary-instant"
-            props[name] = entry
-        return props
+        return queryables_schema(self.layer, self.property_names, self.property_types, self.temporal_property)
 
     @cached_property
     def bounds(self) -> tuple[float, float, float, float] | None:
