@@ -148,6 +148,9 @@ class GeoPackageStore:
                 try:
                     store._init_schema()
                     store.sync(list(seeds))
+                    # GDAL checks the GeoPackage header (application_id, user_version) in the main file's first
+                    # bytes, not through the WAL: write the pages back so `ogrinfo` sees a GeoPackage at once
+                    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
                 finally:
                     fcntl.flock(lock, fcntl.LOCK_UN)
         except sqlite3.DatabaseError as exc:
@@ -395,7 +398,7 @@ class GeoPackageStore:
 # into the process, and two SQLite libraries on one file in one process break each other's POSIX locks
 # ("disk I/O error", and worse). GDAL and QGIS in *other* processes are fine: that is how planners open the file.
 _APPLICATION_ID = 0x47504B47      # "GPKG"
-_USER_VERSION = 10400             # GeoPackage 1.4
+_USER_VERSION = 10300             # GeoPackage 1.3: Debian's GDAL 3.6 (and the QGIS on it) warns on 1.4 files
 _SQL_TYPES = {"b": "BOOLEAN", "i": "INTEGER", "u": "INTEGER", "f": "REAL", "M": "DATETIME"}
 
 
