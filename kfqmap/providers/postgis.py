@@ -35,7 +35,7 @@ log = logging.getLogger("kfqmap.providers.postgis")
 #: tables with at most this many rows are read whole into memory (per version); larger ones use pushdown
 MEMORY_ROWS = 50_000
 #: connections kept for pushdown reads of one table
-READ_POOL_SIZE = 4
+READ_POOL_SIZE = 8
 #: how often the background poller reads the table's change counter (seconds), and its back-off while the
 #: database does not answer
 POLL_S = 0.2
