@@ -80,14 +80,19 @@ class Catalog:
         """The layer's features as a GeoDataFrame in EPSG:4326 at the current data version (shared; read-only)."""
         return self.collection(layer_id).frame()
 
-    def readable(self, layer_ids) -> tuple[list[str], dict[str, DataSourceError]]:
+    def readable(self, layer_ids, *, in_memory: bool = False) -> tuple[list[str], dict[str, DataSourceError]]:
         """Split ``layer_ids`` into those whose data can be read now and those whose store fails — for operations
-        over every layer, which should answer for the rest rather than fail as a whole."""
+        over every layer, which should answer for the rest rather than fail as a whole. ``in_memory``: keep only
+        layers with a frame (operations that scan whole layers — default query layers, name search — leave large
+        pushdown layers out; they are queried by naming them)."""
         ok: list[str] = []
         failed: dict[str, DataSourceError] = {}
         for lid in layer_ids:
+            collection = self.collection(lid)
             try:
-                self.read(lid)
+                collection.state()
+                if in_memory and collection.pushdown:
+                    continue
             except DataSourceError as exc:
                 failed[lid] = exc
             else:

@@ -38,6 +38,7 @@ import pandas as pd
 from .errors import DataSourceError, KFQMapError, RequestTooLarge
 from .features import LayerIndex as ItemsIndex
 from .providers.base import Provider, Snapshot, WriteOp, WriteResult
+from .providers import postgis as postgis_provider
 from .providers.postgis_pushdown import PostGISItems, PostGISTiles
 from .query import LayerIndex as SpatialIndex
 from .tiles import LayerSource
@@ -89,16 +90,12 @@ class PushdownState:
 
     @property
     def frame(self):
-        raise RequestTooLarge(f"图层 {self.layer.id} 数据量大（超过 {MEMORY_ROWS_NOTE}），不整表载入；"
+        raise RequestTooLarge(f"图层 {self.layer.id} 数据量大（超过 {postgis_provider.MEMORY_ROWS:,} 个要素），不整表载入；"
                               "请用要素接口（bbox/filter 分页）、瓦片或统计接口", parameter="collectionId")
 
     @property
     def spatial(self):
         raise RequestTooLarge(f"图层 {self.layer.id} 数据量大，空间查询请加 bbox 通过要素接口进行", parameter="layers")
-
-
-#: shown in messages about pushdown layers
-MEMORY_ROWS_NOTE = "5 万个要素"
 
 
 class Collection:

@@ -257,7 +257,7 @@ def _layer_ids(catalog, layers) -> list[str]:
     if isinstance(layers, str):
         layers = [p.strip() for p in layers.split(",") if p.strip()]
     if not layers:                      # None, "", [] or ",,,": every spatial layer whose data can be read now
-        ok, failed = catalog.readable([lyr.id for lyr in catalog.spatial_layers()])
+        ok, failed = catalog.readable([lyr.id for lyr in catalog.spatial_layers()], in_memory=True)
         ids = _LayerIds(ok)
         ids.skipped = tuple(failed)
         return ids
@@ -564,7 +564,7 @@ def search_names(catalog, text, *, limit: int = 20, layers=None) -> list[SearchH
         raise InvalidParameter("limit 应在 1 到 500 之间", parameter="limit")
     ql = q.casefold()
     if layers is None:                  # every layer whose data can be read now
-        ids, failed = catalog.readable(catalog.ids)
+        ids, failed = catalog.readable(catalog.ids, in_memory=True)
         if failed:
             logging.getLogger("kfqmap.query").warning("search skipped layers whose store failed: %s", ", ".join(failed))
     else:

@@ -199,3 +199,18 @@ def test_integer_ids_are_looked_up_in_their_own_type(pg, monkeypatch):
         col.delete("x")
     plan = pg_value(pg, "EXPLAIN SELECT * FROM public.int_ids WHERE id = 42")
     assert "Index" in plan
+
+
+def test_operations_over_every_layer_answer_beside_a_pushdown_layer(pg, table, monkeypatch):
+    """A large PostGIS layer next to the plan: /stats/layers counts it (totals from SQL); default point queries and
+    name search, which scan whole layers, leave it out instead of failing as a whole."""
+    from kfqmap.query import search_names
+
+    monkeypatch.setattr(P, "MEMORY_ROWS", -1)
+    catalog = _catalog(pg, table)
+    ok, failed = catalog.readable([lyr.id for lyr in catalog.spatial_layers()])
+    assert "pg_layer" in ok and not failed
+    assert layer_stats(catalog, "pg_layer", "mu").count == pg_value(pg, f"SELECT count(*) FROM {table}")
+    hits = at_point(catalog, *PARCEL.centroid.coords[0], tolerance=5000).hits
+    assert hits and all(h.layer_id != "pg_layer" for h in hits)
+    assert search_names(catalog, "示例") and all(h.layer_id != "pg_layer" for h in search_names(catalog, "示例"))
