@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import weakref
 
 import numpy as np
@@ -73,13 +72,16 @@ class PostGISProvider:
         self._latest = ""
         self._poll_error: DataSourceError | None = None
         self._closed = False
+        self._stop = threading.Event()         # wakes the poller at close
 
     def describe(self) -> str:
         return f"PostGIS {self.loc.describe()}"
 
     # ------------------------------------------------------------------ connection
     def _connection(self):
-        """The kept connection (autocommit), re-opened after a failure."""
+        """The kept connection (autocommit), re-opened after a failure (never after ``close``)."""
+        if self._closed:
+            raise StoreUnavailable("PostGIS 连接已关闭（provider closed）")
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = pg._connect(self.loc)
         return self._conn
@@ -146,6 +148,8 @@ class PostGISProvider:
     # ------------------------------------------------------------------ pushdown reads
     def _pool(self):
         """A small connection pool for pushdown reads (concurrent requests do not queue on one connection)."""
+        if self._closed:
+            raise StoreUnavailable("PostGIS 连接已关闭（provider closed）")
         if getattr(self, "_read_pool", None) is None:
             from psycopg_pool import ConnectionPool
             from psycopg.conninfo import conninfo_to_dict
@@ -220,7 +224,7 @@ class PostGISProvider:
             with self._lock:
                 if self._poller is None:
                     self._latest = self._read_version()
-                    self._poller = threading.Thread(target=_poll, args=(weakref.ref(self),), daemon=True,
+                    self._poller = threading.Thread(target=_poll, args=(weakref.ref(self), self._stop), daemon=True,
                                                     name=f"kfqmap-version-{self.layer_id}")
                     self._poller.start()
         if self._poll_error is not None:
@@ -229,12 +233,20 @@ class PostGISProvider:
 
 
     def close(self) -> None:
-        """Stop the poller and close the connections (tests; a server lets daemon threads end with it)."""
-        self._closed = True
-        self._close()
-        pool = getattr(self, "_read_pool", None)
+        """Stop the poller and close the connections (tests; a server lets daemon threads end with it).
+
+        Under the lock: the poller and the request threads use the kept connection only while holding it, and
+        libpq crashes the process (SIGSEGV) if a connection is finished while another thread is executing on it."""
+        with self._lock:
+            self._closed = True
+            self._stop.set()
+            self._close()
+            pool, self._read_pool = getattr(self, "_read_pool", None), None
         if pool is not None:
             pool.close()
+        poller = self._poller
+        if poller is not None and poller is not threading.current_thread():
+            poller.join(timeout=POLL_MAX_S + 1)
 
     def _read_version(self) -> str:
         self.info
@@ -385,12 +397,13 @@ class PostGISProvider:
         return values
 
 
-def _poll(ref) -> None:
+def _poll(ref, stop: threading.Event) -> None:
     """The version poller: every ``POLL_S`` while the database answers, backing off to ``POLL_MAX_S`` while it
     does not; it ends with its provider (closed, or garbage-collected: it holds only a weak reference)."""
     failures = 0
     while True:
-        time.sleep(min(POLL_MAX_S, POLL_S * (2 ** failures)))
+        if stop.wait(min(POLL_MAX_S, POLL_S * (2 ** failures))):
+            return
         provider = ref()
         if provider is None or provider._closed:
             return
