@@ -107,7 +107,8 @@ def _st_is_empty(blob) -> int | None:
     return 1 if _envelope(blob) is None else 0
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the store file as this module uses it (WAL, synchronous=FULL, GDAL's R-tree functions)."""
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 30000").fetchall()   # every statement read to its end:
     conn.execute("PRAGMA synchronous = FULL").fetchall()    # an open cursor keeps a read transaction
@@ -164,7 +165,7 @@ class GeoPackageStore:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = _connect(self.path)
+            self._conn = connect(self.path)
         return self._conn
 
     def close(self) -> None:
