@@ -73,6 +73,8 @@ class WriteResult:
     ids: list[str] = field(default_factory=list)
     #: each touched feature's new ETag (None after a delete, or when the provider keeps no feature versions)
     etags: list[str | None] = field(default_factory=list)
+    #: each touched feature as stored after the change (GeoJSON, WGS 84; None after a delete), when known
+    features: list[dict | None] = field(default_factory=list)
 
 
 @runtime_checkable

@@ -346,6 +346,7 @@ class GeoPackageStore:
             json_columns = set(json.loads((self.layer_row(layer.id) or {}).get("json_columns") or "[]"))
             ids: list[str] = []
             etags: list[str | None] = []
+            afters: list[dict | None] = []
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for op in ops:
@@ -368,11 +369,12 @@ class GeoPackageStore:
                                    restored_from=context.restored_from)
                     ids.append(feature_id)
                     etags.append(etag)
+                    afters.append(after)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        return WriteResult(self.version(layer.id), ids, etags)
+        return WriteResult(self.version(layer.id), ids, etags, afters)
 
     # -------------------------------------------------------------- features, versions of features, history
     def read(self, fn):
