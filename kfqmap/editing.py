@@ -20,12 +20,13 @@ history (``kfqmap.history``). One write path: routers → this module → ``Coll
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
 
 import shapely
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 
 from . import history
 from .errors import (FeatureNotFound, HistoryNotFound, InvalidFeature, InvalidParameter, PreconditionRequired,
@@ -129,7 +130,7 @@ def _geometry(layer, value, crs: OutputCRS | None, repair: bool) -> dict | None:
                                  parameter="geometry")
     if geom.geom_type not in family:
         raise InvalidFeature(f"图层 {layer.id} 只接受 {' / '.join(family)}，收到 {geom.geom_type}", parameter="geometry")
-    return mapping(geom)
+    return json.loads(shapely.to_geojson(geom))
 
 
 def _keep_family(geom, family: tuple[str, ...]):

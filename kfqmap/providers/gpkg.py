@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 
 from .. import history
 from ..errors import (DataSourceError, FeatureNotFound, InvalidGeometry, InvalidParameter, PreconditionFailed,
@@ -514,7 +514,7 @@ def _feature_of(names: list[str], row: tuple, declared: dict, json_columns: set)
             continue
         if name == GEOMETRY_COLUMN:
             geoms = _geometries([value])
-            geometry = mapping(geoms[0]) if geoms[0] is not None else None
+            geometry = json.loads(shapely.to_geojson(geoms[0])) if geoms[0] is not None else None
             continue
         if value is not None and name in json_columns:
             value = _json_value(value)
