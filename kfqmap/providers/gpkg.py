@@ -861,6 +861,19 @@ class GeoPackageLayer:
     def asof(self, when: str) -> list[dict]:
         return self.store.asof(self.layer, when)
 
+    def history_of(self, feature_id: str, limit: int = 100) -> list:
+        """The feature's changes (``history.Change``), newest first."""
+        return self.store.history(lambda conn: history.feature_history(conn, self.layer.id, feature_id, limit=limit))
+
+    def change(self, seq: int):
+        """History row ``seq`` when it belongs to this layer, else None."""
+        change = self.store.history(lambda conn: history.change(conn, seq))
+        return change if change is not None and change.layer_id == self.layer.id else None
+
+    def audit(self, **query) -> list:
+        """This layer's changes matching ``history.audit``'s conditions."""
+        return self.store.history(lambda conn: history.audit(conn, layer=self.layer.id, **query))
+
     @property
     def pending_upgrade(self) -> bool:
         """True when newer plan data exists for this layer but was not applied over a planner's edits."""
