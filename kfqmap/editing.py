@@ -204,6 +204,13 @@ def check_feature(collection, feature: Any, *, crs: OutputCRS | None = None, rep
 
 
 # ------------------------------------------------------------------------------------------ writing
+def body_note(body) -> str | None:
+    """The 修改说明 a request body carries: the member ``note`` of a Feature, patch or transaction (a GeoJSON
+    foreign member), or None (then the ``X-Change-Note`` header counts)."""
+    note = body.get("note") if isinstance(body, dict) else None
+    return note if isinstance(note, str) and note.strip() else None
+
+
 def etag_of(header: str | None) -> str | None:
     """An ``If-Match`` value → the bare ETag (``"abc"`` / ``W/"abc"`` → ``abc``); ``*`` → None (any version)."""
     if header is None:

@@ -92,3 +92,16 @@ def test_permissions_and_csrf(accounts):
     for header in (None, "", editor.csrf + "x"):
         with pytest.raises(CSRFRejected):
             check_csrf(editor, header)
+
+
+def test_sessions_are_shared_by_every_connection_to_the_store(accounts, tmp_path):
+    """Two AccountStores on one file (as two server worker processes have): a session made by one is known to
+    the other, and a logout in one ends it for both."""
+    other = AccountStore.open(tmp_path / "store.gpkg")
+    try:
+        secret, _ = accounts.login("王工", "correct-horse", "127.0.0.1")
+        assert other.session_principal(secret).name == "王工"
+        other.logout(secret)
+        assert accounts.session_principal(secret) is None
+    finally:
+        other.close()

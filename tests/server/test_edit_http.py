@@ -345,9 +345,9 @@ def test_audit_trail_of_a_scripted_session_is_exactly_what_was_done(site, tmp_pa
     r = ed.patch(f"{LEL}/{fa}", json={"properties": {"status": "实施中", "year": 2025}},
                  headers={"If-Match": a.headers["etag"]})
     done.append(("ed", "update", fa, None))
-    b = create(boss, parcel(f"审计B{tag}", lon=121.1))
+    b = create(boss, {**parcel(f"审计B{tag}", lon=121.1), "note": "正文中的说明"})
     fb = b.json()["id"]
-    done.append(("boss", "create", fb, None))
+    done.append(("boss", "create", fb, "正文中的说明"))
     moved = {"geometry": square(121.2, 31.36)}
     r2 = boss.patch(f"{LEL}/{fb}", json=moved, headers={"If-Match": b.headers["etag"], "X-Change-Note": "move"})
     assert r2.status_code == 200
