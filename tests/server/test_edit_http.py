@@ -394,6 +394,11 @@ def test_audit_trail_of_a_scripted_session_is_exactly_what_was_done(site, tmp_pa
     middle = next(c["at"] for c in mine if c["op"] == "update" and c["feature_id"] == fa)
     then = {f["id"]: f for f in boss.get(LEL, params={"asof": middle, "limit": 1000}).json()["features"]}
     assert then[fa]["properties"]["status"] == "实施中" and fb not in then
+    # statistics of a past date: the same rebuild
+    stats_then = boss.get("/stats/layers/low_efficiency_land", params={"asof": middle}).json()
+    stats_before = boss.get("/stats/layers/low_efficiency_land", params={"asof": client_time}).json()
+    assert stats_then["count"] == stats_before["count"] + 1 == len(then)
+    assert boss.get("/stats/layers/low_efficiency_land", params={"asof": middle, "by": "cores"}).status_code == 400
 
 
 def test_history_is_append_only_in_the_database(site):
