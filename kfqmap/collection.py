@@ -89,6 +89,10 @@ class PushdownState:
         self.tiles = PostGISTiles(provider, layer, version)
 
     @property
+    def property_names(self) -> list[str]:
+        return self.items.property_names
+
+    @property
     def frame(self):
         raise RequestTooLarge(f"图层 {self.layer.id} 数据量大（超过 {postgis_provider.MEMORY_ROWS:,} 个要素），不整表载入；"
                               "请用要素接口（bbox/filter 分页）、瓦片或统计接口", parameter="collectionId")
