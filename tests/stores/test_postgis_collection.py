@@ -249,3 +249,38 @@ def test_export_from_a_pushdown_layer_selects_in_sql(pg, table, monkeypatch):
         export.select(big, ["big"])
     with pytest.raises(InvalidFilter, match="nope"):
         export.select(big, ["big"], filter="nope = 1")
+
+
+def test_queries_on_a_pushdown_layer_select_candidates_in_sql(pg, table, monkeypatch):
+    """Point, drawn-area, near, nearest and filter queries naming a large PostGIS layer answer like the in-memory
+    layer (candidates selected in SQL by the query's own reach, then the same exact tests in EPSG:4549)."""
+    from kfqmap import query
+
+    mem = _catalog(pg, table, "mem")
+    mem.collection("mem").state()
+    monkeypatch.setattr(P, "MEMORY_ROWS", -1)
+    big = _catalog(pg, table, "big")
+    assert big.collection("big").pushdown
+
+    def same(a, b):
+        assert [(h.id, h.distance_m, getattr(h, "intersection_m2", None)) for h in a.hits] == \
+               [(h.id, h.distance_m, getattr(h, "intersection_m2", None)) for h in b.hits]
+        return len(a.hits)
+
+    frame = mem.read("mem")
+    c = frame.geometry.iloc[0].representative_point()
+    assert same(query.at_point(mem, c.x, c.y, layers="mem"), query.at_point(big, c.x, c.y, layers="big")) >= 1
+    assert same(query.at_point(mem, c.x, c.y, tolerance=800, layers="mem"),
+                query.at_point(big, c.x, c.y, tolerance=800, layers="big")) >= 1
+    area = shapely.buffer(c, 0.02)
+    assert same(query.in_geometry(mem, mapping(area), layers="mem"),
+                query.in_geometry(big, mapping(area), layers="big")) >= 1
+    assert same(query.near(mem, "mem", "s1_stations", 1500), query.near(big, "big", "s1_stations", 1500)) >= 1
+    assert same(query.nearest(mem, c.x, c.y, "mem", k=4), query.nearest(big, c.x, c.y, "big", k=4)) == 4
+    assert same(query.nearest(mem, c.x, c.y, "mem", k=3, max_distance=300, filter="status = '已完成'"),
+                query.nearest(big, c.x, c.y, "big", k=3, max_distance=300, filter="status = '已完成'")) >= 0
+    assert same(query.select(mem, "mem", "status = '已完成'"), query.select(big, "big", "status = '已完成'")) >= 1
+    # the big layer as the 'near' side, narrowed by its filter
+    some = frame.iloc[0]
+    assert same(query.near(mem, "key_projects", "mem", 3000, near_filter=f"id = '{some['id']}'"),
+                query.near(big, "key_projects", "big", 3000, near_filter=f"id = '{some['id']}'")) >= 0
