@@ -14,8 +14,8 @@ Table ``kfqmap_history`` in the embedded GeoPackage (created by ``create_schema`
     restored_from  INTEGER   -- for a restore: the ``seq`` whose ``after`` was brought back
 
 Append-only is enforced by the database: triggers ``RAISE(ABORT)`` on any ``UPDATE`` or ``DELETE`` of the table,
-whoever tries (KFQMap, QGIS, the sqlite3 shell). Changes made outside KFQMap (QGIS editing the GeoPackage) bump
-the layer's version but write no history row: history covers every change made through KFQMap.
+whoever tries (KFQMap, QGIS, the sqlite3 shell). Changes made outside KFQMap (QGIS editing the GeoPackage) are
+found by the store afterwards and recorded with user ``外部程序`` (``GeoPackageStore.reconcile``).
 
 Times are stored in UTC; ``beijing(at)`` formats one in 北京时间 (UTC+8) for people.
 
