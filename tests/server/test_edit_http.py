@@ -441,3 +441,25 @@ def test_anonymous_none_closes_everything_but_the_login(site, tmp_path):
         assert httpx.get(server.url + tile).status_code == 401
     finally:
         server.stop()
+
+
+def test_a_change_made_by_another_program_shows_in_the_history(site):
+    """QGIS (here: another SQLite connection to the store file) changes a feature while the server runs: the
+    history and the audit show it, as 外部程序, with before and after."""
+    from kfqmap.providers.gpkg import EXTERNAL_USER, connect
+
+    admin = bearer(site, "boss")
+    before = admin.get(f"{LEL}/lel_5").json()["properties"]["name"]
+    other = connect(site["store"])
+    try:
+        other.execute("UPDATE low_efficiency_land SET name = 'QGIS 改名' WHERE id = 'lel_5'")
+    finally:
+        other.close()
+    deadline = time.monotonic() + 5
+    while admin.get(f"{LEL}/lel_5").json()["properties"]["name"] != "QGIS 改名":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    [change] = [c for c in admin.get(f"{LEL}/lel_5/history").json()["changes"] if c["user"] == EXTERNAL_USER]
+    assert change["op"] == "update" and change["changed"] == ["name"]
+    assert change["before"]["properties"]["name"] == before and change["after"]["properties"]["name"] == "QGIS 改名"
+    assert any(c["feature_id"] == "lel_5" for c in admin.get("/audit", params={"user": EXTERNAL_USER}).json()["changes"])
