@@ -131,6 +131,12 @@ class PostGISProvider:
             with conn.transaction():
                 conn.execute(_SETUP)
                 conn.execute(history.PG_SCHEMA)
+                if "id" in dict(info.columns):    # changes by other programs: recorded by the database
+                    conn.execute(sql.SQL(
+                        "CREATE OR REPLACE TRIGGER kfqmap_history_external AFTER INSERT OR UPDATE OR DELETE ON {t} "
+                        "FOR EACH ROW EXECUTE FUNCTION kfqmap.record_external({g}, {f}, {layer})").format(
+                        t=table, g=sql.Literal(info.column), f=sql.Literal(info.fid or ""),
+                        layer=sql.Literal(self.layer_id)))
                 conn.execute(sql.SQL(
                     "CREATE OR REPLACE TRIGGER kfqmap_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {t} "
                     "FOR EACH STATEMENT EXECUTE FUNCTION kfqmap.bump_version()").format(t=table))
@@ -307,6 +313,7 @@ class PostGISProvider:
         def write(conn):
             ids.clear(), etags.clear(), afters.clear()
             with conn.transaction():
+                conn.execute("SET LOCAL kfqmap.writer = 'on'")    # not an outside change (record_external)
                 for op in ops:
                     before = None
                     if keeps and op.op != "create":
