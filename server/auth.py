@@ -19,7 +19,7 @@ Dependencies for routers (each returns the ``Principal``; 401 when anonymous, 40
     def change(principal: Annotated[Principal, Depends(auth.editor)]): ...       # editor or admin, any layer
     def change(principal: Annotated[Principal, Depends(auth.require_edit("indicators"))]): ...  # that layer
     def change(principal: Annotated[Principal, Depends(auth.layer_editor)]): ...  # the path's {collectionId}
-    def audit(principal: Annotated[Principal, Depends(auth.admin)]): ...
+    def audit(principal: Annotated[Principal, Depends(auth.admin)]): ...          # also auth.require_admin
     def read(principal: Annotated[Principal, Depends(auth.require_read)]): ...
 
 ``change_context(request, principal)`` gives the ``ChangeContext`` (user, client address, 修改说明 from the
@@ -199,6 +199,10 @@ def change_context(request: Request, principal: Principal, note: str | None = No
     address = request.client.host if request.client else None
     return ChangeContext(user=principal.name, address=address, note=note, restored_from=restored_from)
 
+
+#: the names the issue's brief uses
+require_admin = admin
+require_editor = editor
 
 Reader = Annotated[Principal, Depends(require_read)]
 Editor = Annotated[Principal, Depends(editor)]
