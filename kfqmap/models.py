@@ -294,6 +294,9 @@ class QueryResult(BaseModel):
     hits: list[QueryHit] = Field(default_factory=list)
     note: str | None = Field(None, description="a hint when nothing was found because the query lies far from "
                                                "the data (usually a wrong crs or swapped coordinates)")
+    buffer: dict[str, Any] | None = Field(None, description="near queries asked with buffer=true: the searched "
+                                                            "area (within distance of the near features) as a "
+                                                            "WGS 84 GeoJSON geometry")
 
     def to_geojson(self) -> dict[str, Any]:
         """A GeoJSON FeatureCollection of the hits (geometry null unless the query asked for it)."""

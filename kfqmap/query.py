@@ -466,10 +466,12 @@ def in_geometry(catalog, geometry, *, crs=None, predicate: str = "intersects", l
 
 
 def near(catalog, layer, near, distance, *, filter=None, near_filter=None,
-         with_geometry: bool = False) -> QueryResult:
+         with_geometry: bool = False, with_buffer: bool = False) -> QueryResult:
     """Features of ``layer`` (a layer id, a list, or None = every other spatial layer) within ``distance``
     metres of any feature of ``near`` (buffers measured in EPSG:4549). ``near_filter`` narrows the features of
     ``near`` (e.g. ``name = '昆山南站'``). Each hit names its nearest ``near`` feature and the distance to it.
+    ``with_buffer``: the result's ``buffer`` is the searched area (``near_buffer``) as a WGS 84 GeoJSON geometry,
+    for the viewer to draw the ring(s).
     """
     d = check_distance(distance)
     ncf = _compile(near_filter)
@@ -513,7 +515,28 @@ def near(catalog, layer, near, distance, *, filter=None, near_filter=None,
                              near_id=str(near_index.ids[n_i]), near_name=str(near_index.names[n_i]) or None))
     params = {"layers": ids, "near": near, "distance_m": d, "filter": cf.text if cf else None,
               "near_filter": ncf.text if ncf else None, "near_count": int(len(src))}
-    return _result("near", params, hits, ids)
+    result = _result("near", params, hits, ids)
+    if with_buffer and len(src):
+        result.buffer = near_buffer(src_geoms, d)
+    return result
+
+
+#: segments per quarter circle of a drawn buffer ring: 16 keeps the ring within 0.2 % of the true distance
+BUFFER_QUAD_SEGS = 16
+#: the drawn ring is simplified to this many metres (a fraction of a screen pixel at the zoom it is read at)
+BUFFER_SIMPLIFY_M = 0.5
+
+
+def near_buffer(geoms_4549, distance: float) -> dict[str, Any] | None:
+    """The area within ``distance`` metres of the given EPSG:4549 geometries (union of their buffers, measured
+    in EPSG:4549 as the query is) as a WGS 84 GeoJSON geometry; ``None`` for no geometries."""
+    geoms = np.asarray(geoms_4549, dtype=object)
+    geoms = geoms[~shapely.is_missing(geoms)]
+    if not len(geoms):
+        return None
+    zone = shapely.union_all(shapely.buffer(geoms, float(distance), quad_segs=BUFFER_QUAD_SEGS))
+    zone = shapely.simplify(zone, BUFFER_SIMPLIFY_M, preserve_topology=True)
+    return jsonable(shapely.geometry.mapping(transform_geometry(zone, MEASURE_CRS, "EPSG:4326")))
 
 
 def nearest(catalog, lon, lat, layer, k: int = 5, *, crs=None, filter=None, max_distance=None,
@@ -660,5 +683,5 @@ def search_names(catalog, text, *, limit: int = 20, layers=None) -> list[SearchH
     return [t[3] for t in found[:limit]]
 
 
-__all__ = ["LayerIndex", "layer_index", "at_point", "in_geometry", "near", "nearest", "select", "search_names",
+__all__ = ["LayerIndex", "layer_index", "at_point", "in_geometry", "near", "near_buffer", "nearest", "select", "search_names",
            "parse_point", "parse_geometry", "check_distance", "MAX_DISTANCE_M", "PREDICATES"]

@@ -16,7 +16,9 @@ import shapely
 
 from .area import ellipsoidal_area, gk_area, lengths_m, to_equal_area
 from .catalog import parse_figures
+from .cql import parse_filter
 from .errors import InvalidParameter
+from .filters import filter_mask
 from .models import (GROUPS, FeatureArea, GroupStats, IndicatorProgress, LandProgress, LayerStats, OverlayRow,
                      OverlayStats, PlanFigure, Progress, StatusRow, UnitInfo, YearRow, jsonable)
 from .providers.postgis_pushdown import area_stats
@@ -140,16 +142,31 @@ def frame_stats(frame, unit: str = "mu", *, layer=None, layer_id: str = "file", 
         features=rows, notes=notes)
 
 
-def layer_stats(catalog, layer_id: str, unit: str = "mu", *, features: bool = True):
+def layer_stats(catalog, layer_id: str, unit: str = "mu", *, features: bool = True, filter=None):
     """Per-feature and total statistics of one catalog layer (``LayerStats``). See ``overlay_stats`` for
-    "layer A inside each feature of layer B" (the CLI's and the server's ``by=``)."""
+    "layer A inside each feature of layer B" (the CLI's and the server's ``by=``).
+
+    ``filter`` (CQL2 text): statistics of the features that pass it only, e.g. ``year <= 2023`` for the
+    viewer's time slider; a property the layer lacks is an ``InvalidFilter``."""
     layer = catalog.get(layer_id)
     if not layer.is_spatial:
         raise InvalidParameter(f"图层 '{layer_id}' 是指标表，没有几何；请用 kfqmap progress 查看指标", parameter="layer")
+    if filter is not None and str(filter).strip():
+        return _filtered_stats(catalog, layer, unit, filter, features=features)
     collection = catalog.collection(layer_id)
     if collection.pushdown:
         return _pushdown_stats(collection, unit)
     return frame_stats(catalog.read(layer_id), unit, layer=layer, features=features)
+
+
+def _filtered_stats(catalog, layer, unit: str, filter, *, features: bool):
+    """``layer_stats`` of the features passing a CQL2 filter (selected in SQL first for a pushdown layer)."""
+    cf = parse_filter(filter)
+    index = layer_index(catalog, layer.id, filter=cf)
+    keep = filter_mask(index, cf, strict=True)
+    out = frame_stats(index.frame[keep], unit, layer=layer, features=features)
+    out.notes.insert(0, f"筛选条件：{cf.text}（{int(keep.sum()):,} 个要素）")
+    return out
 
 
 def _pushdown_stats(collection, unit: str):
