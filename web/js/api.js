@@ -75,9 +75,10 @@ export function queryPoint({ lon, lat, crs, tolerance, layers }) {
   return getJSON(`/query/point?${qs({ lon, lat, crs, tolerance, layers: layers.join(',') })}`);
 }
 
-/** GET /query/near → QueryResult {kind:'near', hits:[{distance_m, near_name, …}]} */
-export function queryNear({ layer, near, distance, nearFilter }) {
-  return getJSON(`/query/near?${qs({ layer, near, distance, near_filter: nearFilter })}`);
+/** GET /query/near → QueryResult {kind:'near', hits:[{distance_m, near_name, …}], buffer: GeoJSON|null}
+ *  (`layer`: one id or a comma-separated list; `buffer`: ask for the searched area) */
+export function queryNear({ layer, near, distance, nearFilter, buffer = false }) {
+  return getJSON(`/query/near?${qs({ layer, near, distance, near_filter: nearFilter, buffer: buffer ? 'true' : undefined })}`);
 }
 
 /** GET /stats/layers/{id}?unit= → LayerStats {features:[{id, name, area, area_m2, length_m}], …} */
