@@ -197,7 +197,7 @@ def test_time_slider_filters_the_map_and_totals_come_from_the_server(page, live_
 
 
 # ---------------------------------------------------------------------------------------------- 书签
-def test_bookmark_save_reload_open_share_and_delete(page, live_server, chromium, make_offline_context):
+def test_bookmark_save_reload_open_share_and_delete(page, live_server, chromium, make_offline_context, artifacts):
     page.evaluate("() => localStorage.removeItem('kfqmap.bookmarks')")
     page.evaluate("() => window.kfqMap.jumpTo({center: [121.05, 31.39], zoom: 13.5})")
     page.locator('li[data-layer="parks"] input[type=range]').fill("50")
@@ -212,6 +212,7 @@ def test_bookmark_save_reload_open_share_and_delete(page, live_server, chromium,
     assert len(stored) == 1 and stored[0]["name"] == "青阳港片区" and stored[0]["note"] == "请看 S1 沿线地块"
     assert stored[0]["center"] == pytest.approx([121.05, 31.39], abs=1e-5) and stored[0]["zoom"] == 13.5
     assert "cores" not in stored[0]["layers"] and stored[0]["opacity"] == {"parks": 0.5}
+    page.screenshot(path=str(artifacts / "tools-bookmarks-desktop.png"))
     page.locator("#dlg-bookmarks menu button", has_text="关闭").click()
     # somewhere else, then a reload: the bookmark is still there and brings the view back
     page.goto(live_server.url + "/#map=11.00/31.30000/120.90000", wait_until="load")
@@ -237,6 +238,7 @@ def test_bookmark_save_reload_open_share_and_delete(page, live_server, chromium,
         assert note.is_visible() and "请看 S1 沿线地块" in note.inner_text()
         assert other.evaluate("() => window.kfqMap.getZoom()") == pytest.approx(13.5, abs=0.01)
         assert "cores" not in other.evaluate("() => window.kfqApp.layers.visibleIds()")
+        other.screenshot(path=str(artifacts / "tools-link-note-desktop.png"))
     finally:
         context.close()
     page.locator("#bookmark-list .bm-del").click()
@@ -248,7 +250,7 @@ def test_bookmark_save_reload_open_share_and_delete(page, live_server, chromium,
 
 
 # ---------------------------------------------------------------------------------------------- search
-def test_search_feature_opens_popup_and_indicator_shows_the_indicator(page, live_server):
+def test_search_feature_opens_popup_and_indicator_shows_the_indicator(page, live_server, artifacts):
     parks = live_server.catalog.read("parks")
     fid = parks.index[0]
     page.locator("#search-input").fill(parks.loc[fid, "name"])
@@ -264,6 +266,7 @@ def test_search_feature_opens_popup_and_indicator_shows_the_indicator(page, live
     text = card.inner_text()
     assert row["name"] in text and str(row["value_2020_text"]) in text and str(row["target_text"]) in text
     assert row["source"] in text
+    page.screenshot(path=str(artifacts / "tools-indicator-card-desktop.png"))
     card.locator("button", has_text="在指标面板中查看").click()
     assert page.locator("#tabbtn-indicators").get_attribute("aria-selected") == "true"
     assert page.locator("#status-msg").inner_text().find("无法打开要素") < 0

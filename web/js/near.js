@@ -99,7 +99,9 @@ export class NearQuery {
   async run({ layers, near, distance }) {
     if (!layers.length) { setStatus('请至少选择一个查询图层', { error: true }); return; }
     if (!near) { setStatus('请选择参照要素', { error: true }); return; }
-    const [nearLayer, nearId] = near.split(':');
+    const cut = near.indexOf(':');                  // "<layer>:<feature id>" (an id may hold ':'); "<layer>:" = all
+    const nearLayer = cut < 0 ? near : near.slice(0, cut);
+    const nearId = cut < 0 ? '' : near.slice(cut + 1);
     const params = { layer: layers.join(','), near: nearLayer, distance,
       nearFilter: nearId ? `id = '${nearId.replace(/'/g, "''")}'` : undefined };
     const label = `距 ${this.nameOf(near)} ${fmt(distance, 0)} 米范围内`;
