@@ -22,6 +22,7 @@ from urllib.request import urlopen
 from urllib.parse import urlencode
 
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
 from pyproj import Geod
@@ -324,6 +325,26 @@ def test_a_drawing_query_returns_to_identify(page):
 def test_no_page_errors(page):
     assert not page.errors, page.errors
     assert not page.log.blocked, page.log.blocked[:5]
+
+
+def test_near_ring_follows_the_amap_basemap(chromium, live_server, make_offline_context):
+    """With 高德 on, overlays are drawn in GCJ-02: so is the ring (converted per vertex, checked with the closed form)."""
+    from kfqmap.crs import wgs84_to_gcj02
+
+    context, page, _ = open_viewer(make_offline_context, chromium, live_server.url)
+    try:
+        page.locator('input[name=basemap][value=amap]').check()
+        page.wait_for_function("location.hash.includes('base=amap') && window.kfqApp.crs === 'GCJ-02'", timeout=20_000)
+        page.wait_for_function("!!window.kfqMap.getSource('kfq-draw')", timeout=30_000)
+        run_near(page, ["key_projects"], "s1_stations:", 800)
+        ring = shape(page.evaluate("async () => (await window.kfqMap.getSource('kfq-near').getData()).features[0].geometry"))
+        wgs = shape(server_json(live_server, "/query/near", layer="key_projects", near="s1_stations", distance=800,
+                                buffer="true")["buffer"])
+        expected = shapely.transform(wgs, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
+        assert ring.symmetric_difference(expected).area / expected.area < 1e-4
+        assert ring.symmetric_difference(wgs).area / wgs.area > 0.2          # really shifted (~500 m here)
+    finally:
+        context.close()
 
 
 # ---------------------------------------------------------------------------------------------- phone

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import shapely
 from pyproj import Geod
@@ -66,3 +67,21 @@ def test_layer_stats_filter_naming_a_missing_property_is_refused(catalog):
         layer_stats(catalog, "low_efficiency_land", "mu", filter="nope = 1")
     whole = layer_stats(catalog, "low_efficiency_land", "mu", filter="  ")
     assert whole.count == len(catalog.read("low_efficiency_land"))
+
+
+def test_near_buffer_is_left_out_beyond_the_feature_limit(catalog, monkeypatch):
+    monkeypatch.setattr(Q, "BUFFER_MAX_FEATURES", 2)
+    r = Q.near(catalog, "key_projects", "s1_stations", 500, with_buffer=True)
+    assert r.buffer is None and "未返回查询范围" in r.note
+    assert r.count == Q.near(catalog, "key_projects", "s1_stations", 500).count
+
+
+def test_near_buffer_in_gcj02_for_an_amap_basemap(catalog):
+    from kfqmap.crs import wgs84_to_gcj02
+
+    wgs = shape(Q.near(catalog, "key_projects", "s1_stations", 500, with_buffer=True).buffer)
+    r = Q.near(catalog, "key_projects", "s1_stations", 500, with_buffer=True, buffer_crs="GCJ-02")
+    gcj = shape(r.buffer)
+    expected = shapely.transform(wgs, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
+    assert gcj.symmetric_difference(expected).area / expected.area < 1e-6
+    assert r.params["buffer_crs"] == "GCJ-02" and not gcj.equals_exact(wgs, 1e-4)

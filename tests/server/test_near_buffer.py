@@ -26,3 +26,12 @@ def test_filtered_layer_stats_over_http(client, app):
     for bad in ("year <=", "nope = 1"):
         resp = client.get("/stats/layers/low_efficiency_land", params={"filter": bad})
         assert resp.status_code == 400 and resp.headers["content-type"].startswith("application/problem+json")
+
+
+def test_near_buffer_crs_over_http(client):
+    params = {"layer": "key_projects", "near": "s1_stations", "distance": 500, "buffer": "true"}
+    gcj = client.get("/query/near", params={**params, "buffer_crs": "GCJ-02"})
+    assert gcj.status_code == 200 and gcj.json()["params"]["buffer_crs"] == "GCJ-02"
+    assert gcj.json()["buffer"] != client.get("/query/near", params=params).json()["buffer"]
+    bad = client.get("/query/near", params={**params, "buffer_crs": "EPSG:99999"})
+    assert bad.status_code == 400 and bad.headers["content-type"].startswith("application/problem+json")

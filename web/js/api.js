@@ -76,9 +76,9 @@ export function queryPoint({ lon, lat, crs, tolerance, layers }) {
 }
 
 /** GET /query/near → QueryResult {kind:'near', hits:[{distance_m, near_name, …}], buffer: GeoJSON|null}
- *  (`layer`: one id or a comma-separated list; `buffer`: ask for the searched area) */
-export function queryNear({ layer, near, distance, nearFilter, buffer = false }) {
-  return getJSON(`/query/near?${qs({ layer, near, distance, near_filter: nearFilter, buffer: buffer ? 'true' : undefined })}`);
+ *  (`layer`: one id or a comma-separated list; `buffer`: ask for the searched area, in `bufferCrs`) */
+export function queryNear({ layer, near, distance, nearFilter, buffer = false, bufferCrs }) {
+  return getJSON(`/query/near?${qs({ layer, near, distance, near_filter: nearFilter, buffer: buffer ? 'true' : undefined, buffer_crs: bufferCrs })}`);
 }
 
 /** GET /stats/layers/{id}?unit= → LayerStats {features:[{id, name, area, area_m2, length_m}], …} */

@@ -107,7 +107,7 @@ export class NearQuery {
     const label = `距 ${this.nameOf(near)} ${fmt(distance, 0)} 米范围内`;
     setStatus('正在查询…', { timeout: 0 });
     try {
-      const resp = await queryNear({ ...params, buffer: true });
+      const resp = await queryNear({ ...params, buffer: true, bufferCrs: this.app.crs !== 'EPSG:4326' ? this.app.crs : undefined });
       this.last = { params, label, resp };
       await this.show(resp, { label, layers });
       setStatus(resp.truncated ? `结果过多，只列出前 ${resp.returned} 个（共 ${resp.count} 个）` : '', { error: !!resp.truncated });
@@ -122,13 +122,7 @@ export class NearQuery {
     draw.render();
     draw.results = { rows, geometry: null, layers, label, kind: 'near', areaM2: null };
     store.set('results', draw.results);
-    let ring = resp.buffer || null;
-    if (ring && app.crs === 'GCJ-02') {
-      // the overlay is drawn in GCJ-02 on the AMap basemap: shift by the zone's offset (read from the server;
-      // nearly constant across the zone, so the ring is within a metre or two of a per-vertex conversion)
-      const d = await app.gcjOffset().catch(() => null);
-      if (d) ring = shiftGeometry(ring, d);
-    }
+    const ring = resp.buffer || null;         // in the map's CRS (GCJ-02 on the AMap basemap), converted by the server
     this.install();
     this.setRing(ring);
     app.showTab('results');
@@ -138,6 +132,7 @@ export class NearQuery {
       h('div', {}, h('b', {}, label)),
       h('div', {}, `共 ${resp.count} 个要素（${perLayer.filter(([, n]) => n).length} 个图层）`),
       h('div', { class: 'near-per-layer' }, perLayer.map(([lid, n]) => `${app.catalog.byId.get(lid)?.title_zh || lid} ${n}`).join('；')),
+      resp.note ? h('div', { class: 'hint near-note' }, resp.note) : null,
       h('div', { class: 'hint' }, '虚线圈为查询范围（参照要素的缓冲区，按 CGCS2000 高斯-克吕格 EPSG:4549 量算）；距离为到最近参照要素的最短距离，范围内为 0。'));
     const actions = h('div', { class: 'result-actions' },
       h('button', { type: 'button', id: 'btn-near-geojson', disabled: !rows.length, onclick: () => this.exportGeoJSON() }, '导出 GeoJSON'),
@@ -172,7 +167,7 @@ export class NearQuery {
     if (!this.last) return;
     const { params } = this.last;
     const url = `/query/near?${qs({ layer: params.layer, near: params.near, distance: params.distance,
-      near_filter: params.nearFilter, f: 'geojson', geometry: 'true', buffer: 'true', limit: 10000 })}`;
+      near_filter: params.nearFilter, f: 'geojson', geometry: 'true', buffer: 'true', limit: 10000 })}`;   // WGS 84
     try {
       const name = await download(url, { fallbackName: `kfqmap-near-${today()}.geojson` });
       document.body.dataset.lastNearExport = name;
@@ -213,11 +208,6 @@ function csvCell(v) {
 
 function fc(geometry) {
   return { type: 'FeatureCollection', features: geometry ? [{ type: 'Feature', geometry, properties: { kind: 'near-buffer' } }] : [] };
-}
-
-function shiftGeometry(g, [dx, dy]) {
-  const walk = (c) => (typeof c[0] === 'number' ? [c[0] + dx, c[1] + dy] : c.map(walk));
-  return { ...g, coordinates: walk(g.coordinates) };
 }
 
 function bboxOf(g) {
