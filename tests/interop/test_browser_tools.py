@@ -330,19 +330,30 @@ def test_no_page_errors(page):
     assert not page.log.blocked, page.log.blocked[:5]
 
 
+def ring_now(page, differs_from=None, tries=60):
+    """The ring source's geometry once it is there (and, with ``differs_from``, once it has changed from that)."""
+    for _ in range(tries):
+        g = page.evaluate("async () => (await window.kfqMap.getSource('kfq-near')?.getData())?.features[0]?.geometry ?? null")
+        if g and (differs_from is None or not shape(g).equals_exact(differs_from, 1e-6)):
+            return g
+        page.wait_for_timeout(500)
+    raise AssertionError("the near ring did not appear")
+
+
 def test_near_ring_follows_the_amap_basemap(chromium, live_server, make_offline_context):
     """With 高德 on, overlays are drawn in GCJ-02: so is the ring (converted per vertex, checked with the closed form)."""
     from kfqmap.crs import wgs84_to_gcj02
 
     context, page, _ = open_viewer(make_offline_context, chromium, live_server.url)
     try:
-        page.locator('input[name=basemap][value=amap]').check()
-        page.wait_for_function("location.hash.includes('base=amap') && window.kfqApp.crs === 'GCJ-02'", timeout=20_000)
-        page.wait_for_function("!!window.kfqMap.getSource('kfq-draw')", timeout=30_000)
-        run_near(page, ["key_projects"], "s1_stations:", 800)
-        ring = shape(page.evaluate("async () => (await window.kfqMap.getSource('kfq-near').getData()).features[0].geometry"))
+        run_near(page, ["key_projects"], "s1_stations:", 800)         # on the offline basemap: WGS 84
         wgs = shape(server_json(live_server, "/query/near", layer="key_projects", near="s1_stations", distance=800,
                                 buffer="true")["buffer"])
+        assert shape(ring_now(page)).symmetric_difference(wgs).area / wgs.area < 1e-6
+        # switching to 高德 loads a new style: the ring comes back, asked again in GCJ-02
+        page.locator('input[name=basemap][value=amap]').check()
+        page.wait_for_function("location.hash.includes('base=amap') && window.kfqApp.crs === 'GCJ-02'", timeout=20_000)
+        ring = shape(ring_now(page, differs_from=wgs))
         expected = shapely.transform(wgs, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
         assert ring.symmetric_difference(expected).area / expected.area < 1e-4
         assert ring.symmetric_difference(wgs).area / wgs.area > 0.2          # really shifted (~500 m here)

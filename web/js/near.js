@@ -27,7 +27,12 @@ export class NearQuery {
       this.run({ layers, near: f.get('near'), distance: Number(f.get('distance')) });
     });
     // a new query of another kind, or 清除, removes the ring
-    store.on('results', (r) => { if (!r || r.kind !== 'near') this.setRing(null); });
+    store.on('results', (r) => { if (!r || r.kind !== 'near') { this.setRing(null); this.last = null; } });
+    // a basemap switch loads a new style: put the ring back (asked again when the map's CRS changed)
+    app.map.on('style.load', () => {
+      if (!this.ring || !this.last) return;
+      if (this.last.crs === app.crs) this.install(); else this.run(this.last.args);
+    });
   }
 
   get map() { return this.app.map; }
@@ -108,7 +113,7 @@ export class NearQuery {
     setStatus('正在查询…', { timeout: 0 });
     try {
       const resp = await queryNear({ ...params, buffer: true, bufferCrs: this.app.crs !== 'EPSG:4326' ? this.app.crs : undefined });
-      this.last = { params, label, resp };
+      this.last = { params, label, resp, args: { layers, near, distance }, crs: this.app.crs };
       await this.show(resp, { label, layers });
       setStatus(resp.truncated ? `结果过多，只列出前 ${resp.returned} 个（共 ${resp.count} 个）` : '', { error: !!resp.truncated });
     } catch (err) { setStatus(`查询失败：${err.message}`, { error: true }); }
