@@ -243,6 +243,11 @@ def test_bookmark_link_carries_the_note_and_delete(page, live_server, chromium, 
         assert "cores" not in other.evaluate("() => window.kfqApp.layers.visibleIds()")
         assert other.evaluate("() => window.kfqApp.layers.opacity.get('parks')") == pytest.approx(0.5)
         other.screenshot(path=str(artifacts / "tools-link-note-desktop.png"))
+        # a link pasted into an open viewer: its note is shown too
+        other.locator("#link-note .link-note-close").click()
+        other.evaluate("() => { location.hash = location.hash.replace(/&?note=[^&]*/, '') + '&note=' + encodeURIComponent('第二条附言'); }")
+        other.wait_for_function("document.querySelector('#link-note')?.textContent.includes('第二条附言')", timeout=5_000)
+        assert other.locator("#link-note").is_visible()
     finally:
         context.close()
     page.locator("#bookmark-list .bm-del").click()
