@@ -18,7 +18,7 @@ export class NearQuery {
     this.app = app;
     this.dialog = $('#dlg-near');
     this.ring = null;          // the last searched area (GeoJSON geometry in the map's CRS)
-    this.last = null;          // {params, label, resp}
+    this.last = null;          // {params, label, resp, args, crs} of the query on screen
     this.dialog.addEventListener('close', () => {
       if (this.dialog.returnValue !== 'ok') return;
       const form = this.dialog.querySelector('form');
