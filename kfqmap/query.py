@@ -469,7 +469,8 @@ def near(catalog, layer, near, distance, *, filter=None, near_filter=None,
          with_geometry: bool = False, with_buffer: bool = False, buffer_crs=None) -> QueryResult:
     """Features of ``layer`` (a layer id, a list, or None = every other spatial layer) within ``distance``
     metres of any feature of ``near`` (buffers measured in EPSG:4549). ``near_filter`` narrows the features of
-    ``near`` (e.g. ``name = '昆山南站'``). Each hit names its nearest ``near`` feature and the distance to it.
+    ``near`` (e.g. ``name = '昆山南站'``). Each hit names its nearest ``near`` feature and the distance to it;
+    when ``layer`` includes ``near`` itself, a feature is never its own neighbour.
     ``with_buffer``: the result's ``buffer`` is the searched area (``near_buffer``) as a GeoJSON geometry in
     ``buffer_crs`` (default WGS 84; GCJ-02 for a map on an AMap basemap), for the viewer to draw the ring(s).
     """
@@ -497,6 +498,9 @@ def near(catalog, layer, near, distance, *, filter=None, near_filter=None,
             continue
         # pairs (near feature, target feature) within d, from the target layer's metric tree
         qi, ti = index.tree_4549.query(src_geoms, predicate="dwithin", distance=d)
+        if lid == near and len(ti):               # a feature is not its own neighbour (compared by id: a pushdown
+            other = index.ids[ti] != near_index.ids[src[qi]]   # layer's indexes are built per query)
+            qi, ti = qi[other], ti[other]
         if len(ti) == 0:
             continue
         keep = _filter_mask(index, cf, strict=len(ids) == 1)

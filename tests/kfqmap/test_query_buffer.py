@@ -85,3 +85,18 @@ def test_near_buffer_in_gcj02_for_an_amap_basemap(catalog):
     expected = shapely.transform(wgs, lambda xy: np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1])))
     assert gcj.symmetric_difference(expected).area / expected.area < 1e-6
     assert r.params["buffer_crs"] == "GCJ-02" and not gcj.equals_exact(wgs, 1e-4)
+
+
+def test_near_within_the_same_layer_leaves_the_feature_itself_out(catalog):
+    projects = catalog.read("key_projects")
+    metric = projects.to_crs(4549)
+    # the project with the most other projects within 3 km
+    fid = max(projects.index, key=lambda i: int((metric.distance(metric.loc[i].geometry) <= 3000).sum()))
+    dist = metric.distance(metric.loc[fid].geometry)
+    expected = {str(i) for i in dist[(dist <= 3000) & (dist.index != fid)].index}
+    r = Q.near(catalog, "key_projects", "key_projects", 3000, near_filter=f"id = '{fid}'")
+    assert {h.id for h in r.hits} == expected and len(expected) > 0
+    assert all(h.near_id == str(fid) for h in r.hits)
+    # over the whole layer: each feature's nearest neighbour is another feature
+    r = Q.near(catalog, "key_projects", "key_projects", 3000)
+    assert all(h.near_id != h.id for h in r.hits)
