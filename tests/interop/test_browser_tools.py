@@ -16,10 +16,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 from urllib.request import urlopen
-from urllib.parse import urlencode
 
 import geopandas as gpd
 import numpy as np
