@@ -198,7 +198,7 @@ def assess(rule: Rule, actuals: dict[int, Decimal], year: int) -> Assessment:
     if dev >= 0:
         return Assessment("正常", year, value=value, path=path, deviation=dev,
                           reason=f"不低于规划路径 {_fmt(_q(path))}")
-    behind = f"落后规划路径 {_fmt(_q(path))} {_pct(-dev)}（阈值 {_pct(thr)}）"
+    behind = f"落后规划路径（{_fmt(_q(path))}）{_pct(-dev)}，阈值 {_pct(thr)}"
     if rule.attribute == "约束性":
         return Assessment("超限" if -dev > thr else "预警", year, value=value, path=path, deviation=dev,
                           reason=f"约束性指标{behind}")
