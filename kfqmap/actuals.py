@@ -168,5 +168,4 @@ _BY_STORE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 def _text(d: Decimal) -> str:
     """A decimal as plain text without exponent (0.0031, 1595.14, 30)."""
-    s = format(d, "f")
-    return s.rstrip("0").rstrip(".") if "." in s else s
+    return format(d, "f")       # as entered: 0.0030 stays 0.0030, 1e3 becomes 1000

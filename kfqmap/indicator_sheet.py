@@ -95,7 +95,7 @@ def read_entries(path: Path) -> list[Entry]:
             if k >= len(header) or header[k] != name:
                 raise InvalidParameter(f"工作表“{SHEET}”第 1 行 {get_column_letter(k + 1)} 列应为“{name}”，"
                                        f"收到“{header[k] if k < len(header) else ''}”", parameter="file")
-        year_cols = {k: h for k, h in enumerate(header) if h.isdigit() and len(h) == 4}
+        year_cols = {k: int(h) for k, h in enumerate(header) if h.isdigit() and len(h) == 4}
         source_col = header.index("来源") if "来源" in header else None
         entries: list[Entry] = []
         for r, values in enumerate(rows, start=2):
@@ -107,7 +107,7 @@ def read_entries(path: Path) -> list[Entry]:
             source = values[source_col] if source_col is not None else None
             if iid is None or str(iid).strip() == "":
                 if cells:
-                    raise InvalidParameter(f"工作表“{SHEET}”第 {r} 行 A 列：缺少指标编号；未导入任何数据",
+                    raise InvalidParameter(f"工作表“{SHEET}”第 {r} 行 A 列：缺少指标编号；未写入任何数据（nothing was written）",
                                            parameter="file")
                 continue
             for k, v in cells:

@@ -179,8 +179,7 @@ def _status(row: Row, actuals: dict[int, Actual], year: int) -> IndicatorStatus:
 def _text(d: Decimal | None) -> str | None:
     if d is None:
         return None
-    s = format(d, "f")
-    return s.rstrip("0").rstrip(".") if "." in s else s
+    return format(d, "f")       # as entered: 0.0030 stays 0.0030, 1e3 becomes 1000
 
 
 def indicator_status(catalog, year: int | None = None, *, table: str | None = None) -> StatusReport:
@@ -279,7 +278,7 @@ def validate(rows: dict[str, Row], entries: list[Entry]) -> list[Actual]:
     if errors:
         where, why = errors[0]
         more = f"（另有 {len(errors) - 1} 处错误）" if len(errors) > 1 else ""
-        raise InvalidParameter(f"{where}：{why}{more}；未导入任何数据", parameter="actuals")
+        raise InvalidParameter(f"{where}：{why}{more}；未写入任何数据（nothing was written）", parameter="actuals")
     return out
 
 
