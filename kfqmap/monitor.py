@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from .actuals import Actual, ActualsStore
 from .errors import FeatureNotFound, InvalidParameter
-from .indicator_rules import (PLAN_START, STATUS_COLOURS, STATUSES, Rule, assess, dec, plan_path)
+from .indicator_rules import PLAN_START, STATUS_COLOURS, STATUSES, Rule, assess, compared_value, dec, plan_path
 from .models import jsonable
 
 LAYER = "indicators"
@@ -45,6 +45,11 @@ class ActualValue(BaseModel):
 class PathPoint(BaseModel):
     year: int
     path: float | None = Field(description="规划路径：the plan's path at this year (not an achievement)")
+
+
+class YearValue(BaseModel):
+    year: int
+    value: float
 
 
 class IndicatorStatus(BaseModel):
@@ -76,6 +81,9 @@ class IndicatorStatus(BaseModel):
     missing_years: list[int] = Field(default_factory=list)
     actuals: list[ActualValue] = Field(default_factory=list)
     path_series: list[PathPoint] = Field(default_factory=list, description="规划路径 2020…target year, for the chart")
+    value_series: list[YearValue] = Field(default_factory=list,
+                                          description="the value judged in each year with data (the actual, the running "
+                                                      "total or the mean), for the chart")
     layer_id: str | None = None
     feature_id: str | None = None
     model_basis: str | None = None
@@ -160,8 +168,13 @@ def _status(row: Row, actuals: dict[int, Actual], year: int) -> IndicatorStatus:
         for y in range(2020, max(rule.target_year, 2020) + 1):
             series.append(PathPoint(year=y, path=_f(plan_path(rule, y, values)) if y > 2020 or rule.value_2020 is not None
                                     else _f(rule.value_2020)))
+    judged = []
+    for y in sorted(values):
+        v, _ = compared_value(rule, values, y)
+        if v is not None and rule.measure != "完成年份":
+            judged.append(YearValue(year=y, value=float(v)))
     return IndicatorStatus(
-        id=rule.id, table=p.get("table"), seq=p.get("seq"), category=p.get("category"), name=p.get("name") or rule.id,
+        value_series=judged, id=rule.id, table=p.get("table"), seq=p.get("seq"), category=p.get("category"), name=p.get("name") or rule.id,
         unit=p.get("unit"), attribute=rule.attribute, direction=rule.direction, qualifier=rule.qualifier,
         measure=rule.measure, monitored=rule.monitored, value_2020=p.get("value_2020"),
         value_2020_text=p.get("value_2020_text"), target=p.get("target"), target_text=p.get("target_text"),
