@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.geometry
 from pydantic import BaseModel, Field
 
 from .area import ellipsoidal_area, to_equal_area
@@ -47,6 +48,8 @@ class FeatureChange(BaseModel):
     area_b_mu: float | None = None
     gained_mu: float = Field(0.0, description="area in B that was not in A (this feature), 亩")
     lost_mu: float = Field(0.0, description="area in A that is not in B (this feature), 亩")
+    geometry: dict | None = Field(None, description="with_geometry: GeoJSON (WGS 84) — B's shape, A's for a removed one")
+    geometry_a: dict | None = Field(None, description="with_geometry, changed shapes: A's shape")
 
 
 class ZoneChange(BaseModel):
@@ -110,7 +113,7 @@ def _polygonal(geoms: np.ndarray) -> np.ndarray:
 
 
 def compare_frames(a, b, *, a_label: str = "A", b_label: str = "B", key: str = "id", zones=None,
-                   zones_label: str | None = None) -> Comparison:
+                   zones_label: str | None = None, with_geometry: bool = False) -> Comparison:
     """Compare GeoDataFrames ``a`` (before) and ``b`` (after), both EPSG:4326 (see the module doc)."""
     ka, kb = _keys(a, key), _keys(b, key)
     ga = np.asarray(a.geometry.values, dtype=object)
@@ -182,11 +185,25 @@ def compare_frames(a, b, *, a_label: str = "A", b_label: str = "B", key: str = "
     if common == [] and ka.size and kb.size:
         notes.append(f"两边没有相同的 {key}：全部按新增/删除计（两个不同图层的比较）")
     by_zone = _by_zone(zones, pieces) if zones is not None else []
+    if with_geometry:
+        for f in changes:
+            if f.change == "removed":
+                f.geometry = _geojson(ga[pos_a[f.id]])
+            else:
+                f.geometry = _geojson(gb[pos_b[f.id]])
+                if f.change == "changed" and f.geometry_changed:
+                    f.geometry_a = _geojson(ga[pos_a[f.id]])
     return Comparison(a=a_label, b=b_label, key=key,
                       counts={"added": len(added), "removed": len(removed),
                               "changed": sum(1 for c in changes if c.change == "changed"), "unchanged": unchanged},
                       gained_mu=round(gained, 2), lost_mu=round(lost, 2), net_mu=round(gained - lost, 2),
                       features=changes, by=zones_label, by_zone=by_zone, notes=notes)
+
+
+def _geojson(g) -> dict | None:
+    if g is None or shapely.is_empty(g):
+        return None
+    return shapely.geometry.mapping(g)
 
 
 def _mu(m2) -> float:
@@ -223,7 +240,8 @@ def _by_zone(zones, pieces) -> list[ZoneChange]:
     return out
 
 
-def compare(catalog, a: str, b: str, *, key: str = "id", by: str | None = None) -> Comparison:
+def compare(catalog, a: str, b: str, *, key: str = "id", by: str | None = None,
+            with_geometry: bool = False) -> Comparison:
     """Compare catalog layers ``a`` (before) and ``b`` (after); ``by``: a polygon layer to summarise by."""
     fa, fb = catalog.read(a), catalog.read(b)
     zones = None
@@ -232,4 +250,5 @@ def compare(catalog, a: str, b: str, *, key: str = "id", by: str | None = None) 
         if not layer.is_polygonal:
             raise InvalidParameter(f"汇总图层 {by} 不是面图层（by must be a polygon layer）", parameter="by")
         zones = catalog.read(by)
-    return compare_frames(fa, fb, a_label=a, b_label=b, key=key, zones=zones, zones_label=by)
+    return compare_frames(fa, fb, a_label=a, b_label=b, key=key, zones=zones, zones_label=by,
+                          with_geometry=with_geometry)

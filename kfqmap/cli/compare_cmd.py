@@ -12,6 +12,7 @@ import click
 
 from .. import compare as compare_mod
 from ..catalog import load_catalog
+from ..compare_report import write_xlsx
 from .analysis_cmds import _Command
 from .catalog_cmds import _print_table
 from .userfile import read_user_file
@@ -34,7 +35,8 @@ def _frame(catalog, ref: str, crs):
 @click.option("--by", default=None, help="按哪个面图层汇总增减面积，如 parks、cores")
 @click.option("--crs", default=None, help="文件的坐标系（文件未声明时），如 EPSG:4549")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def compare_cmd(a, b, key, by, crs, fmt):
+@click.option("--out", "out", default=None, type=click.Path(dir_okay=False), help="另写出 XLSX 对比报告，如 对比.xlsx")
+def compare_cmd(a, b, key, by, crs, fmt, out):
     """对比分析：A（之前）与 B（之后）的新增、删除、修改要素及增减面积（亩）。A、B 为图层 id 或矢量文件。"""
     catalog = load_catalog()
     zones = None
@@ -45,6 +47,8 @@ def compare_cmd(a, b, key, by, crs, fmt):
         zones = catalog.read(by)
     c = compare_mod.compare_frames(_frame(catalog, a, crs), _frame(catalog, b, crs), a_label=a, b_label=b, key=key,
                                    zones=zones, zones_label=by)
+    if out:
+        write_xlsx(c, Path(out))
     if fmt == "json":
         click.echo(json.dumps(c.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return
@@ -63,6 +67,8 @@ def compare_cmd(a, b, key, by, crs, fmt):
                        _n(z.lost_mu)] for z in c.by_zone])
     for note in c.notes:
         click.echo(f"注：{note}")
+    if out:
+        click.echo(f"已写出对比报告 {out}")
 
 
 def _n(v) -> str:

@@ -136,8 +136,18 @@ def test_compare_catalog_layers_and_cli(tmp_path, states):
         catalog.store.close()
     path = tmp_path / "after.geojson"
     after.to_file(path, driver="GeoJSON")
-    r = CliRunner().invoke(cli, ["compare", "low_efficiency_land", str(path), "--by", "parks"])
+    report = tmp_path / "对比.xlsx"
+    r = CliRunner().invoke(cli, ["compare", "low_efficiency_land", str(path), "--by", "parks", "--out", str(report)])
     assert r.exit_code == 0, r.output
     assert "新增 1" in r.output and "删除 1" in r.output and "修改 2" in r.output and "DX-NEW" in r.output
+    from openpyxl import load_workbook
+    wb = load_workbook(report)
+    assert wb.sheetnames == ["汇总", "变化要素", "按区域"]
+    rows = list(wb["变化要素"].iter_rows(min_row=2, values_only=True))
+    assert sorted(r[0] for r in rows) == ["修改", "修改", "删除", "新增"]
+    new = next(r for r in rows if r[1] == "DX-NEW")
+    assert new[7] == pytest.approx(30, rel=1e-3)
+    status = next(r for r in rows if r[1] == "DX-001")
+    assert status[4] == "status：实施中 → 已完成"
     r = CliRunner().invoke(cli, ["compare", "low_efficiency_land", "no_such_layer"])
     assert r.exit_code == 2 and "错误：" in r.output

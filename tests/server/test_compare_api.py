@@ -33,6 +33,12 @@ def test_compare_two_layers(client):
     removed = next(f for f in doc["features"] if f["change"] == "removed")
     assert removed["id"] == "DX-004" and removed["lost_mu"] == pytest.approx(removed["area_a_mu"])
     assert doc["by"] == "parks" and sum(z["lost_mu"] for z in doc["by_zone"]) == pytest.approx(doc["lost_mu"], abs=0.05)
+    assert removed["geometry"] is None
+    geo = c.get("/compare", params={"a": "low_efficiency_land", "b": "land_v2", "geometry": "true"}).json()
+    gone = next(f for f in geo["features"] if f["id"] == "DX-004")
+    assert gone["geometry"]["type"] == "Polygon"
+    import shapely.geometry
+    assert shapely.geometry.shape(gone["geometry"]).equals(catalog.read("low_efficiency_land").loc["DX-004", "geometry"])
 
 
 @pytest.mark.parametrize("params,status,param", [
