@@ -8,6 +8,7 @@ import { readHash, writeHash } from './hash.js';
 import { openFeaturePopup, hitsAt } from './popup.js';
 import { renderStats } from './stats.js';
 import { renderIndicators } from './monitor.js';
+import { renderCompare } from './compare.js';
 import { DrawTools } from './draw.js';
 import { Exporter } from './exporter.js';
 import { BASEMAPS, addBasemap } from './basemaps.js';
@@ -116,6 +117,7 @@ class App {
 
     renderStats(this, $('#tab-stats'));
     renderIndicators(this, $('#tab-indicators'));
+    renderCompare(this, $('#tab-compare'));
   }
 
   styleFor(base) {
