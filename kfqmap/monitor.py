@@ -270,10 +270,16 @@ def validate(rows: dict[str, Row], entries: list[Entry]) -> list[Actual]:
         if isinstance(e.value, bool) or e.value is None or (isinstance(e.value, str) and not e.value.strip()):
             errors.append((where, f"'{e.value}' 不是数字（not a number）"))
             continue
+        text = str(e.value).strip()
         try:
-            value = dec(str(e.value).strip())
+            value = dec(text) if len(text) <= 40 else None
         except ValueError:
-            errors.append((where, f"'{e.value}' 不是数字（not a number）"))
+            value = None
+        if value is None:
+            errors.append((where, f"'{text[:40]}' 不是数字（not a number）"))
+            continue
+        if abs(value) >= Decimal("1e15"):
+            errors.append((where, f"数值 {text[:40]} 超出范围（|值| < 10¹⁵）"))
             continue
         if row.rule.measure == "完成年份" and not (Decimal(2000) <= value <= Decimal(2100) and value == value.to_integral_value()):
             errors.append((where, f"里程碑指标 {iid} 录入完成年份（如 2022），收到 '{e.value}'"))

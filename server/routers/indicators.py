@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr
 
 from kfqmap import monitor
 from kfqmap.actuals import ActualsStore
@@ -32,7 +32,7 @@ Year = Annotated[int, Path(description="年份（2021–2035）")]
 
 
 class ActualBody(BaseModel):
-    value: float | str = Field(description="实际值（数字；字符串形式的数字按原样保存，如 \"0.0030\"）")
+    value: StrictInt | StrictFloat | StrictStr = Field(description="实际值（数字；字符串形式的数字按原样保存，如 \"0.0030\"）")
     source: str | None = Field(None, max_length=500, description="数据来源，如“2023年统计公报”")
     unit: str | None = Field(None, max_length=20, description="单位（可省略；给出时须与指标单位一致）")
 

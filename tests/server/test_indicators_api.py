@@ -109,6 +109,10 @@ def test_a_value_entered_elsewhere_is_seen_by_the_server(server):
     ("/indicators/nope/actuals/2023", {"value": 4.1}, 404, "id"),
     ("/indicators/t1_01/actuals/2023", {"value": 1600}, 400, "actuals"),
     ("/indicators/t2_07/actuals/2023", {"source": "x"}, 400, None),
+    ("/indicators/t2_07/actuals/2023", {"value": True}, 400, None),
+    ("/indicators/t2_07/actuals/2023", {"value": "Infinity"}, 400, "actuals"),
+    ("/indicators/t2_07/actuals/2023", {"value": 1e300}, 400, "actuals"),
+    ("/indicators/t2_07/actuals/2023", {"value": "9" * 100}, 400, "actuals"),
 ])
 def test_bad_puts_are_problems_and_write_nothing(server, path, body, status, param):
     client, settings = server
