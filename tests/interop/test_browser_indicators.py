@@ -19,6 +19,14 @@ from server.testing import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.interop]
 
+WAIT_IDLE = """() => new Promise((resolve) => {
+  const m = window.kfqMap; let done = false;
+  const fin = () => { if (!done) { done = true; resolve(true); } };
+  m.once('idle', fin); m.triggerRepaint();
+  const poll = () => { if (done) return; if (m.loaded() && !m.isMoving()) fin(); else setTimeout(poll, 250); };
+  setTimeout(poll, 1500);
+})"""
+
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
@@ -28,7 +36,9 @@ def server_url(tmp_path_factory):
         for iid, year, value in (("t2_24", 2023, "39"),                     # 约束性, path 43: 超限
                                  ("t2_07", 2021, "3.8"), ("t2_07", 2022, "3.95"), ("t2_07", 2023, "4.2"),  # 正常
                                  ("t2_11", 2021, "5"), ("t2_11", 2022, "5"), ("t2_11", 2023, "6"),   # 16 vs 18: 预警
-                                 ("t2_01", 2023, "1850")):                   # path 1988, pace too slow: 滞后
+                                 ("t2_01", 2023, "1850"),                    # path 1988, pace too slow: 滞后
+                                 # 5000亩: 2200 by 2023 against 3000 (−26.7 %); 733/yr done, 1400/yr needed: 预警
+                                 ("tx_36", 2021, "600"), ("tx_36", 2022, "700"), ("tx_36", 2023, "900")):
             monitor.set_actual(catalog, iid, year, value, source="测试", by="browser-test", via="cli")
     finally:
         catalog.store.close()
@@ -63,7 +73,7 @@ def test_indicator_panel_shows_statuses_warnings_and_charts(chromium, make_offli
         page.locator("#ind-warnings .warn-list li").first.wait_for(timeout=30_000)
         warnings = page.locator("#ind-warnings .warn-list li")
         ids = [warnings.nth(i).get_attribute("data-id") for i in range(warnings.count())]
-        assert ids == ["t2_24", "t2_01", "t2_11"]               # 超限, 滞后, 预警: worst first
+        assert ids == ["t2_24", "t2_01", "tx_36", "t2_11"]      # 超限, 滞后, 预警 (furthest behind first)
         chip = warnings.first.locator(".status-chip")
         assert chip.inner_text() == "超限"
         assert chip.evaluate("e => getComputedStyle(e).backgroundColor") == _rgb(STATUS_COLOURS["超限"])
@@ -78,6 +88,17 @@ def test_indicator_panel_shows_statuses_warnings_and_charts(chromium, make_offli
         assert nodata.get_attribute("data-status") == "无数据" and nodata.locator("circle.actual").count() == 0
         summary = page.locator("#ind-summary").inner_text()
         assert "超限" in summary and "无数据" in summary
+        # features linked to an indicator, coloured by its status: 5000亩 parcels (tx_36), the corridor belt (tx_29),
+        # the football stadium (tx_41), the parks (tx_43): the parcels amber (预警), the rest grey (无数据)
+        page.locator("#ind-on-map").check()
+        page.locator("body[data-indicator-features]").wait_for(state="attached", timeout=30_000)
+        n = int(page.evaluate("() => document.body.dataset.indicatorFeatures"))
+        assert n >= 31 + 1 + 1 + 11
+        colours = page.evaluate("() => [...new Set(window.kfqMap.getSource('kfq-ind-status').serialize().data"
+                                ".features.map(f => f.properties.colour))]")
+        assert sorted(colours) == sorted([STATUS_COLOURS["预警"], STATUS_COLOURS["无数据"]])
+        page.evaluate(WAIT_IDLE)
+        page.screenshot(path=str(artifacts / "viewer-indicator-features.png"))
         page.locator("#tab-indicators").screenshot(path=str(artifacts / "viewer-indicator-monitoring.png"))
         page.screenshot(path=str(artifacts / "viewer-indicator-monitoring-page.png"))
         # another year: 2022 has t2_07 and t2_11 values, and t2_24 none
@@ -87,6 +108,8 @@ def test_indicator_panel_shows_statuses_warnings_and_charts(chromium, make_offli
         # 表1 is the 13th plan's review, shown as 2020 actual vs target bars
         page.locator(".ind-filter button", has_text="表1").click()
         assert page.locator("#ind-list .ind-row .pair").count() >= 15
+        page.locator("#ind-on-map").uncheck()
+        assert page.evaluate("() => !window.kfqMap.getSource('kfq-ind-status')")
         assert not log.blocked
         assert not [e for e in console_errors.errors if "Content Security Policy" in e or "pageerror" in e], \
             console_errors.errors

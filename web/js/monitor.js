@@ -35,8 +35,11 @@ export async function renderIndicators(app, container) {
   const filter = h('div', { class: 'ind-filter' });
   const list = h('div', { class: 'ind-chart', id: 'ind-list' });
   const note = h('p', { class: 'hint' });
+  const onMap = h('input', { type: 'checkbox', id: 'ind-on-map' });
   container.replaceChildren(
-    h('div', { class: 'ind-top' }, h('label', {}, '监测年份 ', yearSel)), summary, warnBox, filter, note, list);
+    h('div', { class: 'ind-top' }, h('label', {}, '监测年份 ', yearSel),
+      h('label', { title: '与指标关联的地块/要素按该指标的状态着色' }, onMap, ' 地图上按状态着色')),
+    summary, warnBox, filter, note, list);
 
   let report = null;
   const draw = () => {
@@ -88,9 +91,48 @@ export async function renderIndicators(app, container) {
     }
     container.dataset.year = String(report.year);
     draw();
+    if (onMap.checked) await paintLinked(app, report);
   };
   yearSel.addEventListener('change', () => { year = Number(yearSel.value); load(); });
+  onMap.addEventListener('change', () => (onMap.checked ? paintLinked(app, report) : clearLinked(app)));
   await load();
+}
+
+// ------------------------------------------------------------------ features linked to an indicator, on the map
+const LINKED = 'kfq-ind-status';
+
+/** The features an indicator names (layer_id + feature_id, or a whole layer) coloured by that indicator's status. */
+async function paintLinked(app, report) {
+  const linked = report.indicators.filter((r) => r.monitored && r.layer_id);
+  const feats = [];
+  await Promise.all(linked.map(async (r) => {
+    try {
+      const fc = r.feature_id
+        ? { features: [await getJSON(`/collections/${encodeURIComponent(r.layer_id)}/items/${encodeURIComponent(r.feature_id)}?f=json`)] }
+        : await getJSON(`/collections/${encodeURIComponent(r.layer_id)}/items?f=json&limit=10000`);
+      for (const f of fc.features || []) {
+        if (f?.geometry) feats.push({ type: 'Feature', geometry: f.geometry, properties: { indicator: r.id, status: r.status, colour: r.colour } });
+      }
+    } catch { /* a layer that cannot be read is left out */ }
+  }));
+  const map = app.map;
+  const data = { type: 'FeatureCollection', features: feats };
+  document.body.dataset.indicatorFeatures = String(feats.length);
+  if (map.getSource(LINKED)) { map.getSource(LINKED).setData(data); return; }
+  map.addSource(LINKED, { type: 'geojson', data });
+  map.addLayer({ id: `${LINKED}-fill`, type: 'fill', source: LINKED, filter: ['==', ['geometry-type'], 'Polygon'],
+    paint: { 'fill-color': ['get', 'colour'], 'fill-opacity': 0.45 } });
+  map.addLayer({ id: `${LINKED}-line`, type: 'line', source: LINKED, filter: ['!=', ['geometry-type'], 'Point'],
+    paint: { 'line-color': ['get', 'colour'], 'line-width': 2.5 } });
+  map.addLayer({ id: `${LINKED}-point`, type: 'circle', source: LINKED, filter: ['==', ['geometry-type'], 'Point'],
+    paint: { 'circle-radius': 8, 'circle-color': ['get', 'colour'], 'circle-stroke-color': '#fff', 'circle-stroke-width': 2 } });
+}
+
+function clearLinked(app) {
+  const map = app.map;
+  for (const id of [`${LINKED}-point`, `${LINKED}-line`, `${LINKED}-fill`]) if (map.getLayer(id)) map.removeLayer(id);
+  if (map.getSource(LINKED)) map.removeSource(LINKED);
+  delete document.body.dataset.indicatorFeatures;
 }
 
 function head(r, right) {
