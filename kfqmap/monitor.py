@@ -140,7 +140,7 @@ def indicator_rows(catalog, thresholds: dict[str, Decimal] | None = None) -> dic
     return out
 
 
-def _default_year() -> int:
+def default_year() -> int:
     return min(max(datetime.date.today().year, PLAN_START), PLAN_END)
 
 
@@ -197,7 +197,7 @@ def _text(d: Decimal | None) -> str | None:
 
 def indicator_status(catalog, year: int | None = None, *, table: str | None = None) -> StatusReport:
     """Every indicator's status in ``year`` (default: this year within 2021–2025)."""
-    year = _default_year() if year is None else check_year(year, first=2020)
+    year = default_year() if year is None else check_year(year, first=2020)
     store = ActualsStore.of(catalog)
     actuals = store.read() if store is not None else {}
     rows = indicator_rows(catalog, store.thresholds() if store is not None else None)

@@ -6,6 +6,8 @@
 * ``PUT /indicators/{id}/actuals/{year}`` — enter one actual: body ``{"value": 4.1, "source": "2023年统计公报",
   "unit": "%"}`` (``unit`` optional; when given it must be the indicator's). Answers the indicator's status in that
   year. Editors only once accounts exist (see the ``AUTH`` line below);
+* ``PUT /indicators/{id}/threshold`` — body ``{"warn_threshold": 0.08}``: the bureau's warning threshold for one
+  indicator (editors; the second ``AUTH`` line);
 * ``GET /indicators/{id}/actuals`` — the indicator's actuals and the log of every change (who, when, old → new).
 
 Bad input (unknown indicator: 404; a year outside 2021–2035, text instead of a number, a wrong unit: 400) is a
@@ -29,6 +31,11 @@ router = APIRouter(tags=["指标监测 Indicator monitoring"])
 
 IndicatorId = Annotated[str, Path(description="指标编号，如 t2_07", max_length=32)]
 Year = Annotated[int, Path(description="年份（2021–2035）")]
+
+
+class ThresholdBody(BaseModel):
+    warn_threshold: StrictInt | StrictFloat | StrictStr = Field(
+        description="预警阈值：偏离规划路径的比例（0–1，如 0.08 = 8%）")
 
 
 class ActualBody(BaseModel):
@@ -55,6 +62,14 @@ def put_actual(catalog: Annotated[Catalog, Depends(get_catalog)], id: IndicatorI
                who: Annotated[str, Depends(entered_by)]):  # AUTH (merge): who: Annotated[Principal, Depends(auth.editor)], then by=who.name
     status = monitor.set_actual(catalog, id, year, body.value, source=body.source, by=who, via="api", unit=body.unit)
     return JSONResponse(status)
+
+
+@router.put("/indicators/{id}/threshold", name="indicator_threshold_put", summary="设置某指标的预警阈值（编辑）")
+def put_threshold(catalog: Annotated[Catalog, Depends(get_catalog)], id: IndicatorId,
+                  body: Annotated[ThresholdBody, Body()],
+                  who: Annotated[str, Depends(entered_by)]):  # AUTH (merge): who: Annotated[Principal, Depends(auth.editor)], then by=who.name
+    monitor.set_threshold(catalog, id, body.warn_threshold, by=who)
+    return JSONResponse(monitor.one_status(catalog, id, monitor.default_year()))
 
 
 @router.get("/indicators/{id}/actuals", name="indicator_actuals", summary="某指标的实际值与修改记录")

@@ -125,6 +125,21 @@ def test_bad_puts_are_problems_and_write_nothing(server, path, body, status, par
     assert _actuals_rows(settings) == before
 
 
+def test_threshold_over_http(server):
+    client, _ = server
+    # path 1.3 + 0.5×3/5 = 1.6; 1.515 is 5.3 % behind; pace 0.0717/yr done, 0.1425/yr needed (≤ 2×): 预警
+    r = client.put("/indicators/t2_10/actuals/2023", json={"value": "1.515"})
+    assert r.json()["status"] == "预警"
+    r = client.put("/indicators/t2_10/threshold", json={"warn_threshold": 0.1})
+    assert r.status_code == 200 and r.json()["warn_threshold"] == 0.1
+    s = next(i for i in client.get("/indicators/status", params={"year": 2023}).json()["indicators"] if i["id"] == "t2_10")
+    assert s["status"] == "正常"
+    for bad in (0, 1.5, "x", True):
+        r = client.put("/indicators/t2_10/threshold", json={"warn_threshold": bad})
+        assert r.status_code == 400, bad
+    assert client.put("/indicators/zz/threshold", json={"warn_threshold": 0.1}).status_code == 404
+
+
 @pytest.mark.parametrize("query", [{"year": "abc"}, {"year": 1999}])
 def test_bad_status_year(server, query):
     client, _ = server

@@ -90,7 +90,7 @@ async function renderProgress(app, box) {
       h('span', {}, h('i', { style: { background: 'repeating-linear-gradient(135deg, #d5dbe3 0 3px, #eef1f4 3px 6px)' } }), `尚未落图 ${fmt(unplaced, 0)}`)),
     h('div', { class: 'hint', style: { marginTop: '.3em' } },
       `剩余 ${fmt(remaining, 0)} 亩待完成（统计至 ${prog.year ?? ''} 年）`,
-      prog.planned_mu !== undefined ? `；按年均进度应完成 ${fmt(prog.planned_mu, 0)} 亩，${prog.on_track ? '进度正常' : '进度滞后'}` : ''),
+      prog.planned_mu !== undefined ? `；按规划路径（匀速）应完成 ${fmt(prog.planned_mu, 0)} 亩，${prog.on_track ? '达到规划路径' : '落后于规划路径'}` : ''),
   );
   const byYearRaw = prog.by_year ?? prog.years ?? [];
   const byYear = (Array.isArray(byYearRaw) ? byYearRaw : []).filter((r) => r.year !== null && r.year !== undefined);
