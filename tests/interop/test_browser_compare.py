@@ -102,6 +102,22 @@ def test_compare_panel_lists_and_draws_the_differences(chromium, make_offline_co
         page.locator("#cmp-swipe").click()
         assert page.locator("#swipe-map").count() == 0
         assert page.evaluate("() => window.kfqMap.getStyle().layers.filter(l => l.id.startsWith('kfq-swipe')).length") == 0
+        # 并排: the main map in the left half, B in the right half, same view
+        width = page.evaluate("() => window.kfqMap.getContainer().clientWidth")
+        page.locator("#cmp-side").click()
+        page.wait_for_function("() => window.kfqSwipeMap && window.kfqSwipeMap.isSourceLoaded('kfq-swipe-land_v2')",
+                               timeout=30_000)
+        assert page.evaluate("() => document.body.dataset.sideBySide") == "low_efficiency_land|land_v2"
+        half = page.evaluate("() => window.kfqMap.getContainer().clientWidth")
+        assert abs(half - width / 2) <= 2
+        c1 = page.evaluate("() => window.kfqMap.getCenter().toArray()")
+        c2 = page.evaluate("() => window.kfqSwipeMap.getCenter().toArray()")
+        assert c1 == pytest.approx(c2, abs=1e-9)
+        time.sleep(1.0)
+        page.screenshot(path=str(artifacts / "viewer-compare-side-by-side.png"))
+        page.locator("#cmp-side").click()
+        assert page.locator("#swipe-map").count() == 0
+        assert page.evaluate("() => window.kfqMap.getContainer().clientWidth") == width
         assert not log.blocked and not errors, errors
     finally:
         context.close()

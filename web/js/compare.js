@@ -22,11 +22,12 @@ export function renderCompare(app, container) {
     polygons.map((l) => opt(l, 'parks')));
   const run = h('button', { type: 'button', id: 'cmp-run', class: 'primary' }, '对比');
   const swipe = h('button', { type: 'button', id: 'cmp-swipe', disabled: true, title: '左侧显示 A，右侧显示 B，拖动中线比较' }, '卷帘');
+  const side = h('button', { type: 'button', id: 'cmp-side', disabled: true, title: '左右两幅同步地图：左 A，右 B' }, '并排');
   const out = h('div', { id: 'cmp-result' });
   container.replaceChildren(
     h('div', { class: 'cmp-form' },
       h('label', {}, 'A（之前）', selA), h('label', {}, 'B（之后）', selB), h('label', {}, '按区域汇总', selBy),
-      h('div', { class: 'cmp-actions' }, run, swipe)),
+      h('div', { class: 'cmp-actions' }, run, swipe, side)),
     h('p', { class: 'hint' }, '按要素编号（id）匹配 A 与 B：新增为绿色，删除为红色，修改为橙色（虚线为修改前的轮廓）。面积为 CGCS2000 椭球面积。'),
     out);
   let swiper = null;
@@ -41,13 +42,17 @@ export function renderCompare(app, container) {
     container.dataset.compared = `${c.a}|${c.b}`;
     draw(app, c);
     out.replaceChildren(...result(app, c));
-    swipe.disabled = c.a === c.b;
+    swipe.disabled = side.disabled = c.a === c.b;
   });
-  swipe.addEventListener('click', () => {
-    if (swiper) { swiper.close(); swiper = null; swipe.classList.remove('active'); return; }
-    swiper = new Swipe(app, selA.value, selB.value);
-    swipe.classList.add('active');
-  });
+  const toggle = (btn, mode) => {
+    const was = swiper?.mode;
+    if (swiper) { swiper.close(); swiper = null; swipe.classList.remove('active'); side.classList.remove('active'); }
+    if (was === mode) return;
+    swiper = new Swipe(app, selA.value, selB.value, mode);
+    btn.classList.add('active');
+  };
+  swipe.addEventListener('click', () => toggle(swipe, 'swipe'));
+  side.addEventListener('click', () => toggle(side, 'side'));
 }
 
 function result(app, c) {
@@ -107,11 +112,13 @@ function fitTo(app, g) {
   app.map.fitBounds([[Math.min(...xs), Math.min(...ys)], [Math.max(...xs), Math.max(...ys)]], { padding: 80, maxZoom: 16 });
 }
 
-/** 卷帘: a second map over the first, clipped to the right of a draggable handle, moving with it; the main map
- *  shows layer A only, the second layer B only. Closing restores the main map's layers. */
+/** 卷帘 (``mode`` 'swipe'): a second map over the first, clipped to the right of a draggable handle, moving with
+ *  it. 并排 ('side'): the main map in the left half, the second in the right half. The main map shows layer A only,
+ *  the second layer B only; closing restores the main map's layers and size. */
 class Swipe {
-  constructor(app, a, b) {
+  constructor(app, a, b, mode = 'swipe') {
     this.app = app;
+    this.mode = mode;
     const map = app.map;
     const wrap = map.getContainer().parentElement;
     this.before = app.layers.visibleIds();
@@ -134,6 +141,16 @@ class Swipe {
     window.kfqSwipeMap = this.map2;
     this.sync = () => this.map2.jumpTo({ center: map.getCenter(), zoom: map.getZoom(), bearing: map.getBearing(), pitch: map.getPitch() });
     map.on('move', this.sync);
+    if (mode === 'side') {
+      wrap.classList.add('side-by-side');
+      this.box.classList.add('side');
+      this.handle.classList.add('side');
+      map.resize();
+      this.map2.resize();
+      this.sync();
+      document.body.dataset.sideBySide = `${a}|${b}`;
+      return;
+    }
     this.setX(wrap.clientWidth / 2);
     const drag = (e) => { const r = wrap.getBoundingClientRect(); this.setX(Math.min(Math.max(e.clientX - r.left, 0), r.width)); };
     this.handle.addEventListener('pointerdown', (e) => {
@@ -159,6 +176,11 @@ class Swipe {
     delete window.kfqSwipeMap;
     this.box.remove();
     this.handle.remove();
+    if (this.mode === 'side') {
+      map.getContainer().parentElement.classList.remove('side-by-side');
+      map.resize();
+      delete document.body.dataset.sideBySide;
+    }
     for (const id of this.app.layers.visibleIds()) if (!this.before.includes(id)) this.app.layers.setVisible(id, false);
     for (const id of this.before) this.app.layers.setVisible(id, true);
     delete document.body.dataset.swipe;
