@@ -105,6 +105,20 @@ def test_indicator_panel_shows_statuses_warnings_and_charts(chromium, make_offli
         page.locator("#ind-year").select_option("2022")
         page.locator('#tab-indicators[data-year="2022"]').wait_for(state="attached", timeout=30_000)
         assert page.locator('#ind-list .ind-row[data-id="t2_24"]').get_attribute("data-status") == "无数据"
+        # 录入: enter a value in the panel; the row's status follows; a bad value is refused with the server's words
+        row = page.locator('#ind-list .ind-row[data-id="t2_02"]')
+        assert row.get_attribute("data-status") == "无数据"
+        row.locator(".ind-entry summary").click()
+        row.locator(".ind-entry input[name=value]").fill("一点")
+        row.locator(".ind-entry button[type=submit]").click()
+        msg = row.locator(".ind-entry .msg.error")
+        msg.wait_for(timeout=15_000)
+        assert "不是数字" in msg.inner_text()
+        row.locator(".ind-entry input[name=value]").fill("36.5")       # path 2022: 34.3 + 5.7×2/5 = 36.58, −0.2 %
+        row.locator(".ind-entry input[name=source]").fill("2022年统计公报")
+        row.locator(".ind-entry button[type=submit]").click()
+        page.locator('#ind-list .ind-row[data-id="t2_02"][data-status="正常"]').wait_for(timeout=15_000)
+        assert "36.5" in page.locator('#ind-list .ind-row[data-id="t2_02"] .ind-facts').inner_text()
         # 表1 is the 13th plan's review, shown as 2020 actual vs target bars
         page.locator(".ind-filter button", has_text="表1").click()
         assert page.locator("#ind-list .ind-row .pair").count() >= 15

@@ -3,7 +3,7 @@
 // pace, drawn dashed, never shown as an achievement). Everything comes from GET /indicators/status?year=;
 // JavaScript only lays it out.
 
-import { getJSON } from './api.js';
+import { getJSON, putJSON } from './api.js';
 import { h, fmt } from './util.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -76,7 +76,7 @@ export async function renderIndicators(app, container) {
         list.append(h('div', { class: 'ind-cat' }, r.category));
         lastCat = r.category;
       }
-      list.append(current === '表1' ? reviewRow(app, r) : statusRow(app, r, colours));
+      list.append(current === '表1' ? reviewRow(app, r) : statusRow(app, r, colours, report.store ? load : null));
     }
   };
   const focusRow = (id) => {
@@ -141,7 +141,7 @@ function head(r, right) {
     h('span', { class: 'right' }, attr, right));
 }
 
-function statusRow(app, r, colours) {
+function statusRow(app, r, colours, reload) {
   const row = h('div', { class: 'ind-row', dataset: { id: r.id, status: r.status } }, head(r, chip(r.status, colours)));
   const target = r.target_text ? `目标 ${r.target_text}${r.target_year ? `（${r.target_year}）` : ''}` : '';
   const actual = r.value_text !== null && r.value_text !== undefined
@@ -151,12 +151,51 @@ function statusRow(app, r, colours) {
     h('span', {}, target)));
   if (r.monitored && (r.path_series.some((p) => p.path !== null) || r.value_series.length)) row.append(chart(r, colours));
   if (r.reason && r.status !== '无数据') row.append(h('div', { class: 'why' }, r.reason));
+  if (r.monitored && reload) row.append(entryForm(r, reload));
   if (r.layer_id && r.feature_id) {
     row.classList.add('linked');
     row.title = '在地图上定位';
     row.addEventListener('click', () => app.select({ layer: r.layer_id, id: String(r.feature_id) }, { zoom: true }));
   }
   return row;
+}
+
+/** 录入: enter (or correct) one year's actual for this indicator — PUT /indicators/{id}/actuals/{year}; the
+ *  server validates (a number, the year, the unit) and answers a problem the form shows. */
+function entryForm(r, reload) {
+  const box = h('details', { class: 'ind-entry' }, h('summary', {}, '录入实际值'));
+  const year = h('select', { name: 'year', 'aria-label': '年份' }, YEARS.map((y) => h('option', { value: String(y), selected: y === r.year }, `${y}`)));
+  const value = h('input', { name: 'value', inputmode: 'decimal', placeholder: r.measure === '五年累计' ? '当年新增量' : r.measure === '完成年份' ? '完成年份' : '实际值', 'aria-label': '实际值', size: 8 });
+  const source = h('input', { name: 'source', placeholder: '来源，如 2023年统计公报', 'aria-label': '来源', size: 14 });
+  const msg = h('span', { class: 'msg', role: 'status' });
+  const save = h('button', { type: 'submit' }, '保存');
+  const form = h('form', {}, year, value, h('span', { class: 'unit' }, r.unit || ''), source, save, msg);
+  const fill = () => {
+    const a = r.actuals.find((x) => String(x.year) === year.value);
+    value.value = a ? a.value_text : '';
+    source.value = a?.source || '';
+  };
+  year.addEventListener('change', fill);
+  fill();
+  form.addEventListener('click', (e) => e.stopPropagation());       // the row's click zooms to its feature
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    msg.textContent = '保存中…';
+    msg.className = 'msg';
+    try {
+      const body = { value: value.value.trim() };
+      if (source.value.trim()) body.source = source.value.trim();
+      const s = await putJSON(`/indicators/${encodeURIComponent(r.id)}/actuals/${year.value}`, body);
+      msg.textContent = `已保存：${s.year} 年 ${s.status}`;
+      await reload();
+    } catch (err) {
+      msg.textContent = err.message;
+      msg.className = 'msg error';
+    }
+  });
+  box.append(form);
+  box.addEventListener('click', (e) => e.stopPropagation());
+  return box;
 }
 
 /** Actuals (dots, status colour) against the plan's path (dashed) and the target (a tick at the target year). */
