@@ -5,7 +5,8 @@
 ``compare_frames(a, b, key="id", zones=None)`` is the whole computation on two GeoDataFrames in WGS 84 (a layer
 now and an imported version, two states from history, two layers); ``compare(catalog, a, b, by=…)`` takes layer
 ids. Features are matched by ``key`` (the OGC feature id by default). A matched feature is *changed* when its
-geometry differs (``shapely.equals`` — the same shape drawn with other vertices is not a change) or a property
+geometry differs (``shapely.equals`` — the same shape drawn with other vertices is not a change — and some point
+moved by more than ``GEOMETRY_TOLERANCE_M``, 1 cm, so a round trip through EPSG:4549 is not a change) or a property
 common to both sides differs. Areas are ellipsoidal (CGCS2000) and every difference is computed in the same
 equal-area plane as ``kfqmap.area`` (``to_equal_area``), so for each feature ``area_b − area_a = gained − lost``.
 
@@ -27,6 +28,8 @@ from .errors import InvalidParameter
 from .models import jsonable
 from .units import mu_from_m2
 
+#: a shape whose every point stays within this distance (Hausdorff, metres) is the same shape
+GEOMETRY_TOLERANCE_M = 0.01
 #: properties never compared (store bookkeeping, not the feature's content)
 IGNORED = frozenset({"fid", "geometry", "geom"})
 OUTSIDE = "（区外）"
@@ -118,6 +121,8 @@ def compare_frames(a, b, *, a_label: str = "A", b_label: str = "B", key: str = "
     ka, kb = _keys(a, key), _keys(b, key)
     ga = np.asarray(a.geometry.values, dtype=object)
     gb = np.asarray(b.geometry.values, dtype=object)
+    ea_a = to_equal_area(ga)
+    ea_b = to_equal_area(gb)
     pos_a = {k: i for i, k in enumerate(ka)}
     pos_b = {k: i for i, k in enumerate(kb)}
     common = [k for k in ka if k in pos_b]
@@ -127,14 +132,16 @@ def compare_frames(a, b, *, a_label: str = "A", b_label: str = "B", key: str = "
              and c != b.geometry.name]
 
     # the pieces of geometry gained and lost, per feature, in the equal-area plane
-    ea_a = to_equal_area(ga)
-    ea_b = to_equal_area(gb)
     area_a = ellipsoidal_area(ga)
     area_b = ellipsoidal_area(gb)
     poly_a, poly_b = _polygonal(ga), _polygonal(gb)
     ia = np.array([pos_a[k] for k in common], dtype=int)
     ib = np.array([pos_b[k] for k in common], dtype=int)
     geom_changed = ~np.asarray(shapely.equals(ga[ia], gb[ib]), dtype=bool) if len(common) else np.zeros(0, bool)
+    if geom_changed.any():   # a round trip through another CRS moves vertices by nanometres: not a change
+        k = np.flatnonzero(geom_changed)
+        moved = np.asarray(shapely.hausdorff_distance(ea_a[ia[k]], ea_b[ib[k]]), dtype=float)
+        geom_changed[k[np.nan_to_num(moved, nan=np.inf) <= GEOMETRY_TOLERANCE_M]] = False
     both_poly = poly_a[ia] & poly_b[ib] if len(common) else np.zeros(0, bool)
     gain_geom = np.full(len(common), None, dtype=object)
     loss_geom = np.full(len(common), None, dtype=object)
@@ -240,15 +247,68 @@ def _by_zone(zones, pieces) -> list[ZoneChange]:
     return out
 
 
+#: features an uploaded version may have (POST /compare; a request body is at most 2 MB anyway)
+MAX_UPLOAD_FEATURES = 50_000
+
+
+def frame_from_geojson(doc, *, crs=None, parameter: str = "b"):
+    """A GeoJSON FeatureCollection (an imported version of a layer) → GeoDataFrame in EPSG:4326, checked: a
+    FeatureCollection of features with valid geometries, coordinates in ``crs`` (default WGS 84)."""
+    import geopandas as gpd
+
+    from .crs import parse_crs, transform_geometry
+    from .errors import InvalidGeometry
+
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
+        raise InvalidGeometry("需要 GeoJSON FeatureCollection（a FeatureCollection is needed）", parameter=parameter)
+    feats = doc["features"]
+    if not feats:
+        raise InvalidGeometry("FeatureCollection 中没有要素", parameter=parameter)
+    if len(feats) > MAX_UPLOAD_FEATURES:
+        raise InvalidParameter(f"要素过多：{len(feats)} 个（最多 {MAX_UPLOAD_FEATURES} 个）", parameter=parameter)
+    try:
+        frame = gpd.GeoDataFrame.from_features(feats, crs=4326)
+    except Exception as exc:        # shapely/geopandas raise several kinds for broken GeoJSON
+        raise InvalidGeometry(f"GeoJSON 无法解析：{str(exc)[:120]}", parameter=parameter) from None
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    if crs is not None:
+        geoms = transform_geometry(geoms, parse_crs(crs), "EPSG:4326")
+        frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=4326))
+    coords = shapely.get_coordinates(geoms)
+    if len(coords) and (not np.isfinite(coords).all() or (np.abs(coords[:, 0]) > 180).any()
+                        or (np.abs(coords[:, 1]) > 90).any()):
+        raise InvalidGeometry("坐标不是经纬度：请用 crs 给出坐标系（如 EPSG:4549）", parameter="crs")
+    bad = np.flatnonzero(~shapely.is_valid(geoms) & ~shapely.is_missing(geoms))
+    if len(bad):
+        raise InvalidGeometry(f"第 {bad[0] + 1} 个要素的几何无效：{shapely.is_valid_reason(geoms[bad[0]])}",
+                              parameter=parameter)
+    ids = [f.get("id") if isinstance(f, dict) else None for f in feats]
+    if "id" not in frame.columns and all(i is not None for i in ids):
+        frame["id"] = [str(i) for i in ids]
+    return frame
+
+
+def compare_upload(catalog, a: str, doc, *, crs=None, key: str = "id", by: str | None = None,
+                   with_geometry: bool = False) -> Comparison:
+    """Layer ``a`` (the current state) against an uploaded version ``doc`` (a GeoJSON FeatureCollection)."""
+    zones = _zones(catalog, by)
+    return compare_frames(catalog.read(a), frame_from_geojson(doc, crs=crs), a_label=a, b_label="上传的版本",
+                          key=key, zones=zones, zones_label=by, with_geometry=with_geometry)
+
+
+def _zones(catalog, by):
+    if by is None:
+        return None
+    layer = catalog.get(by)
+    if not layer.is_polygonal:
+        raise InvalidParameter(f"汇总图层 {by} 不是面图层（by must be a polygon layer）", parameter="by")
+    return catalog.read(by)
+
+
 def compare(catalog, a: str, b: str, *, key: str = "id", by: str | None = None,
             with_geometry: bool = False) -> Comparison:
     """Compare catalog layers ``a`` (before) and ``b`` (after); ``by``: a polygon layer to summarise by."""
     fa, fb = catalog.read(a), catalog.read(b)
-    zones = None
-    if by is not None:
-        layer = catalog.get(by)
-        if not layer.is_polygonal:
-            raise InvalidParameter(f"汇总图层 {by} 不是面图层（by must be a polygon layer）", parameter="by")
-        zones = catalog.read(by)
+    zones = _zones(catalog, by)
     return compare_frames(fa, fb, a_label=a, b_label=b, key=key, zones=zones, zones_label=by,
                           with_geometry=with_geometry)

@@ -151,3 +151,16 @@ def test_compare_catalog_layers_and_cli(tmp_path, states):
     assert status[4] == "status：实施中 → 已完成"
     r = CliRunner().invoke(cli, ["compare", "low_efficiency_land", "no_such_layer"])
     assert r.exit_code == 2 and "错误：" in r.output
+
+
+def test_geometry_tolerance(before):
+    """A parcel moved by 5 cm has changed; one moved by 1 mm (a CRS round trip's noise is far less) has not."""
+    def shifted(metres):
+        out = before.copy()
+        x, y = TO_GK.transform(*np.asarray(out.loc["DX-001", "geometry"].exterior.coords).T)
+        lon, lat = TO_LL.transform(x + metres, y)
+        out.loc["DX-001", "geometry"] = shapely.Polygon(np.column_stack([lon, lat]))
+        return out
+    assert compare_frames(before, shifted(0.001)).counts["changed"] == 0
+    c = compare_frames(before, shifted(0.05))
+    assert c.counts["changed"] == 1 and c.features[0].geometry_changed

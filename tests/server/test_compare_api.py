@@ -53,3 +53,39 @@ def test_compare_bad_input(client, params, status, param):
     assert r.status_code == status and r.headers["content-type"].startswith("application/problem+json")
     if param:
         assert r.json()["parameter"] == param
+
+
+def test_compare_an_uploaded_version(client):
+    c, catalog = client
+    import json
+
+    import geopandas as gpd  # noqa: F401  (to_json below)
+    frame = catalog.read("land_v2")
+    doc = json.loads(frame.to_json(drop_id=True))
+    r = c.post("/compare", json={"a": "low_efficiency_land", "b": doc, "by": "parks"})
+    assert r.status_code == 200, r.text
+    up = r.json()
+    ref = c.get("/compare", params={"a": "low_efficiency_land", "b": "land_v2", "by": "parks"}).json()
+    assert up["counts"] == ref["counts"] and up["lost_mu"] == ref["lost_mu"] and up["b"] == "上传的版本"
+    # the same version sent in EPSG:4549 metres, with crs
+    from kfqmap.crs import transform_frame
+    doc_gk = json.loads(transform_frame(frame, "EPSG:4549").to_json(drop_id=True))
+    r = c.post("/compare", json={"a": "low_efficiency_land", "b": doc_gk, "crs": "EPSG:4549"})
+    assert r.json()["counts"] == ref["counts"]
+    assert r.json()["lost_mu"] == pytest.approx(ref["lost_mu"], abs=0.01)
+
+
+@pytest.mark.parametrize("b,crs,param", [
+    ({"type": "Feature"}, None, "b"),
+    ({"type": "FeatureCollection", "features": []}, None, "b"),
+    ({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"id": "x"},
+      "geometry": {"type": "Point", "coordinates": [500000, 3500000]}}]}, None, "crs"),
+    ({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"id": "x"},
+      "geometry": {"type": "Polygon", "coordinates": [[[121, 31], [121.01, 31.01], [121.01, 31], [121, 31.01], [121, 31]]]}}]},
+     None, "b"),
+])
+def test_compare_upload_bad_input(client, b, crs, param):
+    c, _ = client
+    r = c.post("/compare", json={"a": "low_efficiency_land", "b": b, "crs": crs})
+    assert r.status_code == 400, r.text
+    assert r.json()["parameter"] == param
