@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -24,7 +25,8 @@ import shapely.geometry
 from pydantic import BaseModel, Field
 
 from .area import ellipsoidal_area, to_equal_area
-from .errors import InvalidParameter
+from .crs import parse_crs, transform_geometry
+from .errors import InvalidGeometry, InvalidParameter
 from .models import jsonable
 from .units import mu_from_m2
 
@@ -254,11 +256,6 @@ MAX_UPLOAD_FEATURES = 50_000
 def frame_from_geojson(doc, *, crs=None, parameter: str = "b"):
     """A GeoJSON FeatureCollection (an imported version of a layer) → GeoDataFrame in EPSG:4326, checked: a
     FeatureCollection of features with valid geometries, coordinates in ``crs`` (default WGS 84)."""
-    import geopandas as gpd
-
-    from .crs import parse_crs, transform_geometry
-    from .errors import InvalidGeometry
-
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
         raise InvalidGeometry("需要 GeoJSON FeatureCollection（a FeatureCollection is needed）", parameter=parameter)
     feats = doc["features"]

@@ -21,7 +21,7 @@ Statuses (``STATUSES``), best to worst where they rank:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 
 PLAN_START = 2021
@@ -211,7 +211,6 @@ def assess(rule: Rule, actuals: dict[int, Decimal], year: int) -> Assessment:
 
 
 def _with_target(rule: Rule, target: Decimal) -> Rule:
-    from dataclasses import replace
     return replace(rule, target=target)
 
 
