@@ -1368,7 +1368,7 @@ CATALOG = [
          style=style(fill="#ffffff", fill_opacity=1.0, stroke="#333333", stroke_width=1.5, radius=4, z=70)),
     dict(id="indicators", title_zh="发展指标", title_en="Indicators", group="指标", kind="table", geometry_type="None",
          plan_section="表1；表2；正文",
-         description="表1（“十三五”完成情况，23行）、表2（“十四五”指标体系，29行）逐行录入，文字与规划原文一致，数值可解析时另给数值列；另加正文中的其他数量目标（table=正文，附章节与原句）。layer_id 为空表示全区。表1中 growth_text 为“十三五”规划年均增长，actual_growth_text 为实际年均增长。",
+         description="表1（“十三五”完成情况，23行）、表2（“十四五”指标体系，29行）逐行录入，文字与规划原文一致，数值可解析时另给数值列；另加正文中的其他数量目标（table=正文，附章节与原句）。layer_id 为空表示全区。表1中 growth_text 为“十三五”规划年均增长，actual_growth_text 为实际年均增长。每行另有监测模型：direction（方向）、qualifier（规划限定词）、measure（计量方式）、monitored、warn_threshold（预警阈值），依据见 model_basis，规划未说明处见 model_note；实际值不在此处，保存在内置数据库。",
          schematic=False, illustrative=False, accuracy_m=None,
          style=style(label=False)),
 ]
