@@ -145,3 +145,27 @@ def test_bad_status_year(server, query):
     client, _ = server
     r = client.get("/indicators/status", params=query)
     assert r.status_code == 400 and r.json()["parameter"] == "year"
+
+
+def test_concurrent_writes_over_http_and_from_another_connection(server):
+    """Eight PUTs at once over HTTP while another connection (as the CLI would) loads a batch: every value lands,
+    none is lost to a lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, settings = server
+    ids = ["t2_05", "t2_06", "t2_08", "t2_13", "t2_16", "t2_17", "t2_18", "t2_28"]
+
+    def put(iid):
+        return client.put(f"/indicators/{iid}/actuals/2024", json={"value": "50", "source": "并发"}).status_code
+
+    other = load_catalog(settings)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(put, iid) for iid in ids]
+            batch = [monitor.Entry(iid, 2021, "1", "批量") for iid in ("t2_25", "t2_29")]
+            monitor.load_actuals(other, batch, by="cli", via="xlsx")
+            assert [f.result() for f in futures] == [200] * 8
+    finally:
+        other.store.close()
+    rows = {(i, y) for i, y, *_ in _actuals_rows(settings)}
+    assert {(i, 2024) for i in ids} | {("t2_25", 2021), ("t2_29", 2021)} <= rows
