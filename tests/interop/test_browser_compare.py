@@ -58,12 +58,13 @@ def server(tmp_path_factory):
     catalog.add_layer(Layer(id="land_v2", title_zh="低效用地（新版）", title_en="Parcels v2", group="额外", kind="extra",
                             geometry_type="Polygon", source="frame", file="(frame)", plan_section="（测试）",
                             description="测试用的新版地块", style=Style(fill="#7b4fa0")), pd.concat([after, new]))
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}", catalog
     srv.should_exit = True
     thread.join(timeout=10)
 
 
-def test_compare_panel_lists_and_draws_the_differences(chromium, make_offline_context, server, artifacts):
+def test_compare_panel_lists_and_draws_the_differences(chromium, make_offline_context, server, artifacts, tmp_path):
+    server, server_catalog = server
     context, log = make_offline_context(chromium, viewport={"width": 1366, "height": 800})
     page = context.new_page()
     errors: list[str] = []
@@ -118,6 +119,20 @@ def test_compare_panel_lists_and_draws_the_differences(chromium, make_offline_co
         page.locator("#cmp-side").click()
         assert page.locator("#swipe-map").count() == 0
         assert page.evaluate("() => window.kfqMap.getContainer().clientWidth") == width
+        # an imported version (a GeoJSON file) against the current layer
+        upload = tmp_path / "parcels_v2.geojson"
+        upload.write_text(server_catalog.read("land_v2").to_json(drop_id=True), encoding="utf-8")
+        page.locator("#cmp-file").set_input_files(str(upload))
+        page.locator("#cmp-run").click()
+        page.wait_for_function("() => document.querySelector('#tab-compare').dataset.compared.includes('上传')",
+                               timeout=30_000)
+        items = page.locator("#cmp-list li")
+        assert sorted(items.nth(i).get_attribute("data-change") for i in range(items.count())) == \
+            ["added", "changed", "changed", "removed"]
+        page.locator("#cmp-swipe").click()
+        page.wait_for_function("() => window.kfqSwipeMap && window.kfqSwipeMap.isSourceLoaded('kfq-swipe-upload')",
+                               timeout=30_000)
+        page.locator("#cmp-swipe").click()
         assert not log.blocked and not errors, errors
     finally:
         context.close()

@@ -3,7 +3,7 @@
 // the differences highlighted — added green, removed red, changed amber (the earlier outline dashed). A swipe
 // (卷帘) shows layer A left of the handle and layer B right of it, on two synchronised maps.
 
-import { getJSON } from './api.js';
+import { getJSON, postJSON } from './api.js';
 import { h, fmt } from './util.js';
 
 const SRC = 'kfq-compare';
@@ -18,6 +18,18 @@ export function renderCompare(app, container) {
   const first = all.find((l) => l.id === 'low_efficiency_land') ? 'low_efficiency_land' : all[0]?.id;
   const selA = h('select', { id: 'cmp-a', 'aria-label': '图层 A（之前）' }, all.map((l) => opt(l, first)));
   const selB = h('select', { id: 'cmp-b', 'aria-label': '图层 B（之后）' }, all.map((l) => opt(l, first)));
+  const file = h('input', { type: 'file', id: 'cmp-file', accept: '.geojson,.json,application/geo+json', 'aria-label': '或上传 B 的 GeoJSON 文件' });
+  const fileCrs = h('select', { id: 'cmp-file-crs', 'aria-label': '上传文件的坐标系' },
+    ['EPSG:4326', 'EPSG:4490', 'EPSG:4549', 'EPSG:4528', 'GCJ-02'].map((c) => h('option', { value: c }, c)));
+  let upload = null;      // {name, doc}: an imported version of layer A, compared instead of layer B
+  file.addEventListener('change', async () => {
+    upload = null;
+    const f = file.files[0];
+    if (!f) return;
+    try { upload = { name: f.name, doc: JSON.parse(await f.text()) }; } catch {
+      out.replaceChildren(h('p', { class: 'error' }, `无法读取 ${f.name}：不是有效的 GeoJSON`)); file.value = '';
+    }
+  });
   const selBy = h('select', { id: 'cmp-by', 'aria-label': '汇总图层' }, h('option', { value: '' }, '不汇总'),
     polygons.map((l) => opt(l, 'parks')));
   const run = h('button', { type: 'button', id: 'cmp-run', class: 'primary' }, '对比');
@@ -26,29 +38,42 @@ export function renderCompare(app, container) {
   const out = h('div', { id: 'cmp-result' });
   container.replaceChildren(
     h('div', { class: 'cmp-form' },
-      h('label', {}, 'A（之前）', selA), h('label', {}, 'B（之后）', selB), h('label', {}, '按区域汇总', selBy),
+      h('label', {}, 'A（之前）', selA), h('label', {}, 'B（之后）', selB),
+      h('label', {}, '或上传 B', h('span', { class: 'cmp-file' }, file, fileCrs)), h('label', {}, '按区域汇总', selBy),
       h('div', { class: 'cmp-actions' }, run, swipe, side)),
     h('p', { class: 'hint' }, '按要素编号（id）匹配 A 与 B：新增为绿色，删除为红色，修改为橙色（虚线为修改前的轮廓）。面积为 CGCS2000 椭球面积。'),
     out);
   let swiper = null;
+  let bData = null;       // the uploaded version's changed features, drawn on the second map instead of a layer
   run.addEventListener('click', async () => {
     out.replaceChildren(h('div', { class: 'loading' }, '正在对比…'));
     const params = new URLSearchParams({ a: selA.value, b: selB.value, geometry: 'true' });
     if (selBy.value) params.set('by', selBy.value);
     let c;
-    try { c = await getJSON(`/compare?${params}`); } catch (e) {
+    try {
+      c = upload
+        ? await postJSON('/compare', { a: selA.value, b: upload.doc, crs: fileCrs.value === 'GCJ-02' ? 'gcj02' : fileCrs.value,
+          by: selBy.value || null, geometry: true })
+        : await getJSON(`/compare?${params}`);
+    } catch (e) {
       out.replaceChildren(h('p', { class: 'error' }, `对比失败：${e.message}`)); return;
     }
+    if (upload) c.b = `上传：${upload.name}`;
+    // the second map draws the uploaded version itself when it is lon/lat, else the changed features (the server
+    // returns those in WGS 84)
+    bData = !upload ? null : (['EPSG:4326', 'EPSG:4490'].includes(fileCrs.value) ? upload.doc
+      : { type: 'FeatureCollection', features: c.features.filter((f) => f.change !== 'removed' && f.geometry)
+        .map((f) => ({ type: 'Feature', geometry: f.geometry, properties: { id: f.id } })) });
     container.dataset.compared = `${c.a}|${c.b}`;
     draw(app, c);
     out.replaceChildren(...result(app, c));
-    swipe.disabled = side.disabled = c.a === c.b;
+    swipe.disabled = side.disabled = !upload && c.a === c.b;
   });
   const toggle = (btn, mode) => {
     const was = swiper?.mode;
     if (swiper) { swiper.close(); swiper = null; swipe.classList.remove('active'); side.classList.remove('active'); }
     if (was === mode) return;
-    swiper = new Swipe(app, selA.value, selB.value, mode);
+    swiper = new Swipe(app, selA.value, bData ? 'upload' : selB.value, mode, bData);
     btn.classList.add('active');
   };
   swipe.addEventListener('click', () => toggle(swipe, 'swipe'));
@@ -116,7 +141,7 @@ function fitTo(app, g) {
  *  it. 并排 ('side'): the main map in the left half, the second in the right half. The main map shows layer A only,
  *  the second layer B only; closing restores the main map's layers and size. */
 class Swipe {
-  constructor(app, a, b, mode = 'swipe') {
+  constructor(app, a, b, mode = 'swipe', bData = null) {
     this.app = app;
     this.mode = mode;
     const map = app.map;
@@ -137,7 +162,7 @@ class Swipe {
     // eslint-disable-next-line no-undef
     this.map2 = new maplibregl.Map({ container: this.box, style, center: map.getCenter(), zoom: map.getZoom(),
       bearing: map.getBearing(), pitch: map.getPitch(), interactive: false, attributionControl: false });
-    this.map2.on('load', () => { this.bLayer = addItemsLayer(this.map2, b, '#7b4fa0'); });
+    this.map2.on('load', () => { this.bLayer = addItemsLayer(this.map2, b, '#7b4fa0', bData); });
     window.kfqSwipeMap = this.map2;
     this.sync = () => this.map2.jumpTo({ center: map.getCenter(), zoom: map.getZoom(), bearing: map.getBearing(), pitch: map.getPitch() });
     map.on('move', this.sync);
@@ -193,10 +218,10 @@ function hasStyleLayers(app, id) {
 
 /** A layer's features (GET /collections/{id}/items) drawn as a GeoJSON overlay: for layers the plan style lacks
  *  (extra layers, an imported version) and for the swipe's second map. */
-function addItemsLayer(map, id, colour) {
+function addItemsLayer(map, id, colour, data = null) {
   const source = `kfq-swipe-${id}`;
   const layers = [`${source}-fill`, `${source}-line`, `${source}-point`];
-  map.addSource(source, { type: 'geojson', data: `/collections/${encodeURIComponent(id)}/items?f=json&limit=10000` });
+  map.addSource(source, { type: 'geojson', data: data || `/collections/${encodeURIComponent(id)}/items?f=json&limit=10000` });
   map.addLayer({ id: layers[0], type: 'fill', source, filter: ['==', ['geometry-type'], 'Polygon'],
     paint: { 'fill-color': colour, 'fill-opacity': 0.3 } });
   map.addLayer({ id: layers[1], type: 'line', source, filter: ['!=', ['geometry-type'], 'Point'],
