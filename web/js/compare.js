@@ -18,13 +18,16 @@ export function renderCompare(app, container) {
   const first = all.find((l) => l.id === 'low_efficiency_land') ? 'low_efficiency_land' : all[0]?.id;
   const selA = h('select', { id: 'cmp-a', 'aria-label': '图层 A（之前）' }, all.map((l) => opt(l, first)));
   const selB = h('select', { id: 'cmp-b', 'aria-label': '图层 B（之后）' }, all.map((l) => opt(l, first)));
-  const file = h('input', { type: 'file', id: 'cmp-file', accept: '.geojson,.json,application/geo+json', 'aria-label': '或上传 B 的 GeoJSON 文件' });
+  const file = h('input', { type: 'file', id: 'cmp-file', class: 'sr-only', accept: '.geojson,.json,application/geo+json', 'aria-label': '或上传 B 的 GeoJSON 文件' });
+  const fileName = h('span', { class: 'file-name' }, '未选择文件');
+  const pick = h('label', { class: 'file-pick', for: 'cmp-file' }, '选择 GeoJSON…');
   const fileCrs = h('select', { id: 'cmp-file-crs', 'aria-label': '上传文件的坐标系' },
     ['EPSG:4326', 'EPSG:4490', 'EPSG:4549', 'EPSG:4528', 'GCJ-02'].map((c) => h('option', { value: c }, c)));
   let upload = null;      // {name, doc}: an imported version of layer A, compared instead of layer B
   file.addEventListener('change', async () => {
     upload = null;
     const f = file.files[0];
+    fileName.textContent = f ? f.name : '未选择文件';
     if (!f) return;
     try { upload = { name: f.name, doc: JSON.parse(await f.text()) }; } catch {
       out.replaceChildren(h('p', { class: 'error' }, `无法读取 ${f.name}：不是有效的 GeoJSON`)); file.value = '';
@@ -39,7 +42,8 @@ export function renderCompare(app, container) {
   container.replaceChildren(
     h('div', { class: 'cmp-form' },
       h('label', {}, 'A（之前）', selA), h('label', {}, 'B（之后）', selB),
-      h('label', {}, '或上传 B', h('span', { class: 'cmp-file' }, file, fileCrs)), h('label', {}, '按区域汇总', selBy),
+      h('div', { class: 'cmp-row' }, h('span', {}, '或上传 B'), h('span', { class: 'cmp-file' }, file, pick, fileName, fileCrs)),
+      h('label', {}, '按区域汇总', selBy),
       h('div', { class: 'cmp-actions' }, run, swipe, side)),
     h('p', { class: 'hint' }, '按要素编号（id）匹配 A 与 B：新增为绿色，删除为红色，修改为橙色（虚线为修改前的轮廓）。面积为 CGCS2000 椭球面积。'),
     out);
