@@ -46,7 +46,6 @@ ROUTERS: list[str] = [
     "server.routers.features",
     "server.routers.stats",
     "server.routers.indicators",
-    "server.routers.compare",
     "server.routers.query",
     "server.routers.web",
     "server.routers.tiles",

@@ -8,7 +8,6 @@ import { readHash, writeHash } from './hash.js';
 import { openFeaturePopup, hitsAt } from './popup.js';
 import { renderStats } from './stats.js';
 import { renderIndicators } from './monitor.js';
-import { renderCompare } from './compare.js';
 import { DrawTools } from './draw.js';
 import { Exporter } from './exporter.js';
 import { BASEMAPS, addBasemap } from './basemaps.js';
@@ -117,7 +116,6 @@ class App {
 
     renderStats(this, $('#tab-stats'));
     renderIndicators(this, $('#tab-indicators'));
-    renderCompare(this, $('#tab-compare'));
   }
 
   styleFor(base) {
