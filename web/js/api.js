@@ -27,6 +27,16 @@ export async function postJSON(url, body, { signal } = {}) {
   return resp.json();
 }
 
+export async function putJSON(url, body, { signal } = {}) {
+  const resp = await fetch(url, {
+    method: 'PUT', signal,
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!resp.ok) throw new ApiError(await problemMessage(resp), resp.status, url);
+  return resp.json();
+}
+
 /** Fetch a file (GET or POST) and hand it to the browser as a download. */
 export async function download(url, { method = 'GET', body = null, fallbackName = 'kfqmap-export' } = {}) {
   const init = { method };
