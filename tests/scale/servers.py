@@ -59,12 +59,12 @@ class Process:
         self._out.close()
 
 
-def start_worker(port: int, env_extra: dict, workdir: Path, name: str = "worker") -> Process:
+def start_worker(port: int, env_extra: dict, workdir: Path, name: str = "worker", workers: int = 1) -> Process:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KFQMAP_STORE": "files", "KFQMAP_DATA_DIR": str(workdir / "data"),
            "KFQMAP_SCRATCH_DIR": str(workdir / "scratch"), "KFQMAP_API_WARM_UP": "false",
            "KFQMAP_TILE_WARM_UP": "false", **env_extra}
     proc = Process(name, [sys.executable, "-m", "kfqmap.cli.main", "serve", "--host", "127.0.0.1", "--port",
-                          str(port), "--log-level", "warning"], env, workdir / f"{name}.log")
+                          str(port), "--workers", str(workers), "--log-level", "warning"], env, workdir / f"{name}.log")
     try:
         proc.wait_http(f"http://127.0.0.1:{port}/conformance")
     except BaseException:

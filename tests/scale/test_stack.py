@@ -199,3 +199,30 @@ def test_a_worker_killed_mid_load_costs_no_request(stack):
             t.join(timeout=60)
     failed = [r for r in results if r[1] not in (200, 204)]
     assert not failed, failed[:10]
+
+
+def test_serve_workers_2_shares_one_port_and_sees_every_edit(pg_pair, tmp_path):
+    """``kfqmap serve --workers 2``: two processes on one port (uvicorn), each with its own caches keyed by the
+    data version: after an edit no request, whichever process answers it, returns the old value."""
+    primary, _ = pg_pair
+    port = free_port()
+    tmp_path.chmod(0o755)
+    server = start_worker(port, {"KFQMAP_EXTRA_LAYERS": f"sites={primary.dsn}#public.sites"}, tmp_path,
+                          name="serve-workers-2", workers=2)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            for _ in range(40):
+                r = client.get("/collections/sites/items/S5", headers={"Connection": "close"})
+                assert r.status_code == 200 and r.json()["properties"]["name"] == "更新地块5"
+            primary.psql("UPDATE public.sites SET name = '第二次编辑' WHERE id = 'S5'")
+            wait_for(lambda: client.get("/collections/sites/items/S5").json()["properties"]["name"] == "第二次编辑",
+                     timeout=PATIENCE_S, what="the edit")
+
+            def every_answer_new():     # new connections, so both processes answer (the kernel spreads them)
+                return {client.get("/collections/sites/items/S5", headers={"Connection": "close"})
+                        .json()["properties"]["name"] for _ in range(20)} == {"第二次编辑"}
+            wait_for(every_answer_new, timeout=PATIENCE_S, what="every process to serve the edit")
+        children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
+        assert len(children) >= 2, "uvicorn started two worker processes"
+    finally:
+        server.stop()
