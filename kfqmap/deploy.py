@@ -81,18 +81,18 @@ class NginxOptions:
             raise InvalidParameter("至少需要一个 KFQMap 工作进程地址（--upstream 主机:端口）", parameter="upstream")
         for value in self.upstreams:
             if not value or any(c in value for c in " ;{}\n'\""):
-                raise InvalidParameter(f"工作进程地址 '{value}' 无效：写成 主机:端口 或 unix:/路径",
+                raise InvalidParameter(f"--upstream 工作进程地址 '{value}' 无效：写成 主机:端口 或 unix:/路径",
                                        parameter="upstream")
         for name in ("listen", "server_name", "cache_dir", "runtime_dir", "pid_file", "log_dir", "tls_cert", "tls_key",
                      "tls_listen", "user", "cache_max_size", "worker_processes"):
             value = getattr(self, name)
             if value is not None and (not str(value).strip() or any(c in str(value) for c in ";{}\n'\"")):
-                raise InvalidParameter(f"{name} 的值 '{value}' 不能为空，也不能含有 ; {{ }} 引号或换行",
+                raise InvalidParameter(f"--{name.replace('_', '-')} 的值 '{value}' 不能为空，也不能含有 ; {{ }} 引号或换行",
                                        parameter=name)
         if (self.tls_cert is None) != (self.tls_key is None):
             raise InvalidParameter("TLS 需要同时给出证书和私钥（--tls-cert 与 --tls-key）", parameter="tls-key")
         if not 1 <= int(self.tile_valid_s) <= 3600:
-            raise InvalidParameter("瓦片缓存有效期应在 1–3600 秒之间", parameter="tile-valid")
+            raise InvalidParameter("--tile-valid 瓦片缓存有效期应在 1–3600 秒之间", parameter="tile-valid")
 
 
 _PROBLEMS = {
