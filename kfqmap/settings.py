@@ -85,6 +85,21 @@ class CatalogSettings(BaseSettings):
                 if source == "file"}
 
 
+class PostgresSettings(BaseSettings):
+    """How KFQMap talks to PostgreSQL. ``KFQMAP_PG_PREPARED_STATEMENTS`` (default true): psycopg prepares a
+    statement that one connection runs 5 times; behind pgbouncer in *transaction* pooling (before pgbouncer 1.21)
+    a prepared statement is lost when the next transaction lands on another server connection, so set it false
+    there (``docs/deploy.md``). Read when a connection is opened."""
+
+    model_config = SettingsConfigDict(env_prefix="KFQMAP_")
+
+    pg_prepared_statements: bool = True
+
+    def connect_kwargs(self) -> dict:
+        """Extra ``psycopg.connect`` arguments."""
+        return {} if self.pg_prepared_statements else {"prepare_threshold": None}
+
+
 def _default_scratch_root() -> Path:
     import os
     import tempfile

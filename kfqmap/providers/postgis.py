@@ -26,6 +26,7 @@ import numpy as np
 import shapely
 
 from ..errors import DataSourceError, FeatureNotFound, InvalidParameter, StoreUnavailable
+from ..settings import PostgresSettings
 from ..stores import postgis as pg
 from .base import Snapshot, WriteOp, WriteResult
 from .gpkg import feature_geometry
@@ -170,7 +171,7 @@ class PostGISProvider:
                     self._read_pool = ConnectionPool(self.loc.dsn, min_size=1, max_size=READ_POOL_SIZE, open=True,
                                                      timeout=pg.CONNECT_TIMEOUT, name=f"kfqmap-{self.layer_id}",
                                                      kwargs={"autocommit": True, "application_name": "kfqmap",
-                                                             **kwargs})
+                                                             **kwargs, **PostgresSettings().connect_kwargs()})
         return self._read_pool
 
     def _replica_set(self):

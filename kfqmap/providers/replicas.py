@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..errors import DataSourceError
+from ..settings import PostgresSettings
 
 log = logging.getLogger("kfqmap.providers.replicas")
 
@@ -161,7 +162,8 @@ class ReplicaSet:
                     replica.pool = ConnectionPool(
                         replica.dsn, min_size=0, max_size=REPLICA_POOL_SIZE, open=True, timeout=REPLICA_CONNECT_S,
                         name=f"kfqmap-replica-{replica.name}",
-                        kwargs={"autocommit": True, "application_name": "kfqmap", "connect_timeout": 2})
+                        kwargs={"autocommit": True, "application_name": "kfqmap", "connect_timeout": 2,
+                                **PostgresSettings().connect_kwargs()})
                 pool = replica.pool
         return pool
 
@@ -235,7 +237,8 @@ class ReplicaSet:
         try:
             if conn is None or conn.closed or conn.broken:
                 conn = self._conns[key] = psycopg.connect(dsn, autocommit=True, connect_timeout=2,
-                                                          application_name="kfqmap-replica-check")
+                                                          application_name="kfqmap-replica-check",
+                                                          **PostgresSettings().connect_kwargs())
             return conn.execute(sql).fetchone()
         except BaseException:
             bad = self._conns.pop(key, None)

@@ -108,3 +108,63 @@ def replica_entry(replica: Cluster) -> str:
     """How a deployment names the replica in KFQMAP_PG_REPLICAS (the server only; database and user come from
     each layer's location)."""
     return f"host={replica.socket_dir} port={replica.port}"
+
+
+class Bouncer:
+    """Debian's pgbouncer in front of ``cluster`` on a unix socket in its own temp dir (as ``postgres`` under
+    root: pgbouncer refuses to run as root), in ``mode`` pooling."""
+
+    def __init__(self, cluster: Cluster, mode: str = "transaction", port: int = 6432):
+        import shutil
+        import subprocess
+
+        exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        if not Path(exe).exists():
+            raise ClusterError("pgbouncer not found: run `bash scripts/install-system.sh` (Debian package pgbouncer)")
+        self.root = Path(tempfile.mkdtemp(prefix="kfqmap-bouncer-"))
+        self.port, self.cluster = port, cluster
+        (self.root / "users.txt").write_text(f'"{cluster.user}" ""\n')
+        (self.root / "pgbouncer.ini").write_text(f"""[databases]
+{cluster.dbname} = host={cluster.socket_dir} port={cluster.port} dbname={cluster.dbname}
+
+[pgbouncer]
+listen_addr =
+unix_socket_dir = {self.root}
+listen_port = {port}
+auth_type = trust
+auth_file = {self.root}/users.txt
+pool_mode = {mode}
+default_pool_size = 4
+max_client_conn = 300
+logfile = {self.root}/pgbouncer.log
+pidfile = {self.root}/pgbouncer.pid
+""")
+        cmd = [exe, str(self.root / "pgbouncer.ini")]
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            for p in (self.root, *self.root.iterdir()):
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(lambda: self.proc.poll() is not None or (self.root / f".s.PGSQL.{port}").exists(),
+                 what="pgbouncer to listen")
+        if self.proc.poll() is not None:
+            raise ClusterError(f"pgbouncer exited: {(self.root / 'pgbouncer.log').read_text(errors='replace')}")
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://{self.cluster.user}@/{self.cluster.dbname}?host={self.root}&port={self.port}"
+
+    def stop(self) -> None:
+        import shutil
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)     # its own session: runuser and pgbouncer, nothing else
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        shutil.rmtree(self.root, ignore_errors=True)
