@@ -81,6 +81,7 @@ class PostGISProvider:
         self._replica_settings = ReplicaSettings()
         self._track_lsn = bool(self._replica_settings.replica_list())
         self._need_lsn = 0
+        self._lsn_lock = threading.Lock()
         self._lsn_version: str | None = None
         self._replicas = None
 
@@ -191,10 +192,14 @@ class PostGISProvider:
         rs = self._replica_set()
         if rs is None:
             return False, None
+        from psycopg_pool import PoolTimeout
+
         for replica in rs.candidates(self._need_lsn):
             try:
                 with rs.pool(replica).connection() as conn:
                     return True, fn(conn)
+            except PoolTimeout:
+                continue      # its connections are all busy (or it is going down: the checker will say): next
             except Exception as exc:
                 if not is_replica_failure(exc):
                     raise
@@ -318,8 +323,9 @@ class PostGISProvider:
         has replayed that far (set before the version is published, so no read of it can go to a replica
         that lacks it)."""
         if position is not None and version != self._lsn_version:
-            self._need_lsn = max(self._need_lsn, lsn_int(position))
-            self._lsn_version = version
+            with self._lsn_lock:      # the poller and a writer may both get here: the larger position wins
+                self._need_lsn = max(self._need_lsn, lsn_int(position))
+                self._lsn_version = version
 
     # ------------------------------------------------------------------ reading (in-memory mode)
     def snapshot(self) -> Snapshot:
@@ -368,7 +374,8 @@ class PostGISProvider:
             self._note_lsn(result.version, position)   # read-your-writes: replicas only once they replayed it
             self._latest = result.version          # read-your-writes without waiting for the poller
         elif position is not None:
-            self._need_lsn = max(self._need_lsn, lsn_int(position))
+            with self._lsn_lock:
+                self._need_lsn = max(self._need_lsn, lsn_int(position))
         return result
 
     def _run_write(self, fn):
