@@ -50,12 +50,21 @@ def stop_server(cluster: Cluster, mode: str = "fast") -> None:
     cluster._run(str(PG_BIN / "pg_ctl"), "-D", str(cluster.root / "data"), "-m", mode, "-w", "-t", "60", "stop")
 
 
-def start_primary() -> Cluster:
+def start_primary_empty() -> Cluster:
+    """A cluster with PostGIS and room for more connections than the store tests (servers × pools, walsenders)."""
     primary = start_cluster()
     try:
-        # more connections than the store tests: two servers × pools, the replica's walsender
         stop_server(primary)
         start_server(primary)
+    except BaseException:
+        primary.stop()
+        raise
+    return primary
+
+
+def start_primary() -> Cluster:
+    primary = start_primary_empty()
+    try:
         primary.psql(PARCELS_SQL)
     except BaseException:
         primary.stop()
