@@ -31,7 +31,7 @@ from ..stores import postgis as pg
 from .base import Snapshot, WriteOp, WriteResult
 from .gpkg import feature_geometry
 from .postgis_pushdown import key_condition
-from .replicas import ReplicaSettings, is_replica_failure, lsn_int
+from .replicas import ReplicaSettings, is_replica_failure, lsn_int, replica_dsn
 
 log = logging.getLogger("kfqmap.providers.postgis")
 
@@ -80,6 +80,8 @@ class PostGISProvider:
         # read replicas: the WAL position a read must see (that of the newest version known here), and the set
         self._replica_settings = ReplicaSettings()
         self._track_lsn = bool(self._replica_settings.replica_list())
+        for entry in self._replica_settings.replica_list():    # a mistake stops the start, not each read
+            replica_dsn(self.loc.dsn, entry)
         self._need_lsn = 0
         self._lsn_lock = threading.Lock()
         self._lsn_version: str | None = None

@@ -116,3 +116,22 @@ def test_a_replica_that_goes_down_is_skipped_without_an_error(provider, pg_pair)
     assert results == [(False, 60000)] * 20
     start_server(replica)
     wait_for(lambda: parcels.read(on_standby), timeout=15, what="the restarted replica to return")
+
+
+def test_a_malformed_replica_entry_stops_the_start_with_one_line(pg_pair, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    primary, _ = pg_pair
+    env = {**os.environ, "KFQMAP_STORE": "files", "KFQMAP_DATA_DIR": str(tmp_path),
+           "KFQMAP_EXTRA_LAYERS": f"sites={primary.dsn}#public.sites",
+           "KFQMAP_PG_REPLICAS": "host=/tmp/x port=5433 password=secret"}
+    proc = subprocess.run([sys.executable, "-m", "kfqmap.cli.main", "serve", "--port", "1"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "KFQMAP_PG_REPLICAS" in proc.stderr and "secret" not in proc.stderr
+    env["KFQMAP_PG_REPLICAS"] = "host='unterminated"
+    proc = subprocess.run([sys.executable, "-m", "kfqmap.cli.main", "serve", "--port", "1"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "KFQMAP_PG_REPLICAS" in proc.stderr and "Traceback" not in proc.stderr
