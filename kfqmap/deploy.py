@@ -5,6 +5,7 @@ writes it; ``deploy/nginx.conf`` in the repository is its output for the default
 
 * **load balancing** over the workers (``upstream``, ``least_conn``, kept-alive connections, a failed worker
   skipped for ``fail_timeout``; idempotent requests retried once on another worker when one dies mid-request);
+  ``sticky`` keeps a client on one worker (by address or session cookie, consistent hashing);
 * **the tile cache** (``proxy_cache``) for ``/tiles/…`` and ``/collections/{id}/tiles/…``: keyed by host + URL,
   kept ``tile_valid_s`` seconds, then *revalidated* with the worker's ETag (``proxy_cache_revalidate``: the
   worker answers 304 when the tile is unchanged). The worker's ETag includes the layer's data version, so an
@@ -27,6 +28,7 @@ No geometry, no HTTP framework: plain text from options.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +74,10 @@ class NginxOptions:
     #: the user they run as)
     user: str | None = "www-data"
     worker_processes: str = "auto"
+    #: how a client is matched to a worker: ``""`` (least connections), ``"ip"`` or ``"cookie:NAME"`` (the same
+    #: worker for the same address / session cookie, consistent hashing: a user's reads then follow their writes
+    #: at once, see docs/deploy.md "read-your-writes")
+    sticky: str = ""
     limits: AppLimits = field(default_factory=AppLimits)
 
     def __post_init__(self):
@@ -89,6 +95,9 @@ class NginxOptions:
             if value is not None and (not str(value).strip() or any(c in str(value) for c in ";{}\n'\"")):
                 raise InvalidParameter(f"--{name.replace('_', '-')} 的值 '{value}' 不能为空，也不能含有 ; {{ }} 引号或换行",
                                        parameter=name)
+        if self.sticky not in ("", "ip") and not re.fullmatch(r"cookie:[A-Za-z0-9_]+", self.sticky):
+            raise InvalidParameter(f"--sticky '{self.sticky}' 无效：写成 ip 或 cookie:名称（字母、数字、下划线）",
+                                   parameter="sticky")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise InvalidParameter("TLS 需要同时给出证书和私钥（--tls-cert 与 --tls-key）", parameter="tls-key")
         if not 1 <= int(self.tile_valid_s) <= 3600:
@@ -124,6 +133,8 @@ def render_nginx(opts: NginxOptions | None = None) -> str:
     tls = o.tls_cert is not None
     hsts = '        add_header Strict-Transport-Security "max-age=31536000" always;\n' if tls else ""
     rt, logs = o.runtime_dir.rstrip("/"), o.log_dir.rstrip("/")
+    balance = ("least_conn" if not o.sticky else "hash $binary_remote_addr consistent" if o.sticky == "ip"
+               else f"hash $cookie_{o.sticky.split(':', 1)[1]} consistent")
     upstream_lines = "".join(f"        server {u} max_fails=2 fail_timeout=5s;\n" for u in o.upstreams)
     problems = "".join(
         f"        location = /_kfqmap_problem/{code} {{\n            internal;\n"
@@ -194,7 +205,7 @@ http {{
                application/vnd.oai.openapi+json text/plain text/css application/javascript text/csv;
 
     upstream kfqmap_workers {{
-        least_conn;
+        {balance};
 {upstream_lines}        keepalive 32;
     }}
 

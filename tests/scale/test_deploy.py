@@ -41,6 +41,7 @@ def test_the_shipped_config_is_the_commands_default_output():
     (["--tls-cert", "/etc/ssl/a.pem"], "--tls-key"),
     (["--server-name", "a}b"], "--server-name"),
     (["--tile-valid", "0"], "tile-valid"),
+    (["--sticky", "cookie:a b"], "--sticky"),
 ])
 def test_bad_options_are_one_line_errors(args, word):
     result = CliRunner().invoke(cli, ["deploy", "nginx", *args])
@@ -57,6 +58,7 @@ def test_written_config_passes_nginx_t(tmp_path):
     assert result.exit_code == 0, result.output
     text = out.read_text(encoding="utf-8")
     assert all(f"server 127.0.0.1:{p} " in text for p in (9001, 9002, 9003))
+    assert "least_conn;" in text
     check = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(out), "-e", str(tmp_path / "e.log")],
                            capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stderr
@@ -92,3 +94,18 @@ def test_tls_example_serves_https_with_hsts_and_redirects_http(tmp_path):
         if nginx is not None:
             nginx.stop()
         worker.stop()
+
+
+@pytest.mark.parametrize("sticky, line", [("ip", "hash $binary_remote_addr consistent;"),
+                                          ("cookie:kfqmap_session", "hash $cookie_kfqmap_session consistent;")])
+def test_sticky_routing_is_valid_nginx(tmp_path, sticky, line):
+    out = tmp_path / "nginx.conf"
+    out.write_text(render_nginx(NginxOptions(
+        upstreams=["127.0.0.1:9001", "127.0.0.1:9002"], listen=f"127.0.0.1:{free_port()}", sticky=sticky,
+        cache_dir=str(tmp_path / "cache"), runtime_dir=str(tmp_path), pid_file=str(tmp_path / "nginx.pid"),
+        log_dir=str(tmp_path), user=nginx_user())), encoding="utf-8")
+    text = out.read_text(encoding="utf-8")
+    assert line in text and "least_conn" not in text
+    check = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(out), "-e", str(tmp_path / "e.log")],
+                           capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr

@@ -183,6 +183,30 @@ def test_a_replica_stopped_mid_load_costs_no_request(stack):
     assert not failed, failed[:10]
 
 
+def test_sticky_nginx_keeps_a_client_on_one_worker(stack):
+    """``--sticky ip``: every request of one client reaches the same worker (whose reads follow its writes)."""
+    work = stack["work"] / "sticky"
+    work.mkdir()
+    work.chmod(0o755)
+    listen = free_port()
+    conf = work / "nginx.conf"
+    conf.write_text(render_nginx(NginxOptions(
+        upstreams=[f"127.0.0.1:{p}" for p in stack["ports"]], listen=f"127.0.0.1:{listen}", sticky="ip",
+        cache_dir=str(work / "cache"), runtime_dir=str(work), pid_file=str(work / "nginx.pid"), log_dir=str(work),
+        user=nginx_user(), worker_processes="1")), encoding="utf-8")
+    nginx = start_nginx(conf, work, listen)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{listen}", timeout=30) as client:
+            for i in range(12):
+                assert client.get("/collections/sites/items", params={"limit": 1, "offset": i},
+                                  headers={"Connection": "close"}).status_code == 200
+    finally:
+        nginx.stop()
+    used = set(re.findall(r"/collections/sites/items\S* HTTP/1.1\" 200 .* upstream=(\S+)",
+                          (work / "kfqmap-access.log").read_text()))
+    assert len(used) == 1, used
+
+
 def test_a_worker_killed_mid_load_costs_no_request(stack):
     stop, results = threading.Event(), []
     threads = [threading.Thread(target=_load, args=(stack["url"], stop, 1000 + k, results)) for k in range(2)]
