@@ -48,8 +48,12 @@ class CatalogSettings(BaseSettings):
     geodata_dir: Path = GEODATA_DIR
     extra_layers: str = ""
     #: ``gpkg``: the plan layers are served from the embedded, writable GeoPackage store in ``data_dir``
-    #: (created and seeded from ``geodata_dir`` on first use); ``files``: read-only, straight from the files
-    store: Literal["gpkg", "files"] = "gpkg"
+    #: (created and seeded from ``geodata_dir`` on first use); ``files``: read-only, straight from the files;
+    #: ``postgis``: from tables in the PostgreSQL database ``store_dsn`` (seeded on first use; shared by workers
+    #: on several machines — ``kfqmap.providers.postgis_store``, docs/deploy.md)
+    store: Literal["gpkg", "files", "postgis"] = "gpkg"
+    #: the database of ``store=postgis`` (a libpq URI or ``host=… dbname=…``; no password: PGPASSWORD/~/.pgpass)
+    store_dsn: str = ""
     data_dir: Path = Field(default_factory=default_data_dir)
 
     def store_path(self) -> Path:

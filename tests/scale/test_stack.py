@@ -38,7 +38,9 @@ def stack(pg_pair):
     if nginx_user() == "root":
         work.chmod(0o755)
     env = {"KFQMAP_EXTRA_LAYERS": f"parcels={primary.dsn}#public.parcels;sites={primary.dsn}#public.sites",
-           "KFQMAP_PG_REPLICAS": replica_entry(replica), "KFQMAP_PG_REPLICA_MAX_LAG_S": "2"}
+           "KFQMAP_PG_REPLICAS": replica_entry(replica), "KFQMAP_PG_REPLICA_MAX_LAG_S": "2",
+           # the plan layers in PostgreSQL too (seeded by whichever worker starts first), as on several machines
+           "KFQMAP_STORE": "postgis", "KFQMAP_STORE_DSN": primary.dsn}
     ports = [free_port(), free_port()]
     workers = []
     nginx = None
@@ -140,6 +142,22 @@ def test_a_write_through_kfqmap_reads_back_through_every_worker(stack):
     for port in stack["ports"]:
         wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/collections/parcels/items/P777", timeout=10)
                  .json()["properties"]["status"] == "实施中", timeout=PATIENCE_S, what=f"the write on worker {port}")
+    # a plan layer (KFQMAP_STORE=postgis): written through KFQMap's catalog on "another machine"
+    from kfqmap.catalog import load_catalog
+    from kfqmap.settings import CatalogSettings
+
+    catalog = load_catalog(CatalogSettings(store="postgis", store_dsn=primary.dsn))
+    try:
+        project = catalog.read("key_projects").index[0]
+        catalog.collection("key_projects").update(project, {"properties": {"name": "跨机器编辑"}})
+    finally:
+        for layer in catalog.layers:
+            provider = catalog.collection(layer.id).provider
+            if isinstance(provider, PostGISProvider):
+                provider.close()
+    for port in stack["ports"]:
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/collections/key_projects/items/{project}", timeout=10)
+                 .json()["properties"]["name"] == "跨机器编辑", timeout=PATIENCE_S, what=f"the plan edit on {port}")
 
 
 def _load(url: str, stop: threading.Event, seed: int, results: list) -> None:
