@@ -105,3 +105,16 @@ def test_new_plan_data_reseeds_unedited_layers_and_keeps_edited_ones(pg_pair, tm
         assert second.read("rivers").loc[rivers_id, "name"] == "新版河流名"        # unedited: re-seeded
     finally:
         close_all(second)
+
+
+def test_store_postgis_without_a_dsn_or_with_a_password_is_a_one_line_start_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    for dsn, word in (("", "KFQMAP_STORE_DSN"), ("postgresql://gis:secret@db/kfq", "PGPASSWORD")):
+        env = {**os.environ, "KFQMAP_STORE": "postgis", "KFQMAP_STORE_DSN": dsn, "KFQMAP_DATA_DIR": str(tmp_path)}
+        proc = subprocess.run([sys.executable, "-m", "kfqmap.cli.main", "layers"], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-500:]
+        assert word in proc.stderr and "secret" not in proc.stderr
