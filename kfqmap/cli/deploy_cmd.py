@@ -30,10 +30,11 @@ def deploy_group():
 @click.option("--tls-key", default=None, help="TLS 私钥（PEM）")
 @click.option("--sticky", default="", show_default=True, metavar="ip|cookie:NAME",
               help="同一客户端（按地址或会话 Cookie）总由同一工作进程应答，保存后立即读到自己的修改；默认按最少连接分配")
+@click.option("--pmtiles-dir", default=None, help="由 nginx 直接提供的预生成瓦片包目录（kfqmap tiles seed 的输出），路径 /pmtiles/")
 @click.option("--user", default="www-data", show_default=True, help="nginx 工作进程的系统用户（'' 表示不写 user 行）")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None, help="写入文件（默认打印）")
 def nginx_cmd(upstreams, workers, first_port, listen, server_name, cache_dir, cache_max_size, runtime_dir, pid_file,
-              log_dir, tile_valid, tls_cert, tls_key, sticky, user, out):
+              log_dir, tile_valid, tls_cert, tls_key, sticky, pmtiles_dir, user, out):
     """生成 nginx.conf：对多个 kfqmap serve 工作进程做负载均衡；缓存矢量/PNG 瓦片并按 ETag 重新验证（编辑后瓦片
     及时更新）；MVT 的 gzip 原样透传；请求大小与超时与应用一致；可选 TLS（HTTPS）与 HSTS。
 
@@ -49,7 +50,7 @@ def nginx_cmd(upstreams, workers, first_port, listen, server_name, cache_dir, ca
     text = render_nginx(NginxOptions(
         upstreams=list(upstreams), listen=listen, server_name=server_name, cache_dir=cache_dir,
         cache_max_size=cache_max_size, runtime_dir=runtime_dir, pid_file=pid_file, log_dir=log_dir, tile_valid_s=tile_valid,
-        tls_cert=tls_cert, tls_key=tls_key, sticky=sticky, user=user or None))
+        tls_cert=tls_cert, tls_key=tls_key, sticky=sticky, pmtiles_dir=pmtiles_dir, user=user or None))
     if out is None:
         click.echo(text, nl=False)
         return

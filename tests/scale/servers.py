@@ -78,7 +78,7 @@ def nginx_user() -> str | None:
     return pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None
 
 
-def start_nginx(conf: Path, prefix: Path, port: int) -> Process:
+def start_nginx(conf: Path, prefix: Path, port: int, ready: str = "/conformance") -> Process:
     if not Path(NGINX).exists():
         raise RuntimeError("nginx not found: run `bash scripts/install-system.sh` (Debian package nginx)")
     check = subprocess.run([NGINX, "-t", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
@@ -88,7 +88,7 @@ def start_nginx(conf: Path, prefix: Path, port: int) -> Process:
     proc = Process("nginx", [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log"),
                              "-g", "daemon off;"], dict(os.environ), prefix / "nginx.out")
     try:
-        proc.wait_http(f"http://127.0.0.1:{port}/conformance")
+        proc.wait_http(f"http://127.0.0.1:{port}{ready}")
     except BaseException:
         proc.stop()
         raise

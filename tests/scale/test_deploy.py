@@ -109,3 +109,39 @@ def test_sticky_routing_is_valid_nginx(tmp_path, sticky, line):
     check = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(out), "-e", str(tmp_path / "e.log")],
                            capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stderr
+
+
+def test_nginx_serves_a_seeded_pmtiles_archive_with_byte_ranges(tmp_path):
+    import os
+    import sys
+
+    tmp_path.chmod(0o755)
+    archives = tmp_path / "pmtiles"
+    archives.mkdir()
+    seed = subprocess.run([sys.executable, "-m", "kfqmap.cli.main", "tiles", "seed", "--zooms", "9-10", "--quiet",
+                           "--processes", "1", "--out", str(archives / "plan.pmtiles")],
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "KFQMAP_STORE": "files"}, capture_output=True,
+                          text=True, timeout=300)
+    assert seed.returncode == 0, seed.stderr[-2000:]
+    data = (archives / "plan.pmtiles").read_bytes()
+    listen = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(render_nginx(NginxOptions(
+        upstreams=[f"127.0.0.1:{free_port()}"], listen=f"127.0.0.1:{listen}", pmtiles_dir=str(archives),
+        cache_dir=str(tmp_path / "cache"), runtime_dir=str(tmp_path), pid_file=str(tmp_path / "nginx.pid"),
+        log_dir=str(tmp_path), user=nginx_user(), worker_processes="1")), encoding="utf-8")
+    nginx = start_nginx(conf, tmp_path, listen, ready="/pmtiles/plan.pmtiles")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{listen}", timeout=30) as client:
+            head = client.get("/pmtiles/plan.pmtiles", headers={"Range": "bytes=0-126"})
+            assert head.status_code == 206 and head.content == data[:127] and head.content[:7] == b"PMTiles"
+            assert head.headers["content-type"] == "application/vnd.pmtiles"
+            assert head.headers["content-range"] == f"bytes 0-126/{len(data)}"
+            tail = client.get("/pmtiles/plan.pmtiles", headers={"Range": f"bytes={len(data) - 100}-"})
+            assert tail.status_code == 206 and tail.content == data[-100:]
+            etag = head.headers["etag"]
+            assert client.get("/pmtiles/plan.pmtiles", headers={"If-None-Match": etag}).status_code == 304
+            outside = client.get("/pmtiles/../nginx.conf")            # nothing outside the folder is served
+            assert outside.status_code != 200 and "worker_processes" not in outside.text
+    finally:
+        nginx.stop()
