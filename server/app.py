@@ -50,6 +50,7 @@ ROUTERS: list[str] = [
     "server.routers.tiles",
     "server.routers.styles",
     "server.routers.export",
+    "server.routers.compare",
 ]
 
 

@@ -13,6 +13,7 @@ import click
 from ..errors import KFQMapError
 from .analysis_cmds import progress_cmd, query_cmd, stats_cmd
 from .catalog_cmds import layers_cmd, show_cmd
+from .compare_cmd import compare_cmd
 from .deploy_cmd import deploy_group
 from .export_cmds import export_cmd
 from .serve_cmd import serve_cmd
@@ -31,7 +32,7 @@ class KFQMapGroup(click.Group):
 def commands() -> list[click.Command]:
     """Every top-level command of ``kfqmap`` (``--help`` lists them by name)."""
     return [layers_cmd, show_cmd, serve_cmd, export_cmd, tiles_group, stats_cmd, query_cmd, progress_cmd,
-            deploy_group]
+            compare_cmd, deploy_group]
 
 
 @click.group(cls=KFQMapGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -14,6 +14,7 @@ import { CoordTools } from './coords.js';
 import { AttributeTable } from './attrtable.js';
 import { Printer } from './print.js';
 import { store } from './store.js';
+import { CompareTool } from './compare.js';
 
 const DEFAULT_VIEW = { center: [121.02, 31.36], zoom: 11.6 };
 const HIGHLIGHT_SRC = 'kfq-highlight';
@@ -26,6 +27,7 @@ class App {
     this.config = { tianditu_key: '', online_basemaps: true };
     this.layers = new LayerManager(this);
     this.draw = new DrawTools(this);
+    this.compare = new CompareTool(this);
     this._indicators = null;
     this.ready = false;
   }
@@ -348,6 +350,7 @@ class App {
       try { await navigator.clipboard.writeText(location.href); setStatus('已复制当前视图链接'); } catch { setStatus(location.href, { timeout: 15000 }); }
     });
     $('#btn-near').addEventListener('click', () => this.openNear());
+    $('#btn-compare').addEventListener('click', () => this.compare.open());
     const tabs = $$('.tab');
     for (const t of tabs) {
       t.addEventListener('click', () => this.showTab(t.dataset.tab));
