@@ -218,6 +218,15 @@ class PostGISProvider:
             done, result = self._on_replica(fn)
             if done:
                 return result
+            try:
+                with self._pool().connection() as conn:
+                    return fn(conn)
+            except psycopg.errors.QueryCanceled:
+                raise                      # a statement timeout: running it again would only double the work
+            except psycopg.OperationalError as exc:
+                # a pooled connection the server closed (it restarted, or cut idle sessions): the pool drops it;
+                # a read can be run again on a fresh one, once
+                log.info("PostGIS read retried on a new connection for %s: %s", self.loc.describe(), exc)
             with self._pool().connection() as conn:
                 return fn(conn)
         except (psycopg.OperationalError, PoolTimeout) as exc:
@@ -315,10 +324,45 @@ class PostGISProvider:
                                " FROM pg_stat_all_tables WHERE relid = %s", (self._oid,)).fetchone()
             return f"pg{self._oid}-s{'-'.join(str(v) for v in (row or ())[:4])}", row[4] if row else None
 
-        with self._lock:
-            version, position = self._run(read)
+        try:
+            with self._lock:
+                version, position = self._run(read)
+        except StoreUnavailable:
+            fallback = self._version_from_replica()
+            if fallback is None:
+                raise
+            version, position = fallback
+            with self._lsn_lock:     # no more than that replica holds can be asked while the primary is away
+                if version != self._lsn_version:
+                    log.warning("PostGIS primary of %s does not answer: reading version %s from a replica "
+                                "(writes wait for the primary)", self.loc.describe(), version)
+                self._need_lsn, self._lsn_version = lsn_int(position), version
+            return version
         self._note_lsn(version, position)
         return version
+
+    def _version_from_replica(self) -> tuple[str, str] | None:
+        """While the primary does not answer: the counter as a replica holds it (it is replicated with the rows)
+        and that replica's replayed position, so reads go on from the replicas. None without usable replicas."""
+        from psycopg_pool import PoolTimeout
+
+        rs = self._replica_set() if self._mode == "trigger" else None
+        if rs is None:
+            return None
+        for replica in rs.candidates(0):
+            try:
+                with rs.pool(replica).connection() as conn:
+                    row = conn.execute("SELECT (SELECT version FROM kfqmap.table_versions WHERE table_oid = %s), "
+                                       "pg_last_wal_replay_lsn()::text", (self._oid,)).fetchone()
+                replica.replay_lsn = max(replica.replay_lsn, lsn_int(row[1]))   # known now, not at the next check
+                return f"pg{self._oid}-{row[0] or 0}", row[1]
+            except PoolTimeout:
+                continue
+            except Exception as exc:
+                if not is_replica_failure(exc):
+                    return None
+                rs.failed(replica, exc)
+        return None
 
     def _note_lsn(self, version: str, position: str | None) -> None:
         """Remember the primary's WAL position at which ``version`` was first seen: reads need a replica that

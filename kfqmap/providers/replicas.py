@@ -215,8 +215,8 @@ class ReplicaSet:
                 replica.up, replica.reason = False, "not in recovery (promoted?)"
                 continue
             replica.replay_lsn = lsn_int(lsn)
-            if replica.replay_lsn >= self.primary_lsn:
-                replica.caught_up_at = now
+            if replica.replay_lsn >= self.primary_lsn or primary_now is None:
+                replica.caught_up_at = now      # (a primary that does not answer: no lag can be told)
             lagging = now - replica.caught_up_at > self.max_lag_s
             if lagging != replica.lagging:
                 log.warning("PostgreSQL replica %s %s", replica.name,
@@ -317,6 +317,8 @@ def is_replica_failure(exc: BaseException) -> bool:
     import psycopg
     from psycopg_pool import PoolTimeout
 
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return False               # a statement timeout (57014) says nothing about the replica
     if isinstance(exc, (psycopg.OperationalError, PoolTimeout)):
         return True
     state = getattr(getattr(exc, "diag", None), "sqlstate", None) or getattr(exc, "sqlstate", None) or ""

@@ -135,3 +135,29 @@ def test_a_malformed_replica_entry_stops_the_start_with_one_line(pg_pair, tmp_pa
     proc = subprocess.run([sys.executable, "-m", "kfqmap.cli.main", "serve", "--port", "1"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "KFQMAP_PG_REPLICAS" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_reads_go_on_from_the_replica_while_the_primary_is_down(provider, pg_pair):
+    from kfqmap.errors import StoreUnavailable
+
+    primary, replica = pg_pair
+    parcels = provider("parcels")
+    parcels.apply([WriteOp("update", feature_id="P11", feature={"properties": {"name": "停机前写入"}})])
+    wait_for(lambda: parcels.read(on_standby), what="the replica to replay the write")
+    name = "SELECT name FROM parcels WHERE id = 'P11'"
+    stop_server(primary)
+    try:
+        import time
+
+        for _ in range(20):        # 2 s of polls against a primary that is gone: the version still answers
+            assert parcels.version()
+            assert parcels.read(lambda c: (on_standby(c), c.execute(name).fetchone()[0])) == (True, "停机前写入")
+            time.sleep(0.1)
+        with pytest.raises(StoreUnavailable):     # writes wait for the primary: a clean 503, nothing half-done
+            parcels.apply([WriteOp("update", feature_id="P11", feature={"properties": {"name": "写不进"}})])
+    finally:
+        start_server(primary)
+    wait_for(lambda: replica_sql(replica, "SELECT status FROM pg_stat_wal_receiver") == "streaming", timeout=30,
+             what="the replica to stream from the restarted primary")
+    parcels.apply([WriteOp("update", feature_id="P11", feature={"properties": {"name": "恢复后写入"}})])
+    assert parcels.read(lambda c: c.execute(name).fetchone()[0]) == "恢复后写入"
