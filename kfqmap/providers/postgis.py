@@ -224,9 +224,10 @@ class PostGISProvider:
             except psycopg.errors.QueryCanceled:
                 raise                      # a statement timeout: running it again would only double the work
             except psycopg.OperationalError as exc:
-                # a pooled connection the server closed (it restarted, or cut idle sessions): the pool drops it;
-                # a read can be run again on a fresh one, once
+                # a pooled connection the server closed (it restarted, or cut idle sessions): test the idle ones
+                # (the dead are replaced) and run the read again, once
                 log.info("PostGIS read retried on a new connection for %s: %s", self.loc.describe(), exc)
+                self._pool().check()
             with self._pool().connection() as conn:
                 return fn(conn)
         except (psycopg.OperationalError, PoolTimeout) as exc:
