@@ -327,7 +327,13 @@ class PostGISProvider:
 
         try:
             with self._lock:
-                version, position = self._run(read)
+                had_connection = self._conn is not None and not self._conn.closed
+                try:
+                    version, position = self._run(read)
+                except StoreUnavailable:
+                    if not had_connection:   # the server did not take a new connection: it is down
+                        raise
+                    version, position = self._run(read)    # the kept one was cut (restart, idle time-out)
         except StoreUnavailable:
             fallback = self._version_from_replica()
             if fallback is None:
