@@ -118,3 +118,23 @@ def test_store_postgis_without_a_dsn_or_with_a_password_is_a_one_line_start_erro
                               text=True, timeout=120)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-500:]
         assert word in proc.stderr and "secret" not in proc.stderr
+
+
+def test_indicator_actuals_are_refused_cleanly_with_the_postgis_store(stores):
+    """Actuals live in the GeoPackage only (for now): with the PostGIS store the status still answers and entering
+    one is a 4xx problem, never a 500."""
+    _, pg_settings, _ = stores
+    app = create_app(pg_settings)
+    try:
+        with TestClient(app) as client:
+            status = client.get("/indicators/status")
+            assert status.status_code == 200, status.text[:300]
+            first = client.get("/indicators").json()
+            indicator = (first.get("indicators") or first.get("features") or [{}])[0]
+            ind_id = indicator.get("id") or indicator.get("properties", {}).get("id")
+            put = client.put(f"/indicators/{ind_id}/actuals/2023", json={"value": 1, "source": "测试"})
+            assert 400 <= put.status_code < 500, put.text[:300]
+            assert put.headers["content-type"].startswith("application/problem+json")
+            assert "KFQMAP_STORE" in put.json()["detail"], put.text[:300]
+    finally:
+        close_all(app.state.catalog)
