@@ -64,7 +64,7 @@ class ActualsStore:
     def of(cls, catalog) -> "ActualsStore | None":
         """The actuals of ``catalog``'s embedded store; None when the catalog serves files (``KFQMAP_STORE=files``)."""
         store = getattr(catalog, "store", None)
-        if store is None:
+        if store is None or not hasattr(store, "conn"):   # files, or the PostGIS store: no GeoPackage to keep them
             return None
         cached = _BY_STORE.get(store)
         if cached is None:
@@ -75,8 +75,8 @@ class ActualsStore:
     def require(catalog) -> "ActualsStore":
         a = ActualsStore.of(catalog)
         if a is None:
-            raise ReadOnlyLayer("指标实际值保存在内置数据库中；当前以只读文件方式运行（KFQMAP_STORE=files），无法录入"
-                                "（actuals need the embedded store）", parameter="indicator")
+            raise ReadOnlyLayer("指标实际值保存在内置数据库中；当前的存储方式（KFQMAP_STORE=files 或 postgis）无法录入"
+                                "（actuals need the embedded GeoPackage store）", parameter="indicator")
         return a
 
     # the store's own connection and thread lock (kfqmap.providers.gpkg.GeoPackageStore): one writer at a time

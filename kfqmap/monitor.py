@@ -211,7 +211,7 @@ def indicator_status(catalog, year: int | None = None, *, table: str | None = No
     notes = ["规划路径为 2020 年值（或首个实际值；累计指标为 0）到目标值的直线，是规划的节奏，不是完成情况；"
              "无实际值时状态为“无数据”"]
     if store is None:
-        notes.append("当前以只读文件方式运行（KFQMAP_STORE=files）：没有实际值")
+        notes.append("当前的存储方式（KFQMAP_STORE=files 或 postgis）不保存实际值：没有实际值")
     return StatusReport(year=year, counts=counts, warnings=warnings, indicators=items, store=store is not None,
                         notes=notes)
 

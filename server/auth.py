@@ -55,9 +55,10 @@ MAX_NOTE = 500
 
 
 def open_accounts(catalog, settings) -> AccountStore:
-    """The accounts of the store the catalog uses (its GeoPackage; created when the plan is served from files)."""
-    store = getattr(catalog, "store", None)
-    return AccountStore.open(store.path if store is not None else settings.catalog.store_path())
+    """The accounts of the store the catalog uses (its GeoPackage); with the plan served from files or from a
+    PostGIS store (``KFQMAP_STORE=files|postgis``), a GeoPackage at the store path in the data directory."""
+    path = getattr(getattr(catalog, "store", None), "path", None)
+    return AccountStore.open(path if path is not None else settings.catalog.store_path())
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
