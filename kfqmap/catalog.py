@@ -10,6 +10,7 @@ per data version: treat them as read-only (``.copy()`` before modifying).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,7 +20,10 @@ from .errors import DataSourceError, KFQMapError, LayerNotFound
 from .models import GROUPS, Layer, Style
 from .providers import FrameProvider, open_provider
 from .providers.gpkg import GeoPackageLayer, GeoPackageStore
+from .providers.store_imports import store_layers
 from .settings import CatalogSettings
+
+log = logging.getLogger("kfqmap.catalog")
 
 
 class Catalog:
@@ -43,7 +47,8 @@ class Catalog:
 
     def _provider(self, layer: Layer):
         """The store for the seeded plan layers, else the provider the layer's ``source`` names."""
-        if self.store is not None and self.store.has_layer(layer.id) and layer.source in SEEDED_SOURCES:
+        if self.store is not None and self.store.has_layer(layer.id) and layer.source in (*SEEDED_SOURCES,
+                                                                                        STORE_SOURCE):
             return GeoPackageLayer(self.store, layer)
         return open_provider(layer, self.root)
 
@@ -107,6 +112,12 @@ class Catalog:
         provider = FrameProvider(layer.id, frame) if frame is not None else self._provider(layer)
         self._register(layer, provider)
 
+    def remove_layer(self, layer_id: str) -> None:
+        """Forget a layer registered at run time (an undone import that had created it)."""
+        self.get(layer_id)
+        del self._layers[layer_id]
+        del self._collections[layer_id]
+
 
 def check_layers(layers: list[Layer]) -> None:
     """Ids unique, groups known: checked before any data is touched."""
@@ -121,6 +132,8 @@ def check_layers(layers: list[Layer]) -> None:
 
 #: catalog sources that the embedded store takes over when it is enabled (the shipped geodata files)
 SEEDED_SOURCES = ("geojson",)
+#: the source of layers the store defines itself (created by an import; ``providers/store_imports.py``)
+STORE_SOURCE = "store"
 
 
 def parse_figures(value) -> list[dict]:
@@ -161,6 +174,12 @@ def load_catalog(settings: CatalogSettings | None = None) -> Catalog:
         seeds = [(layer, root / layer.file) for layer in layers if layer.source in SEEDED_SOURCES]
         store = GeoPackageStore.open(settings.store_path(), seeds)
     catalog = Catalog(layers, root, store=store)
+    if store is not None:                  # layers created by imports (kfqmap import --new-layer)
+        for layer in store_layers(store):
+            if layer.id in catalog.ids:
+                log.warning("store layer %s is hidden: the catalog now has a layer with that id", layer.id)
+            else:
+                catalog.add_layer(layer)
     for layer_id, (source, location) in settings.extra_layer_sources().items():
         if source == "postgis":
             from .stores.postgis import postgis_layer
