@@ -53,15 +53,19 @@ def map_columns(table: pd.DataFrame, target_columns: list[str] | None, *, user_m
     out: dict[str, pd.Series] = {}
     mapping: list[ColumnMapping] = []
     taken: set[str] = set()
-    alias_of = {a.lower(): t for t, names in ALIASES.items() for a in names}
+    alias_of = {a.lower(): t for t, names in ALIASES.items() for a in (t, *names)}
     for col in table.columns:
         name = str(col)
+        if not targets and name not in user_map and table[col].isna().all():
+            mapping.append(ColumnMapping(name, None, "空列，舍弃"))
+            continue
         if name in user_map:
             target, how = user_map[name], "用户指定"
         elif name.lower() in by_lower and name.lower() not in RESERVED:
             target, how = by_lower[name.lower()], "同名"
         elif name.lower() in alias_of and (not targets or alias_of[name.lower()] in targets) \
-                and alias_of[name.lower()] not in taken and alias_of[name.lower()] not in table.columns:
+                and alias_of[name.lower()] not in taken and (alias_of[name.lower()] == name.lower()
+                                                             or alias_of[name.lower()] not in table.columns):
             target, how = alias_of[name.lower()], "别名"
         elif name.lower() in RESERVED:
             target, how = f"file_{name}", "改名（保留字段）"

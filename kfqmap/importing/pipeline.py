@@ -166,12 +166,6 @@ def prepare(catalog, path: str | Path, opts: ImportOptions) -> PreparedImport:
     target_cols = None if old is None else [c for c in old.columns if c != old.geometry.name]
     mapped, mapping = map_columns(attrs, target_cols, user_map=opts.user_map, keep_unmapped=opts.keep_unmapped)
     report.columns = [{"source": m.source, "target": m.target, "how": m.how} for m in mapping]
-    if new and ("name" not in mapped.columns or mapped["name"].isna().any()):
-        stem = Path(opts.source_name or path.name).stem
-        fill = pd.Series([f"{stem}-{i + 1}" for i in range(len(mapped))], index=mapped.index)
-        missing = mapped["name"].isna() if "name" in mapped.columns else pd.Series(True, index=mapped.index)
-        mapped["name"] = mapped["name"].where(~missing, fill) if "name" in mapped.columns else fill
-        report.warnings.append(f"{int(missing.sum())} 个要素没有名称，按“文件名-序号”命名")
     labels = [(str(n) if isinstance(n, str) and n.strip() else f"第{i + 1}个要素")
               for i, n in enumerate(mapped["name"] if "name" in mapped.columns else [None] * len(mapped))]
     work = np.asarray(geoms, dtype=object).copy()
@@ -183,6 +177,12 @@ def prepare(catalog, path: str | Path, opts: ImportOptions) -> PreparedImport:
                                parameter="file")
     mapped = mapped.iloc[idx].reset_index(drop=True)
     kept = work[idx]
+    if new and ("name" not in mapped.columns or mapped["name"].isna().any()):
+        stem = Path(opts.source_name or path.name).stem
+        fill = pd.Series([f"{stem}-{i + 1}" for i in range(len(mapped))], index=mapped.index)
+        missing = mapped["name"].isna() if "name" in mapped.columns else pd.Series(True, index=mapped.index)
+        mapped["name"] = mapped["name"].where(~missing, fill) if "name" in mapped.columns else fill
+        report.warnings.append(f"{int(missing.sum())} 个要素没有名称，按“文件名-序号”命名")
     dtypes = {} if old is None else {c: old[c].dtype.kind for c in target_cols}
     mapped, problems = check_values(mapped, None if new else layer.id, dtypes, labels=[labels[i] for i in idx])
     report.errors += problems

@@ -40,6 +40,18 @@ def _decode(data: bytes, encoding: str | None) -> tuple[str, str, str]:
         raise InvalidParameter("CSV 既不是 UTF-8 也不是 GBK 编码：请用 --encoding 指定", parameter="encoding") from None
 
 
+def _numeric_if_all(series: pd.Series) -> pd.Series:
+    """A text column whose every non-empty value is a number becomes numeric (codes with leading zeros stay text)."""
+    text = series.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+    filled = text[text != ""]
+    if not len(filled) or filled.str.match(r"^0\d").any():
+        return series.where(text != "", None)
+    numbers = pd.to_numeric(filled, errors="coerce")
+    if numbers.isna().any():
+        return series.where(text != "", None)
+    return pd.to_numeric(text.where(text != "", None), errors="coerce")
+
+
 def read_table(path: Path, *, encoding: str | None, xy: tuple[str, str] | None, wkt_column: str | None,
                sheet: str | None = None) -> Source:
     label = path.name
@@ -100,5 +112,8 @@ def read_table(path: Path, *, encoding: str | None, xy: tuple[str, str] | None, 
         note = f"点坐标来自列 {xcol}（横/东）、{ycol}（纵/北）"
     if len(frame) == 0:
         raise InvalidParameter(f"{label} 中没有数据行", parameter="file")
+    for col in frame.columns:
+        if col != frame.geometry.name:
+            frame[col] = _numeric_if_all(frame[col])
     source = Source(frame=frame, label=label, encoding=enc, encoding_origin=origin, notes=[note])
     return source
