@@ -72,7 +72,7 @@ def read_dxf(path: Path) -> Source:
 
     try:
         doc = ezdxf.readfile(path)
-    except (OSError, ezdxf.DXFError, UnicodeDecodeError, ValueError) as exc:
+    except Exception as exc:             # ezdxf raises many kinds on damaged files; each is the user's file
         raise InvalidParameter(f"无法读取 DXF {path.name}：{exc.__class__.__name__} {str(exc)[:120]}"
                                "（文件不完整或不是 DXF？）", parameter="file") from None
     codepage = doc.header.get("$DWGCODEPAGE", "ANSI_1252")

@@ -30,12 +30,12 @@ import numpy as np
 import pandas as pd
 
 from ..area import ellipsoidal_area
-from ..errors import ImportRejected, InvalidParameter, KFQMapError
+from ..errors import ImportRejected, InvalidParameter
 from ..models import GROUPS, Layer, Style
 from ..providers import store_imports
-from .checks import FAMILIES, check_geometries, dominant_family, family, overlaps
+from .checks import check_geometries, dominant_family, family, overlaps
 from .georef import fit, read_control_points
-from .mapping import check_values, map_columns, required_fields
+from .mapping import check_values, map_columns
 from .placement import place
 from .readers import READER_NAMES, read_source
 from .report import ImportReport
