@@ -42,8 +42,13 @@ def _now() -> str:
 
 
 def _ensure(conn) -> None:
+    """Create the tables (inside the caller's write transaction: a failed first import leaves no trace)."""
     for sql in _TABLES:
         conn.execute(sql)
+
+
+def _has_log(conn) -> bool:
+    return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'kfqmap_imports'").fetchall())
 
 
 def store_layers(store) -> list[Layer]:
@@ -59,14 +64,16 @@ def store_layers(store) -> list[Layer]:
 
 def next_import_id(store) -> int:
     with store._lock:
-        _ensure(store.conn)
+        if not _has_log(store.conn):
+            return 1
         return int(store.conn.execute("SELECT COALESCE(MAX(import_id), 0) + 1 FROM kfqmap_imports").fetchall()[0][0])
 
 
 def import_log(store, layer_id: str | None = None) -> list[dict]:
     """Every import (newest first), without the saved previous rows."""
     with store._lock:
-        _ensure(store.conn)
+        if not _has_log(store.conn):
+            return []
         cur = store.conn.execute(
             "SELECT import_id, layer_id, mode, source, imported_by, imported_at, created_layer, summary_json, "
             "undone_at, undone_by FROM kfqmap_imports WHERE ? IS NULL OR layer_id = ? ORDER BY import_id DESC",
@@ -100,7 +107,6 @@ def commit_table(store, layer: Layer, frame: gpd.GeoDataFrame, *, import_id: int
     frame, json_columns = gpkg._storable(frame)
     with store._lock:
         conn = store.conn
-        _ensure(conn)
         row = store.layer_row(layer.id)
         if new_layer and (row is not None):
             raise InvalidParameter(f"内置数据库中已有图层 {layer.id}", parameter="new_layer")
@@ -108,6 +114,7 @@ def commit_table(store, layer: Layer, frame: gpd.GeoDataFrame, *, import_id: int
             raise InvalidParameter(f"内置数据库中没有图层 {layer.id}", parameter="layer")
         conn.execute("BEGIN IMMEDIATE")
         try:
+            _ensure(conn)
             previous = None if new_layer else _saved_table(conn, layer.id, row)
             gpkg._drop_table(conn, layer.id)
             gpkg._create_feature_table(conn, layer, frame)
@@ -140,7 +147,8 @@ def undo(store, import_id: int, layer: Layer | None, *, user: str | None = None)
     ``layer``: the layer's catalog record (needed to recreate its table). Returns the log entry."""
     with store._lock:
         conn = store.conn
-        _ensure(conn)
+        if not _has_log(conn):
+            raise InvalidParameter(f"没有编号为 {import_id} 的导入", parameter="undo")
         rows = conn.execute("SELECT layer_id, created_layer, previous, undone_at FROM kfqmap_imports "
                             "WHERE import_id = ?", (import_id,)).fetchall()
         if not rows:

@@ -15,7 +15,7 @@ from kfqmap.errors import ImportRejected, InvalidCRS, InvalidParameter, KFQMapEr
 from kfqmap.importing import ImportOptions, prepare, run_import, undo_import
 from kfqmap.providers import store_imports
 from kfqmap.settings import CatalogSettings
-from kfqmap.stats import layer_stats
+from kfqmap.stats import land_progress, layer_stats
 from tests.kfqmap import importfiles as F
 
 MINI = Path(__file__).resolve().parent.parent / "fixtures" / "mini_geodata"
@@ -170,6 +170,10 @@ def test_replace_plan_layer_matches_keeps_plan_layer_and_undo_restores(catalog, 
     assert frame.loc["lel_0", "area_mu"] == pytest.approx(F.pyproj_area_m2(F.PARCELS["新园区甲"]) * 3 / 2000, abs=0.01)
     assert frame.loc["lel_0", "figures"] == old.loc["lel_0", "figures"]             # carried over
     assert int(frame.loc["lel_0", "year"]) == 2022
+    land = land_progress(catalog, 2025)                        # the 5000亩 progress counts the imported parcels
+    assert land.achieved_mu == pytest.approx(F.pyproj_area_m2(F.PARCELS["新园区甲"]) * 3 / 2000, abs=0.01)
+    assert land.identified_mu == pytest.approx(sum(F.pyproj_area_m2(r) for r in F.PARCELS.values()) * 3 / 2000,
+                                               abs=0.03)
     row = catalog.store.layer_row("low_efficiency_land")
     assert row["edited"] == 1                                   # an upgrade will not re-seed over the import
     undo_import(catalog, report.import_id, user="李工")
@@ -293,3 +297,56 @@ def _dwg(files, tmp):
 BAD = {"truncated_zip": _truncated_zip, "shp_without_dbf": _shp_without_dbf,
        "lines_dxf": lambda files, tmp: files["lines_dxf"], "csv_text_coordinate": _csv_text_coordinate,
        "beijing": _beijing, "unguessable": _unguessable, "dwg": _dwg}
+
+
+def test_imports_survive_an_upgrade_of_the_plan_data(files, tmp_path):
+    """A new KFQMap with changed plan data: the replaced plan layer keeps the imported rows (it counts as edited),
+    and a layer created by an import is still there."""
+    import shutil
+
+    geodata = tmp_path / "geodata"
+    shutil.copytree(MINI, geodata)
+    settings = CatalogSettings(geodata_dir=geodata, data_dir=tmp_path / "data")
+    catalog = load_catalog(settings)
+    run_import(catalog, files["shp_zip"], ImportOptions(layer="low_efficiency_land", mode="replace", dry_run=False))
+    run_import(catalog, files["xlsx"], ImportOptions(new_layer="projects", crs="EPSG:4326", dry_run=False))
+    catalog.store.close()
+    land = geodata / "layers" / "low_efficiency_land.geojson"
+    land.write_text(land.read_text(encoding="utf-8").replace("低效地块0", "低效地块零"), encoding="utf-8")
+    upgraded = load_catalog(settings)
+    assert set(upgraded.read("low_efficiency_land")["name"]) == set(F.PARCELS)
+    assert upgraded.store.layer_row("low_efficiency_land")["pending_seed_hash"]
+    assert len(upgraded.read("projects")) == 3
+
+
+KILL_DURING_COMMIT = """
+import os, signal, sys
+from kfqmap.catalog import load_catalog
+from kfqmap.importing import ImportOptions, run_import
+from kfqmap.settings import CatalogSettings
+
+catalog = load_catalog(CatalogSettings(geodata_dir=sys.argv[1], data_dir=sys.argv[2]))
+def trace(sql):   # the new table is written, the log row is next: die here, inside the transaction
+    if sql.lstrip().startswith("INSERT INTO kfqmap_imports"):
+        os.kill(os.getpid(), signal.SIGKILL)
+catalog.store.conn.set_trace_callback(trace)
+run_import(catalog, sys.argv[3], ImportOptions(layer="low_efficiency_land", mode="replace", dry_run=False))
+print("not killed")
+"""
+
+
+def test_kill_9_during_the_commit_leaves_the_store_as_it_was(catalog, files):
+    import subprocess
+    import sys
+
+    before = _store_state(catalog)
+    old = catalog.read("low_efficiency_land").copy()
+    data_dir = catalog.store.path.parent
+    catalog.store.close()
+    proc = subprocess.run([sys.executable, "-c", KILL_DURING_COMMIT, str(MINI), str(data_dir), str(files["shp_zip"])],
+                          capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    again = load_catalog(CatalogSettings(geodata_dir=MINI, data_dir=data_dir))
+    assert _store_state(again) == before
+    assert again.read("low_efficiency_land").drop(columns="geometry").equals(old.drop(columns="geometry"))

@@ -2,6 +2,7 @@
 stats; bad uploads are 4xx problem+json and change nothing; uploads over the limit are 413; undo over HTTP."""
 from __future__ import annotations
 
+import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
 
@@ -48,8 +49,10 @@ def test_dry_run_reports_and_changes_nothing_then_commit_serves_the_layer(client
     stats = client.get("/stats/layers/survey?unit=mu").json()
     assert stats["count"] == 3 and stats["area_m2"] == pytest.approx(
         sum(F.pyproj_area_m2(r) for r in F.PARCELS.values()), abs=0.1)
-    tile = client.get("/tiles/survey/14/13697/6689.mvt")       # the tile over the parcels (120.95°E, 31.33°N)
-    assert tile.status_code == 200 and len(tile.content) > 50
+    tile = client.get("/tiles/survey/14/13696/6689.mvt", headers={"Accept-Encoding": "identity"})   # over 甲
+    assert tile.status_code == 200
+    decoded = mapbox_vector_tile.decode(tile.content)
+    assert "新园区甲" in {f["properties"].get("name") for layer in decoded.values() for f in layer["features"]}
     log = client.get("/imports").json()["imports"]
     assert log[0]["import_id"] == import_id and log[0]["layer_id"] == "survey"
     r = client.post(f"/imports/{import_id}/undo")
