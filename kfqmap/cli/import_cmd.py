@@ -94,7 +94,13 @@ def import_cmd(file, layer, new_layer, title, group, mode, key, crs, swap_xy, en
                          max_rms_m=max_rms, geometry=geometry, user_map=_pairs(mapping),
                          keep_unmapped=not drop_unmapped, accuracy_m=accuracy, illustrative=illustrative, user=user,
                          dry_run=dry_run)
-    report = run_import(catalog, file, opts)
+    if sys.stderr.isatty():         # a progress bar for people; scripts and pipes get the report only
+        stages = ["读取文件", "坐标换算", "检查几何", "字段对应", "重叠统计"] + ([] if dry_run else ["写入"])
+        with click.progressbar(length=len(stages), label="导入", file=sys.stderr, show_eta=False,
+                               item_show_func=lambda s: s or "") as bar:
+            report = run_import(catalog, file, opts, lambda stage: bar.update(1, stage))
+    else:
+        report = run_import(catalog, file, opts)
     click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) if as_json else report.format_text())
     if not report.ok:
         sys.exit(2)

@@ -125,15 +125,19 @@ def _target(catalog, opts: ImportOptions) -> tuple[Layer, bool]:
                  schematic=False, illustrative=opts.illustrative), True
 
 
-def prepare(catalog, path: str | Path, opts: ImportOptions) -> PreparedImport:
+def prepare(catalog, path: str | Path, opts: ImportOptions, progress=None) -> PreparedImport:
     """Everything up to the commit: the report and the layer's new table. Raises on fatal problems (unreadable
-    file, CRS impossible, everything outside Kunshan); per-feature problems are ``report.errors``."""
+    file, impossible CRS, everything outside Kunshan); per-feature problems are ``report.errors``. ``progress``:
+    called with the name of each stage as it starts (the CLI's progress bar)."""
+    step = progress or (lambda stage: None)
+    step("读取文件")
     store = _store(catalog)
     layer, new = _target(catalog, opts)
     path = Path(path)
     source = read_source(path, encoding=opts.encoding, table=opts.table, xy=opts.xy, wkt_column=opts.wkt_column,
                          sheet=opts.sheet)
     label = source.label if not opts.source_name else source.label.replace(path.name, opts.source_name)
+    step("坐标换算")
     control = None
     if opts.control_points:
         src, dst, names = read_control_points(Path(opts.control_points))
@@ -168,6 +172,7 @@ def prepare(catalog, path: str | Path, opts: ImportOptions) -> PreparedImport:
     report.columns = [{"source": m.source, "target": m.target, "how": m.how} for m in mapping]
     labels = [(str(n) if isinstance(n, str) and n.strip() else f"第{i + 1}个要素")
               for i, n in enumerate(mapped["name"] if "name" in mapped.columns else [None] * len(mapped))]
+    step("检查几何")
     work = np.asarray(geoms, dtype=object).copy()
     idx = check_geometries(work, labels, fam, report)
     if not len(idx):
@@ -192,23 +197,35 @@ def prepare(catalog, path: str | Path, opts: ImportOptions) -> PreparedImport:
         if given.isna().any():
             mapped["area_mu"] = given.where(given.notna(), pd.Series(computed, index=mapped.index))
             report.notes.append(f"{int(given.isna().sum())} 个要素没有面积（亩），按椭球面积计算填入 area_mu")
+    step("字段对应")
     accuracy = opts.accuracy_m if opts.accuracy_m is not None else (
         round(max(control.rms_m, 0.01), 3) if control is not None else source.accuracy_m)
-    if accuracy is None:
+    stated = None          # the file's own per-feature accuracy (a re-imported KFQMap export, a survey table)
+    if opts.accuracy_m is None and control is None and "file_accuracy_m" in mapped.columns:
+        stated = pd.to_numeric(mapped["file_accuracy_m"], errors="coerce")
+        if stated.notna().any():
+            report.notes.append(f"{int(stated.notna().sum())} 个要素的定位精度取自文件的 accuracy_m 列")
+        else:
+            stated = None
+    if accuracy is None and (stated is None or stated.isna().any()):
         accuracy = DEFAULT_ACCURACY_M
         report.warnings.append(f"文件没有说明定位精度，accuracy_m 记为 {DEFAULT_ACCURACY_M:g} m（可用 --accuracy 指定）")
     import_id = store_imports.next_import_id(store)
     user = opts.user or _user()
-    prov = {"source": label, "placement": "imported", "accuracy_m": float(accuracy),
+    prov = {"source": label, "placement": "imported",
+            "accuracy_m": float(accuracy if accuracy is not None else DEFAULT_ACCURACY_M),
             "illustrative": bool(opts.illustrative), "schematic": False, "placeholder": False,
             "imported_by": user, "imported_at": _now(), "import_id": import_id}
     for k, v in prov.items():
         mapped[k] = v
+    if stated is not None:
+        mapped["accuracy_m"] = stated.fillna(float(accuracy if accuracy is not None else DEFAULT_ACCURACY_M))
     new_rows = gpd.GeoDataFrame(mapped, geometry=gpd.GeoSeries(kept, crs=4326), crs=4326)
     frame = _combine(old, new_rows, opts, layer, report)
     frame = _tidy_types(frame, old)
     report.features_imported = len(new_rows)
     report.features_after = len(frame)
+    step("重叠统计")
     report.overlaps = overlaps(catalog, kept, skip=layer.id if opts.mode == "replace" else None)
     if fam != "Polygon":
         report.area_m2 = report.area_mu = 0.0
@@ -270,7 +287,13 @@ def _combine(old, new_rows: gpd.GeoDataFrame, opts: ImportOptions, layer: Layer,
     for pos, k in enumerate(old_keys):
         old_pos.setdefault(k, pos)
     new_keys = new_rows[by].astype(str).tolist() if by in new_rows.columns else [""] * n
-    matched = [old_pos.get(k) for k in new_keys]
+    matched: list[int | None] = []
+    for k in new_keys:                 # one old feature matches at most one new one (the first)
+        pos = old_pos.get(k)
+        matched.append(None if pos in matched else pos)
+    twice = [new_keys[i] for i, p in enumerate(matched) if p is None and old_pos.get(new_keys[i]) is not None]
+    if twice:
+        report.warnings.append(f"{len(twice)} 个新要素与前面的新要素对应同一个旧要素（{'、'.join(twice[:5])}），作为新要素导入")
     for i, pos in enumerate(matched):
         if pos is not None:
             ids[i] = str(old["id"].iloc[pos])
@@ -319,15 +342,17 @@ def _tidy_types(frame: gpd.GeoDataFrame, old) -> gpd.GeoDataFrame:
     return frame
 
 
-def run_import(catalog, path: str | Path, opts: ImportOptions) -> ImportReport:
+def run_import(catalog, path: str | Path, opts: ImportOptions, progress=None) -> ImportReport:
     """Prepare and, unless ``opts.dry_run``, commit. A report with errors is never committed (``ImportRejected``)."""
-    prepared = prepare(catalog, path, opts)
+    prepared = prepare(catalog, path, opts, progress)
     report = prepared.report
     if opts.dry_run:
         return report
     if report.errors:
         raise ImportRejected("导入被拒绝，文件未写入：" + "；".join(report.errors[:3])
                              + (f"（共 {len(report.errors)} 个问题，用 --dry-run 查看报告）" if len(report.errors) > 3 else ""))
+    if progress:
+        progress("写入")
     summary = {k: v for k, v in report.to_dict().items() if k not in ("columns", "invalid")}
     store_imports.commit_table(catalog.store, prepared.layer, prepared.frame, import_id=prepared.import_id,
                                mode=opts.mode, source=report.source, user=opts.user or _user(), summary=summary,

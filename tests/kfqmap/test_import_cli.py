@@ -39,7 +39,7 @@ def test_dry_run_then_commit_log_and_undo(env, files):
     assert "survey" not in _run("layers").output
     r = _run("import", files["shp_zip"], "--new-layer", "survey", "--title", "测量地块", "--user", "张工", "--json")
     assert r.exit_code == 0, r.output
-    report = json.loads(r.output)
+    report = json.loads(r.stdout)
     assert report["committed"] and report["import_id"] == 1 and report["features_imported"] == 3
     assert "测量地块" in _run("layers").output
     shown = _run("show", "survey").output
@@ -63,7 +63,7 @@ def test_a_guessed_crs_must_be_confirmed(env, files):
 def test_stats_on_a_file_without_importing_it(env, files):
     r = _run("stats", "--file", files["dxf"], "--crs", "EPSG:4549", "--format", "json")
     assert r.exit_code == 0, r.output
-    data = json.loads(r.output)
+    data = json.loads(r.stdout)
     want = sum(F.pyproj_area_m2(ring) for ring in F.PARCELS.values())
     assert data["area_m2"] == pytest.approx(want, abs=0.1)
     r = _run("stats", "--file", files["dxf"])           # the CRS is only a guess: refused for statistics too
