@@ -113,11 +113,13 @@ def check_geometries(geoms: np.ndarray, labels: list[str], fam: str, report: Imp
 
 
 def overlaps(catalog, geoms: np.ndarray, *, skip: str | None = None) -> list[dict]:
-    """Area (亩) of the import's union inside each polygon layer of the catalog (read from memory only)."""
+    """Area (亩) of the import's union inside each polygon layer of the catalog (read from memory only), leaving out
+    the background group (administrative boundaries and the like cover everything)."""
     if not len(geoms):
         return []
     union = shapely.union_all(geoms)
-    ids = [layer.id for layer in catalog.spatial_layers() if layer.is_polygonal and layer.id != skip]
+    ids = [layer.id for layer in catalog.spatial_layers()
+           if layer.is_polygonal and layer.id != skip and layer.group != "背景"]
     readable, _failed = catalog.readable(ids, in_memory=True)
     out = []
     for lid in readable:

@@ -20,6 +20,7 @@ the others. Every imported feature gets provenance: ``source`` (file and table),
 from __future__ import annotations
 
 import getpass
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,6 +43,7 @@ from .report import ImportReport
 
 MODES = ("append", "replace", "upsert")
 DEFAULT_ACCURACY_M = 10.0
+PREVIEW_MAX = 5000
 _GEOMETRY_OPTIONS = {"polygon": "Polygon", "line": "LineString", "point": "Point"}
 _STYLES = {"Polygon": Style(fill="#2b8cbe", fill_opacity=0.3, stroke="#045a8d", stroke_width=1.2),
            "LineString": Style(stroke="#d95f0e", stroke_width=2.0),
@@ -74,6 +76,7 @@ class ImportOptions:
     illustrative: bool = False
     user: str | None = None
     source_name: str | None = None           # the name the user knows the file by (uploads are renamed)
+    preview: bool = False                    # put the imported features (WGS 84) in ``report.preview``
     dry_run: bool = True
 
 
@@ -224,6 +227,10 @@ def prepare(catalog, path: str | Path, opts: ImportOptions, progress=None) -> Pr
     frame = _combine(old, new_rows, opts, layer, report)
     frame = _tidy_types(frame, old)
     report.features_imported = len(new_rows)
+    if opts.preview:                          # the viewer's overlay before commit (at most PREVIEW_MAX features)
+        cols = [c for c in ("name",) if c in new_rows.columns]
+        shown = new_rows.iloc[:PREVIEW_MAX][cols + ["geometry"]]
+        report.preview = json.loads(shown.to_json(drop_id=True, to_wgs84=False))
     report.features_after = len(frame)
     step("重叠统计")
     report.overlaps = overlaps(catalog, kept, skip=layer.id if opts.mode == "replace" else None)
@@ -353,7 +360,7 @@ def run_import(catalog, path: str | Path, opts: ImportOptions, progress=None) ->
                              + (f"（共 {len(report.errors)} 个问题，用 --dry-run 查看报告）" if len(report.errors) > 3 else ""))
     if progress:
         progress("写入")
-    summary = {k: v for k, v in report.to_dict().items() if k not in ("columns", "invalid")}
+    summary = {k: v for k, v in report.to_dict().items() if k not in ("columns", "invalid", "preview")}
     store_imports.commit_table(catalog.store, prepared.layer, prepared.frame, import_id=prepared.import_id,
                                mode=opts.mode, source=report.source, user=opts.user or _user(), summary=summary,
                                new_layer=report.new_layer,

@@ -41,6 +41,7 @@ class ImportReport:
     overlaps: list[dict[str, Any]] = field(default_factory=list)   # {layer, title, area_mu}
     matching: dict[str, Any] | None = None        # replace/upsert: matched, unmatched_old, unmatched_new
     features_after: int | None = None             # the layer's feature count after the import
+    preview: dict[str, Any] | None = None         # the imported features as GeoJSON (WGS 84), when asked for
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)

@@ -69,6 +69,7 @@ async def post_import(
     control_method: Annotated[str, Form(max_length=12)] = "similarity",
     max_rms: Annotated[float, Form(gt=0, le=1000)] = 1.0,
     user: _Text = None,
+    preview: Annotated[bool, Form(description="true：报告中附上导入要素的 GeoJSON（预览叠加）")] = False,
     commit: Annotated[bool, Form(description="true：写入；默认只检查（dry run）")] = False,
 ):
     exempt_from_timeout(request)
@@ -83,7 +84,8 @@ async def post_import(
                              swap_xy=swap_xy, encoding=encoding, table=table, geometry=geometry, accuracy_m=accuracy,
                              illustrative=illustrative, control_points=control, control_crs=control_crs,
                              control_method=control_method, max_rms_m=max_rms, user=user or "web",
-                             source_name=_safe_name(file.filename), dry_run=not commit)
+                             source_name=_safe_name(file.filename), preview=preview,
+                             dry_run=not commit)
         report = await run_in_threadpool(run_import, catalog, path, opts)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -9,6 +9,7 @@ import { openFeaturePopup, hitsAt } from './popup.js';
 import { renderStats, renderIndicators } from './stats.js';
 import { DrawTools } from './draw.js';
 import { Exporter } from './exporter.js';
+import { Importer } from './importer.js';
 import { BASEMAPS, addBasemap } from './basemaps.js';
 import { CoordTools } from './coords.js';
 import { AttributeTable } from './attrtable.js';
@@ -108,6 +109,7 @@ class App {
     this.map.on('mousemove', debounce((e) => this.hoverCursor(e), 30));
     this.draw.bind();
     this.exporter = new Exporter(this);
+    this.importer = new Importer(this);
     this.attrTable = new AttributeTable(this);
     this.printer = new Printer(this);
     this.bindUi();
@@ -340,6 +342,7 @@ class App {
     for (const b of $$('.toolbar .tool')) b.addEventListener('click', () => this.draw.setMode(b.dataset.tool));
     $('#btn-clear').addEventListener('click', () => this.draw.clearAll());
     $('#btn-export').addEventListener('click', () => this.exporter.open());
+    $('#btn-import').addEventListener('click', () => this.importer.open());
     $('#btn-table').addEventListener('click', () => this.attrTable.openLayer());
     $('#btn-print').addEventListener('click', () => this.printer.open());
     $('#btn-png').addEventListener('click', () => this.exporter.png().catch((e) => setStatus(`导出图片失败：${e.message}`, { error: true })));
