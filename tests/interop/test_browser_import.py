@@ -74,3 +74,18 @@ def test_a_broken_upload_shows_the_server_message(page, tmp_path):
     assert not page.locator("#btn-import-commit").is_enabled()
     assert page.evaluate("document.body.dataset.importPreview") is None
     page.keyboard.press("Escape")
+
+
+def test_overlay_only_keeps_the_preview_on_the_map_without_importing(page, tmp_path):
+    upload = F.shapefile_gbk_zip(tmp_path)
+    page.locator("#btn-import").click()
+    page.set_input_files("#import-file", str(upload))
+    page.fill("#import-new-layer", "overlay_only")
+    page.locator("#btn-import-check").click()
+    page.wait_for_function("document.body.dataset.importPreview === '3'", timeout=30_000)
+    page.locator("#btn-import-overlay").click()
+    assert not page.locator("#dlg-import").evaluate("(d) => d.open")
+    assert page.evaluate("document.body.dataset.importPreview") == "3"           # still on the map
+    assert _fetch_json(page, "/collections/overlay_only")["status"] == 404       # nothing imported
+    page.locator("#btn-clear").click()
+    assert page.evaluate("document.body.dataset.importPreview") is None

@@ -90,3 +90,18 @@ def test_upload_over_the_limit_is_413(client, tmp_path):
     r = _post(client, big, new_layer="big")
     assert r.status_code == 413 and r.headers["content-type"].startswith("application/problem+json")
     assert client.post("/query/geometry", content=b"x" * (3 * 1024 * 1024)).status_code == 413   # others: 2 MB
+
+
+def test_control_points_upload_georeferences_a_local_drawing(client, tmp_path):
+    dxf, csv = F.dxf_local_with_control(tmp_path, residual_m=0.05)
+    with open(dxf, "rb") as a, open(csv, "rb") as b:
+        r = client.post("/imports", files={"file": (dxf.name, a.read()), "control_points": (csv.name, b.read())},
+                        data={"new_layer": "local", "max_rms": "0.1"})
+    assert r.status_code == 200, r.text
+    cp = r.json()["control_points"]
+    assert cp["rms_m"] == pytest.approx(0.05, abs=1e-6) and cp["names"] == ["K1", "K2", "K3", "K4"]
+    assert r.json()["area_m2"] == pytest.approx(sum(F.pyproj_area_m2(x) for x in F.PARCELS.values()), rel=1e-6)
+    with open(dxf, "rb") as a, open(csv, "rb") as b:
+        r = client.post("/imports", files={"file": (dxf.name, a.read()), "control_points": (csv.name, b.read())},
+                        data={"new_layer": "local", "max_rms": "0.01"})
+    assert r.status_code == 400 and r.json()["parameter"] == "control_points" and "RMS" in r.json()["detail"]

@@ -21,10 +21,15 @@ export class Importer {
     for (const el of this.form.querySelectorAll('input, select')) el.addEventListener('change', () => this.invalidate());
     $('#btn-import-check').addEventListener('click', () => this.run(false));
     $('#btn-import-commit').addEventListener('click', () => this.run(true));
-    this.dialog.addEventListener('close', () => this.clearPreview());
+    $('#btn-import-overlay').addEventListener('click', () => { this.keepOverlay = true; this.dialog.close(); });
+    // closing keeps the overlay only after 仅叠加显示 (an overlay-only look at a file: nothing is imported)
+    this.dialog.addEventListener('close', () => { if (!this.keepOverlay) this.clearPreview(); });
+    $('#btn-clear').addEventListener('click', () => this.clearPreview());
   }
 
   open() {
+    this.keepOverlay = false;
+    this.clearPreview();
     const spatial = this.app.catalog.layers.filter((l) => l.geometry_type !== 'None');
     $('#import-layer').replaceChildren(...spatial.map((l) => h('option', { value: l.id }, `${l.title_zh}（${l.id}）`)));
     this.syncTarget();
@@ -41,6 +46,7 @@ export class Importer {
 
   invalidate() {
     $('#btn-import-commit').disabled = true;
+    $('#btn-import-overlay').disabled = true;
     this.checked = null;
   }
 
@@ -79,6 +85,7 @@ export class Importer {
       } else {
         this.showPreview(report.preview);
         $('#btn-import-commit').disabled = !report.ok;
+        $('#btn-import-overlay').disabled = !report.preview?.features?.length;
       }
     } catch (e) {
       this.clearPreview();
@@ -88,6 +95,7 @@ export class Importer {
 
   showError(message) {
     $('#btn-import-commit').disabled = true;
+    $('#btn-import-overlay').disabled = true;
     this.reportEl.replaceChildren(h('p', { class: 'error', role: 'alert' }, message));
   }
 
