@@ -350,3 +350,18 @@ def test_kill_9_during_the_commit_leaves_the_store_as_it_was(catalog, files):
     again = load_catalog(CatalogSettings(geodata_dir=MINI, data_dir=data_dir))
     assert _store_state(again) == before
     assert again.read("low_efficiency_land").drop(columns="geometry").equals(old.drop(columns="geometry"))
+
+
+def test_a_running_catalog_sees_layers_another_process_created_and_removed(catalog, files, monkeypatch):
+    """A server started before a CLI import (or another worker) picks the new layer up, and drops it after undo."""
+    import kfqmap.catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "STORE_LAYERS_TTL_S", 0.0)
+    other = load_catalog(CatalogSettings(geodata_dir=MINI, data_dir=catalog.store.path.parent))
+    assert "projects" not in catalog.ids
+    report = run_import(other, files["xlsx"], ImportOptions(new_layer="projects", crs="EPSG:4326", dry_run=False))
+    assert "projects" in catalog.ids and len(catalog.read("projects")) == 3
+    undo_import(other, report.import_id)
+    assert "projects" not in catalog.ids
+    with pytest.raises(KFQMapError):
+        catalog.collection("projects")
