@@ -153,17 +153,20 @@ def _name_polygons(frame: gpd.GeoDataFrame, texts: list[tuple[float, float, str,
     polygonal = np.flatnonzero(np.isin(shapely.get_type_id(geoms), (3, 6)))
     if not len(polygonal) or not texts:
         return len(texts)
-    areas = shapely.area(geoms[polygonal])
+    polys = geoms[polygonal]
+    areas = shapely.area(polys)
+    points = shapely.points([(x, y) for x, y, _, _ in texts])
+    tree = shapely.STRtree(polys)
+    text_idx, poly_idx = tree.query(points, predicate="covered_by")     # pairs: text inside polygon
+    best: dict[int, int] = {}
+    for t, p in zip(text_idx.tolist(), poly_idx.tolist()):             # nested polygons: the smallest wins
+        if t not in best or areas[p] < areas[best[t]]:
+            best[t] = p
     found: dict[int, list[tuple[float, int, str]]] = {}
-    unused = 0
     for order, (x, y, text, height) in enumerate(texts):
-        pt = shapely.Point(x, y)
-        inside = [i for i in range(len(polygonal)) if shapely.covers(geoms[polygonal[i]], pt)]
-        if not inside:
-            unused += 1
-            continue
-        best = min(inside, key=lambda i: areas[i])
-        found.setdefault(int(polygonal[best]), []).append((-height, order, text))
+        if order in best:
+            found.setdefault(int(polygonal[best[order]]), []).append((-height, order, text))
+    unused = len(texts) - len(best)
     for row, items in found.items():
         items.sort()
         frame.iat[row, frame.columns.get_loc("name")] = items[0][2]

@@ -268,7 +268,8 @@ def _user() -> str:
 def _combine(old, new_rows: gpd.GeoDataFrame, opts: ImportOptions, layer: Layer, report: ImportReport):
     """The layer's table after the import (see the module doc for the modes); sets ids and ``report.matching``."""
     n = len(new_rows)
-    ids = [f"imp{int(new_rows['import_id'].iloc[0])}-{i + 1}" for i in range(n)] if n else []
+    prefix = f"imp{int(new_rows['import_id'].iloc[0])}-" if n else ""
+    ids = [f"{prefix}{i + 1}" for i in range(n)]
     key = opts.key
     if key:
         if key not in new_rows.columns:
