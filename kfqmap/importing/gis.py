@@ -34,6 +34,8 @@ def _read(path: str, label: str, **kwargs) -> gpd.GeoDataFrame:
 
 
 def _with_crs(frame: gpd.GeoDataFrame, source: Source, origin: str) -> Source:
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
+        raise _fail(f"{source.label} 没有几何列（属性表）：只能导入带几何的图层")
     if frame.crs is not None:
         source.crs, source.crs_origin = frame.crs, origin
     source.frame = frame.set_crs(None, allow_override=True) if frame.crs is not None else frame

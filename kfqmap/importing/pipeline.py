@@ -19,6 +19,7 @@ the others. Every imported feature gets provenance: ``source`` (file and table),
 """
 from __future__ import annotations
 
+import codecs
 import getpass
 import json
 import re
@@ -44,6 +45,7 @@ from .report import ImportReport
 MODES = ("append", "replace", "upsert")
 DEFAULT_ACCURACY_M = 10.0
 PREVIEW_MAX = 5000
+PLACEHOLDER_ACCURACY_M = 500.0
 _GEOMETRY_OPTIONS = {"polygon": "Polygon", "line": "LineString", "point": "Point"}
 _STYLES = {"Polygon": Style(fill="#2b8cbe", fill_opacity=0.3, stroke="#045a8d", stroke_width=1.2),
            "LineString": Style(stroke="#d95f0e", stroke_width=2.0),
@@ -98,6 +100,14 @@ def _store(catalog):
     return catalog.store
 
 
+def _check_encoding(name: str | None) -> None:
+    if name:
+        try:
+            codecs.lookup(name)
+        except LookupError:
+            raise InvalidParameter(f"未知的文字编码 '{name}'（可用如 GBK、GB18030、UTF-8、Big5）", parameter="encoding") from None
+
+
 def _target(catalog, opts: ImportOptions) -> tuple[Layer, bool]:
     if bool(opts.layer) == bool(opts.new_layer):
         raise InvalidParameter("请指定 --layer 图层id（导入到已有图层）或 --new-layer 新图层id（二选一）", parameter="layer")
@@ -135,6 +145,7 @@ def prepare(catalog, path: str | Path, opts: ImportOptions, progress=None) -> Pr
     step = progress or (lambda stage: None)
     step("读取文件")
     store = _store(catalog)
+    _check_encoding(opts.encoding)
     layer, new = _target(catalog, opts)
     path = Path(path)
     source = read_source(path, encoding=opts.encoding, table=opts.table, xy=opts.xy, wkt_column=opts.wkt_column,
@@ -213,11 +224,17 @@ def prepare(catalog, path: str | Path, opts: ImportOptions, progress=None) -> Pr
     if accuracy is None and (stated is None or stated.isna().any()):
         accuracy = DEFAULT_ACCURACY_M
         report.warnings.append(f"文件没有说明定位精度，accuracy_m 记为 {DEFAULT_ACCURACY_M:g} m（可用 --accuracy 指定）")
+    if opts.illustrative:       # the data contract: an illustrative feature is a placeholder, accuracy ≥ 500 m
+        if accuracy is not None and accuracy < PLACEHOLDER_ACCURACY_M or stated is not None:
+            report.notes.append(f"标为示例（illustrative）的要素按数据约定是占位要素，accuracy_m 记为不小于 "
+                                f"{PLACEHOLDER_ACCURACY_M:g} m")
+        accuracy = max(accuracy if accuracy is not None else 0.0, PLACEHOLDER_ACCURACY_M)
+        stated = None
     import_id = store_imports.next_import_id(store)
     user = opts.user or _user()
     prov = {"source": label, "placement": "imported",
             "accuracy_m": float(accuracy if accuracy is not None else DEFAULT_ACCURACY_M),
-            "illustrative": bool(opts.illustrative), "schematic": False, "placeholder": False,
+            "illustrative": bool(opts.illustrative), "schematic": False, "placeholder": bool(opts.illustrative),
             "imported_by": user, "imported_at": _now(), "import_id": import_id}
     for k, v in prov.items():
         mapped[k] = v

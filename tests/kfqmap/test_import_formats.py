@@ -132,3 +132,22 @@ def test_duplicates_slivers_and_overlap_with_an_existing_layer(catalog, tmp_path
     want = float(ellipsoidal_area(shapely.union(inside, shapely.intersection(sliver, core.geometry)))) * 3 / 2000
     hit = next(o for o in report.overlaps if o["layer"] == "cores")
     assert hit["area_mu"] == pytest.approx(want, abs=0.01)
+
+
+def test_unknown_encoding_and_attribute_only_tables_are_400s(catalog, tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("name,lon,lat\n甲,120.95,31.33\n", encoding="utf-8")
+    with pytest.raises(InvalidParameter, match="未知的文字编码") as err:
+        prepare(catalog, path, ImportOptions(new_layer="t", encoding="klingon"))
+    assert err.value.parameter == "encoding"
+    table = tmp_path / "attrs.gpkg"
+    _ogr("-f", "GPKG", table, path, "-nln", "attrs")              # a CSV without geometry → an attribute table
+    with pytest.raises(InvalidParameter, match="没有几何列"):
+        prepare(catalog, table, ImportOptions(new_layer="t"))
+
+
+def test_illustrative_features_follow_the_placeholder_contract(catalog, tmp_path):
+    src = _lonlat_fc(tmp_path / "ll.geojson")
+    prepared = prepare(catalog, src, ImportOptions(new_layer="t", illustrative=True, accuracy_m=20))
+    frame = prepared.frame
+    assert frame["illustrative"].all() and frame["placeholder"].all() and (frame["accuracy_m"] >= 500).all()
