@@ -10,16 +10,6 @@ import click
 from ..errors import InvalidParameter
 
 
-def _pairs(values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for v in values:
-        src, eq, dst = v.partition("=")
-        if not eq or not src.strip() or not dst.strip():
-            raise InvalidParameter(f"--map 应写成 源列=目标字段（收到 {v}）", parameter="map")
-        out[src.strip()] = dst.strip()
-    return out
-
-
 @click.command("import")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--layer", "layer", metavar="ID", help="导入到已有图层（如 parks、low_efficiency_land）")
@@ -64,7 +54,7 @@ def import_cmd(file, layer, new_layer, title, group, mode, key, crs, swap_xy, en
       kfqmap import --undo 3
     """
     from ..catalog import load_catalog
-    from ..importing import ImportOptions, run_import, undo_import
+    from ..importing import ImportOptions, parse_mapping, run_import, undo_import
     from ..providers.store_imports import import_log
 
     catalog = load_catalog()
@@ -91,7 +81,7 @@ def import_cmd(file, layer, new_layer, title, group, mode, key, crs, swap_xy, en
     opts = ImportOptions(layer=layer, new_layer=new_layer, title=title, group=group, mode=mode, key=key, crs=crs,
                          swap_xy=swap_xy, encoding=encoding, table=table, sheet=sheet, xy=cols, wkt_column=wkt_column,
                          control_points=control_points, control_crs=control_crs, control_method=control_method,
-                         max_rms_m=max_rms, geometry=geometry, user_map=_pairs(mapping),
+                         max_rms_m=max_rms, geometry=geometry, user_map=parse_mapping(mapping),
                          keep_unmapped=not drop_unmapped, accuracy_m=accuracy, illustrative=illustrative, user=user,
                          dry_run=dry_run)
     if sys.stderr.isatty():         # a progress bar for people; scripts and pipes get the report only

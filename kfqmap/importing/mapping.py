@@ -40,6 +40,20 @@ class ColumnMapping:
     how: str                    # 同名 / 别名 / 用户指定 / 新列 / 已舍弃 / 改名（保留字段）
 
 
+def parse_mapping(text: str | list[str] | tuple[str, ...] | None) -> dict[str, str]:
+    """``"名称=name;状态=status"`` (or a list of ``源=目标``) → ``{"名称": "name", …}``; malformed → InvalidParameter."""
+    from ..errors import InvalidParameter
+
+    items = text if isinstance(text, (list, tuple)) else [p for p in (text or "").split(";") if p.strip()]
+    out: dict[str, str] = {}
+    for item in items:
+        src, eq, dst = item.partition("=")
+        if not eq or not src.strip() or not dst.strip():
+            raise InvalidParameter(f"字段对应应写成 源列=目标字段（收到 {item[:60]}）", parameter="map")
+        out[src.strip()] = dst.strip()
+    return out
+
+
 def required_fields(layer_id: str | None) -> tuple[str, ...]:
     return REQUIRED.get(layer_id or "", ("name",))
 

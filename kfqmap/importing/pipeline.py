@@ -14,7 +14,8 @@ links and URLs keep working) and the old values of columns the file does not hav
 …); unmatched old and new features are listed; ``upsert`` replaces the features whose ``key`` matches and appends
 the others. Every imported feature gets provenance: ``source`` (file and table), ``placement`` = "imported",
 ``accuracy_m`` (``--accuracy``, else the control-point RMS, else ``DEFAULT_ACCURACY_M`` with a warning),
-``illustrative`` (false unless asked), ``schematic``/``placeholder`` false, ``imported_by``, ``imported_at``,
+``illustrative`` (false unless asked; then ``placeholder`` true and ``accuracy_m`` ≥ 500 as the data contract
+says), ``schematic`` false, ``imported_by``, ``imported_at``,
 ``import_id``.
 """
 from __future__ import annotations

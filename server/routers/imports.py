@@ -4,7 +4,7 @@
 Thin over ``kfqmap.importing`` (the same code as ``kfqmap import``): the upload is written to a private scratch
 folder under its own name, imported from there, and the folder removed. Multipart fields mirror the CLI options
 (``layer`` or ``new_layer`` + ``title``/``group``, ``mode``, ``key``, ``crs``, ``swap_xy``, ``encoding``, ``table``,
-``geometry``, ``accuracy``, ``illustrative``, a ``control_points`` CSV file and ``control_crs``/``control_method``/
+``sheet``, ``xy``, ``wkt_column``, ``map`` (``源=目标;…``), ``drop_unmapped``, ``geometry``, ``accuracy``, ``illustrative``, a ``control_points`` CSV file and ``control_crs``/``control_method``/
 ``max_rms``) plus ``commit`` (``true`` to write; anything else is a dry run). Size limit: ``import_max_bytes``
 (``KFQMAP_API_IMPORT_MAX_BYTES``, default 100 MB) for this path, 413 problem+json beyond (``BodySizeLimit``).
 A report with errors is not committed: 422 ``ImportRejected`` naming them; unreadable files, impossible CRS,
@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from kfqmap.catalog import Catalog
 from kfqmap.errors import InvalidParameter
 from kfqmap.export import scratch_dir
-from kfqmap.importing import ImportOptions, run_import, undo_import
+from kfqmap.importing import ImportOptions, parse_mapping, run_import, undo_import
 from kfqmap.providers.store_imports import import_log
 
 from ..dependencies import get_catalog
@@ -68,6 +68,9 @@ async def post_import(
     control_crs: Annotated[str, Form(max_length=40)] = "EPSG:4549",
     control_method: Annotated[str, Form(max_length=12)] = "similarity",
     max_rms: Annotated[float, Form(gt=0, le=1000)] = 1.0,
+    xy: _Text = None, wkt_column: _Text = None, sheet: _Text = None,
+    map: Annotated[str | None, Form(max_length=2000, description="字段对应：源列=目标字段，多项用 ; 分隔")] = None,
+    drop_unmapped: Annotated[bool, Form()] = False,
     user: _Text = None,
     preview: Annotated[bool, Form(description="true：报告中附上导入要素的 GeoJSON（预览叠加）")] = False,
     commit: Annotated[bool, Form(description="true：写入；默认只检查（dry run）")] = False,
@@ -80,10 +83,15 @@ async def post_import(
         if control_points is not None:
             (folder / "cp").mkdir()
             control = await _save(control_points, folder / "cp")
+        cols = tuple(c.strip() for c in xy.split(",")) if xy else None
+        if cols is not None and len(cols) != 2:
+            raise InvalidParameter("xy 应写成 X列,Y列", parameter="xy")
         opts = ImportOptions(layer=layer, new_layer=new_layer, title=title, group=group, mode=mode, key=key, crs=crs,
                              swap_xy=swap_xy, encoding=encoding, table=table, geometry=geometry, accuracy_m=accuracy,
                              illustrative=illustrative, control_points=control, control_crs=control_crs,
                              control_method=control_method, max_rms_m=max_rms, user=user or "web",
+                             xy=cols, wkt_column=wkt_column, sheet=sheet, user_map=parse_mapping(map),
+                             keep_unmapped=not drop_unmapped,
                              source_name=_safe_name(file.filename), preview=preview,
                              dry_run=not commit)
         report = await run_in_threadpool(run_import, catalog, path, opts)

@@ -105,3 +105,15 @@ def test_control_points_upload_georeferences_a_local_drawing(client, tmp_path):
         r = client.post("/imports", files={"file": (dxf.name, a.read()), "control_points": (csv.name, b.read())},
                         data={"new_layer": "local", "max_rms": "0.01"})
     assert r.status_code == 400 and r.json()["parameter"] == "control_points" and "RMS" in r.json()["detail"]
+
+
+def test_csv_columns_and_mapping_fields(client, tmp_path):
+    path = tmp_path / "pts.csv"
+    path.write_text("项目,东,北,备注\n甲项目,590100,3468100,x\n", encoding="utf-8")
+    r = client.post("/imports", files={"file": (path.name, path.read_bytes())},
+                    data={"new_layer": "pts", "xy": "东,北", "crs": "EPSG:4549", "map": "项目=name", "drop_unmapped": "true"})
+    assert r.status_code == 200, r.text
+    cols = {c["source"]: c["target"] for c in r.json()["columns"]}
+    assert cols["项目"] == "name" and r.json()["ok"]
+    r = client.post("/imports", files={"file": (path.name, path.read_bytes())}, data={"new_layer": "pts", "map": "junk"})
+    assert r.status_code == 400 and r.json()["parameter"] == "map"
