@@ -10,8 +10,9 @@ log, undo) is ``kfqmap.providers.store_imports``. See docs/import.md.
 from __future__ import annotations
 
 from .mapping import parse_mapping
-from .pipeline import ImportOptions, PreparedImport, prepare, read_for_stats, run_import, undo_import
+from .pipeline import (ImportOptions, PreparedImport, drawing_preview, prepare, read_for_stats, run_import,
+                       undo_import)
 from .report import ImportReport
 
-__all__ = ["ImportOptions", "ImportReport", "PreparedImport", "parse_mapping", "prepare", "read_for_stats",
+__all__ = ["ImportOptions", "ImportReport", "PreparedImport", "drawing_preview", "parse_mapping", "prepare", "read_for_stats",
            "run_import", "undo_import"]

@@ -408,6 +408,26 @@ def undo_import(catalog, import_id: int, *, user: str | None = None) -> dict:
     return entry
 
 
+def drawing_preview(path: str | Path, opts: ImportOptions, *, limit: int = PREVIEW_MAX) -> dict:
+    """The file's geometries in its own coordinates (no CRS, no placement) for picking control points on the drawing
+    in the viewer: ``{"type": "FeatureCollection", "features": […], "bbox": [minx, miny, maxx, maxy], "count": n}``."""
+    import shapely
+
+    _check_encoding(opts.encoding)
+    source = read_source(Path(path), encoding=opts.encoding, table=opts.table, xy=opts.xy,
+                         wkt_column=opts.wkt_column, sheet=opts.sheet)
+    geoms = np.asarray(source.frame.geometry.values, dtype=object)
+    present = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)]
+    if not len(present):
+        raise InvalidParameter(f"{source.label} 中没有非空几何", parameter="file")
+    names = source.frame["name"].tolist() if "name" in source.frame.columns else [None] * len(geoms)
+    features = [{"type": "Feature", "properties": {"name": n if isinstance(n, str) else None},
+                 "geometry": json.loads(shapely.to_geojson(shapely.force_2d(g)))}
+                for g, n in list(zip(geoms, names))[:limit] if g is not None and not g.is_empty]
+    return {"type": "FeatureCollection", "features": features,
+            "bbox": [float(v) for v in shapely.total_bounds(present)], "count": int(len(present))}
+
+
 def read_for_stats(path: str | Path, *, crs: str | None = None, encoding: str | None = None,
                    table: str | None = None, swap_xy: bool = False) -> gpd.GeoDataFrame:
     """Any importable file as a GeoDataFrame in WGS 84 for ``stats --file`` (nothing is imported). A guessed CRS is

@@ -5,7 +5,8 @@ Thin over ``kfqmap.importing`` (the same code as ``kfqmap import``): the upload 
 folder under its own name, imported from there, and the folder removed. Multipart fields mirror the CLI options
 (``layer`` or ``new_layer`` + ``title``/``group``, ``mode``, ``key``, ``crs``, ``swap_xy``, ``encoding``, ``table``,
 ``sheet``, ``xy``, ``wkt_column``, ``map`` (``源=目标;…``), ``drop_unmapped``, ``geometry``, ``accuracy``, ``illustrative``, a ``control_points`` CSV file and ``control_crs``/``control_method``/
-``max_rms``) plus ``commit`` (``true`` to write; anything else is a dry run). Size limit: ``import_max_bytes``
+``max_rms``) plus ``commit`` (``true`` to write; anything else is a dry run), ``preview`` (the imported features as GeoJSON in
+the report) and ``drawing`` (only the file's geometries in its own coordinates, for picking control points). Size limit: ``import_max_bytes``
 (``KFQMAP_API_IMPORT_MAX_BYTES``, default 100 MB) for this path, 413 problem+json beyond (``BodySizeLimit``).
 A report with errors is not committed: 422 ``ImportRejected`` naming them; unreadable files, impossible CRS,
 features outside Kunshan: 400 problem+json. The import's own work is not cut by the request time limit (a commit
@@ -25,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from kfqmap.catalog import Catalog
 from kfqmap.errors import InvalidParameter
 from kfqmap.export import scratch_dir
-from kfqmap.importing import ImportOptions, parse_mapping, run_import, undo_import
+from kfqmap.importing import ImportOptions, drawing_preview, parse_mapping, run_import, undo_import
 from kfqmap.providers.store_imports import import_log
 
 from ..dependencies import get_catalog
@@ -74,6 +75,7 @@ async def post_import(
     user: _Text = None,
     preview: Annotated[bool, Form(description="true：报告中附上导入要素的 GeoJSON（预览叠加）")] = False,
     commit: Annotated[bool, Form(description="true：写入；默认只检查（dry run）")] = False,
+    drawing: Annotated[bool, Form(description="true：只返回文件自身坐标下的图形（在图纸上选控制点用），不换算、不检查")] = False,
 ):
     exempt_from_timeout(request)
     folder = scratch_dir("import")
@@ -94,6 +96,8 @@ async def post_import(
                              keep_unmapped=not drop_unmapped,
                              source_name=_safe_name(file.filename), preview=preview,
                              dry_run=not commit)
+        if drawing:
+            return await run_in_threadpool(drawing_preview, path, opts)
         report = await run_in_threadpool(run_import, catalog, path, opts)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -89,3 +89,50 @@ def test_overlay_only_keeps_the_preview_on_the_map_without_importing(page, tmp_p
     assert _fetch_json(page, "/collections/overlay_only")["status"] == 404       # nothing imported
     page.locator("#btn-clear").click()
     assert page.evaluate("document.body.dataset.importPreview") is None
+
+
+def _click_map_at(page, lon, lat):
+    x, y = page.evaluate("""([lon, lat]) => { const p = kfqMap.project([lon, lat]);
+        const r = kfqMap.getCanvas().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""", [lon, lat])
+    page.mouse.click(x, y)
+
+
+def test_control_points_picked_on_the_drawing_and_the_map(page, tmp_path):
+    """A drawing in local coordinates: four parcel corners clicked on the drawing, then on the map; the server fits
+    them (residuals shown) and the preview lands where the parcels are."""
+    import numpy as np
+
+    dxf, _csv = F.dxf_local_with_control(tmp_path, residual_m=0.0)
+    corners = [F.PARCELS["新园区甲"][0], F.PARCELS["新园区乙"][2], F.PARCELS["科创园丙"][2], F.PARCELS["科创园丙"][4]]
+    page.locator("#btn-import").click()
+    page.set_input_files("#import-file", str(dxf))
+    page.fill("#import-new-layer", "picked")
+    page.locator("#import-pick summary").click()
+    page.fill("#import-max-rms", "25")
+    page.locator("#btn-import-drawing").click()
+    page.locator("#import-drawing path").first.wait_for(timeout=30_000)
+    # the whole drawing's area in one view at zoom 15 (MapLibre's 512 px tiles: ≈ 2 m a pixel here): one map move
+    page.evaluate("([lon, lat]) => kfqMap.jumpTo({center: [lon, lat], zoom: 15})",
+                  list(F.TO_WGS84.transform(590650, 3468350)))
+    for e, n in corners:
+        sx, sy = (float(v) for v in F.to_local(e, n))
+        page.locator("#import-drawing").scroll_into_view_if_needed()
+        x, y = page.evaluate("""([sx, sy]) => { const m = document.querySelector('#import-drawing').getScreenCTM();
+            return [m.a * sx + m.c * -sy + m.e, m.b * sx + m.d * -sy + m.f]; }""", [sx, sy])
+        page.mouse.click(x, y)
+        page.wait_for_function("document.body.dataset.importPicking === '1'", timeout=10_000)
+        lon, lat = F.TO_WGS84.transform(e, n)
+        _click_map_at(page, lon, lat)
+        page.wait_for_function("document.querySelector('#dlg-import').open", timeout=10_000)
+    assert page.locator("#import-pairs li").count() == 4
+    page.locator("#btn-import-check").click()
+    page.wait_for_function("document.querySelector('#import-verdict')?.textContent.includes('检查通过')", timeout=30_000)
+    report = page.locator("#import-report").inner_text()
+    assert "控制点" in report and "RMS" in report
+    rms = float(report.split("RMS ")[1].split(" m")[0])
+    assert rms < 10          # a click on a 16em drawing is worth a few metres; the map side is at zoom 19
+    feats = page.evaluate("kfqMap.getSource('kfqmap-import-preview').serialize().data.features")
+    got = {f["properties"]["name"]: np.asarray(f["geometry"]["coordinates"][0]) for f in feats}
+    truth = np.asarray(F.ring_lonlat(F.PARCELS["新园区甲"]))
+    assert np.abs(got["新园区甲"][: len(truth)] - truth).max() < 2e-4          # within about 20 m
+    page.keyboard.press("Escape")

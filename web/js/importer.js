@@ -25,11 +25,19 @@ export class Importer {
     // closing keeps the overlay only after 仅叠加显示 (an overlay-only look at a file: nothing is imported)
     this.dialog.addEventListener('close', () => { if (!this.keepOverlay) this.clearPreview(); });
     $('#btn-clear').addEventListener('click', () => this.clearPreview());
+    $('#btn-import-drawing').addEventListener('click', () => this.loadDrawing());
+    $('#import-drawing').addEventListener('click', (e) => this.pickOnDrawing(e));
+    this.form.file.addEventListener('change', () => { this.pairs = []; this.renderPairs(); $('#import-drawing').setAttribute('hidden', ''); });
+    this.pairs = [];
   }
 
   open() {
     this.keepOverlay = false;
     this.clearPreview();
+    this.pairs = [];
+    this.drawing = null;
+    this.renderPairs();
+    $('#import-drawing').setAttribute('hidden', '');
     const spatial = this.app.catalog.layers.filter((l) => l.geometry_type !== 'None');
     $('#import-layer').replaceChildren(...spatial.map((l) => h('option', { value: l.id }, `${l.title_zh}（${l.id}）`)));
     this.syncTarget();
@@ -66,6 +74,16 @@ export class Importer {
     if (f.crs.value) data.append('crs', f.crs.value);
     if (f.swap_xy.checked) data.append('swap_xy', 'true');
     if (f.control_points.files[0]) data.append('control_points', f.control_points.files[0]);
+    else if (this.pairs.length) {      // points picked on the drawing and the map → the same CSV the CLI takes
+      const rows = this.pairs.map((p, i) => `P${i + 1},${p.sx},${p.sy},${p.lon},${p.lat}`);
+      data.append('control_points', new Blob([['name,src_x,src_y,dst_x,dst_y', ...rows].join('\n') + '\n'],
+        { type: 'text/csv' }), 'picked_control_points.csv');
+      data.append('control_crs', 'EPSG:4326');
+    }
+    if (f.control_points.files[0] || this.pairs.length) {
+      data.append('control_method', f.control_method.value);
+      data.append('max_rms', f.max_rms.value || '1');
+    }
     data.append(commit ? 'commit' : 'preview', 'true');
     return data;
   }
@@ -90,6 +108,72 @@ export class Importer {
     } catch (e) {
       this.clearPreview();
       this.showError(e.message);
+    }
+  }
+
+  // ---------------------------------------------------------------- control points picked on drawing + map
+  async loadDrawing() {
+    if (!this.form.file.files[0]) { this.showError('请先选择要导入的文件'); return; }
+    const data = new FormData();
+    data.append('file', this.form.file.files[0]);
+    data.append('drawing', 'true');
+    try {
+      this.drawing = await postImport(data);
+    } catch (e) { this.showError(e.message); return; }
+    const svg = $('#import-drawing');
+    const [minx, miny, maxx, maxy] = this.drawing.bbox;
+    const pad = Math.max(maxx - minx, maxy - miny) * 0.03 || 1;
+    svg.setAttribute('viewBox', `${minx - pad} ${-maxy - pad} ${maxx - minx + 2 * pad} ${maxy - miny + 2 * pad}`);
+    svg.setAttribute('preserveAspectRatio', 'xMidYMid meet');
+    const ns = 'http://www.w3.org/2000/svg';
+    const paths = this.drawing.features.map((f) => {
+      const el = document.createElementNS(ns, 'path');
+      el.setAttribute('d', svgPath(f.geometry));
+      if (f.properties.name) el.appendChild(Object.assign(document.createElementNS(ns, 'title'), { textContent: f.properties.name }));
+      return el;
+    });
+    svg.replaceChildren(...paths);
+    svg.removeAttribute('hidden');     // an SVG element has no .hidden property
+    this.renderPairs();
+  }
+
+  pickOnDrawing(e) {
+    const svg = $('#import-drawing');
+    const pt = svg.createSVGPoint();
+    pt.x = e.clientX; pt.y = e.clientY;
+    const p = pt.matrixTransform(svg.getScreenCTM().inverse());
+    const pending = { sx: +p.x.toFixed(4), sy: +(-p.y).toFixed(4) };
+    // the dialog steps aside (keeping the preview) for one click on the map, then comes back
+    this.keepOverlay = true;
+    this.dialog.close();
+    setStatus(`图纸点 (${pending.sx}, ${pending.sy})：请在地图上点击对应位置`, { timeout: 0 });
+    document.body.dataset.importPicking = '1';
+    this.app.map.once('click', (ev) => {
+      delete document.body.dataset.importPicking;
+      const [lon, lat] = this.app.coords.mapToWgs(ev.lngLat);     // WGS 84 also over the GCJ-02 (高德) basemap
+      this.pairs.push({ ...pending, lon: +lon.toFixed(8), lat: +lat.toFixed(8) });
+      setStatus(`已取得第 ${this.pairs.length} 对控制点`);
+      this.keepOverlay = false;
+      this.renderPairs();
+      this.invalidate();
+      this.dialog.showModal();
+    });
+  }
+
+  renderPairs() {
+    const list = $('#import-pairs');
+    list.replaceChildren(...this.pairs.map((p, i) => h('li', {},
+      `P${i + 1}：图纸 (${fmt(p.sx, 2)}, ${fmt(p.sy, 2)}) → 地图 (${p.lon.toFixed(6)}, ${p.lat.toFixed(6)})`,
+      h('button', { type: 'button', class: 'secondary', onclick: () => { this.pairs.splice(i, 1); this.renderPairs(); this.invalidate(); } }, '删除'))));
+    const svg = $('#import-drawing');
+    for (const c of [...svg.querySelectorAll('circle')]) c.remove();
+    if (!this.drawing) return;
+    const [minx, miny, maxx, maxy] = this.drawing.bbox;
+    const r = Math.max(maxx - minx, maxy - miny) * 0.008 || 1;
+    for (const p of this.pairs) {
+      const c = document.createElementNS('http://www.w3.org/2000/svg', 'circle');
+      c.setAttribute('cx', p.sx); c.setAttribute('cy', -p.sy); c.setAttribute('r', r);
+      svg.appendChild(c);
     }
   }
 
@@ -147,6 +231,20 @@ export class Importer {
     for (const id of [`${PREVIEW}-fill`, `${PREVIEW}-line`, `${PREVIEW}-point`]) if (map.getLayer(id)) map.removeLayer(id);
     if (map.getSource(PREVIEW)) map.removeSource(PREVIEW);
     delete document.body.dataset.importPreview;
+  }
+}
+
+/** A GeoJSON geometry in drawing coordinates → an SVG path (y flipped: the drawing's y goes up). */
+function svgPath(g) {
+  const ring = (cs, close) => cs.map((c, i) => `${i ? 'L' : 'M'}${c[0]} ${-c[1]}`).join('') + (close ? 'Z' : '');
+  switch (g.type) {
+    case 'Polygon': return g.coordinates.map((r) => ring(r, true)).join('');
+    case 'MultiPolygon': return g.coordinates.flatMap((p) => p.map((r) => ring(r, true))).join('');
+    case 'LineString': return ring(g.coordinates, false);
+    case 'MultiLineString': return g.coordinates.map((l) => ring(l, false)).join('');
+    case 'Point': return `M${g.coordinates[0]} ${-g.coordinates[1]}h0.001`;
+    case 'MultiPoint': return g.coordinates.map((c) => `M${c[0]} ${-c[1]}h0.001`).join('');
+    default: return '';
   }
 }
 
