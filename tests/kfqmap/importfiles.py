@@ -137,8 +137,8 @@ def dxf_4549(tmp: Path, *, with_closed: bool = True) -> Path:
     return target
 
 
-# control-point drawing: local coordinates = a similarity of 4549 (scale 1/1000 drawing units in mm? no: metres,
-# rotated 30° and shifted to the origin), so that every 4549 coordinate is known exactly
+# the control-point drawing: local coordinates are a similarity of EPSG:4549 (2 drawing units a metre, rotated by
+# −30°, origin at 590000/3468000), so that the true 4549 coordinate of every drawing point is known exactly
 LOCAL_ORIGIN = np.array([590000.0, 3468000.0])
 LOCAL_ROTATION = np.radians(30.0)
 LOCAL_SCALE = 2.0            # drawing units per metre

@@ -133,7 +133,8 @@ def test_dxf_in_local_coordinates_by_control_points_of_known_residual(catalog, f
         new_layer="local_cad", control_points=files["control_csv"], dry_run=False, max_rms_m=0.1))
     cp = report.control_points
     assert cp["residuals_m"] == pytest.approx([0.05] * 4, abs=1e-6) and cp["rms_m"] == pytest.approx(0.05, abs=1e-6)
-    assert cp["scale"] == pytest.approx(F.LOCAL_SCALE ** -1 * 1, rel=1e-9) or cp["scale"] == pytest.approx(0.5)
+    assert cp["scale"] == pytest.approx(1 / F.LOCAL_SCALE, rel=1e-9)            # metres per drawing unit
+    assert cp["rotation_deg"] == pytest.approx(np.degrees(F.LOCAL_ROTATION), abs=1e-7)
     _check_parcel_areas(catalog.read("local_cad"))
     assert catalog.read("local_cad")["accuracy_m"].iloc[0] == pytest.approx(0.05, abs=1e-3)
     with pytest.raises(InvalidParameter, match="RMS") as err:       # above the threshold: refused
