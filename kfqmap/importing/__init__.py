@@ -14,5 +14,5 @@ from .pipeline import (ImportOptions, PreparedImport, drawing_preview, prepare, 
                        undo_import)
 from .report import ImportReport
 
-__all__ = ["ImportOptions", "ImportReport", "PreparedImport", "drawing_preview", "parse_mapping", "prepare", "read_for_stats",
-           "run_import", "undo_import"]
+__all__ = ["ImportOptions", "ImportReport", "PreparedImport", "drawing_preview", "parse_mapping", "prepare",
+           "read_for_stats", "run_import", "undo_import"]

@@ -43,7 +43,8 @@ def _extract(geom, fam: str):
         flat.extend(shapely.get_parts(p))
     if len(flat) == 1:
         return flat[0]
-    return {"Polygon": shapely.MultiPolygon, "LineString": shapely.MultiLineString, "Point": shapely.MultiPoint}[fam](flat)
+    multi = {"Polygon": shapely.MultiPolygon, "LineString": shapely.MultiLineString, "Point": shapely.MultiPoint}
+    return multi[fam](flat)
 
 
 def check_geometries(geoms: np.ndarray, labels: list[str], fam: str, report: ImportReport) -> np.ndarray:

@@ -264,7 +264,8 @@ def _family(layer: Layer, new: bool, opts: ImportOptions, geoms, path: Path) -> 
     if not new:
         fam = family(layer.geometry_type)
         if opts.geometry and _GEOMETRY_OPTIONS.get(opts.geometry) != fam:
-            raise InvalidParameter(f"图层 {layer.id} 是{_FAM_ZH[fam]}图层，--geometry 不能是 {opts.geometry}", parameter="geometry")
+            raise InvalidParameter(f"图层 {layer.id} 是{_FAM_ZH[fam]}图层，--geometry 不能是 {opts.geometry}",
+                                   parameter="geometry")
         return fam
     if opts.geometry:
         if opts.geometry not in _GEOMETRY_OPTIONS:

@@ -100,8 +100,8 @@ def read_table(path: Path, *, encoding: str | None, xy: tuple[str, str] | None, 
         coords = {}
         for c in (xcol, ycol):
             values = table[c].tolist()
-            numbers = pd.to_numeric(pd.Series([str(v).strip().replace(",", "") if v is not None else "" for v in values]),
-                                    errors="coerce")
+            cleaned = [str(v).strip().replace(",", "") if v is not None else "" for v in values]
+            numbers = pd.to_numeric(pd.Series(cleaned), errors="coerce")
             bad = np.flatnonzero(numbers.isna().to_numpy())
             if len(bad):
                 raise InvalidParameter(f"{label} 第 {bad[0] + first_row} 行列 {c} 的值 '{values[bad[0]]}' 不是数字"

@@ -121,8 +121,8 @@ def commit_table(store, layer: Layer, frame: gpd.GeoDataFrame, *, import_id: int
             conn.executemany("INSERT INTO gpkg_data_columns (table_name, column_name, name, mime_type) "
                              "VALUES (?, ?, ?, 'application/json')", [(layer.id, c, c) for c in json_columns])
             if row is None:
-                conn.execute("INSERT INTO kfqmap_layers (layer_id, version, seed_hash, seeded_at, edited, json_columns) "
-                             "VALUES (?, 1, NULL, ?, 1, ?)", (layer.id, _now(), json.dumps(json_columns)))
+                conn.execute("INSERT INTO kfqmap_layers (layer_id, version, seed_hash, seeded_at, edited, "
+                             "json_columns) VALUES (?, 1, NULL, ?, 1, ?)", (layer.id, _now(), json.dumps(json_columns)))
                 conn.execute("INSERT INTO kfqmap_store_layers VALUES (?, ?, ?, ?)",
                              (layer.id, layer.model_dump_json(), json.dumps(provenance or {}, ensure_ascii=False),
                               _now()))

@@ -2,12 +2,15 @@
 ``GET /imports`` lists the import log; ``POST /imports/{id}/undo`` restores the layer as it was before.
 
 Thin over ``kfqmap.importing`` (the same code as ``kfqmap import``): the upload is written to a private scratch
-folder under its own name, imported from there, and the folder removed. Multipart fields mirror the CLI options
-(``layer`` or ``new_layer`` + ``title``/``group``, ``mode``, ``key``, ``crs``, ``swap_xy``, ``encoding``, ``table``,
-``sheet``, ``xy``, ``wkt_column``, ``map`` (``源=目标;…``), ``drop_unmapped``, ``geometry``, ``accuracy``, ``illustrative``, a ``control_points`` CSV file and ``control_crs``/``control_method``/
-``max_rms``) plus ``commit`` (``true`` to write; anything else is a dry run), ``preview`` (the imported features as GeoJSON in
-the report) and ``drawing`` (only the file's geometries in its own coordinates, for picking control points). Size limit: ``import_max_bytes``
-(``KFQMAP_API_IMPORT_MAX_BYTES``, default 100 MB) for this path, 413 problem+json beyond (``BodySizeLimit``).
+folder under its own name, imported from there, and the folder removed. Multipart fields mirror the CLI options:
+``layer`` or ``new_layer`` + ``title``/``group``, ``mode``, ``key``, ``crs``, ``swap_xy``, ``encoding``, ``table``,
+``sheet``, ``xy``, ``wkt_column``, ``map`` (``源=目标;…``), ``drop_unmapped``, ``geometry``, ``accuracy``,
+``illustrative``, a ``control_points`` CSV file with ``control_crs``/``control_method``/``max_rms``; plus ``commit``
+(``true`` writes; anything else is a dry run), ``preview`` (the imported features as GeoJSON in the report) and
+``drawing`` (only the file's geometries in its own coordinates, for picking control points).
+
+Size limit: ``import_max_bytes`` (``KFQMAP_API_IMPORT_MAX_BYTES``, default 100 MB) for this path, 413 problem+json
+beyond (``BodySizeLimit``).
 A report with errors is not committed: 422 ``ImportRejected`` naming them; unreadable files, impossible CRS,
 features outside Kunshan: 400 problem+json. The import's own work is not cut by the request time limit (a commit
 is one transaction: it completes or leaves the store as it was).
@@ -61,7 +64,8 @@ async def post_import(
     request: Request,
     file: Annotated[UploadFile, File(description="Shapefile(zip)/GPKG/GeoJSON/KML/KMZ/FlatGeobuf/CSV/XLSX/DXF")],
     catalog: Annotated[Catalog, Depends(get_catalog)],
-    layer: _Text = None, new_layer: _Text = None, title: _Text = None, group: Annotated[str, Form(max_length=20)] = "额外",
+    layer: _Text = None, new_layer: _Text = None, title: _Text = None,
+    group: Annotated[str, Form(max_length=20)] = "额外",
     mode: Annotated[str, Form(max_length=10)] = "append", key: _Text = None, crs: _Text = None,
     swap_xy: Annotated[bool, Form()] = False, encoding: _Text = None, table: _Text = None, geometry: _Text = None,
     accuracy: Annotated[float | None, Form(ge=0, le=100_000)] = None, illustrative: Annotated[bool, Form()] = False,
