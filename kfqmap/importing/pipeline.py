@@ -134,7 +134,8 @@ def _target(catalog, opts: ImportOptions) -> tuple[Layer, bool]:
     if opts.mode == "upsert":
         raise InvalidParameter("新图层只能用 append 方式导入", parameter="mode")
     return Layer(id=lid, title_zh=opts.title or lid, title_en=lid, group=opts.group,
-                 kind={"额外": "extra", "背景": "context"}.get(opts.group, "plan"), geometry_type="Polygon",
+                 # not "extra" (benchmark files, left out of the plan tileset): an import is drawn in the viewer
+                 kind="context" if opts.group in ("额外", "背景") else "plan", geometry_type="Polygon",
                  source="store", file=f"store:{lid}", plan_section="（导入数据）", description="",
                  schematic=False, illustrative=opts.illustrative), True
 

@@ -53,11 +53,15 @@ def test_check_preview_and_commit_a_shapefile(page, tmp_path, artifacts):
     items = _fetch_json(page, "/collections/browser_import/items")
     assert items["status"] == 200 and sorted(f["properties"]["name"] for f in items["body"]["features"]) == sorted(F.PARCELS)
     assert page.evaluate("document.body.dataset.importPreview") is None                # the overlay is gone
+    with page.expect_navigation():                                                  # 刷新地图: the new layer is drawn
+        page.locator("#import-verdict button").click()
+    page.wait_for_function("document.body.dataset.mapReady === '1'", timeout=60_000)
+    assert page.locator('li[data-layer="browser_import"]').count() == 1
+    assert page.evaluate("kfqMap.getStyle().layers.some((l) => l['source-layer'] === 'browser_import')")
     log = _fetch_json(page, "/imports")["body"]["imports"]
     entry = next(e for e in log if e["layer_id"] == "browser_import" and not e["undone_at"])
     assert _fetch_json(page, f"/imports/{entry['import_id']}/undo", "POST")["status"] == 200   # leave the server as it was
     assert _fetch_json(page, "/collections/browser_import")["status"] == 404
-    page.keyboard.press("Escape")
     assert not page.errors
 
 

@@ -53,6 +53,11 @@ def test_dry_run_reports_and_changes_nothing_then_commit_serves_the_layer(client
     assert tile.status_code == 200
     decoded = mapbox_vector_tile.decode(tile.content)
     assert "新园区甲" in {f["properties"].get("name") for layer in decoded.values() for f in layer["features"]}
+    plan = client.get("/tiles/plan/14/13696/6689.mvt", headers={"Accept-Encoding": "identity"})   # the viewer's tiles
+    assert "survey" in mapbox_vector_tile.decode(plan.content)
+    style = client.get("/styles/plan.json").json()
+    assert any(lyr.get("source-layer") == "survey" for lyr in style["layers"])
+    assert "survey" in {lyr["id"] for lyr in client.get("/web/catalog.json").json()["layers"]}
     log = client.get("/imports").json()["imports"]
     assert log[0]["import_id"] == import_id and log[0]["layer_id"] == "survey"
     r = client.post(f"/imports/{import_id}/undo")
