@@ -104,6 +104,8 @@ def check_geometries(geoms: np.ndarray, labels: list[str], fam: str, report: Imp
             report.warnings.append(f"{len(report.slivers)} 个面极小或极狭长（碎片），请核对")
         report.area_m2 = float(areas.sum())
         report.area_mu = report.area_m2 * 3 / 2000
+    if fam == "LineString":
+        report.length_m = float(np.sum(lengths_m(kept)))
     points = shapely.point_on_surface(kept)
     zone = shapely.box(*ZONE)
     outside = np.flatnonzero(~shapely.contains(zone, points))

@@ -38,6 +38,7 @@ class ImportReport:
     columns: list[dict[str, Any]] = field(default_factory=list)    # {source, target, how}
     area_m2: float = 0.0
     area_mu: float = 0.0
+    length_m: float = 0.0                         # line imports: total geodesic length
     overlaps: list[dict[str, Any]] = field(default_factory=list)   # {layer, title, area_mu}
     matching: dict[str, Any] | None = None        # replace/upsert: matched, unmatched_old, unmatched_new
     features_after: int | None = None             # the layer's feature count after the import
@@ -77,7 +78,10 @@ class ImportReport:
             lines.append("  未导入类型  " + "，".join(f"{k} {v}" for k, v in self.other_types_left_out.items()))
         if self.skipped_entities:
             lines.append("  跳过的图元  " + "，".join(f"{k} {v}" for k, v in self.skipped_entities.items()))
-        lines.append(f"  面积        {self.area_mu:,.2f} 亩（椭球面积 {self.area_m2:,.1f} m²）")
+        if self.length_m:
+            lines.append(f"  长度        {self.length_m / 1000:,.3f} km")
+        else:
+            lines.append(f"  面积        {self.area_mu:,.2f} 亩（椭球面积 {self.area_m2:,.1f} m²）")
         for o in self.overlaps:
             lines.append(f"  与 {o['title']}（{o['layer']}）重叠 {o['area_mu']:,.2f} 亩")
         if self.invalid:

@@ -151,3 +151,12 @@ def test_illustrative_features_follow_the_placeholder_contract(catalog, tmp_path
     prepared = prepare(catalog, src, ImportOptions(new_layer="t", illustrative=True, accuracy_m=20))
     frame = prepared.frame
     assert frame["illustrative"].all() and frame["placeholder"].all() and (frame["accuracy_m"] >= 500).all()
+
+
+def test_dxf_lines_into_a_line_layer_report_their_length(catalog, tmp_path):
+    """The open polyline of the drawing goes into the rivers (line) layer; its length against pyproj's geodesic."""
+    dxf = F.dxf_4549(tmp_path, with_closed=False)
+    report = prepare(catalog, dxf, ImportOptions(layer="rivers", crs="EPSG:4549")).report
+    assert report.counts_by_type == {"LineString": 1} and report.features_imported == 1
+    lons, lats = F.TO_WGS84.transform([589900, 591400, 591400], [3467900, 3467900, 3468800])
+    assert report.length_m == pytest.approx(F.GEOD.line_length(lons, lats), rel=1e-6)

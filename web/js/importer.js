@@ -192,6 +192,7 @@ export class Importer {
       ['要素', `读入 ${r.features_read}（${Object.entries(r.counts_by_type).map(([k, v]) => `${k} ${v}`).join('，')}），导入 ${r.features_imported}`],
     ];
     if (r.area_m2) rows.push(['面积', `${fmt(r.area_mu, 2)} 亩`]);
+    if (r.length_m) rows.push(['长度', `${fmt(r.length_m / 1000, 3)} km`]);
     if (r.control_points) rows.push(['控制点', `RMS ${fmt(r.control_points.rms_m, 3)} m；残差 ${r.control_points.residuals_m.map((v) => fmt(v, 3)).join('、')} m`]);
     for (const o of r.overlaps || []) rows.push(['重叠', `${o.title} ${fmt(o.area_mu, 2)} 亩`]);
     if (r.invalid?.length) rows.push(['无效几何', r.invalid.map((i) => `${i.feature}：${i.reason}${i.repaired ? '（已修复）' : ''}`).join('；')]);
