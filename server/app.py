@@ -45,11 +45,13 @@ ROUTERS: list[str] = [
     "server.routers.common",
     "server.routers.features",
     "server.routers.stats",
+    "server.routers.indicators",
     "server.routers.query",
     "server.routers.web",
     "server.routers.tiles",
     "server.routers.styles",
     "server.routers.export",
+    "server.routers.compare",
     "server.routers.imports",
 ]
 
