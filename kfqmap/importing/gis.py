@@ -6,6 +6,8 @@ These read the *upload* (a file of the user's), never the store: the store is wr
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -45,29 +47,44 @@ def _with_crs(frame: gpd.GeoDataFrame, source: Source, origin: str) -> Source:
 # ------------------------------------------------------------------------------------------ Shapefile
 def read_shapefile(path: Path, encoding: str | None) -> Source:
     """A loose ``.shp`` (with its .dbf/.shx/.prj/.cpg beside it) or a ``.zip`` holding one Shapefile."""
+    scratch = None
     if path.suffix.lower() == ".zip":
+        # the members are extracted under plain names and read from there: zips made on Chinese Windows store GBK
+        # file names without the UTF-8 flag, which neither zipfile nor GDAL's /vsizip/ decodes as written
+        scratch = tempfile.TemporaryDirectory(prefix="kfqmap-import-")
         try:
             with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
+                infos = [i for i in zf.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX")]
                 bad = zf.testzip()
                 if bad is not None:
-                    raise _fail(f"压缩包 {path.name} 已损坏（{bad} 校验失败）：请重新打包上传")
-                shps = [n for n in names if n.lower().endswith(".shp") and not n.startswith("__MACOSX")]
+                    raise _fail(f"压缩包 {path.name} 已损坏（{_member_name(bad)} 校验失败）：请重新打包上传")
+                shps = [i for i in infos if i.filename.lower().endswith(".shp")]
                 if not shps:
                     raise _fail(f"压缩包 {path.name} 中没有 .shp 文件（可导入：Shapefile 的 .shp/.dbf/.shx/.prj 打包）")
                 if len(shps) > 1:
-                    raise _fail(f"压缩包 {path.name} 含多个 Shapefile（{', '.join(shps)}）：请每次导入一个")
-                stem = shps[0][:-4]
-                sidecar = {n[len(stem):].lower(): n for n in names if n.startswith(stem) and len(n) == len(stem) + 4}
-                dbf = zf.read(sidecar[".dbf"]) if ".dbf" in sidecar else None
-                cpg = zf.read(sidecar[".cpg"]).decode("ascii", "ignore") if ".cpg" in sidecar else None
+                    raise _fail(f"压缩包 {path.name} 含多个 Shapefile（{'、'.join(_member_name(i) for i in shps)}）："
+                                "请每次导入一个")
+                stem = shps[0].filename[:-4]
+                sidecar = {i.filename[len(stem):].lower(): i for i in infos
+                           if i.filename.startswith(stem) and len(i.filename) == len(stem) + 4}
+                for ext, info in sidecar.items():
+                    with zf.open(info) as src, open(Path(scratch.name) / f"layer{ext}", "wb") as dst:
+                        shutil.copyfileobj(src, dst)
                 has = set(sidecar)
         except zipfile.BadZipFile:
+            scratch.cleanup()
             raise _fail(f"{path.name} 不是完整的 zip 压缩包（可能上传中断或文件被截断）") from None
         except (EOFError, OSError, zipfile.LargeZipFile) as exc:
+            scratch.cleanup()
             raise _fail(f"压缩包 {path.name} 无法读取（{exc.__class__.__name__}）：文件可能被截断") from None
-        gdal_path = f"/vsizip/{path.resolve()}/{shps[0]}"
-        label = f"{path.name}:{Path(shps[0]).name}"
+        except BaseException:
+            scratch.cleanup()
+            raise
+        folder = Path(scratch.name)
+        dbf = (folder / "layer.dbf").read_bytes() if ".dbf" in has else None
+        cpg = (folder / "layer.cpg").read_text("ascii", "ignore") if ".cpg" in has else None
+        gdal_path = str(folder / "layer.shp")
+        label = f"{path.name}:{Path(_member_name(shps[0])).name}"
     else:
         has = {p.suffix.lower() for p in path.parent.glob(path.stem + ".*")}
         dbf_path = next((p for p in path.parent.glob(path.stem + ".*") if p.suffix.lower() == ".dbf"), None)
@@ -75,6 +92,15 @@ def read_shapefile(path: Path, encoding: str | None) -> Source:
         dbf = dbf_path.read_bytes() if dbf_path else None
         cpg = cpg_path.read_text("ascii", "ignore") if cpg_path else None
         gdal_path, label = str(path), path.name
+    try:
+        return _read_shapefile_parts(gdal_path, label, has, dbf, cpg, encoding)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def _read_shapefile_parts(gdal_path: str, label: str, has: set[str], dbf: bytes | None, cpg: str | None,
+                          encoding: str | None) -> Source:
     missing = [s for s in (".shx", ".dbf") if s not in has]
     if missing:
         raise _fail(f"Shapefile {label} 缺少 {'、'.join(missing)} 文件（Shapefile 至少需要 .shp、.shx、.dbf 三个文件；"
@@ -90,6 +116,18 @@ def read_shapefile(path: Path, encoding: str | None) -> Source:
         source.notes.append("没有 .prj 文件：坐标系需用 --crs 指定或由坐标范围推测")
     frame = _read(gdal_path, label, encoding=source.encoding)
     return _with_crs(frame, source, ".prj 文件")
+
+
+def _member_name(info) -> str:
+    """A zip member's name as its author wrote it: names stored without the UTF-8 flag are GBK on Chinese Windows
+    (zipfile decodes them as CP437)."""
+    name = info.filename if isinstance(info, zipfile.ZipInfo) else str(info)
+    if isinstance(info, zipfile.ZipInfo) and not info.flag_bits & 0x800:
+        try:
+            return name.encode("cp437").decode("gb18030")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            return name
+    return name
 
 
 # ------------------------------------------------------------------------------------------ others

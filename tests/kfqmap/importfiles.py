@@ -191,3 +191,20 @@ def xlsx_points(tmp: Path) -> tuple[Path, dict[str, tuple[float, float]]]:
     target = tmp / "项目.xlsx"
     wb.save(target)
     return target, points
+
+
+class _GbkName(zipfile.ZipInfo):
+    """A zip member whose name is stored in GBK without the UTF-8 flag, as zip tools on Chinese Windows write it."""
+
+    def _encodeFilenameFlags(self):   # noqa: N802 (zipfile's own name)
+        return self.filename.encode("gbk"), self.flag_bits & ~0x800
+
+
+def shapefile_gbk_names_zip(tmp: Path) -> Path:
+    """The GBK Shapefile of ``shapefile_gbk_zip`` zipped with GBK member names (地块.shp …), no UTF-8 flag."""
+    shapefile_gbk_zip(tmp)                      # writes tmp/shp/地块.*
+    target = tmp / "windows.zip"
+    with zipfile.ZipFile(target, "w") as zf:
+        for p in sorted((tmp / "shp").iterdir()):
+            zf.writestr(_GbkName(f"资料/{p.name}"), p.read_bytes())
+    return target

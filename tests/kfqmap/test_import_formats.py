@@ -160,3 +160,13 @@ def test_dxf_lines_into_a_line_layer_report_their_length(catalog, tmp_path):
     assert report.counts_by_type == {"LineString": 1} and report.features_imported == 1
     lons, lats = F.TO_WGS84.transform([589900, 591400, 591400], [3467900, 3467900, 3468800])
     assert report.length_m == pytest.approx(F.GEOD.line_length(lons, lats), rel=1e-6)
+
+
+def test_zip_with_gbk_member_names_from_chinese_windows(catalog, tmp_path):
+    path = F.shapefile_gbk_names_zip(tmp_path)
+    import zipfile
+    with zipfile.ZipFile(path) as zf:                  # the names really are stored without the UTF-8 flag
+        assert not any(i.flag_bits & 0x800 for i in zf.infolist()) and "地块.shp" not in " ".join(zf.namelist())
+    report = prepare(catalog, path, ImportOptions(new_layer="t")).report
+    assert report.source == "windows.zip:地块.shp" and report.features_imported == 3 and report.ok
+    assert report.encoding == "GB18030"
