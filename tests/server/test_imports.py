@@ -122,3 +122,12 @@ def test_csv_columns_and_mapping_fields(client, tmp_path):
     assert cols["项目"] == "name" and r.json()["ok"]
     r = client.post("/imports", files={"file": (path.name, path.read_bytes())}, data={"new_layer": "pts", "map": "junk"})
     assert r.status_code == 400 and r.json()["parameter"] == "map"
+
+
+def test_upload_names_cannot_leave_the_scratch_folder(client, shp_zip):
+    from server.routers.imports import _safe_name
+
+    assert _safe_name("../../etc/地块 v2.zip") == "地块_v2.zip" and _safe_name("..") == "upload"
+    r = client.post("/imports", files={"file": ("../../../tmp/evil.zip", shp_zip.read_bytes())},
+                    data={"new_layer": "evil"})
+    assert r.status_code == 200 and r.json()["source"] == "evil.zip:地块.shp"
