@@ -107,3 +107,9 @@ class ServerBusy(KFQMapError):
 
 class WorkTimeout(KFQMapError):
     """A request's work took longer than the configured time limit and was stopped."""
+
+
+class ImportRejected(KFQMapError):
+    """An import whose validation report has errors: nothing was written (the report says what to fix)."""
+
+    parameter = "file"
