@@ -115,3 +115,11 @@ export function search(q) {
 export function getCollection(layerId) {
   return getJSON(`/collections/${encodeURIComponent(layerId)}?f=json`);
 }
+
+/** POST /imports (multipart) → ImportReport {ok, committed, import_id, errors, warnings, preview?: FeatureCollection, …};
+ *  a refused import throws ApiError with the problem's detail (400 unusable file, 413 too large, 422 report errors). */
+export async function postImport(formData) {
+  const resp = await fetch('/imports', { method: 'POST', body: formData, headers: { Accept: 'application/json' } });
+  if (!resp.ok) throw new ApiError(await problemMessage(resp), resp.status, '/imports');
+  return resp.json();
+}
