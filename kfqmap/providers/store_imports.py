@@ -118,6 +118,8 @@ def commit_table(store, layer: Layer, frame: gpd.GeoDataFrame, *, import_id: int
         conn.execute("BEGIN IMMEDIATE")
         try:
             _ensure(conn)
+            if not new_layer:
+                store.reconcile_in(conn, layer)      # outside changes before the import stay recorded as such
             previous = None if new_layer else _saved_table(conn, layer.id, row)
             gpkg._drop_table(conn, layer.id)
             gpkg._create_feature_table(conn, layer, frame)
@@ -133,6 +135,8 @@ def commit_table(store, layer: Layer, frame: gpd.GeoDataFrame, *, import_id: int
                 conn.execute("UPDATE kfqmap_layers SET version = version + 1, edited = 1, json_columns = ? "
                              "WHERE layer_id = ?", (json.dumps(json_columns), layer.id))
             store._create_version_triggers(layer.id)
+            # every feature the import added, changed or removed goes into the history (issue 13), by the importer
+            store.record_rewrite(conn, layer, user=user, note=f"导入 {import_id}（{mode}，{source}）")
             conn.execute("INSERT INTO kfqmap_imports (import_id, layer_id, mode, source, imported_by, imported_at, "
                          "created_layer, previous, summary_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (import_id, layer.id, mode, source, user, _now(), int(new_layer), previous,
@@ -166,12 +170,15 @@ def undo(store, import_id: int, layer: Layer | None, *, user: str | None = None)
                                    parameter="undo")
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if layer is not None:
+                store.reconcile_in(conn, layer)
             gpkg._drop_table(conn, layer_id)
             if created:
                 conn.execute("DELETE FROM kfqmap_layers WHERE layer_id = ?", (layer_id,))
                 conn.execute("DELETE FROM kfqmap_store_layers WHERE layer_id = ?", (layer_id,))
             else:
                 _restore(store, conn, layer, json.loads(previous))
+                store.record_rewrite(conn, layer, user=user, note=f"撤销导入 {import_id}")
             conn.execute("UPDATE kfqmap_imports SET undone_at = ?, undone_by = ? WHERE import_id = ?",
                          (_now(), user, import_id))
             conn.execute("COMMIT")

@@ -184,9 +184,12 @@ def test_replace_plan_layer_matches_keeps_plan_layer_and_undo_restores(catalog, 
     assert all(a.equals(b) for a, b in zip(restored.geometry, old.geometry))
     after = dict(_store_state(catalog))
     before = dict(before_rows)
-    for table in before:
-        if table not in ("kfqmap_layers", "kfqmap_imports", "gpkg_contents"):
+    for table in before:      # the history (and its shadow copy) record the import and its undo (issue 13)
+        if table not in ("kfqmap_layers", "kfqmap_imports", "gpkg_contents", "kfqmap_history", "kfqmap_shadow"):
             assert after[table] == before[table], table
+    undone = catalog.collection("low_efficiency_land").provider.audit(user="李工")
+    assert {c.feature_id for c in undone if c.op == "create"} == {f"lel_{i}" for i in range(2, 6)}
+    assert all(c.note == f"撤销导入 {report.import_id}" for c in undone)
     with pytest.raises(InvalidParameter, match="已于"):
         undo_import(catalog, report.import_id)
 
