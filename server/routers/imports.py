@@ -32,13 +32,17 @@ from kfqmap.export import scratch_dir
 from kfqmap.importing import ImportOptions, drawing_preview, parse_mapping, run_import, undo_import
 from kfqmap.providers.store_imports import import_log
 
+from kfqmap.accounts import Principal, require_role
+from kfqmap.errors import NotAuthenticated
+
+from .. import auth
 from ..dependencies import get_catalog
 from ..middleware import exempt_from_timeout
 
 router = APIRouter(tags=["imports"])
 
-#: AUTH (merge): the editing issue's guard goes here — EDITOR = [Depends(auth.editor)]
-EDITOR: list = []
+#: checking a file (a dry run, the overlay-only preview) is a read: whoever may read may do it; writing it into the
+#: store (``commit=true``) and undoing an import need an editor of the target layer (``_may_write``)
 
 CHUNK = 1024 * 1024
 _Text = Annotated[str | None, Form(max_length=200)]
@@ -59,9 +63,17 @@ async def _save(upload: UploadFile, folder: Path) -> Path:
     return target
 
 
-@router.post("/imports", dependencies=EDITOR, summary="导入文件（默认只检查，commit=true 时写入）")
+def _may_write(principal: Principal, layer_id: str | None) -> None:
+    """An import into ``layer_id`` (None: a new layer) needs an editor of that layer (any editor for a new one)."""
+    if principal.anonymous:
+        raise NotAuthenticated("写入导入数据需要登录或 API 令牌（authentication required）")
+    require_role(principal, edit=True, layer=layer_id)
+
+
+@router.post("/imports", summary="导入文件（默认只检查，commit=true 时写入；写入需编辑权限）")
 async def post_import(
     request: Request,
+    principal: Annotated[Principal, Depends(auth.require_read)],
     file: Annotated[UploadFile, File(description="Shapefile(zip)/GPKG/GeoJSON/KML/KMZ/FlatGeobuf/CSV/XLSX/DXF")],
     catalog: Annotated[Catalog, Depends(get_catalog)],
     layer: _Text = None, new_layer: _Text = None, title: _Text = None,
@@ -76,11 +88,12 @@ async def post_import(
     xy: _Text = None, wkt_column: _Text = None, sheet: _Text = None,
     map: Annotated[str | None, Form(max_length=2000, description="字段对应：源列=目标字段，多项用 ; 分隔")] = None,
     drop_unmapped: Annotated[bool, Form()] = False,
-    user: _Text = None,
     preview: Annotated[bool, Form(description="true：报告中附上导入要素的 GeoJSON（预览叠加）")] = False,
     commit: Annotated[bool, Form(description="true：写入；默认只检查（dry run）")] = False,
     drawing: Annotated[bool, Form(description="true：只返回文件自身坐标下的图形（在图纸上选控制点用），不换算、不检查")] = False,
 ):
+    if commit:
+        _may_write(principal, None if new_layer else layer)
     exempt_from_timeout(request)
     folder = scratch_dir("import")
     try:
@@ -95,7 +108,7 @@ async def post_import(
         opts = ImportOptions(layer=layer, new_layer=new_layer, title=title, group=group, mode=mode, key=key, crs=crs,
                              swap_xy=swap_xy, encoding=encoding, table=table, geometry=geometry, accuracy_m=accuracy,
                              illustrative=illustrative, control_points=control, control_crs=control_crs,
-                             control_method=control_method, max_rms_m=max_rms, user=user or "web",
+                             control_method=control_method, max_rms_m=max_rms, user=principal.name,
                              xy=cols, wkt_column=wkt_column, sheet=sheet, user_map=parse_mapping(map),
                              keep_unmapped=not drop_unmapped,
                              source_name=_safe_name(file.filename), preview=preview,
@@ -115,8 +128,13 @@ async def get_imports(catalog: Annotated[Catalog, Depends(get_catalog)]):
     return {"imports": await run_in_threadpool(import_log, catalog.store)}
 
 
-@router.post("/imports/{import_id}/undo", dependencies=EDITOR, summary="撤销一次导入")
-async def post_undo(import_id: int, catalog: Annotated[Catalog, Depends(get_catalog)], user: _Text = None):
+@router.post("/imports/{import_id}/undo", summary="撤销一次导入（编辑该图层的用户）")
+async def post_undo(import_id: int, catalog: Annotated[Catalog, Depends(get_catalog)],
+                    principal: Annotated[Principal, Depends(auth.editor)]):
     if import_id < 1:
         raise InvalidParameter("导入编号必须是正整数", parameter="import_id")
-    return await run_in_threadpool(undo_import, catalog, import_id, user=user or "web")
+    entry = next((e for e in (await run_in_threadpool(import_log, catalog.store) if catalog.store is not None else [])
+                  if e["import_id"] == import_id), None)
+    if entry is not None:
+        _may_write(principal, entry["layer_id"])
+    return await run_in_threadpool(undo_import, catalog, import_id, user=principal.name)

@@ -5,9 +5,9 @@
   and the plan's path (规划路径) for a chart;
 * ``PUT /indicators/{id}/actuals/{year}`` — enter one actual: body ``{"value": 4.1, "source": "2023年统计公报",
   "unit": "%"}`` (``unit`` optional; when given it must be the indicator's). Answers the indicator's status in that
-  year. Editors only once accounts exist (see the ``AUTH`` line below);
+  year. Editors of the ``indicators`` layer (or admins) only: 401 anonymous, 403 other roles;
 * ``PUT /indicators/{id}/threshold`` — body ``{"warn_threshold": 0.08}``: the bureau's warning threshold for one
-  indicator (editors; the second ``AUTH`` line);
+  indicator (the same editors);
 * ``GET /indicators/{id}/actuals`` — the indicator's actuals and the log of every change (who, when, old → new).
 
 Bad input (unknown indicator: 404; a year outside 2021–2035, text instead of a number, a wrong unit: 400) is a
@@ -22,8 +22,10 @@ from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr
 
 from kfqmap import monitor
 from kfqmap.actuals import ActualsStore
+from kfqmap.accounts import Principal
 from kfqmap.catalog import Catalog
 
+from .. import auth
 from ..dependencies import get_catalog
 from ..responses import JSONResponse
 
@@ -44,11 +46,6 @@ class ActualBody(BaseModel):
     unit: str | None = Field(None, max_length=20, description="单位（可省略；给出时须与指标单位一致）")
 
 
-def entered_by() -> str:
-    """Who enters a value. Until accounts exist there is nobody to name."""
-    return "未认证用户（unauthenticated）"
-
-
 @router.get("/indicators/status", name="indicators_status", summary="指标监测：各指标某年状态与预警清单")
 def indicators_status(catalog: Annotated[Catalog, Depends(get_catalog)],
                       year: Annotated[int | None, Query(description="年份（2020–2035，默认今年，限规划期）")] = None,
@@ -59,16 +56,17 @@ def indicators_status(catalog: Annotated[Catalog, Depends(get_catalog)],
 @router.put("/indicators/{id}/actuals/{year}", name="indicator_actual_put", summary="录入某指标某年的实际值（编辑）")
 def put_actual(catalog: Annotated[Catalog, Depends(get_catalog)], id: IndicatorId, year: Year,
                body: Annotated[ActualBody, Body()],
-               who: Annotated[str, Depends(entered_by)]):  # AUTH (merge): who: Annotated[Principal, Depends(auth.editor)], then by=who.name
-    status = monitor.set_actual(catalog, id, year, body.value, source=body.source, by=who, via="api", unit=body.unit)
+               who: Annotated[Principal, Depends(auth.require_edit("indicators"))]):
+    status = monitor.set_actual(catalog, id, year, body.value, source=body.source, by=who.name, via="api",
+                                unit=body.unit)
     return JSONResponse(status)
 
 
 @router.put("/indicators/{id}/threshold", name="indicator_threshold_put", summary="设置某指标的预警阈值（编辑）")
 def put_threshold(catalog: Annotated[Catalog, Depends(get_catalog)], id: IndicatorId,
                   body: Annotated[ThresholdBody, Body()],
-                  who: Annotated[str, Depends(entered_by)]):  # AUTH (merge): who: Annotated[Principal, Depends(auth.editor)], then by=who.name
-    monitor.set_threshold(catalog, id, body.warn_threshold, by=who)
+                  who: Annotated[Principal, Depends(auth.require_edit("indicators"))]):
+    monitor.set_threshold(catalog, id, body.warn_threshold, by=who.name)
     return JSONResponse(monitor.one_status(catalog, id, monitor.default_year()))
 
 

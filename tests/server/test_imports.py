@@ -6,6 +6,7 @@ import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
 
+from kfqmap.accounts import AccountStore, parse_duration
 from kfqmap.settings import CatalogSettings
 from server.app import create_app
 from server.settings import APISettings
@@ -18,11 +19,27 @@ def shp_zip(tmp_path_factory):
     return F.shapefile_gbk_zip(tmp_path_factory.mktemp("upload"))
 
 
+def _token(settings, name: str, role: str, layers=()) -> str:
+    accounts = AccountStore.open(settings.catalog.store_path())
+    accounts.add_user(name, role, layers=list(layers))
+    return accounts.create_token(name, expires=parse_duration("1d"))[1]
+
+
 @pytest.fixture()
-def client(tmp_path):
+def site(tmp_path):
     settings = APISettings(catalog=CatalogSettings(geodata_dir=MINI_GEODATA, extra_layers="", data_dir=tmp_path),
                            warm_up=False, import_max_bytes=512 * 1024)
-    return TestClient(create_app(settings))
+    app = create_app(settings)
+    return app, settings
+
+
+@pytest.fixture()
+def client(site):
+    """An editor (王工) with an API token: imports are written by editors."""
+    app, settings = site
+    client = TestClient(app)
+    client.headers["Authorization"] = f"Bearer {_token(settings, '王工', 'editor')}"
+    return client
 
 
 def _post(client, path, **fields):
@@ -38,7 +55,7 @@ def test_dry_run_reports_and_changes_nothing_then_commit_serves_the_layer(client
     assert report["ok"] and not report["committed"] and report["features_imported"] == 3
     assert report["encoding"] == "GB18030" and report["crs"] == "EPSG:4549"
     assert client.get("/collections/survey").status_code == 404            # the dry run wrote nothing
-    r = _post(client, shp_zip, new_layer="survey", title="测量地块", group="两核多园", commit=True, user="王工")
+    r = _post(client, shp_zip, new_layer="survey", title="测量地块", group="两核多园", commit=True)
     assert r.status_code == 201, r.text
     import_id = r.json()["import_id"]
     items = client.get("/collections/survey/items").json()
@@ -131,3 +148,26 @@ def test_upload_names_cannot_leave_the_scratch_folder(client, shp_zip):
     r = client.post("/imports", files={"file": ("../../../tmp/evil.zip", shp_zip.read_bytes())},
                     data={"new_layer": "evil"})
     assert r.status_code == 200 and r.json()["source"] == "evil.zip:地块.shp"
+
+
+def test_checking_is_a_read_writing_needs_an_editor_of_the_layer(site, shp_zip):
+    """A dry run (the viewer's 仅叠加显示 too) is open to whoever may read; commit and undo need an editor, and an
+    editor limited to other layers may not import into this one. Refused writes change nothing."""
+    app, settings = site
+    anonymous = TestClient(app)
+    assert _post(anonymous, shp_zip, new_layer="survey", title="测量地块").status_code == 200
+    r = _post(anonymous, shp_zip, new_layer="survey", title="测量地块", commit=True)
+    assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+    viewer = TestClient(app, headers={"Authorization": f"Bearer {_token(settings, 'vic', 'viewer')}"})
+    assert _post(viewer, shp_zip, new_layer="survey", title="测量地块", commit=True).status_code == 403
+    narrow = TestClient(app, headers={"Authorization": f"Bearer {_token(settings, 'ned', 'editor', ['parks'])}"})
+    assert _post(narrow, shp_zip, layer="cores", mode="append", commit=True).status_code == 403
+    assert anonymous.get("/collections/survey").status_code == 404
+    editor = TestClient(app, headers={"Authorization": f"Bearer {_token(settings, 'eve', 'editor')}"})
+    r = _post(editor, shp_zip, new_layer="survey", title="测量地块", commit=True)
+    assert r.status_code == 201, r.text
+    import_id = r.json()["import_id"]
+    assert anonymous.post(f"/imports/{import_id}/undo").status_code == 401
+    assert viewer.post(f"/imports/{import_id}/undo").status_code == 403
+    assert anonymous.get("/collections/survey").status_code == 200
+    assert editor.post(f"/imports/{import_id}/undo").status_code == 200

@@ -17,6 +17,7 @@ import uvicorn
 from kfqmap import monitor
 from kfqmap.catalog import load_catalog
 from kfqmap.settings import CatalogSettings
+from kfqmap.accounts import AccountStore, parse_duration
 from server.app import create_app
 from server.testing import free_port
 
@@ -34,7 +35,11 @@ def server(tmp_path_factory):
     while not srv.started:
         assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+    accounts = AccountStore.open(settings.store_path())          # actuals are entered by editors of indicators
+    accounts.add_user("统计科", "editor", layers=["indicators"])
+    token = accounts.create_token("统计科", expires=parse_duration("1d"))[1]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                      headers={"Authorization": f"Bearer {token}"}) as client:
         yield client, settings
     srv.should_exit = True
     thread.join(timeout=10)
@@ -169,3 +174,19 @@ def test_concurrent_writes_over_http_and_from_another_connection(server):
         other.store.close()
     rows = {(i, y) for i, y, *_ in _actuals_rows(settings)}
     assert {(i, 2024) for i in ids} | {("t2_25", 2021), ("t2_29", 2021)} <= rows
+
+
+def test_entering_actuals_needs_an_editor_of_the_indicators(server):
+    client, settings = server
+    before = _actuals_rows(settings)
+    base = str(client.base_url)
+    with httpx.Client(base_url=base, timeout=60) as anonymous:
+        r = anonymous.put("/indicators/t2_07/actuals/2024", json={"value": 4})
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+        assert anonymous.put("/indicators/t2_07/threshold", json={"warn_threshold": 0.1}).status_code == 401
+    accounts = AccountStore.open(settings.store_path())
+    accounts.add_user("园区科", "editor", layers=["parks"])
+    other = accounts.create_token("园区科", expires=parse_duration("1d"))[1]
+    with httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {other}"}) as parks_editor:
+        assert parks_editor.put("/indicators/t2_07/actuals/2024", json={"value": 4}).status_code == 403
+    assert _actuals_rows(settings) == before
