@@ -104,3 +104,98 @@ export function search(q) {
 export function getCollection(layerId) {
   return getJSON(`/collections/${encodeURIComponent(layerId)}?f=json`);
 }
+
+// ------------------------------------------------------------------ accounts and writes (issue 13)
+// The session is a cookie (HttpOnly, set by POST /auth/login); every state-changing request carries the session's
+// CSRF token in X-CSRF-Token. Writes use OGC API – Features Part 4 with optimistic concurrency (If-Match: ETag).
+
+let csrfToken = null;
+/** The CSRF token of the current session (from /auth/login or /auth/me); null when logged out. */
+export function setCsrfToken(token) { csrfToken = token || null; }
+
+/** A request whose answer the caller needs in full: {status, etag, location, body}. A non-2xx answer throws an
+ *  ApiError carrying `status` and the problem+json `body` (a 412's body and the current ETag included). */
+export async function send(method, url, { body, headers = {}, contentType = 'application/json' } = {}) {
+  const init = { method, headers: { Accept: 'application/json, application/geo+json', ...headers } };
+  if (method !== 'GET' && method !== 'HEAD' && csrfToken) init.headers['X-CSRF-Token'] = csrfToken;
+  if (body !== undefined) { init.body = JSON.stringify(body); init.headers['Content-Type'] = contentType; }
+  const resp = await fetch(url, init);
+  const text = await resp.text();
+  let parsed = null;
+  try { parsed = text ? JSON.parse(text) : null; } catch { parsed = text; }
+  const out = { status: resp.status, etag: resp.headers.get('ETag'), location: resp.headers.get('Location'), body: parsed };
+  if (!resp.ok) {
+    const msg = (parsed && typeof parsed === 'object' && (parsed.detail || parsed.title)) || `${resp.status} ${resp.statusText}`;
+    const err = new ApiError(msg, resp.status, url);
+    Object.assign(err, out);
+    throw err;
+  }
+  return out;
+}
+
+const itemUrl = (layerId, fid) => `/collections/${encodeURIComponent(layerId)}/items${fid === undefined ? '' : `/${encodeURIComponent(fid)}`}`;
+
+/** POST /auth/login {username, password} → {user, role, layers, csrf} (+ the session cookie) */
+export async function login(username, password) {
+  return (await send('POST', '/auth/login', { body: { username, password } })).body;
+}
+
+/** POST /auth/logout (ends the session) */
+export async function logout() {
+  try { await send('POST', '/auth/logout'); } finally { setCsrfToken(null); }
+}
+
+/** GET /auth/me → {user, role, layers, csrf} of the session, or null when anonymous (401) */
+export async function whoAmI() {
+  try { return (await send('GET', '/auth/me')).body; } catch (err) { if (err.status === 401 || err.status === 404) return null; throw err; }
+}
+
+/** GET /collections/{id}/queryables → JSON Schema of the layer's properties (types, enums, required) */
+export function getQueryables(layerId) {
+  return getJSON(`/collections/${encodeURIComponent(layerId)}/queryables?f=json`);
+}
+
+/** GET one feature with its version: {feature, etag} */
+export async function getItemVersioned(layerId, fid) {
+  const r = await send('GET', `${itemUrl(layerId, fid)}?f=json`);
+  return { feature: r.body, etag: r.etag };
+}
+
+/** POST /collections/{id}/items → 201 {feature id from Location, etag} */
+export async function createItem(layerId, feature, { note } = {}) {
+  const r = await send('POST', itemUrl(layerId), { body: feature, contentType: 'application/geo+json', headers: noteHeader(note) });
+  const id = r.location ? decodeURIComponent(r.location.split('/').pop().split('?')[0]) : (r.body?.id ?? feature.properties?.id);
+  return { id: String(id), etag: r.etag, feature: r.body };
+}
+
+/** PATCH /collections/{id}/items/{fid} (JSON merge patch) with If-Match */
+export async function patchItem(layerId, fid, patch, etag, { note } = {}) {
+  const r = await send('PATCH', itemUrl(layerId, fid), { body: patch, contentType: 'application/merge-patch+json', headers: { 'If-Match': etag, ...noteHeader(note) } });
+  return { etag: r.etag, feature: r.body };
+}
+
+/** PUT /collections/{id}/items/{fid} (the whole feature) with If-Match */
+export async function replaceItem(layerId, fid, feature, etag, { note } = {}) {
+  const r = await send('PUT', itemUrl(layerId, fid), { body: feature, contentType: 'application/geo+json', headers: { 'If-Match': etag, ...noteHeader(note) } });
+  return { etag: r.etag, feature: r.body };
+}
+
+/** DELETE /collections/{id}/items/{fid} with If-Match */
+export async function deleteItem(layerId, fid, etag, { note } = {}) {
+  await send('DELETE', itemUrl(layerId, fid), { headers: { 'If-Match': etag, ...noteHeader(note) } });
+}
+
+/** GET /collections/{id}/items/{fid}/history → the feature's changes, newest first */
+export async function getHistory(layerId, fid) {
+  return (await send('GET', `${itemUrl(layerId, fid)}/history`)).body;
+}
+
+/** 修改说明 travels in the X-Change-Note header, percent-encoded UTF-8 (a header carries only Latin-1). */
+function noteHeader(note) {
+  return note ? { 'X-Change-Note': encodeURIComponent(note) } : {};
+}
+
+/** Restore (admins): bring back the feature as it was after change `seq` (itself recorded as a change). */
+export async function restoreVersion(layerId, fid, seq) {
+  return (await send('POST', `${itemUrl(layerId, fid)}/history/${encodeURIComponent(seq)}/restore`)).body;
+}

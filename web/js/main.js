@@ -14,6 +14,9 @@ import { CoordTools } from './coords.js';
 import { AttributeTable } from './attrtable.js';
 import { Printer } from './print.js';
 import { store } from './store.js';
+import { Auth } from './auth.js';
+import { EditMode } from './edit.js';
+import { HistoryOverlay } from './history.js';
 
 const DEFAULT_VIEW = { center: [121.02, 31.36], zoom: 11.6 };
 const HIGHLIGHT_SRC = 'kfq-highlight';
@@ -26,6 +29,9 @@ class App {
     this.config = { tianditu_key: '', online_basemaps: true };
     this.layers = new LayerManager(this);
     this.draw = new DrawTools(this);
+    this.auth = new Auth(this);          // 登录/退出 (issue 13)
+    this.edit = new EditMode(this);      // 编辑 mode
+    this.history = new HistoryOverlay(this);   // old outlines of 修改记录
     this._indicators = null;
     this.ready = false;
   }
@@ -111,6 +117,9 @@ class App {
     this.attrTable = new AttributeTable(this);
     this.printer = new Printer(this);
     this.bindUi();
+    this.edit.bind();
+    this.edit.bindPanel();
+    this.auth.start();
     this.pendingSelection = hash.selection || null;
 
     renderStats(this, $('#tab-stats'));
@@ -129,6 +138,8 @@ class App {
     this.layers.onStyle(this.map.getStyle());
     this.installHighlight();
     this.draw.install();
+    this.history.install();
+    this.edit.install();
     if (!this.ready) {
       this.ready = true;
       this.layers.renderPanel($('#layer-groups'));
