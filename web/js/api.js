@@ -116,7 +116,8 @@ export function setCsrfToken(token) { csrfToken = token || null; }
 /** A request whose answer the caller needs in full: {status, etag, location, body}. A non-2xx answer throws an
  *  ApiError carrying `status` and the problem+json `body` (a 412's body and the current ETag included). */
 export async function send(method, url, { body, headers = {}, contentType = 'application/json' } = {}) {
-  const init = { method, headers: { Accept: 'application/json, application/geo+json', ...headers } };
+  // never from the HTTP cache: a feature's body and ETag must be the server's current ones
+  const init = { method, cache: 'no-store', headers: { Accept: 'application/json, application/geo+json', ...headers } };
   if (method !== 'GET' && method !== 'HEAD' && csrfToken) init.headers['X-CSRF-Token'] = csrfToken;
   if (body !== undefined) { init.body = JSON.stringify(body); init.headers['Content-Type'] = contentType; }
   const resp = await fetch(url, init);
@@ -150,9 +151,18 @@ export async function whoAmI() {
   try { return (await send('GET', '/auth/me')).body; } catch (err) { if (err.status === 401 || err.status === 404) return null; throw err; }
 }
 
-/** GET /collections/{id}/queryables → JSON Schema of the layer's properties (types, enums, required) */
+/** GET /collections/{id}/queryables → JSON Schema of the layer's properties (types) */
 export function getQueryables(layerId) {
   return getJSON(`/collections/${encodeURIComponent(layerId)}/queryables?f=json`);
+}
+
+/** GET /collections/{id}/schema → the layer's write schema (JSON Schema: types, `required`, allowed values in
+ *  `enum`, `readOnly` id); a server without it (or a read-only layer) → its queryables. */
+export async function getEditSchema(layerId) {
+  try { return await getJSON(`/collections/${encodeURIComponent(layerId)}/schema`); } catch (err) {
+    if (err.status === 404) return getQueryables(layerId);
+    throw err;
+  }
 }
 
 /** GET one feature with its version: {feature, etag} */

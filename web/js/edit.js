@@ -7,7 +7,7 @@
 // the statistics and the highlighted selection are refreshed.
 
 import {
-  getItemVersioned, getQueryables, createItem, patchItem, deleteItem, getHistory, ApiError,
+  getItemVersioned, getEditSchema, createItem, patchItem, deleteItem, getHistory, ApiError,
 } from './api.js';
 import { store } from './store.js';
 import { $, h, setStatus } from './util.js';
@@ -32,7 +32,7 @@ export class EditMode {
     this.app = app;
     this.active = false;
     this.layerId = null;
-    this.schemas = new Map();       // layer → queryables
+    this.schemas = new Map();       // layer → write schema (or queryables)
     this.reset();
     this.canvas = new EditCanvas(app, {
       onChange: (g, { final, before }) => this.onGeometry(g, { final, before }),
@@ -137,7 +137,7 @@ export class EditMode {
   }
 
   async schema(layerId) {
-    if (!this.schemas.has(layerId)) this.schemas.set(layerId, await getQueryables(layerId));
+    if (!this.schemas.has(layerId)) this.schemas.set(layerId, await getEditSchema(layerId));
     return this.schemas.get(layerId);
   }
 

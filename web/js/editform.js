@@ -22,17 +22,21 @@ export function fieldLabel(name, schema = {}) {
   return t && t !== name ? t : (FIELD_ZH[name] || name);
 }
 
-/** The editable properties of a queryables document: [{name, schema, required}] (geometry left out). */
-export function fieldsOf(queryables) {
-  const required = new Set(queryables?.required || []);
-  return Object.entries(queryables?.properties || {})
-    .filter(([name, s]) => name !== 'geometry' && !s.$ref && !/geometry/i.test(s.format || '') && s.readOnly !== true)
+/** The properties of a schema (the write schema or the queryables) as form fields: [{name, schema, required}]
+ *  (geometry left out). The feature `id` is read-only once the feature exists; a new one may be given an id
+ *  (left empty, the server numbers it). */
+export function fieldsOf(schemaDoc) {
+  const required = new Set(schemaDoc?.required || []);
+  return Object.entries(schemaDoc?.properties || {})
+    .filter(([name, s]) => name !== 'geometry' && !s.$ref && !/geometry/i.test(s.format || '') && (s.readOnly !== true || name === 'id'))
     .map(([name, schema]) => ({ name, schema, required: required.has(name) }));
 }
 
-/** The JSON type of a property schema (the first non-null of a type list). */
-function typeOf(schema) {
-  const t = Array.isArray(schema.type) ? schema.type.find((x) => x !== 'null') : schema.type;
+/** The JSON type of a property schema (the first non-null of a type list; 'json' for arrays/objects). */
+export function typeOf(schema) {
+  const types = (Array.isArray(schema.type) ? schema.type : [schema.type]).filter((x) => x && x !== 'null');
+  if (types.includes('array') || types.includes('object')) return 'json';
+  const t = types[0];
   if (!t && schema.enum) return typeof schema.enum.find((v) => v !== null) === 'number' ? 'number' : 'string';
   return t || 'string';
 }
@@ -83,12 +87,15 @@ export function buildForm(fields, properties = {}, { lockId = false } = {}) {
         min: f.schema.minimum, max: f.schema.maximum });
     } else if (f.schema.format === 'date') {
       input = h('input', { id, name: f.name, type: 'date' });
-    } else if (f.name === 'placement' || f.name === 'note' || f.name === 'figures' || (f.schema.maxLength ?? 0) > 200) {
+    } else if (type === 'json' || f.name === 'placement' || f.name === 'note' || (f.schema.maxLength ?? 0) > 200) {
       input = h('textarea', { id, name: f.name, rows: 2 });
     } else {
       input = h('input', { id, name: f.name, type: 'text', autocomplete: 'off', maxlength: f.schema.maxLength });
     }
-    if (f.name === 'id' && lockId) input.disabled = true;
+    if (f.name === 'id') {
+      if (lockId) input.disabled = true;
+      else input.placeholder = '留空则由服务器编号';
+    }
     input.dataset.type = type;
     input.addEventListener('change', () => listeners.forEach((fn) => fn(f.name)));
     const msg = h('span', { class: 'field-error', id: `${id}-err`, 'aria-live': 'polite' });
@@ -106,7 +113,7 @@ export function buildForm(fields, properties = {}, { lockId = false } = {}) {
     for (const [name, { input, type }] of inputs) {
       const v = props?.[name];
       if (type === 'boolean') input.checked = v === true || v === 'true' || v === 1;
-      else if (name === 'figures' && v !== null && v !== undefined && typeof v !== 'string') input.value = JSON.stringify(v);
+      else if (type === 'json' && v !== null && v !== undefined && typeof v !== 'string') input.value = JSON.stringify(v);
       else input.value = v === null || v === undefined ? '' : String(v);
     }
   };
@@ -114,14 +121,21 @@ export function buildForm(fields, properties = {}, { lockId = false } = {}) {
     const values = {}, errors = {};
     for (const [name, { input, msg, field, type }] of inputs) {
       const text = input.value;
-      let v;
+      if (name === 'id' && input.disabled) continue;        // an existing feature's id is not a property to send
+      let v, err = null;
       if (type === 'boolean') v = input.checked;
       else if (text.trim() === '') v = null;
-      else if (type === 'number' || type === 'integer') v = Number(text);
-      else v = text;
-      if ((type === 'number' || type === 'integer') && text.trim() !== '' && Number.isNaN(v)) v = text;
-      if (f_isEnumNumber(field.schema) && typeof v === 'string' && v !== '' && !Number.isNaN(Number(v))) v = Number(v);
-      const err = (f_isNumberLike(type) && typeof v === 'string') ? '须为数字' : checkValue(v, field.schema, { required: field.required });
+      else if (type === 'number' || type === 'integer') {
+        v = Number(text);
+        if (Number.isNaN(v)) err = '须为数字';
+      } else if (type === 'json') {
+        try { v = JSON.parse(text); if (typeof v !== 'object') err = '须为 JSON 数组或对象'; } catch { err = '须为 JSON（数组或对象）'; }
+      } else v = text;
+      if (!err && f_isEnumNumber(field.schema) && typeof v === 'string' && !Number.isNaN(Number(v))) v = Number(v);
+      if (!err && type === 'json') err = null;
+      else if (!err) err = checkValue(v, field.schema, { required: field.required });
+      if (!err && name === 'id' && v !== null && !/^[^/?#\s]{1,200}$/u.test(v)) err = '编号不能含 / ? # 或空白';
+      if (!err && field.required && typeof v === 'string' && !v.trim()) err = '必填';
       values[name] = v;
       msg.textContent = err || '';
       if (err) { errors[name] = err; input.setAttribute('aria-invalid', 'true'); } else input.removeAttribute('aria-invalid');
@@ -132,7 +146,6 @@ export function buildForm(fields, properties = {}, { lockId = false } = {}) {
   return { element, read, fill, onChange: (fn) => listeners.push(fn), inputs };
 }
 
-function f_isNumberLike(type) { return type === 'number' || type === 'integer'; }
 function f_isEnumNumber(schema) { return Array.isArray(schema.enum) && schema.enum.some((v) => typeof v === 'number'); }
 
 /** The merge patch that turns `before` into `after` (only the properties that differ; null removes). */
