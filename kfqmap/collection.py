@@ -37,7 +37,7 @@ import pandas as pd
 
 from .errors import DataSourceError, KFQMapError, RequestTooLarge
 from .features import LayerIndex as ItemsIndex
-from .providers.base import Provider, Snapshot, WriteOp, WriteResult
+from .providers.base import ChangeContext, Provider, Snapshot, WriteOp, WriteResult
 from .providers import postgis as postgis_provider
 from .providers.postgis_pushdown import PostGISItems, PostGISTiles
 from .query import LayerIndex as SpatialIndex
@@ -184,9 +184,17 @@ class Collection:
         return self.state().frame
 
     # ------------------------------------------------------------------ writing
-    def apply(self, ops: list[WriteOp]) -> WriteResult:
-        """Apply ``ops`` in one transaction (all or nothing); the change is visible on the next read."""
+    @property
+    def keeps_history(self) -> bool:
+        """True when every write is recorded (``kfqmap.history``) and features carry ETags (the embedded store)."""
+        return bool(getattr(self.provider, "history", False))
+
+    def apply(self, ops: list[WriteOp], context: ChangeContext | None = None) -> WriteResult:
+        """Apply ``ops`` in one transaction (all or nothing); the change is visible on the next read. A provider
+        that keeps history records each op with ``context`` (who, from where, why) in that transaction."""
         try:
+            if self.keeps_history:
+                return self.provider.apply(list(ops), context)
             return self.provider.apply(list(ops))
         finally:
             self.refresh()

@@ -107,3 +107,58 @@ class ServerBusy(KFQMapError):
 
 class WorkTimeout(KFQMapError):
     """A request's work took longer than the configured time limit and was stopped."""
+
+
+# ------------------------------------------------------------------ accounts, permissions, edits (issue 13)
+class NotAuthenticated(KFQMapError):
+    """No (valid) credentials where they are needed: a login, a session or a bearer token is required."""
+
+    parameter = "Authorization"
+
+
+class Forbidden(KFQMapError):
+    """The caller is known but their role (or layer list) does not allow this."""
+
+
+class CSRFRejected(Forbidden):
+    """A state-changing request with a session cookie but without the session's ``X-CSRF-Token`` header."""
+
+    parameter = "X-CSRF-Token"
+
+
+class TooManyAttempts(KFQMapError):
+    """Too many failed logins for one user name from one address: wait before trying again."""
+
+    retry_after: int = 900
+
+
+class LoginFailed(NotAuthenticated):
+    """User name or password wrong (one answer for both: no endpoint tells whether a user exists)."""
+
+
+class PreconditionRequired(KFQMapError):
+    """A change to an existing feature sent without ``If-Match`` (its ETag)."""
+
+    parameter = "If-Match"
+
+
+class PreconditionFailed(KFQMapError):
+    """``If-Match`` names a version of the feature that is no longer current (someone else changed it)."""
+
+    parameter = "If-Match"
+
+    def __init__(self, message: str, *, current_etag: str | None = None, feature_id: str | None = None):
+        super().__init__(message)
+        self.current_etag = current_etag
+        self.feature_id = feature_id
+
+
+class InvalidFeature(KFQMapError):
+    """A feature to be written breaks the layer's rules: its schema (types, required fields, allowed values) or
+    its geometry (invalid, wrong type). Unprocessable: the request was understood, its content is refused."""
+
+
+class HistoryNotFound(KFQMapError):
+    """No change with that number in the history of this feature."""
+
+    parameter = "change"

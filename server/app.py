@@ -34,6 +34,7 @@ from kfqmap.errors import ServerBusy
 from kfqmap.export import clean_stale_scratch
 from kfqmap.settings import CatalogSettings
 
+from .auth import AuthGate, open_accounts
 from .errors import add_exception_handlers
 from .middleware import PublicOrigin, RequestLimits, RequestTimeout, SecurityHeaders, send_problem
 from .settings import APISettings
@@ -50,6 +51,9 @@ ROUTERS: list[str] = [
     "server.routers.tiles",
     "server.routers.styles",
     "server.routers.export",
+    "server.routers.auth",
+    "server.routers.edit",
+    "server.routers.audit",
 ]
 
 
@@ -68,6 +72,7 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
     app.state.tile_settings = TileCacheSettings()      # every setting is read here, once (tile cache, warm-up,
     app.state.web_settings = WebSettings()             # the viewer's optional basemaps)
     app.state.catalog = load_catalog(settings.catalog)
+    app.state.accounts = open_accounts(app.state.catalog, settings)
     modules: list[ModuleType] = [importlib.import_module(name) for name in ROUTERS]
     app.state.router_modules = modules
     for module in modules:
@@ -78,10 +83,12 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
     # routers' own middleware (e.g. the tile cache's warm fast path) sits outside the body limit, so a cached
     # tile is answered before the other layers below run; the time limit covers tiles built on a miss too.
     # From the outside in: CORS, HEAD → GET (so everything below sees HEAD as GET), security headers, Host
-    # check / public URL, URL limits and OPTIONS, the time limit, the routers' middleware, the body limit.
+    # check / public URL, URL limits and OPTIONS, the time limit, who is asking (server/auth.py), the routers'
+    # middleware, the body limit.
     for module in modules:
         for middleware in getattr(module, "MIDDLEWARE", ()):
             app.add_middleware(middleware)
+    app.add_middleware(AuthGate)           # identifies the caller before any route or cached tile is answered
     app.add_middleware(RequestTimeout, seconds=settings.request_timeout_s)
     app.add_middleware(RequestLimits, max_url_bytes=settings.max_url_bytes)
     app.add_middleware(PublicOrigin, public_url=settings.public_url, trusted_hosts=settings.trusted_hosts)
@@ -89,8 +96,12 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
     app.add_middleware(HeadAsGet)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
-                           allow_headers=["*"], expose_headers=["Content-Crs", "ETag", "Content-Disposition"])
+        # cross-origin callers use bearer tokens (no cookies: allow_credentials stays off, and the session cookie
+        # is SameSite=Strict anyway)
+        app.add_middleware(CORSMiddleware, allow_origins=origins,
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+                           allow_headers=["Authorization", "Content-Type", "Content-Crs", "If-Match", "X-Change-Note"],
+                           expose_headers=["Content-Crs", "ETag", "Location", "Content-Disposition"])
     return app
 
 

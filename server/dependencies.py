@@ -180,7 +180,7 @@ async def filter_param(
 
 #: query parameters of /collections/{id}/items other than property equality filters
 ITEMS_PARAMETERS = frozenset({"f", "bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "filter",
-                              "filter-lang", "filter-crs", "sortby"})
+                              "filter-lang", "filter-crs", "sortby", "asof"})
 
 
 async def property_filters(request: Request, index: Annotated[F.LayerIndex, Depends(layer_index)]) -> dict[str, str]:

@@ -42,6 +42,14 @@ STATUS_CODES: dict[type[E.KFQMapError], int] = {
     E.ServerBusy: 503,         # too many exports running and waiting: retry later (Retry-After)
     E.WorkTimeout: 504,        # the work passed its time limit and was stopped
     E.DataSourceError: 500,    # a layer's store is misconfigured (missing table, bad DSN): the admin's fix
+    E.NotAuthenticated: 401,   # no (working) credentials: WWW-Authenticate: Bearer
+    E.Forbidden: 403,          # known user, role or layer list does not allow it (also a missing CSRF header)
+    E.TooManyAttempts: 429,    # failed logins: Retry-After
+    E.ReadOnlyLayer: 405,      # a write to a file layer
+    E.PreconditionRequired: 428,   # PUT/PATCH/DELETE without If-Match
+    E.PreconditionFailed: 412,     # If-Match stale: the current ETag is sent back
+    E.InvalidFeature: 422,     # a feature that breaks the layer's schema or has an invalid geometry
+    E.HistoryNotFound: 404,
     E.KFQMapError: 400,
 }
 
@@ -102,8 +110,19 @@ async def kfqmap_error_handler(request: Request, exc: E.KFQMapError) -> ProblemR
         if isinstance(exc, E.StoreUnavailable):
             response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response
-    response = problem(request, status_for(exc), type(exc).__name__, exc.message, exc.parameter)
-    if isinstance(exc, E.ServerBusy):
+    extra = {}
+    if isinstance(exc, E.PreconditionFailed) and exc.current_etag:
+        extra = {"current_etag": f'"{exc.current_etag}"', "feature_id": exc.feature_id}
+    response = problem(request, status_for(exc), type(exc).__name__, exc.message, exc.parameter, **extra)
+    if isinstance(exc, E.NotAuthenticated):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="kfqmap"'
+    elif isinstance(exc, E.ReadOnlyLayer):
+        response.headers["Allow"] = "GET, HEAD, OPTIONS"
+    elif isinstance(exc, E.TooManyAttempts):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, E.PreconditionFailed) and exc.current_etag:
+        response.headers["ETag"] = f'"{exc.current_etag}"'
+    elif isinstance(exc, E.ServerBusy):
         response.headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, E.WorkTimeout):
         response.headers["Retry-After"] = str(RETRY_AFTER_S)

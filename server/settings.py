@@ -1,6 +1,8 @@
 """Server settings, read when the app is created (never at import time). Prefix ``KFQMAP_``."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -8,6 +10,22 @@ from kfqmap.settings import CatalogSettings
 
 #: largest request body accepted (POST /query/geometry, POST /export): 2 MB
 MAX_BODY_BYTES = 2 * 1024 * 1024
+
+
+class AuthSettings(BaseSettings):
+    """Accounts and sessions (``server/auth.py``, ``kfqmap/accounts.py``). Prefix ``KFQMAP_``.
+
+    ``KFQMAP_ANONYMOUS=read`` (default): anyone may read, as a public 公示 map; ``none``: every request needs a
+    session or a token (a closed intranet system), except the login itself and the viewer's static files."""
+
+    model_config = SettingsConfigDict(env_prefix="KFQMAP_")
+
+    anonymous: Literal["read", "none"] = "read"
+    #: a browser session's lifetime (hours since login)
+    session_hours: float = Field(12.0, gt=0)
+    #: failed logins of one user name from one address allowed within ``login_window_s`` before 429
+    login_max_failures: int = Field(5, ge=1)
+    login_window_s: int = Field(900, ge=1)
 
 
 class APISettings(BaseSettings):
@@ -49,3 +67,4 @@ class APISettings(BaseSettings):
     export_isolate: bool = True
     export_queue: int = Field(4, ge=0)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)

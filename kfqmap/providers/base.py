@@ -49,6 +49,20 @@ class WriteOp:
     op: Literal["create", "replace", "update", "delete"]
     feature_id: str | None = None
     feature: dict[str, Any] | None = None
+    #: the feature's ETag the change was based on (optimistic concurrency): a provider that keeps history checks
+    #: it inside the transaction and raises ``PreconditionFailed`` when the feature changed since; None: no check
+    if_match: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangeContext:
+    """Who makes a change, from where and why: written with every change into the history (``kfqmap.history``).
+    ``restored_from`` is the history row a restore brings back."""
+
+    user: str
+    address: str | None = None
+    note: str | None = None
+    restored_from: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,10 @@ class WriteResult:
 
     version: str
     ids: list[str] = field(default_factory=list)
+    #: each touched feature's new ETag (None after a delete, or when the provider keeps no feature versions)
+    etags: list[str | None] = field(default_factory=list)
+    #: each touched feature as stored after the change (GeoJSON, WGS 84; None after a delete), when known
+    features: list[dict | None] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -74,9 +92,10 @@ class Provider(Protocol):
     def snapshot(self) -> Snapshot:
         """The whole layer at its current version (in-memory providers only)."""
 
-    def apply(self, ops: list[WriteOp]) -> WriteResult:
+    def apply(self, ops: list[WriteOp], context: ChangeContext | None = None) -> WriteResult:
         """Apply ``ops`` in one transaction (all or nothing) and return the committed version.
-        Read-only providers raise ``ReadOnlyLayer``."""
+        Read-only providers raise ``ReadOnlyLayer``. Providers with ``history = True`` write one history row
+        per op (``context`` says who; None: the local user) inside the same transaction."""
 
     def describe(self) -> str:
         """Where the data lives, for the server log and the admin (never shown to anonymous clients)."""

@@ -54,7 +54,7 @@ class FileProvider:
             raise self._unavailable(exc) from None
         return Snapshot(version, frame, np.arange(1, len(frame) + 1, dtype=np.uint64))
 
-    def apply(self, ops: list[WriteOp]) -> WriteResult:
+    def apply(self, ops: list[WriteOp], context=None) -> WriteResult:
         raise ReadOnlyLayer(f"图层 {self.layer_id} 来自只读文件，不能编辑（read-only layer）")
 
     def _unavailable(self, exc: Exception) -> StoreUnavailable:
@@ -83,5 +83,5 @@ class FrameProvider:
     def snapshot(self) -> Snapshot:
         return self._snapshot
 
-    def apply(self, ops: list[WriteOp]) -> WriteResult:
+    def apply(self, ops: list[WriteOp], context=None) -> WriteResult:
         raise ReadOnlyLayer(f"图层 {self.layer_id} 是只读图层，不能编辑（read-only layer）")

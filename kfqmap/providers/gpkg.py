@@ -46,10 +46,12 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
-from shapely.geometry import shape
+from shapely.geometry import mapping, shape
 
-from ..errors import DataSourceError, FeatureNotFound, InvalidGeometry, InvalidParameter, StoreUnavailable
-from .base import PROVENANCE_FIELDS, Snapshot, WriteOp, WriteResult
+from .. import history
+from ..errors import (DataSourceError, FeatureNotFound, InvalidGeometry, InvalidParameter, PreconditionFailed,
+                      StoreUnavailable)
+from .base import PROVENANCE_FIELDS, ChangeContext, Snapshot, WriteOp, WriteResult
 
 log = logging.getLogger("kfqmap.store")
 
@@ -105,7 +107,8 @@ def _st_is_empty(blob) -> int | None:
     return 1 if _envelope(blob) is None else 0
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the store file as this module uses it (WAL, synchronous=FULL, GDAL's R-tree functions)."""
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 30000").fetchall()   # every statement read to its end:
     conn.execute("PRAGMA synchronous = FULL").fetchall()    # an open cursor keeps a read transaction
@@ -162,7 +165,7 @@ class GeoPackageStore:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = _connect(self.path)
+            self._conn = connect(self.path)
         return self._conn
 
     def close(self) -> None:
@@ -181,6 +184,7 @@ class GeoPackageStore:
                 layer_id TEXT PRIMARY KEY, version INTEGER NOT NULL DEFAULT 0, seed_hash TEXT, seeded_at TEXT,
                 edited INTEGER NOT NULL DEFAULT 0, json_columns TEXT NOT NULL DEFAULT '[]',
                 pending_seed_hash TEXT)""")
+            history.create_schema(conn)
             conn.execute("INSERT OR IGNORE INTO kfqmap_meta VALUES ('store_id', ?)", (uuid.uuid4().hex[:12],))
             conn.execute("INSERT OR IGNORE INTO kfqmap_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self.store_id = conn.execute("SELECT value FROM kfqmap_meta WHERE key = 'store_id'").fetchall()[0][0]
@@ -328,23 +332,117 @@ class GeoPackageStore:
         return StoreUnavailable("内置数据库暂时无法读取（store unavailable）；管理员请查看服务器日志")
 
     # -------------------------------------------------------------- writing
-    def apply(self, layer, ops: list[WriteOp]) -> WriteResult:
-        """Apply ``ops`` to ``layer``'s table in one transaction; all or nothing."""
+    def apply(self, layer, ops: list[WriteOp], context: ChangeContext | None = None) -> WriteResult:
+        """Apply ``ops`` to ``layer``'s table in one transaction; all or nothing. Each op's ``if_match`` is checked
+        against the feature's current ETag inside the transaction, and each op appends its history row
+        (``kfqmap.history``: before, after, who, when, why) in the same transaction."""
+        context = context or local_context()
         table = _quote(layer.id)
         with self._lock:
             conn = self.conn
-            columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+            info = conn.execute(f"PRAGMA table_info({table})").fetchall()
+            columns = [r[1] for r in info]
+            declared = {r[1]: (r[2] or "").upper() for r in info}
             json_columns = set(json.loads((self.layer_row(layer.id) or {}).get("json_columns") or "[]"))
             ids: list[str] = []
+            etags: list[str | None] = []
+            afters: list[dict | None] = []
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for op in ops:
-                    ids.append(self._apply_one(conn, layer, table, columns, json_columns, op))
+                    before = None
+                    if op.op != "create":
+                        fid = self._fid(conn, layer, table, op.feature_id)
+                        before, etag = _row_feature(conn, table, fid, declared, json_columns)
+                        if op.if_match is not None and op.if_match != etag:
+                            raise PreconditionFailed(
+                                f"要素 {op.feature_id} 已被他人修改（当前版本 {etag}，你的版本 {op.if_match}）；"
+                                "请重新读取后再修改（precondition failed: the feature changed）",
+                                current_etag=etag, feature_id=op.feature_id)
+                    feature_id = self._apply_one(conn, layer, table, columns, json_columns, op)
+                    after, etag = None, None
+                    if op.op != "delete":
+                        fid = (self._fid(conn, layer, table, feature_id) if "id" in columns else int(feature_id))
+                        after, etag = _row_feature(conn, table, fid, declared, json_columns)
+                    history.record(conn, layer_id=layer.id, feature_id=feature_id, op=op.op, before=before,
+                                   after=after, user=context.user, address=context.address, note=context.note,
+                                   restored_from=context.restored_from)
+                    ids.append(feature_id)
+                    etags.append(etag)
+                    afters.append(after)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        return WriteResult(self.version(layer.id), ids)
+        return WriteResult(self.version(layer.id), ids, etags, afters)
+
+    # -------------------------------------------------------------- features, versions of features, history
+    def read(self, fn):
+        """``fn(conn)`` in one read transaction of the store's connection (a consistent view)."""
+        with self._lock:
+            conn = self.conn
+            try:
+                conn.execute("BEGIN")
+                try:
+                    return fn(conn)
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                raise self._unavailable(exc) from None
+
+    def _layer_meta(self, conn, layer) -> tuple[str, dict, set]:
+        table = _quote(layer.id)
+        declared = {r[1]: (r[2] or "").upper() for r in conn.execute(f"PRAGMA table_info({table})").fetchall()}
+        rows = conn.execute("SELECT version, json_columns FROM kfqmap_layers WHERE layer_id = ?",
+                            (layer.id,)).fetchall()
+        if not rows:
+            raise DataSourceError(f"内置数据库中没有图层 {layer.id}")
+        return f"{self.store_id}-{rows[0][0]}", declared, set(json.loads(rows[0][1] or "[]"))
+
+    def feature(self, layer, feature_id: str) -> tuple[str, dict, str]:
+        """``(layer version, GeoJSON feature, its ETag)`` read together."""
+        def run(conn):
+            version, declared, json_columns = self._layer_meta(conn, layer)
+            table = _quote(layer.id)
+            fid = self._fid(conn, layer, table, feature_id)
+            feature, etag = _row_feature(conn, table, fid, declared, json_columns)
+            return version, feature, etag
+        return self.read(run)
+
+    def features(self, layer) -> tuple[str, dict[str, dict]]:
+        """``(layer version, {feature id: GeoJSON feature})`` of the whole layer."""
+        def run(conn):
+            return self._features(conn, layer)
+        return self.read(run)
+
+    def _features(self, conn, layer) -> tuple[str, dict[str, dict]]:
+        version, declared, json_columns = self._layer_meta(conn, layer)
+        cur = conn.execute(f"SELECT * FROM {_quote(layer.id)} ORDER BY fid")
+        names = [c[0] for c in cur.description]
+        out = {}
+        for row in cur.fetchall():
+            feature = _feature_of(names, row, declared, json_columns)
+            out[str(feature["id"])] = feature
+        return version, out
+
+    def columns(self, layer) -> dict[str, str]:
+        """The layer's property columns → ``integer | number | boolean | string | json`` (the write schema)."""
+        def run(conn):
+            _, declared, json_columns = self._layer_meta(conn, layer)
+            return {name: ("json" if name in json_columns else _KINDS.get(kind, "string"))
+                    for name, kind in declared.items() if name not in ("fid", GEOMETRY_COLUMN)}
+        return self.read(run)
+
+    def history(self, fn):
+        """``fn(conn)`` over the history table (``kfqmap.history`` readers), in one read transaction."""
+        return self.read(fn)
+
+    def asof(self, layer, when: str) -> list[dict]:
+        """The layer's features as they were at ``when`` (UTC), rebuilt from the history (``history.layer_asof``)."""
+        def run(conn):
+            _, current = self._features(conn, layer)
+            return history.layer_asof(current, history.changes_after(conn, layer.id, when))
+        return self.read(run)
 
     def _apply_one(self, conn, layer, table, columns, json_columns, op: WriteOp) -> str:
         props_cols = [c for c in columns if c not in ("fid", GEOMETRY_COLUMN)]
@@ -391,6 +489,51 @@ class GeoPackageStore:
                                   f"（no feature '{feature_id}' in {layer.id}）", parameter="featureId")
         return int(rows[0][0])
 
+
+
+_KINDS = {"INTEGER": "integer", "MEDIUMINT": "integer", "SMALLINT": "integer", "TINYINT": "integer", "INT": "integer",
+          "BIGINT": "integer", "REAL": "number", "FLOAT": "number", "DOUBLE": "number", "BOOLEAN": "boolean"}
+
+
+def local_context() -> ChangeContext:
+    """Who changes data when no account is given (the Python API, a script): the operating-system user."""
+    import getpass
+    try:
+        name = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in this environment
+        name = "unknown"
+    return ChangeContext(user=f"本机:{name}")
+
+
+def _feature_of(names: list[str], row: tuple, declared: dict, json_columns: set) -> dict:
+    """One table row as a GeoJSON feature (WGS 84): JSON columns parsed, booleans as booleans."""
+    props: dict[str, Any] = {}
+    geometry = None
+    for name, value in zip(names, row):
+        if name == "fid":
+            continue
+        if name == GEOMETRY_COLUMN:
+            geoms = _geometries([value])
+            geometry = mapping(geoms[0]) if geoms[0] is not None else None
+            continue
+        if value is not None and name in json_columns:
+            value = _json_value(value)
+        elif value is not None and declared.get(name) == "BOOLEAN":
+            value = bool(value)
+        props[name] = value
+    return {"type": "Feature", "id": props.get("id"), "geometry": geometry, "properties": props}
+
+
+def _row_feature(conn, table: str, fid: int, declared: dict, json_columns: set) -> tuple[dict, str]:
+    """The row ``fid`` as a GeoJSON feature and its ETag: a hash of the row's stored values (every column but the
+    key), so any change — by KFQMap, QGIS or ogr2ogr — gives a new ETag."""
+    cur = conn.execute(f"SELECT * FROM {table} WHERE fid = ?", (fid,))
+    names = [c[0] for c in cur.description]
+    row = cur.fetchall()[0]
+    digest = hashlib.sha256(json.dumps(
+        [[n, v.hex() if isinstance(v, bytes) else v] for n, v in zip(names, row) if n != "fid"],
+        ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()[:20]
+    return _feature_of(names, row, declared, json_columns), digest
 
 
 # ------------------------------------------------------------------------------------------ GeoPackage DDL
@@ -687,6 +830,8 @@ class GeoPackageLayer:
 
     writable = True
     pushdown = False
+    #: every change writes its history row in the same transaction; features carry ETags
+    history = True
 
     def __init__(self, store: GeoPackageStore, layer):
         self.store = store
@@ -701,8 +846,20 @@ class GeoPackageLayer:
     def snapshot(self) -> Snapshot:
         return self.store.snapshot(self.layer)
 
-    def apply(self, ops: list[WriteOp]) -> WriteResult:
-        return self.store.apply(self.layer, ops)
+    def apply(self, ops: list[WriteOp], context: ChangeContext | None = None) -> WriteResult:
+        return self.store.apply(self.layer, ops, context)
+
+    def feature(self, feature_id: str) -> tuple[str, dict, str]:
+        return self.store.feature(self.layer, feature_id)
+
+    def features(self) -> tuple[str, dict[str, dict]]:
+        return self.store.features(self.layer)
+
+    def columns(self) -> dict[str, str]:
+        return self.store.columns(self.layer)
+
+    def asof(self, when: str) -> list[dict]:
+        return self.store.asof(self.layer, when)
 
     @property
     def pending_upgrade(self) -> bool:

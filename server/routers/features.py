@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from kfqmap import features as F
@@ -199,7 +199,12 @@ def _page_links(request: Request, layer: Layer, page: F.ItemsPage) -> list[dict]
 async def items(request: Request, layer: Annotated[Layer, Depends(collection)],
                 index: Annotated[F.LayerIndex, Depends(layer_index)],
                 query: Annotated[F.ItemsQuery, Depends(items_query)],
-                fmt: Annotated[str, Depends(items_format)]):
+                fmt: Annotated[str, Depends(items_format)],
+                asof: Annotated[str | None, Query(max_length=40, description=(
+                    "图层在某一时刻的状态（由修改历史重建，仅内置数据库图层），如 2026-06-30T00:00:00Z；"
+                    "无时区按北京时间；只与 limit/offset 同用"))] = None):
+    if asof is not None:
+        return await _items_asof(request, layer, query, asof)
     if fmt not in ("json", "html"):
         return await _download(request, layer, query, fmt)
     # cached pages are served on the event loop (no thread hop); CQL2, reprojection and cold chunks in a worker
@@ -210,6 +215,23 @@ async def items(request: Request, layer: Annotated[Layer, Depends(collection)],
         return _items_html(request, layer, index, page, links_)
     body = page.feature_collection({"timeStamp": _timestamp(), "links": links_})
     return GeoJSONResponse(body, headers=headers)
+
+
+async def _items_asof(request: Request, layer: Layer, query: F.ItemsQuery, asof: str):
+    """``items?asof=…``: the layer as it was then, rebuilt from the history (``kfqmap.history.layer_asof``)."""
+    from kfqmap import editing, history
+
+    others = sorted(set(request.query_params) - {"asof", "limit", "offset", "f"})
+    if others:
+        raise InvalidParameter(f"asof 只能与 limit/offset 同用，不支持 {', '.join(others)}", parameter="asof")
+    when = history.parse_time(asof, parameter="asof")
+    features = await run_in_threadpool(editing.asof, request.app.state.catalog.collection(layer.id), when)
+    page = features[query.offset:query.offset + query.limit]
+    return GeoJSONResponse({"type": "FeatureCollection", "features": page, "numberMatched": len(features),
+                            "numberReturned": len(page), "timeStamp": _timestamp(), "asof": when,
+                            "links": [{"href": str(request.url), "rel": "self", "type": MEDIA_GEOJSON,
+                                       "title": f"{layer.title_zh}（{when} 时的状态）"}]},
+                           headers={"Content-Crs": f"<{F.CRS84_URI}>"})
 
 
 async def _download(request: Request, layer: Layer, query: F.ItemsQuery, fmt: str):
@@ -245,6 +267,13 @@ async def item(request: Request, layer: Annotated[Layer, Depends(collection)],
                index: Annotated[F.LayerIndex, Depends(layer_index)], feature_id: FeatureId,
                crs: Annotated[F.OutputCRS, Depends(crs_param)],
                fmt: Annotated[OutputFormat, Depends(output_format)]):
+    # a feature of the embedded store carries its ETag (kfqmap.editing.read_with_etag: body and ETag agree)
+    etag = None
+    coll = request.app.state.catalog.collection(layer.id)
+    if coll.keeps_history and not coll.pushdown:
+        from kfqmap.editing import read_with_etag
+        state, etag = await run_in_threadpool(read_with_etag, coll, feature_id)
+        index = state.items
     # one feature: a dict look-up (or one small reprojection) in memory; a database query for a pushdown layer
     raw = index.feature(feature_id, crs) if index.in_memory else await run_in_threadpool(index.feature, feature_id, crs)
     self_href = url(request, "item", collectionId=layer.id, featureId=feature_id)
@@ -261,7 +290,10 @@ async def item(request: Request, layer: Annotated[Layer, Depends(collection)],
                          json_href=with_query(self_href, f="json"),
                          nav=[(with_query(url(request, "items", collectionId=layer.id), f="html"), "全部要素")])
     body = raw[:-1] + b',"links":' + orjson.dumps(links_) + b"}"
-    return GeoJSONResponse(body, headers={"Content-Crs": f"<{crs.uri}>"})
+    headers = {"Content-Crs": f"<{crs.uri}>"}
+    if etag:
+        headers["ETag"] = f'"{etag}"'
+    return GeoJSONResponse(body, headers=headers)
 
 
 @router.get("/collections/{collectionId}/queryables", name="queryables", response_model=Queryables,
