@@ -195,7 +195,10 @@ def test_draw_save_edit_and_history(chromium, make_offline_context, server, arti
         page.locator("#edit-layer").select_option(LAYER)
         page.locator("#edit-new").click()
 
-        # draw a square of about 240 m × 240 m (≈ 86 亩) around the free spot, closing it on its first vertex
+        page.wait_for_function("document.querySelector('#draw-hint').textContent.includes('单击添加顶点')")
+        # draw a square of about 230 m × 270 m (≈ 90 亩) east of the free spot (the edit panel covers the map's
+        # left), closing it on its first vertex
+        lon += 0.0017
         d = 0.0012
         corners = [(lon - d, lat - d), (lon + d, lat - d), (lon + d, lat + d), (lon - d, lat + d)]
         for c in corners:
@@ -284,14 +287,16 @@ def test_draw_save_edit_and_history(chromium, make_offline_context, server, arti
         diff = newest.locator("table.history-diff").inner_text()
         assert "测试地块甲" in diff and "测试地块乙" in diff and "已完成" in diff and "实施中" in diff and "图形" in diff
         assert entries.nth(1).locator(".history-note").inner_text() == "修改说明：新增测试地块"
-        rows, _ = server.get(f"/collections/{LAYER}/items/DX-T01/history")
-        rows = rows if isinstance(rows, list) else next(v for v in rows.values() if isinstance(v, list))
+        status_, body, _ = Session(server.url, EDITOR, EDITOR_PW).request("GET", f"/collections/{LAYER}/items/DX-T01/history")
+        assert status_ == 200
+        rows = body["changes"]
+        assert [r["op"] for r in rows] == ["update", "create"] and {r["user"] for r in rows} == {EDITOR}
         at = datetime.fromisoformat(rows[0]["at"].replace("Z", "+00:00")).astimezone(timezone(timedelta(hours=8)))
         assert newest.locator("time").inner_text() == at.strftime("%Y-%m-%d %H:%M:%S") + "（北京时间）"
         # hovering the edit draws the outline it replaced
         newest.hover()
         page.wait_for_function("document.body.dataset.historyOutline === '1'")
-        assert page.evaluate("window.kfqApp.history.geometry") == feature["geometry"]
+        assert shape(page.evaluate("window.kfqApp.history.geometry")).equals_exact(shape(feature["geometry"]), 1e-6)
         wait_idle(page)
         page.screenshot(path=str(artifacts / "viewer-edit-history.png"))
         assert not page.errors, page.errors

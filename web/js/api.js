@@ -159,10 +159,18 @@ export function getQueryables(layerId) {
 /** GET /collections/{id}/schema → the layer's write schema (JSON Schema: types, `required`, allowed values in
  *  `enum`, `readOnly` id); a server without it (or a read-only layer) → its queryables. */
 export async function getEditSchema(layerId) {
-  try { return await getJSON(`/collections/${encodeURIComponent(layerId)}/schema`); } catch (err) {
-    if (err.status === 404) return getQueryables(layerId);
-    throw err;
+  const [schema, queryables] = await Promise.all([
+    getJSON(`/collections/${encodeURIComponent(layerId)}/schema`).catch((err) => { if (err.status === 404) return null; throw err; }),
+    getQueryables(layerId).catch(() => null),
+  ]);
+  if (!schema) return queryables;
+  // the store keeps some whole numbers (year) in REAL columns, so the write schema says number where the
+  // queryables (read from the data) say integer: the form asks for a whole number then
+  for (const [name, q] of Object.entries(queryables?.properties || {})) {
+    const w = schema.properties?.[name];
+    if (q.type === 'integer' && w && [w.type].flat().includes('number')) w.type = [w.type].flat().map((t) => (t === 'number' ? 'integer' : t));
   }
+  return schema;
 }
 
 /** GET one feature with its version: {feature, etag} */

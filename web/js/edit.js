@@ -173,15 +173,16 @@ export class EditMode {
     if (this.dirty() && !window.confirm('有未保存的修改，确定放弃并新建要素？')) return;
     const layer = this.app.catalog.byId.get(this.layerId);
     const kind = drawKind(layer.geometry_type);
-    await this.schema(this.layerId);
     this.reset();
+    this.canvas.startDrawing(kind, layer.geometry_type);      // at once: the first click may come before the schema
+    this.schema(this.layerId).catch((err) => this.message(`无法读取图层的属性定义：${err.message}`, 'error'));
     this.renderPanel();
-    this.canvas.startDrawing(kind, layer.geometry_type);
     this.hint(DRAW_HINT[kind]);
     this.message(`正在绘制新${KIND_ZH[kind]}（${layer.title_zh}）`);
   }
 
-  onDrawn(geometry) {
+  async onDrawn(geometry) {
+    await this.schema(this.layerId).catch(() => null);
     const layer = this.app.catalog.byId.get(this.layerId);
     const props = { ...(this.draft?.properties || {}) };
     if (layer.illustrative) props.illustrative = true;
