@@ -124,13 +124,13 @@ def free_spot(server) -> tuple[float, float]:
     return best[1].x, best[1].y
 
 
-def open_viewer(chromium, make_offline_context, server, lon, lat, viewport=None):
+def open_viewer(chromium, make_offline_context, server, lon, lat, viewport=None, zoom=16):
     context, log = make_offline_context(chromium, viewport=viewport or {"width": 1366, "height": 768})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.errors = errors
-    page.goto(f"{server.url}/#map=16/{lat}/{lon}&layers={LAYER},etdz_extent", wait_until="load")
+    page.goto(f"{server.url}/#map={zoom}/{lat}/{lon}&layers={LAYER},etdz_extent", wait_until="load")
     page.wait_for_function("document.body.dataset.mapReady === '1'", timeout=60_000)
     wait_idle(page)
     return context, page
@@ -299,6 +299,200 @@ def test_draw_save_edit_and_history(chromium, make_offline_context, server, arti
         assert shape(page.evaluate("window.kfqApp.history.geometry")).equals_exact(shape(feature["geometry"]), 1e-6)
         wait_idle(page)
         page.screenshot(path=str(artifacts / "viewer-edit-history.png"))
+        assert not page.errors, page.errors
+    finally:
+        context.close()
+
+
+def square(lon, lat, d=0.0012):
+    ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d], [lon - d, lat - d]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def test_conflict_shows_theirs_and_reapplies(chromium, make_offline_context, server, artifacts):
+    """Two planners edit one parcel: the colleague saves first (HTTP, their own session); this browser's save gets
+    412, the panel shows their version beside these changes, and 重新应用 saves these changes on top of theirs."""
+    lon, lat = free_spot(server)
+    lon += 0.0017
+    colleague = Session(server.url, ADMIN, ADMIN_PW)
+    status, created, headers = colleague.request("POST", f"/collections/{LAYER}/items", {
+        "type": "Feature", "geometry": square(lon, lat),
+        "properties": {"id": "DX-T02", "name": "冲突地块", "status": "未启动", "year": 2025}})
+    assert status == 201, created
+    context, page = open_viewer(chromium, make_offline_context, server, lon - 0.0017, lat)
+    try:
+        login(page, EDITOR, EDITOR_PW)
+        page.locator("#btn-edit").click()
+        page.mouse.click(*screen(page, lon, lat))
+        page.wait_for_function("document.querySelector('#edit-title').textContent.includes('DX-T02')")
+        # the colleague renames it meanwhile
+        status, _, _ = colleague.request("PATCH", f"/collections/{LAYER}/items/DX-T02", {"properties": {"name": "冲突地块（已核实）"}},
+                                         {"If-Match": headers["ETag"], "Content-Type": "application/merge-patch+json"})
+        assert status == 200
+        page.locator("#ef-status").select_option("实施中")
+        with page.expect_response(lambda r: r.request.method == "PATCH" and "/items/DX-T02" in r.url) as resp:
+            page.locator("#edit-save").click()
+        assert resp.value.status == 412
+        box = page.locator("#edit-conflict")
+        box.wait_for()
+        assert "已被其他用户修改" in box.inner_text() and ADMIN in box.inner_text()
+        name_row = box.locator('tr[data-field="name"]').inner_text()
+        assert "冲突地块（已核实）" in name_row
+        assert "实施中" in box.locator('tr[data-field="status"]').inner_text()
+        page.screenshot(path=str(artifacts / "viewer-edit-conflict.png"))
+        page.locator("#edit-reapply").click()
+        assert page.locator("#ef-name").input_value() == "冲突地块（已核实）"
+        assert page.locator("#ef-status").input_value() == "实施中"
+        with page.expect_response(lambda r: r.request.method == "PATCH" and "/items/DX-T02" in r.url) as resp:
+            page.locator("#edit-save").click()
+        assert resp.value.status == 200
+        page.wait_for_function("document.querySelector('#edit-message').textContent.includes('已保存修改')")
+        final, _ = server.get(f"/collections/{LAYER}/items/DX-T02?f=json")
+        assert final["properties"]["name"] == "冲突地块（已核实）" and final["properties"]["status"] == "实施中"
+        _, body, _ = colleague.request("GET", f"/collections/{LAYER}/items/DX-T02/history")
+        assert [(c["op"], c["user"]) for c in body["changes"]] == [("update", EDITOR), ("update", ADMIN), ("create", ADMIN)]
+        assert body["changes"][0]["changed"] == ["status"]
+        assert not page.errors, page.errors
+    finally:
+        context.close()
+
+
+def vertex_drag(page, start, end, steps=8):
+    page.mouse.move(*start)
+    page.mouse.down()
+    for k in range(1, steps + 1):
+        page.mouse.move(start[0] + (end[0] - start[0]) * k / steps, start[1] + (end[1] - start[1]) * k / steps)
+    page.mouse.up()
+
+
+def metres(a, b) -> float:
+    return Geod(ellps="GRS80").inv(a[0], a[1], b[0], b[1])[2]
+
+
+def test_undo_snap_and_delete(chromium, make_offline_context, server):
+    """撤销 puts the outline back; a vertex dropped a few pixels from another parcel's corner lands on that corner
+    (snapping); 删除 asks first (取消 keeps the feature) and then deletes it with If-Match."""
+    lon, lat = free_spot(server)
+    lon += 0.0017
+    admin = Session(server.url, ADMIN, ADMIN_PW)
+    west, east = square(lon - 0.0006, lat, 0.0004), square(lon + 0.0006, lat, 0.0004)   # ~40 m apart
+    for fid, geom in (("DX-T03", west), ("DX-T04", east)):
+        status, body, _ = admin.request("POST", f"/collections/{LAYER}/items", {"type": "Feature", "geometry": geom, "properties": {"id": fid, "name": fid}})
+        assert status == 201, body
+    # at z17 (0.5 m a pixel) both squares sit right of the edit panel
+    context, page = open_viewer(chromium, make_offline_context, server, lon - 0.0008, lat, zoom=17)
+    try:
+        login(page, EDITOR, EDITOR_PW)
+        page.locator("#btn-edit").click()
+        page.mouse.click(*screen(page, lon + 0.0006, lat))
+        page.wait_for_function("document.querySelector('#edit-title').textContent.includes('DX-T04')")
+        original = page.evaluate("window.kfqApp.edit.draft.geometry")
+
+        # a drag, then 撤销: the outline is the one read from the server again
+        se = east["coordinates"][0][1]
+        x, y = screen(page, *se)
+        vertex_drag(page, (x, y), (x + 30, y + 30))
+        assert page.evaluate("window.kfqApp.edit.draft.geometry") != original
+        page.locator("#edit-undo").click()
+        assert page.evaluate("window.kfqApp.edit.draft.geometry") == original
+        assert page.locator("#edit-undo").is_disabled()
+
+        # drag DX-T04's north-west corner to 5 px from DX-T03's north-east corner: it snaps onto it
+        nw, target = east["coordinates"][0][3], west["coordinates"][0][2]
+        tx, ty = screen(page, *target)
+        vertex_drag(page, screen(page, *nw), (tx + 5, ty - 4))
+        dropped = page.evaluate("window.kfqApp.edit.draft.geometry.coordinates[0][3]")
+        assert metres(dropped, target) < 0.5          # the tile's copy of the corner (quantised to ~0.1 m at z17)
+        with page.expect_response(lambda r: r.request.method == "PATCH" and "/items/DX-T04" in r.url) as resp:
+            page.locator("#edit-save").click()
+        assert resp.value.status == 200
+        saved, _ = server.get(f"/collections/{LAYER}/items/DX-T04?f=json")
+        assert metres(saved["geometry"]["coordinates"][0][3], target) < 0.5
+        assert saved["geometry"]["coordinates"][0][0] == pytest.approx(east["coordinates"][0][0])
+
+        # 删除: the question first; 取消 keeps it
+        page.locator("#edit-delete").click()
+        dlg = page.locator("#dlg-confirm")
+        dlg.wait_for()
+        assert "确定删除“DX-T04”" in dlg.inner_text()
+        dlg.locator("button[value=cancel]").click()
+        assert server.get(f"/collections/{LAYER}/items/DX-T04?f=json")[0]["id"] == "DX-T04"
+        page.locator("#edit-delete").click()
+        with page.expect_response(lambda r: r.request.method == "DELETE" and "/items/DX-T04" in r.url) as resp:
+            page.locator("#dlg-confirm #btn-confirm-ok").click()
+        assert resp.value.status == 204 and resp.value.request.headers.get("if-match")
+        page.wait_for_function("document.querySelector('#edit-message').textContent.includes('已删除')")
+        with pytest.raises(urllib.error.HTTPError) as gone:
+            server.get(f"/collections/{LAYER}/items/DX-T04?f=json")
+        assert gone.value.code == 404
+        _, body, _ = admin.request("GET", f"/collections/{LAYER}/items/DX-T04/history")
+        assert [c["op"] for c in body["changes"]] == ["delete", "update", "create"]
+        assert not page.errors, page.errors
+    finally:
+        context.close()
+
+
+def test_admin_restores_a_version(chromium, make_offline_context, server, artifacts):
+    """An administrator sees 恢复此版本 in the history and brings an earlier version back (a recorded change)."""
+    lon, lat = free_spot(server)
+    lon += 0.0017
+    editor = Session(server.url, EDITOR, EDITOR_PW)
+    status, _, headers = editor.request("POST", f"/collections/{LAYER}/items", {"type": "Feature", "geometry": square(lon, lat), "properties": {"id": "DX-T05", "name": "原名称", "status": "未启动"}})
+    assert status == 201
+    status, _, _ = editor.request("PATCH", f"/collections/{LAYER}/items/DX-T05", {"properties": {"name": "改后名称"}},
+                                  {"If-Match": headers["ETag"], "Content-Type": "application/merge-patch+json", "X-Change-Note": "%E6%94%B9%E5%90%8D"})
+    assert status == 200
+    context, page = open_viewer(chromium, make_offline_context, server, lon - 0.0017, lat)
+    try:
+        # an editor sees the history but no restore button
+        login(page, EDITOR, EDITOR_PW)
+        page.mouse.click(*screen(page, lon, lat))
+        page.wait_for_selector('.pop[data-feature="DX-T05"]')
+        page.locator("#btn-history").click()
+        page.wait_for_selector(".history-entry")
+        assert page.locator(".history-entry").nth(0).locator(".history-note").inner_text() == "修改说明：改名"
+        assert page.locator(".history-restore").count() == 0
+        page.locator("#btn-logout").click()
+        page.wait_for_function("document.body.dataset.role === 'anonymous'")
+        page.keyboard.press("Escape")
+
+        login(page, ADMIN, ADMIN_PW)
+        assert page.locator("#user-role").inner_text() == "管理"
+        page.mouse.click(*screen(page, lon, lat))
+        page.wait_for_selector('.pop[data-feature="DX-T05"]')
+        page.locator("#btn-history").click()
+        page.wait_for_selector(".history-entry")
+        created = page.locator('.history-entry[data-op="create"]')
+        with page.expect_response(lambda r: r.request.method == "POST" and "/history/" in r.url and r.url.endswith("/restore")) as resp:
+            created.locator(".history-restore").click()
+        assert resp.value.status == 200
+        page.wait_for_function("document.querySelectorAll('.history-entry').length === 3")
+        newest = page.locator(".history-entry").nth(0)
+        assert newest.get_attribute("data-op") == "restore" and ADMIN in newest.inner_text()
+        assert "改后名称" in newest.inner_text() and "原名称" in newest.inner_text()
+        restored, _ = server.get(f"/collections/{LAYER}/items/DX-T05?f=json")
+        assert restored["properties"]["name"] == "原名称"
+        wait_idle(page)
+        page.screenshot(path=str(artifacts / "viewer-edit-restore.png"))
+        assert not page.errors, page.errors
+    finally:
+        context.close()
+
+
+def test_phone_layout(chromium, make_offline_context, server, artifacts):
+    """At 414×896 the account buttons wrap with the toolbar, the edit panel is a bottom sheet, nothing scrolls
+    sideways, and the Chinese renders (screenshot)."""
+    lon, lat = free_spot(server)
+    context, page = open_viewer(chromium, make_offline_context, server, lon, lat, viewport={"width": 414, "height": 896})
+    try:
+        login(page, EDITOR, EDITOR_PW)
+        page.locator("#btn-edit").click()
+        page.locator("#edit-new").click()
+        page.wait_for_function("document.querySelector('#draw-hint').textContent.includes('单击添加顶点')")
+        box = page.locator("#edit-panel").bounding_box()
+        assert box["y"] + box["height"] <= 896 + 1 and box["width"] <= 414
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=str(artifacts / "viewer-edit-phone-414x896.png"))
         assert not page.errors, page.errors
     finally:
         context.close()

@@ -93,7 +93,10 @@ export class EditMode {
     if (!layers.length) { setStatus('当前用户没有可编辑的图层', { error: true }); return; }
     this.active = true;
     this.canvas.active = true;
-    this.layerId = layerId && layers.some((l) => l.id === layerId) ? layerId : (this.layerId && layers.some((l) => l.id === this.layerId) ? this.layerId : layers[0].id);
+    // the layer asked for, else the one edited last, else the first editable layer on the map
+    const ok = (id) => id && layers.some((l) => l.id === id);
+    this.layerId = ok(layerId) ? layerId : ok(this.layerId) ? this.layerId
+      : (layers.find((l) => this.app.layers.visible.has(l.id)) || layers[0]).id;
     if (this.app.currentPopup) { this.app.currentPopup.remove(); this.app.currentPopup = null; }
     this.app.draw.setMode('edit');
     this.map.getCanvas().style.cursor = 'crosshair';

@@ -80,8 +80,8 @@ export function buildForm(fields, properties = {}, { lockId = false } = {}) {
       input = h('select', { id, name: f.name },
         h('option', { value: '' }, f.required ? '（请选择）' : '（空）'),
         f.schema.enum.filter((v) => v !== null).map((v) => h('option', { value: String(v) }, String(v))));
-    } else if (type === 'boolean') {
-      input = h('input', { id, name: f.name, type: 'checkbox' });
+    } else if (type === 'boolean') {      // a list, not a checkbox: an unset (null) flag must stay unset
+      input = h('select', { id, name: f.name }, h('option', { value: '' }, '（空）'), h('option', { value: 'true' }, '是'), h('option', { value: 'false' }, '否'));
     } else if (type === 'number' || type === 'integer') {
       input = h('input', { id, name: f.name, type: 'number', step: type === 'integer' ? '1' : 'any', inputmode: 'decimal',
         min: f.schema.minimum, max: f.schema.maximum });
@@ -100,7 +100,7 @@ export function buildForm(fields, properties = {}, { lockId = false } = {}) {
     input.addEventListener('change', () => listeners.forEach((fn) => fn(f.name)));
     const msg = h('span', { class: 'field-error', id: `${id}-err`, 'aria-live': 'polite' });
     input.setAttribute('aria-describedby', `${id}-err`);
-    const label = h('label', { class: `field ${type === 'boolean' ? 'check' : ''}`, for: id },
+    const label = h('label', { class: 'field', for: id },
       h('span', { class: 'field-name' }, fieldLabel(f.name, f.schema), f.required ? h('span', { class: 'req', title: '必填' }, ' *') : null),
       input, msg);
     inputs.set(f.name, { input, msg, field: f, type });
@@ -112,7 +112,7 @@ export function buildForm(fields, properties = {}, { lockId = false } = {}) {
   const fill = (props) => {
     for (const [name, { input, type }] of inputs) {
       const v = props?.[name];
-      if (type === 'boolean') input.checked = v === true || v === 'true' || v === 1;
+      if (type === 'boolean') input.value = v === null || v === undefined || v === '' ? '' : String(v === true || v === 'true' || v === 1);
       else if (type === 'json' && v !== null && v !== undefined && typeof v !== 'string') input.value = JSON.stringify(v);
       else input.value = v === null || v === undefined ? '' : String(v);
     }
@@ -123,8 +123,8 @@ export function buildForm(fields, properties = {}, { lockId = false } = {}) {
       const text = input.value;
       if (name === 'id' && input.disabled) continue;        // an existing feature's id is not a property to send
       let v, err = null;
-      if (type === 'boolean') v = input.checked;
-      else if (text.trim() === '') v = null;
+      if (text.trim() === '') v = null;
+      else if (type === 'boolean') v = text === 'true';
       else if (type === 'number' || type === 'integer') {
         v = Number(text);
         if (Number.isNaN(v)) err = '须为数字';

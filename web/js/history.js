@@ -118,16 +118,16 @@ export async function renderHistory(app, layerId, fid, list) {
     item.addEventListener('mouseenter', outline);
     item.addEventListener('focus', outline);
     item.addEventListener('click', outline);
-    if (admin && (e.after || e.before)) {
-      const target = e.op === 'delete' ? e.before : e.after;
-      item.append(h('button', { type: 'button', class: 'history-restore', onclick: (ev) => { ev.stopPropagation(); restore(app, layerId, fid, e, target, list); } },
-        i === 0 && e.op !== 'delete' ? '恢复此版本（当前版本）' : '恢复此版本'));
+    // the newest entry is the current version; a version is what a change left (its `after`)
+    if (admin && i > 0 && e.after) {
+      item.append(h('button', { type: 'button', class: 'history-restore', title: '把要素恢复为这次修改后的样子（恢复本身也记入修改记录）',
+        onclick: (ev) => { ev.stopPropagation(); restore(app, layerId, fid, e, list); } }, '恢复此版本'));
     }
     return item;
   }));
 }
 
-async function restore(app, layerId, fid, entry, target, list) {
+async function restore(app, layerId, fid, entry, list) {
   try {
     await restoreVersion(layerId, fid, entry.seq);
     setStatus(`已恢复到第 ${entry.seq} 号修改后的版本`);
