@@ -26,6 +26,7 @@ from shapely.geometry import Point, shape
 
 from server.testing import free_port
 
+from .test_browser_mobile import LAYOUT
 from .test_browser_viewer import wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.interop]
@@ -491,7 +492,10 @@ def test_phone_layout(chromium, make_offline_context, server, artifacts):
         page.wait_for_function("document.querySelector('#draw-hint').textContent.includes('单击添加顶点')")
         box = page.locator("#edit-panel").bounding_box()
         assert box["y"] + box["height"] <= 896 + 1 and box["width"] <= 414
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        m = page.evaluate(LAYOUT)
+        assert m["scrollWidth"] <= m["vw"] and m["bodyScroll"] <= m["vw"], m
+        assert [b["text"] for b in m["buttons"] if not b["inside"]] == []
+        assert {"编辑", "退出"} <= {b["text"] for b in m["buttons"]}
         page.screenshot(path=str(artifacts / "viewer-edit-phone-414x896.png"))
         assert not page.errors, page.errors
     finally:
