@@ -500,3 +500,67 @@ def test_phone_layout(chromium, make_offline_context, server, artifacts):
         assert not page.errors, page.errors
     finally:
         context.close()
+
+
+HELPERS = """async () => {
+  const g = await import('/web/js/geomedit.js');
+  const f = await import('/web/js/editform.js');
+  const hist = await import('/web/js/history.js');
+  const sq = { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]] };
+  const bow = { type: 'Polygon', coordinates: [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]] };
+  const tri = { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [0, 1], [0, 0]]] };
+  const moved = g.moveVertex(sq, 0, 0, [-1, -1]);
+  const removed = g.removeVertex(sq, 0, 0);
+  const inserted = g.insertVertex(sq, 0, 1, [1.5, 0.5]);
+  const snap = g.snapToVertices({ x: 10, y: 10 }, [{ geometry: sq }], ([x, y]) => ({ x: x * 10 + 3, y: y * 10 + 4 }), 10);
+  return {
+    square: g.geometryProblems(sq), bowtie: g.geometryProblems(bow), flat: g.geometryProblems({ type: 'Polygon', coordinates: [[[0, 0], [1, 1], [0, 0], [1, 1]]] }),
+    movedRing: moved.coordinates[0], original: sq.coordinates[0],
+    removedRing: removed.coordinates[0], triangle: g.removeVertex(tri, 0, 1),
+    inserted: inserted.coordinates[0],
+    multi: g.geometryFromDrawing('MultiPolygon', [[0, 0], [1, 0], [1, 1]]),
+    line: g.geometryFromDrawing('LineString', [[0, 0]]),
+    point: g.geometryFromDrawing('Point', [[3, 4]]),
+    snap,
+    checks: [
+      f.checkValue(2024.5, { type: ['integer', 'null'] }), f.checkValue(2024, { type: ['integer', 'null'] }),
+      f.checkValue('完成', { type: 'string', enum: ['已完成', '实施中', null] }), f.checkValue(null, { type: 'string' }, { required: true }),
+      f.checkValue(null, { type: ['string', 'null'] }), f.checkValue(5, { type: 'number', minimum: 10 }),
+    ],
+    patch: f.propertiesPatch({ a: 1, b: 'x', c: null }, { a: 1, b: 'y', c: '' , d: true }),
+    bj: hist.beijingTime('2026-06-30T16:00:00.000Z'),
+    entries: hist.historyEntries({ changes: [
+      { seq: 3, op: 'replace', restored_from: 1, user: 'chief', at: '2026-06-30T16:00:00.000Z',
+        before: { geometry: sq, properties: { name: 'B' } }, after: { geometry: sq, properties: { name: 'A' } } },
+      { seq: 2, op: 'update', user: 'planner', at: '2026-06-30T15:00:00.000Z', at_beijing: '2026-06-30 23:00:00', note: '改名', changed: ['name', 'geometry'],
+        before: { geometry: sq, properties: { name: 'A' } }, after: { geometry: moved, properties: { name: 'B' } } },
+    ] }).map((e) => [e.seq, e.op, e.opZh, e.time, e.changes, e.geometryChanged]),
+  };
+}"""
+
+
+def test_edit_helpers(chromium, make_offline_context, server):
+    """The viewer's own checks before sending (outline, form values), the merge patch it builds, the vertex
+    operations, snapping, and how history rows are read (北京时间, restores)."""
+    context, log = make_offline_context(chromium)
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/web/index.html", wait_until="load")
+        r = page.evaluate(HELPERS)
+    finally:
+        context.close()
+    assert r["square"] == [] and r["bowtie"] == ["面的边界自相交（请拖动顶点消除交叉）"]
+    assert r["flat"] == ["面至少需要 3 个不同的顶点"]
+    assert r["movedRing"][0] == [-1, -1] and r["movedRing"][-1] == [-1, -1] and r["original"][0] == [0, 0]
+    assert r["removedRing"] == [[1, 0], [1, 1], [0, 1], [1, 0]]
+    assert r["triangle"] is None
+    assert r["inserted"] == [[0, 0], [1, 0], [1.5, 0.5], [1, 1], [0, 1], [0, 0]]
+    assert r["multi"] == {"type": "MultiPolygon", "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 0]]]]}
+    assert r["line"] is None and r["point"] == {"type": "Point", "coordinates": [3, 4]}
+    assert r["snap"]["coord"] == [1, 1] and r["snap"]["distance"] == pytest.approx((3 ** 2 + 4 ** 2) ** 0.5)
+    assert r["checks"] == ["须为整数", None, "须为：已完成 / 实施中", "必填", None, "不能小于 10"]
+    assert r["patch"] == {"b": "y", "d": True}
+    assert r["bj"] == "2026-07-01 00:00:00"
+    assert r["entries"] == [
+        [3, "restore", "恢复", "2026-07-01 00:00:00", [{"field": "name", "before": "B", "after": "A"}], False],
+        [2, "update", "修改", "2026-06-30 23:00:00", [{"field": "name", "before": "A", "after": "B"}], True]]

@@ -384,7 +384,8 @@ export class EditMode {
     }
     this.app.cache.layerStats.clear();
     renderStats(this.app, $('#tab-stats'));
-    this.app.attrTable?.refresh?.();
+    const table = this.app.attrTable;       // an open 属性表 of this layer reloads its rows
+    if (table && !table.el.hidden && table.mode === 'layer' && table.layer === layerId) table.load();
     store.set('dataChanged', { layer: layerId, at: Date.now() });
   }
 

@@ -109,6 +109,7 @@ export async function openFeaturePopup(app, lngLat, hits) {
   await show();
   popup.on('close', () => {
     if (app.currentPopup === popup) app.currentPopup = null;
+    app.history?.showOutline(null);     // an old outline of 修改记录 goes with its popup
     if (app.selection && hits.some((x) => x.layer === app.selection.layer && x.id === app.selection.id)) app.select(null);
     else app.onViewChange();
   });
