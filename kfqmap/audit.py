@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import history
 from .history import Change, beijing, changed_properties
 
 OPS_ZH = {"create": "新增", "replace": "替换", "update": "修改", "delete": "删除"}
@@ -35,3 +36,25 @@ def write_xlsx(changes: list[Change], path: Path) -> None:
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A2"
     book.save(path)
+
+
+def collect(catalog, *, user: str | None = None, layer: str | None = None, start: str | None = None,
+            end: str | None = None, limit: int = 100_000) -> list[Change]:
+    """Every recorded change matching the conditions, from the embedded store (all its layers) and from each
+    PostGIS layer that keeps history (its own ``kfqmap.history``), oldest first. ``start``/``end``: UTC strings
+    (``history.parse_time``)."""
+    query = {"user": user, "start": start, "end": end, "limit": limit}
+    changes: list[Change] = []
+    if layer is not None:
+        collection = catalog.collection(layer)
+        if collection.keeps_history:
+            changes = collection.provider.audit(**query)
+        return changes
+    if catalog.store is not None:
+        changes += catalog.store.history(lambda conn: history.audit(conn, **query))
+    for layer_id in catalog.ids:
+        collection = catalog.collection(layer_id)
+        provider = collection.provider
+        if getattr(provider, "store", None) is None and collection.keeps_history:
+            changes += provider.audit(**query)
+    return sorted(changes, key=lambda c: (c.at, c.seq))[:limit]

@@ -20,14 +20,15 @@ history (``kfqmap.history``). One write path: routers → this module → ``Coll
 """
 from __future__ import annotations
 
+import json
 import math
 import re
+import time
 from typing import Any
 
 import shapely
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 
-from . import history
 from .errors import (FeatureNotFound, HistoryNotFound, InvalidFeature, InvalidParameter, PreconditionRequired,
                      ReadOnlyLayer)
 from .features import OutputCRS, parse_output_crs, to_wgs84
@@ -129,7 +130,7 @@ def _geometry(layer, value, crs: OutputCRS | None, repair: bool) -> dict | None:
                                  parameter="geometry")
     if geom.geom_type not in family:
         raise InvalidFeature(f"图层 {layer.id} 只接受 {' / '.join(family)}，收到 {geom.geom_type}", parameter="geometry")
-    return mapping(geom)
+    return json.loads(shapely.to_geojson(geom))
 
 
 def _keep_family(geom, family: tuple[str, ...]):
@@ -203,6 +204,13 @@ def check_feature(collection, feature: Any, *, crs: OutputCRS | None = None, rep
 
 
 # ------------------------------------------------------------------------------------------ writing
+def body_note(body) -> str | None:
+    """The 修改说明 a request body carries: the member ``note`` of a Feature, patch or transaction (a GeoJSON
+    foreign member), or None (then the ``X-Change-Note`` header counts)."""
+    note = body.get("note") if isinstance(body, dict) else None
+    return note if isinstance(note, str) and note.strip() else None
+
+
 def etag_of(header: str | None) -> str | None:
     """An ``If-Match`` value → the bare ETag (``"abc"`` / ``W/"abc"`` → ``abc``); ``*`` → None (any version)."""
     if header is None:
@@ -250,8 +258,7 @@ def parse_operation(collection, item: Any, *, crs: OutputCRS | None, repair: boo
 def feature_history(collection, feature_id: str, limit: int = 100) -> list:
     """The feature's changes (``history.Change``), newest first."""
     writable(collection)
-    return collection.provider.store.history(
-        lambda conn: history.feature_history(conn, collection.id, feature_id, limit=limit))
+    return collection.provider.history_of(feature_id, limit)
 
 
 def restore_op(collection, feature_id: str, seq: int) -> WriteOp:
@@ -259,8 +266,8 @@ def restore_op(collection, feature_id: str, seq: int) -> WriteOp:
     when the feature exists, a create when it was deleted since, a delete when that change deleted it. The
     op carries the feature's current ETag, so a change made meanwhile still makes the restore fail (412)."""
     writable(collection)
-    change = collection.provider.store.history(lambda conn: history.change(conn, seq))
-    if change is None or change.layer_id != collection.id or change.feature_id != feature_id:
+    change = collection.provider.change(seq)
+    if change is None or change.feature_id != feature_id:
         raise HistoryNotFound(f"要素 {feature_id} 没有第 {seq} 号修改记录（no such change）")
     try:
         current_etag = collection.provider.feature(feature_id)[2]
@@ -279,7 +286,7 @@ def restore_op(collection, feature_id: str, seq: int) -> WriteOp:
     return WriteOp("replace", feature_id=change.feature_id, feature=feature, if_match=current_etag)
 
 
-def read_with_etag(collection, feature_id: str, *, attempts: int = 5):
+def read_with_etag(collection, feature_id: str, *, attempts: int = 10):
     """``(LayerState, ETag)`` of one feature that agree: the ETag is read with the layer's version in one store
     transaction and used only when the state has that very version (else the state is refreshed and read again),
     so a client never gets a new ETag on an old body. ``FeatureNotFound`` when the store lacks the feature."""
@@ -290,6 +297,7 @@ def read_with_etag(collection, feature_id: str, *, attempts: int = 5):
         if state.version == version:
             return state, etag
         collection.refresh()
+        time.sleep(0.05)       # a PostGIS version poller catches up within POLL_S
     return state, None
 
 

@@ -34,6 +34,24 @@ from typing import Any
 from .errors import InvalidParameter
 
 TABLE = "kfqmap_history"
+#: the same table in a PostGIS database (``kfqmap.providers.postgis``): schema ``kfqmap``, jsonb before/after,
+#: append-only by a trigger that raises on UPDATE, DELETE and TRUNCATE
+PG_TABLE = "kfqmap.history"
+PG_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {PG_TABLE} (
+    seq bigserial PRIMARY KEY, layer_id text NOT NULL, feature_id text NOT NULL,
+    op text NOT NULL CHECK (op IN ('create', 'replace', 'update', 'delete')),
+    before jsonb, after jsonb, "user" text NOT NULL, at text NOT NULL, address text, note text,
+    restored_from bigint);
+CREATE INDEX IF NOT EXISTS history_feature ON {PG_TABLE} (layer_id, feature_id, seq);
+CREATE INDEX IF NOT EXISTS history_at ON {PG_TABLE} (at);
+CREATE OR REPLACE FUNCTION kfqmap.history_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '修改记录只可追加，不可修改或删除（history is append-only）';
+END $$;
+CREATE OR REPLACE TRIGGER history_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {PG_TABLE}
+    FOR EACH STATEMENT EXECUTE FUNCTION kfqmap.history_append_only();
+"""
 BEIJING = timezone(timedelta(hours=8), "北京时间")
 
 
@@ -51,6 +69,14 @@ def create_schema(conn: sqlite3.Connection) -> None:
                      f"BEGIN SELECT RAISE(ABORT, '修改记录只可追加，不可修改或删除（history is append-only）'); END")
 
 
+def _sql(conn, text: str) -> str:
+    """``text`` written for SQLite (``?``, ``kfqmap_history``) made fit for ``conn`` (psycopg: ``%s``,
+    ``kfqmap.history``)."""
+    if isinstance(conn, sqlite3.Connection):
+        return text
+    return text.replace("?", "%s").replace(TABLE, PG_TABLE)
+
+
 def now_utc() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -59,11 +85,12 @@ def record(conn: sqlite3.Connection, *, layer_id: str, feature_id: str, op: str,
            after: dict | None, user: str, address: str | None, note: str | None,
            restored_from: int | None = None) -> int:
     """Append one change (inside the caller's write transaction); returns its ``seq``."""
-    cur = conn.execute(
-        f"INSERT INTO {TABLE} (layer_id, feature_id, op, before, after, user, at, address, note, restored_from) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (layer_id, feature_id, op, _dump(before), _dump(after), user, now_utc(), address, note, restored_from))
-    return int(cur.lastrowid)
+    row = conn.execute(_sql(conn,
+        f'INSERT INTO {TABLE} (layer_id, feature_id, op, before, after, "user", at, address, note, restored_from) '
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq"),
+        (layer_id, feature_id, op, _dump(before), _dump(after), user, now_utc(), address, note,
+         restored_from)).fetchall()
+    return int(row[0][0])
 
 
 def _dump(feature: dict | None) -> str | None:
@@ -95,13 +122,17 @@ class Change:
         return out
 
 
-_COLUMNS = "seq, layer_id, feature_id, op, before, after, user, at, address, note, restored_from"
+_COLUMNS = 'seq, layer_id, feature_id, op, before, after, "user", at, address, note, restored_from'
 
 
 def _change(row) -> Change:
     seq, layer_id, feature_id, op, before, after, user, at, address, note, restored_from = row
-    return Change(seq, layer_id, feature_id, op, json.loads(before) if before else None,
-                  json.loads(after) if after else None, user, at, address, note, restored_from)
+    return Change(int(seq), layer_id, feature_id, op, _load(before), _load(after), user, at, address, note,
+                  restored_from)
+
+
+def _load(value):
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def changed_properties(change: Change) -> list[str]:
@@ -139,13 +170,13 @@ def beijing(at: str) -> str:
 # ------------------------------------------------------------------------------------------ reading
 def feature_history(conn: sqlite3.Connection, layer_id: str, feature_id: str, *, limit: int = 1000) -> list[Change]:
     """The changes of one feature, newest first."""
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM {TABLE} WHERE layer_id = ? AND feature_id = ? "
-                        "ORDER BY seq DESC LIMIT ?", (layer_id, feature_id, int(limit))).fetchall()
+    rows = conn.execute(_sql(conn, f"SELECT {_COLUMNS} FROM {TABLE} WHERE layer_id = ? AND feature_id = ? "
+                        "ORDER BY seq DESC LIMIT ?"), (layer_id, feature_id, int(limit))).fetchall()
     return [_change(r) for r in rows]
 
 
 def change(conn: sqlite3.Connection, seq: int) -> Change | None:
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM {TABLE} WHERE seq = ?", (int(seq),)).fetchall()
+    rows = conn.execute(_sql(conn, f"SELECT {_COLUMNS} FROM {TABLE} WHERE seq = ?"), (int(seq),)).fetchall()
     return _change(rows[0]) if rows else None
 
 
@@ -154,18 +185,18 @@ def audit(conn: sqlite3.Connection, *, user: str | None = None, layer: str | Non
     """Changes matching every given condition (``start`` ≤ at < ``end``, UTC strings from ``parse_time``),
     oldest first."""
     where, args = [], []
-    for cond, value in (("user = ?", user), ("layer_id = ?", layer), ("at >= ?", start), ("at < ?", end)):
+    for cond, value in (('"user" = ?', user), ("layer_id = ?", layer), ("at >= ?", start), ("at < ?", end)):
         if value is not None:
             where.append(cond)
             args.append(value)
     sql = f"SELECT {_COLUMNS} FROM {TABLE}" + (" WHERE " + " AND ".join(where) if where else "")
-    rows = conn.execute(sql + " ORDER BY seq LIMIT ?", (*args, int(limit))).fetchall()
+    rows = conn.execute(_sql(conn, sql + " ORDER BY seq LIMIT ?"), (*args, int(limit))).fetchall()
     return [_change(r) for r in rows]
 
 
 def changes_after(conn: sqlite3.Connection, layer_id: str, when: str) -> list[Change]:
     """The changes of a layer made after ``when`` (UTC), newest first."""
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM {TABLE} WHERE layer_id = ? AND at > ? ORDER BY seq DESC",
+    rows = conn.execute(_sql(conn, f"SELECT {_COLUMNS} FROM {TABLE} WHERE layer_id = ? AND at > ? ORDER BY seq DESC"),
                         (layer_id, when)).fetchall()
     return [_change(r) for r in rows]
 

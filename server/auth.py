@@ -45,8 +45,9 @@ CSRF_HEADER = "X-CSRF-Token"
 NOTE_HEADER = "X-Change-Note"
 _SCOPE_KEY = "kfqmap.principal"
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
-#: reachable without credentials when KFQMAP_ANONYMOUS=none: the login, and the viewer's shell (its data is not)
-_PUBLIC = ("/auth/login", "/auth/me")
+#: reachable without credentials when KFQMAP_ANONYMOUS=none: the login, what a client needs to connect (landing page,
+#: conformance, API document) and the viewer's shell (its data is not)
+_PUBLIC = ("/auth/login", "/auth/me", "/conformance", "/api")
 _PUBLIC_PREFIXES = ("/web/", "/vendor/")
 _PRIVATE_WEB = ("/web/catalog.json",)
 #: longest 修改说明 kept (characters)

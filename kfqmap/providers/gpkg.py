@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 
 from .. import history
 from ..errors import (DataSourceError, FeatureNotFound, InvalidGeometry, InvalidParameter, PreconditionFailed,
@@ -514,7 +514,7 @@ def _feature_of(names: list[str], row: tuple, declared: dict, json_columns: set)
             continue
         if name == GEOMETRY_COLUMN:
             geoms = _geometries([value])
-            geometry = mapping(geoms[0]) if geoms[0] is not None else None
+            geometry = json.loads(shapely.to_geojson(geoms[0])) if geoms[0] is not None else None
             continue
         if value is not None and name in json_columns:
             value = _json_value(value)
@@ -860,6 +860,19 @@ class GeoPackageLayer:
 
     def asof(self, when: str) -> list[dict]:
         return self.store.asof(self.layer, when)
+
+    def history_of(self, feature_id: str, limit: int = 100) -> list:
+        """The feature's changes (``history.Change``), newest first."""
+        return self.store.history(lambda conn: history.feature_history(conn, self.layer.id, feature_id, limit=limit))
+
+    def change(self, seq: int):
+        """History row ``seq`` when it belongs to this layer, else None."""
+        change = self.store.history(lambda conn: history.change(conn, seq))
+        return change if change is not None and change.layer_id == self.layer.id else None
+
+    def audit(self, **query) -> list:
+        """This layer's changes matching ``history.audit``'s conditions."""
+        return self.store.history(lambda conn: history.audit(conn, layer=self.layer.id, **query))
 
     @property
     def pending_upgrade(self) -> bool:

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 import weakref
 
 import numpy as np
 import shapely
 
-from ..errors import DataSourceError, FeatureNotFound, InvalidParameter, StoreUnavailable
+from .. import history
+from ..errors import DataSourceError, FeatureNotFound, InvalidParameter, PreconditionFailed, StoreUnavailable
 from ..stores import postgis as pg
-from .base import Snapshot, WriteOp, WriteResult
-from .gpkg import feature_geometry
+from .base import ChangeContext, Snapshot, WriteOp, WriteResult
+from .gpkg import feature_geometry, local_context
 from .postgis_pushdown import key_condition
 
 log = logging.getLogger("kfqmap.providers.postgis")
@@ -128,6 +130,7 @@ class PostGISProvider:
         try:
             with conn.transaction():
                 conn.execute(_SETUP)
+                conn.execute(history.PG_SCHEMA)
                 conn.execute(sql.SQL(
                     "CREATE OR REPLACE TRIGGER kfqmap_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {t} "
                     "FOR EACH STATEMENT EXECUTE FUNCTION kfqmap.bump_version()").format(t=table))
@@ -284,16 +287,48 @@ class PostGISProvider:
         return self._read_version()
 
     # ------------------------------------------------------------------ writing
-    def apply(self, ops: list[WriteOp]) -> WriteResult:
+    @property
+    def history(self) -> bool:
+        """True when changes are recorded (``kfqmap.history`` table and trigger installed: the role may create
+        them) and the table has an ``id`` column to address features by."""
         info = self.info
+        return self._mode == "trigger" and "id" in dict(info.columns)
+
+    def apply(self, ops: list[WriteOp], context: ChangeContext | None = None) -> WriteResult:
+        """One transaction: each op checks ``if_match`` against the row (locked ``FOR UPDATE``), changes it, and
+        appends its history row (when ``history``)."""
+        info = self.info
+        keeps = self.history
+        context = context or local_context()
         ids: list[str] = []
+        etags: list[str | None] = []
+        afters: list[dict | None] = []
 
         def write(conn):
+            ids.clear(), etags.clear(), afters.clear()
             with conn.transaction():
                 for op in ops:
-                    ids.append(self._apply_one(conn, info, op))
+                    before = None
+                    if keeps and op.op != "create":
+                        before, etag = self._row(conn, info, op.feature_id, lock=True)
+                        if op.if_match is not None and op.if_match != etag:
+                            raise PreconditionFailed(
+                                f"要素 {op.feature_id} 已被他人修改（当前版本 {etag}，你的版本 {op.if_match}）；"
+                                "请重新读取后再修改（precondition failed: the feature changed）",
+                                current_etag=etag, feature_id=op.feature_id)
+                    feature_id = self._apply_one(conn, info, op)
+                    after = etag = None
+                    if keeps and op.op != "delete":
+                        after, etag = self._row(conn, info, feature_id)
+                    if keeps:
+                        history.record(conn, layer_id=self.layer_id, feature_id=feature_id, op=op.op, before=before,
+                                       after=after, user=context.user, address=context.address,
+                                       note=context.note, restored_from=context.restored_from)
+                    ids.append(feature_id)
+                    etags.append(etag)
+                    afters.append(after)
                 version = self._version_in(conn)
-            return WriteResult(version, ids)
+            return WriteResult(version, list(ids), list(etags), list(afters))
 
         result = self._run_write(write)
         if self._mode == "trigger":
@@ -326,6 +361,8 @@ class PostGISProvider:
         if op.op == "create":
             feature = op.feature or {}
             values = self._values(info, feature, partial=False)
+            if key and values.get("id") is None and dict(info.columns)[key] in ("text", "varchar"):
+                values["id"] = f"{self.layer_id}-{uuid.uuid4().hex[:10]}"    # as the store names new features
             cols = list(values)
             returning = sql.Identifier(key) if key else sql.Identifier(info.fid or info.column)
             row = conn.execute(sql.SQL("INSERT INTO {t} ({c}) VALUES ({v}) RETURNING {r}::text").format(
@@ -357,6 +394,83 @@ class PostGISProvider:
         if cur.rowcount == 0:
             raise FeatureNotFound(f"图层 {self.layer_id} 中没有 id 为 '{op.feature_id}' 的要素", parameter="featureId")
         return op.feature_id
+
+    # ------------------------------------------------------------------ features, ETags, history
+    def _row(self, conn, info: pg.TableInfo, feature_id: str, *, lock: bool = False) -> tuple[dict, str]:
+        """One row as a GeoJSON feature (WGS 84) and its ETag (an MD5 of the whole stored row)."""
+        from psycopg import sql
+
+        where, value = key_condition(dict(info.columns).get("id", "text"), "id", feature_id)
+        row = None
+        if where is not None:
+            drop = sql.SQL(" - ").join([sql.Literal(info.column)] + ([sql.Literal(info.fid)] if info.fid else []))
+            stmt = sql.SQL("SELECT to_jsonb(t) - {drop}, ST_AsGeoJSON(ST_Transform(t.{g}, 4326), 15)::jsonb, "
+                           "left(md5(to_jsonb(t)::text), 20) FROM {t} AS t WHERE ").format(
+                drop=drop, g=sql.Identifier(info.column), t=sql.Identifier(info.schema, info.table)) + where
+            if lock:
+                stmt += sql.SQL(" FOR UPDATE")
+            row = conn.execute(stmt, [value]).fetchone()
+        if row is None:
+            raise FeatureNotFound(f"图层 {self.layer_id} 中没有 id 为 '{feature_id}' 的要素", parameter="featureId")
+        props, geometry, etag = row
+        return {"type": "Feature", "id": props.get("id"), "geometry": geometry, "properties": props}, etag
+
+    def feature(self, feature_id: str) -> tuple[str, dict, str]:
+        info = self.info
+
+        def read(conn):
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                version = self._version_in(conn)
+                feature, etag = self._row(conn, info, feature_id)
+            return version, feature, etag
+        return self._run_history(read)
+
+    def features(self) -> tuple[str, dict[str, dict]]:
+        info = self.info
+
+        def read(conn):
+            return self._features(conn, info)
+        return self._run_history(read)
+
+    def _features(self, conn, info) -> tuple[str, dict[str, dict]]:
+        from psycopg import sql
+
+        drop = sql.SQL(" - ").join([sql.Literal(info.column)] + ([sql.Literal(info.fid)] if info.fid else []))
+        rows = conn.execute(sql.SQL("SELECT to_jsonb(t) - {drop}, ST_AsGeoJSON(ST_Transform(t.{g}, 4326), 15)::jsonb "
+                                    "FROM {t} AS t").format(drop=drop, g=sql.Identifier(info.column),
+                                                            t=sql.Identifier(info.schema, info.table))).fetchall()
+        out = {str(p.get("id")): {"type": "Feature", "id": p.get("id"), "geometry": g, "properties": p}
+               for p, g in rows}
+        return self._version_in(conn), out
+
+    def columns(self) -> dict[str, str]:
+        kinds = {"int2": "integer", "int4": "integer", "int8": "integer", "float4": "number", "float8": "number",
+                 "numeric": "number", "bool": "boolean", "json": "json", "jsonb": "json"}
+        return {name: kinds.get(typ, "string") for name, typ in self.info.columns}
+
+    def asof(self, when: str) -> list[dict]:
+        info = self.info
+
+        def read(conn):
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                _, current = self._features(conn, info)
+                return history.layer_asof(current, history.changes_after(conn, self.layer_id, when))
+        return self._run_history(read)
+
+    def history_of(self, feature_id: str, limit: int = 100) -> list:
+        return self._run_history(lambda conn: history.feature_history(conn, self.layer_id, feature_id, limit=limit))
+
+    def change(self, seq: int):
+        change = self._run_history(lambda conn: history.change(conn, seq))
+        return change if change is not None and change.layer_id == self.layer_id else None
+
+    def audit(self, **query) -> list:
+        return self._run_history(lambda conn: history.audit(conn, layer=self.layer_id, **query))
+
+    def _run_history(self, fn):
+        return self._run(fn)
 
     @staticmethod
     def _placeholder(info: pg.TableInfo, column: str):

@@ -31,10 +31,8 @@ async def audit(request: Request, principal: Annotated[Principal, Depends(auth.a
                 f: Annotated[Literal["json", "xlsx"], Query(description="json（默认）或 xlsx")] = "json"):
     start_utc = history.parse_time(start, parameter="from")
     end_utc = history.parse_time(end, parameter="to")
-    store = request.app.state.catalog.store
-    changes = [] if store is None else await run_in_threadpool(
-        store.history, lambda conn: history.audit(conn, user=user, layer=layer, start=start_utc, end=end_utc,
-                                                  limit=MAX_ROWS))
+    changes = await run_in_threadpool(lambda: audit_report.collect(
+        request.app.state.catalog, user=user, layer=layer, start=start_utc, end=end_utc, limit=MAX_ROWS))
     if f == "xlsx":
         buffer = io.BytesIO()
         await run_in_threadpool(audit_report.write_xlsx, changes, buffer)

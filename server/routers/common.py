@@ -195,6 +195,13 @@ _STATUS_TEXT = {
     404: "没有这个图层、要素或地址",
     413: "请求体过大",
     414: "请求地址过长",
+    401: "未登录或凭据无效（Authorization: Bearer 令牌或会话 Cookie；KFQMAP_ANONYMOUS=none 时读取也需要）",
+    403: "无权进行此操作（角色或图层不允许；会话请求缺少 X-CSRF-Token）",
+    405: "图层只读（文件图层），不能编辑",
+    412: "If-Match 的版本已过期：要素已被他人修改（ETag 为当前版本）",
+    422: "要素不符合图层模式或几何无效（problem+json 的 parameter 指出是哪一项）",
+    428: "修改已有要素须带 If-Match",
+    429: "登录失败次数过多；见 Retry-After",
     503: "服务繁忙（导出排队已满）或图层数据源暂时不可用；见 Retry-After",
     504: "处理超过时间上限，已停止",
 }
@@ -219,6 +226,10 @@ def _declare_behaviour(doc: dict) -> dict:
             responses = op.setdefault("responses", {})
             responses.pop("422", None)
             responses["400"] = _problem(400)
+            responses["401"] = _problem(401)     # a dead bearer token anywhere; any read with KFQMAP_ANONYMOUS=none
+            if method in ("post", "put", "patch", "delete"):   # writes (server/routers/edit.py), login, admin
+                for status in (403, 405, 412, 422, 428, 429):
+                    responses[str(status)] = _problem(status)
             responses.setdefault("404", _problem(404))   # unknown layer, feature, tileset or empty selection
             if method in ("post", "put", "patch"):
                 responses["413"] = _problem(413)

@@ -77,7 +77,8 @@ async def create_item(request: Request, layer: Annotated[Layer, Depends(collecti
     body = await _json_body(request)
     crs = editing.parse_content_crs(request.headers.get("content-crs"))
     op = WriteOp("create", feature=editing.check_feature(coll, body, crs=crs, repair=repair))
-    result = await run_in_threadpool(editing.apply, coll, [op], auth.change_context(request, principal))
+    result = await run_in_threadpool(editing.apply, coll, [op],
+                                     auth.change_context(request, principal, editing.body_note(body)))
     fid = result.ids[0]
     return _feature_response(result.features[0], result.etags[0], 201,
                              {"Location": url(request, "item", collectionId=layer.id, featureId=fid)})
@@ -86,13 +87,14 @@ async def create_item(request: Request, layer: Annotated[Layer, Depends(collecti
 async def _change(request: Request, layer: Layer, principal: Principal, feature_id: str, op: str, repair: bool):
     coll = _collection(request, layer)
     if_match = editing.require_if_match(request.headers.get("if-match"), feature_id)
-    feature = None
+    feature = body = None
     if op != "delete":
         body = await _json_body(request)
         crs = editing.parse_content_crs(request.headers.get("content-crs"))
         feature = editing.check_feature(coll, body, crs=crs, repair=repair, partial=op == "update")
     write = WriteOp(op, feature_id=feature_id, feature=feature, if_match=if_match)
-    result = await run_in_threadpool(editing.apply, coll, [write], auth.change_context(request, principal))
+    context = auth.change_context(request, principal, editing.body_note(body))
+    result = await run_in_threadpool(editing.apply, coll, [write], context)
     if op == "delete":
         return Response(status_code=204)
     return _feature_response(result.features[0], result.etags[0])
@@ -131,8 +133,8 @@ async def transaction(request: Request, layer: Annotated[Layer, Depends(collecti
         raise InvalidParameter(f"一个事务最多 {MAX_OPERATIONS} 个操作", parameter="operations")
     crs = editing.parse_content_crs(request.headers.get("content-crs"))
     ops = [editing.parse_operation(coll, item, crs=crs, repair=repair) for item in operations]
-    note = body.get("note") if isinstance(body.get("note"), str) else None
-    result = await run_in_threadpool(editing.apply, coll, ops, auth.change_context(request, principal, note))
+    result = await run_in_threadpool(editing.apply, coll, ops,
+                                     auth.change_context(request, principal, editing.body_note(body)))
     return JSONResponse({"version": result.version, "results": [
         {"op": op.op, "id": fid, "etag": f'"{etag}"' if etag else None,
          "href": url(request, "item", collectionId=layer.id, featureId=fid) if op.op != "delete" else None}

@@ -270,7 +270,7 @@ async def item(request: Request, layer: Annotated[Layer, Depends(collection)],
     # a feature of the embedded store carries its ETag (kfqmap.editing.read_with_etag: body and ETag agree)
     etag = None
     coll = request.app.state.catalog.collection(layer.id)
-    if coll.keeps_history and not coll.pushdown:
+    if coll.keeps_history:
         from kfqmap.editing import read_with_etag
         state, etag = await run_in_threadpool(read_with_etag, coll, feature_id)
         index = state.items
