@@ -56,7 +56,7 @@ class Server:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for _ in range(600):
             try:
-                urllib.request.urlopen(self.url + "/collections?f=json", timeout=2)
+                urllib.request.urlopen(self.url + "/auth/me", timeout=2)   # public also on a closed server
                 return
             except (urllib.error.URLError, ConnectionError):
                 assert self.proc.poll() is None, self.proc.stderr.read()
@@ -142,7 +142,8 @@ def screen(page, lon, lat):
 
 
 def login(page, user, password):
-    page.locator("#btn-login").click()
+    if not page.locator("#dlg-login").is_visible():
+        page.locator("#btn-login").click()
     page.locator("#dlg-login input[name=username]").fill(user)
     page.locator("#dlg-login input[name=password]").fill(password)
     page.locator("#btn-login-go").click()
@@ -564,3 +565,33 @@ def test_edit_helpers(chromium, make_offline_context, server):
     assert r["entries"] == [
         [3, "restore", "恢复", "2026-07-01 00:00:00", [{"field": "name", "before": "B", "after": "A"}], False],
         [2, "update", "修改", "2026-06-30 23:00:00", [{"field": "name", "before": "A", "after": "B"}], True]]
+
+
+def test_closed_server_asks_for_login_first(chromium, make_offline_context, tmp_path):
+    """KFQMAP_ANONYMOUS=none (an intranet system): the viewer opens on the login dialog, which cannot be dismissed,
+    and loads the map once signed in; 退出 brings the dialog back."""
+    srv = Server(tmp_path)
+    srv.env["KFQMAP_ANONYMOUS"] = "none"
+    srv.cli("users", "add", "reader", "--role", "viewer", "--password-stdin", stdin="只读-用户-2026\n")
+    srv.start()
+    context, log = make_offline_context(chromium)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(srv.url + "/", wait_until="load")
+        dlg = page.locator("#dlg-login")
+        dlg.wait_for()
+        assert "本系统仅限登录用户使用" in dlg.inner_text()
+        assert not any("/web/catalog.json" in u for u in log.urls)          # nothing is read before the login
+        page.keyboard.press("Escape")
+        assert dlg.is_visible()
+        login(page, "reader", "只读-用户-2026")
+        page.wait_for_function("document.body.dataset.mapReady === '1'", timeout=60_000)
+        assert page.locator("#user-role").inner_text() == "查看" and page.locator("#btn-edit").is_hidden()
+        page.locator("#btn-logout").click()
+        page.wait_for_selector("#dlg-login .login-required", state="visible")
+        assert not errors, errors
+    finally:
+        context.close()
+        srv.stop()

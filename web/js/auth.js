@@ -24,12 +24,28 @@ export class Auth {
     this.app = app;
   }
 
-  /** Read the current session (a reload keeps the cookie) and draw the 登录 button or the user's name. */
+  /** Read the current session (a reload keeps the cookie) and draw the 登录 button or the user's name. On a
+   *  closed server (KFQMAP_ANONYMOUS=none) nobody reads anything before signing in: resolves after the login. */
   async start() {
     this.bind();
     let me = null;
     try { me = await whoAmI(); } catch (err) { console.warn('auth/me', err); }
+    this.anonymousAccess = me?.anonymous_access || 'read';
     this.setSession(me && me.user ? me : null);
+    if (!me?.user && me?.anonymous_access === 'none') await this.requireLogin();
+  }
+
+  /** The login dialog that cannot be dismissed (closed servers); resolves once signed in. */
+  requireLogin() {
+    const dlg = $('#dlg-login');
+    document.body.dataset.loginRequired = '1';
+    dlg.querySelector('.login-required').hidden = false;
+    dlg.querySelector('button[value=cancel]').hidden = true;
+    dlg.addEventListener('cancel', (e) => e.preventDefault());       // Esc does not close it
+    this.openDialog();
+    return new Promise((resolve) => {
+      const off = store.on('user', (s) => { if (s) { off(); delete document.body.dataset.loginRequired; resolve(); } });
+    });
   }
 
   bind() {
@@ -90,6 +106,7 @@ export class Auth {
   async logout() {
     try { await logout(); } catch (e) { console.warn('logout', e); }
     this.setSession(null);
+    if (this.anonymousAccess === 'none') { location.reload(); return; }   // a closed server shows nothing after it
     setStatus('已退出登录（只读）');
   }
 

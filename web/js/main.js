@@ -47,6 +47,7 @@ class App {
   }
 
   async start() {
+    await this.auth.start();      // a closed server (KFQMAP_ANONYMOUS=none) asks for the login first
     const hash = readHash();
     const [config, catalog, style, extent] = await Promise.all([
       getJSON('/web/config.json').catch(() => this.config),
@@ -119,7 +120,6 @@ class App {
     this.bindUi();
     this.edit.bind();
     this.edit.bindPanel();
-    this.auth.start();
     this.pendingSelection = hash.selection || null;
 
     renderStats(this, $('#tab-stats'));
