@@ -595,3 +595,41 @@ def test_closed_server_asks_for_login_first(chromium, make_offline_context, tmp_
     finally:
         context.close()
         srv.stop()
+
+
+def test_edit_under_the_gcj02_basemap(chromium, make_offline_context, server):
+    """Under 高德 the map is in GCJ-02: the feature is read with crs=GCJ-02 and written with Content-Crs: GCJ-02, so
+    a dragged vertex lands where it was dropped and the other vertices stay where they were (not ~500 m off)."""
+    lon, lat = free_spot(server)
+    lon += 0.0017
+    editor = Session(server.url, EDITOR, EDITOR_PW)
+    geom = square(lon, lat)
+    status, _, _ = editor.request("POST", f"/collections/{LAYER}/items", {"type": "Feature", "geometry": geom, "properties": {"id": "DX-T06", "name": "高德底图下编辑"}})
+    assert status == 201
+    context, page = open_viewer(chromium, make_offline_context, server, lon - 0.0017, lat)
+    try:
+        login(page, EDITOR, EDITOR_PW)
+        page.locator('input[name=basemap][value=amap]').check()
+        page.wait_for_function("location.hash.includes('base=amap')")
+        page.wait_for_timeout(1500)
+        wait_idle(page)
+        gcj, _ = server.get(f"/collections/{LAYER}/items/DX-T06?f=json&crs=GCJ-02")
+        ring = gcj["geometry"]["coordinates"][0]
+        page.locator("#btn-edit").click()
+        with page.expect_response(lambda r: "/items/DX-T06" in r.url and "crs=GCJ-02" in r.url) as read:
+            page.mouse.click(*screen(page, (ring[0][0] + ring[2][0]) / 2, (ring[0][1] + ring[2][1]) / 2))
+        assert read.value.headers.get("etag")
+        page.wait_for_function("document.querySelector('#edit-title').textContent.includes('DX-T06')")
+        x, y = screen(page, *ring[2])
+        vertex_drag(page, (x, y), (x + 40, y))
+        with page.expect_response(lambda r: r.request.method == "PATCH" and "/items/DX-T06" in r.url) as resp:
+            page.locator("#edit-save").click()
+        assert resp.value.status == 200 and resp.value.request.headers.get("content-crs") == "<GCJ-02>"
+        saved, _ = server.get(f"/collections/{LAYER}/items/DX-T06?f=json")
+        new, old = saved["geometry"]["coordinates"][0], geom["coordinates"][0]
+        for i in (0, 1, 3):
+            assert metres(new[i], old[i]) < 1.0, (i, new[i], old[i])
+        assert 10 < metres(new[2], old[2]) < 60 and abs(new[2][1] - old[2][1]) < 2e-5
+        assert not page.errors, page.errors
+    finally:
+        context.close()

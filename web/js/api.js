@@ -173,28 +173,32 @@ export async function getEditSchema(layerId) {
   return schema;
 }
 
-/** GET one feature with its version: {feature, etag} */
-export async function getItemVersioned(layerId, fid) {
-  const r = await send('GET', `${itemUrl(layerId, fid)}?f=json`);
+/** `crs` of a read, `Content-Crs` of a write: the map's coordinates (GCJ-02 under the 高德 basemap); WGS 84 adds nothing. */
+const crsQuery = (crs) => (crs && crs !== 'EPSG:4326' ? `&crs=${encodeURIComponent(crs)}` : '');
+const crsHeader = (crs) => (crs && crs !== 'EPSG:4326' ? { 'Content-Crs': `<${crs}>` } : {});
+
+/** GET one feature with its version: {feature, etag} (coordinates in `crs`) */
+export async function getItemVersioned(layerId, fid, { crs } = {}) {
+  const r = await send('GET', `${itemUrl(layerId, fid)}?f=json${crsQuery(crs)}`);
   return { feature: r.body, etag: r.etag };
 }
 
 /** POST /collections/{id}/items → 201 {feature id from Location, etag} */
-export async function createItem(layerId, feature, { note } = {}) {
-  const r = await send('POST', itemUrl(layerId), { body: feature, contentType: 'application/geo+json', headers: noteHeader(note) });
+export async function createItem(layerId, feature, { note, crs } = {}) {
+  const r = await send('POST', itemUrl(layerId), { body: feature, contentType: 'application/geo+json', headers: { ...noteHeader(note), ...crsHeader(crs) } });
   const id = r.location ? decodeURIComponent(r.location.split('/').pop().split('?')[0]) : (r.body?.id ?? feature.properties?.id);
   return { id: String(id), etag: r.etag, feature: r.body };
 }
 
 /** PATCH /collections/{id}/items/{fid} (JSON merge patch) with If-Match */
-export async function patchItem(layerId, fid, patch, etag, { note } = {}) {
-  const r = await send('PATCH', itemUrl(layerId, fid), { body: patch, contentType: 'application/merge-patch+json', headers: { 'If-Match': etag, ...noteHeader(note) } });
+export async function patchItem(layerId, fid, patch, etag, { note, crs } = {}) {
+  const r = await send('PATCH', itemUrl(layerId, fid), { body: patch, contentType: 'application/merge-patch+json', headers: { 'If-Match': etag, ...noteHeader(note), ...crsHeader(crs) } });
   return { etag: r.etag, feature: r.body };
 }
 
 /** PUT /collections/{id}/items/{fid} (the whole feature) with If-Match */
-export async function replaceItem(layerId, fid, feature, etag, { note } = {}) {
-  const r = await send('PUT', itemUrl(layerId, fid), { body: feature, contentType: 'application/geo+json', headers: { 'If-Match': etag, ...noteHeader(note) } });
+export async function replaceItem(layerId, fid, feature, etag, { note, crs } = {}) {
+  const r = await send('PUT', itemUrl(layerId, fid), { body: feature, contentType: 'application/geo+json', headers: { 'If-Match': etag, ...noteHeader(note), ...crsHeader(crs) } });
   return { etag: r.etag, feature: r.body };
 }
 

@@ -63,7 +63,19 @@ export class EditMode {
     return this.app.catalog.layers.filter((l) => l.geometry_type && l.geometry_type !== 'None' && mayEdit(this.session, l.id));
   }
 
-  install() { this.canvas.install(); }
+  /** After every style load. A basemap switch between WGS 84 and GCJ-02 changes the map's coordinates: the open
+   *  feature is read again in the new ones (unsaved changes are dropped, with a message). */
+  install() {
+    this.canvas.install();
+    if (this.active && this.crs && this.crs !== this.app.crs) {
+      this.canvas.cancelDrawing();
+      if (this.fid) {
+        const [layer, fid] = [this.layerId, this.fid];
+        this.open(layer, fid).then(() => this.message('底图坐标系已切换，已按新坐标重新读取要素（未保存的修改已放弃）'));
+      } else { this.reset(); this.canvas.setGeometry(null); this.renderPanel(); }
+    }
+    this.crs = this.app.crs;
+  }
 
   bind() {
     this.canvas.bind();
@@ -158,11 +170,12 @@ export class EditMode {
   /** Open feature `fid` of `layerId` for editing (read with its ETag). */
   async open(layerId, fid) {
     try {
-      const [{ feature, etag }] = await Promise.all([getItemVersioned(layerId, fid), this.schema(layerId)]);
+      const [{ feature, etag }] = await Promise.all([getItemVersioned(layerId, fid, { crs: this.app.crs }), this.schema(layerId)]);
       this.reset();
       this.layerId = layerId;
       this.fid = String(fid);
       this.etag = etag;
+      this.crs = this.app.crs;
       this.original = { geometry: feature.geometry, properties: feature.properties || {} };
       this.draft = { geometry: cloneGeometry(feature.geometry), properties: { ...this.original.properties } };
       this.canvas.setGeometry(this.draft.geometry);
@@ -248,7 +261,7 @@ export class EditMode {
     try {
       if (!this.fid) {
         const properties = Object.fromEntries(Object.entries(this.draft.properties).filter(([, v]) => v !== null && v !== ''));
-        const made = await createItem(layerId, { type: 'Feature', geometry: this.draft.geometry, properties }, { note });
+        const made = await createItem(layerId, { type: 'Feature', geometry: this.draft.geometry, properties }, { note, crs: this.app.crs });
         await this.saved(layerId, made.id, '已新建要素');
       } else {
         const patch = {};
@@ -256,7 +269,7 @@ export class EditMode {
         if (Object.keys(props).length) patch.properties = props;
         if (!sameGeometry(this.draft.geometry, this.original.geometry)) patch.geometry = this.draft.geometry;
         if (!Object.keys(patch).length) { this.message('没有修改，无需保存'); return; }
-        await patchItem(layerId, this.fid, patch, this.etag, { note });
+        await patchItem(layerId, this.fid, patch, this.etag, { note, crs: this.app.crs });
         await this.saved(layerId, this.fid, '已保存修改');
       }
     } catch (err) {
@@ -305,7 +318,7 @@ export class EditMode {
   // ------------------------------------------------------------------ 412: someone else changed it
   async showConflict() {
     let theirs;
-    try { theirs = await getItemVersioned(this.layerId, this.fid); } catch (err) {
+    try { theirs = await getItemVersioned(this.layerId, this.fid, { crs: this.app.crs }); } catch (err) {
       this.message(err.status === 404 ? '保存失败：其他用户已删除该要素' : `保存失败：要素已被他人修改，且无法读取其当前版本（${err.message}）`, 'error');
       return;
     }
@@ -315,7 +328,7 @@ export class EditMode {
     const mine = { properties: propertiesPatch(this.original.properties, this.draft.properties),
       geometry: sameGeometry(this.draft.geometry, this.original.geometry) ? null : this.draft.geometry };
     this.conflict = { theirs, mine, who };
-    this.app.history?.showOutline(theirs.feature.geometry, { label: '对方版本' });
+    this.app.history?.showOutline(theirs.feature.geometry, { crs: this.app.crs });
     this.renderConflict();
   }
 

@@ -63,16 +63,26 @@ export class HistoryOverlay {
       paint: { 'line-color': '#c8102e', 'line-width': 2.5, 'line-dasharray': [2, 1.5] } });
     add({ id: 'kfq-history-point', type: 'circle', source: HISTORY_SRC, filter: ['==', ['geometry-type'], 'Point'],
       paint: { 'circle-radius': 9, 'circle-color': 'rgba(0,0,0,0)', 'circle-stroke-color': '#c8102e', 'circle-stroke-width': 2.5 } });
-    this.showOutline(this.geometry);
+    this.showOutline(this.geometry, { crs: this.crs });
   }
 
-  /** Draw `geometry` as the old outline (null clears). */
-  showOutline(geometry) {
+  /** Draw `geometry` (in `crs`; history rows are WGS 84) as the old outline (null clears). Under the 高德 basemap
+   *  the map is in GCJ-02: a WGS 84 outline is moved by the local GCJ-02 offset the server gives (as the view is). */
+  async showOutline(geometry, { crs = 'EPSG:4326' } = {}) {
     this.geometry = geometry || null;
+    this.crs = crs;
+    const token = (this.token = (this.token || 0) + 1);
+    let shown = geometry;
+    if (geometry && crs !== this.app.crs && this.app.crs === 'GCJ-02') {
+      const d = await this.app.gcjOffset().catch(() => [0, 0]);
+      if (token !== this.token) return;
+      const move = (c) => (typeof c[0] === 'number' ? [c[0] + d[0], c[1] + d[1]] : c.map(move));
+      shown = { ...geometry, coordinates: move(geometry.coordinates) };
+    }
     const src = this.app.map?.getSource(HISTORY_SRC);
     if (!src) return;
-    src.setData({ type: 'FeatureCollection', features: geometry ? [{ type: 'Feature', geometry, properties: {} }] : [] });
-    document.body.dataset.historyOutline = geometry ? '1' : '0';
+    src.setData({ type: 'FeatureCollection', features: shown ? [{ type: 'Feature', geometry: shown, properties: {} }] : [] });
+    document.body.dataset.historyOutline = shown ? '1' : '0';
   }
 }
 
