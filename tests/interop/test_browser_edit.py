@@ -633,3 +633,35 @@ def test_edit_under_the_gcj02_basemap(chromium, make_offline_context, server):
         assert not page.errors, page.errors
     finally:
         context.close()
+
+
+def test_expired_session_keeps_the_changes(chromium, make_offline_context, server):
+    """The session ends while a planner edits (cookie gone): 保存 gets 401, the login dialog opens, the typed
+    change is kept, and after signing in again 保存 sends it."""
+    lon, lat = free_spot(server)
+    lon += 0.0017
+    editor = Session(server.url, EDITOR, EDITOR_PW)
+    status, _, _ = editor.request("POST", f"/collections/{LAYER}/items", {"type": "Feature", "geometry": square(lon, lat), "properties": {"id": "DX-T07", "name": "会话过期"}})
+    assert status == 201
+    context, page = open_viewer(chromium, make_offline_context, server, lon - 0.0017, lat)
+    try:
+        login(page, EDITOR, EDITOR_PW)
+        page.locator("#btn-edit").click()
+        page.mouse.click(*screen(page, lon, lat))
+        page.wait_for_function("document.querySelector('#edit-title').textContent.includes('DX-T07')")
+        page.locator("#ef-current_use").fill("工业厂房")
+        page.context.clear_cookies()
+        with page.expect_response(lambda r: r.request.method == "PATCH" and "/items/DX-T07" in r.url) as resp:
+            page.locator("#edit-save").click()
+        assert resp.value.status == 401
+        page.wait_for_selector("#dlg-login", state="visible")
+        assert "登录已过期" in page.locator("#edit-message").inner_text()
+        login(page, EDITOR, EDITOR_PW)
+        assert page.locator("#ef-current_use").input_value() == "工业厂房"
+        with page.expect_response(lambda r: r.request.method == "PATCH" and "/items/DX-T07" in r.url) as resp:
+            page.locator("#edit-save").click()
+        assert resp.value.status == 200
+        assert server.get(f"/collections/{LAYER}/items/DX-T07?f=json")[0]["properties"]["current_use"] == "工业厂房"
+        assert not page.errors, page.errors
+    finally:
+        context.close()

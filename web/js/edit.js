@@ -299,20 +299,29 @@ export class EditMode {
       setStatus(`已删除：${name}`);
       this.app.select(null);
       this.refreshData(layerId);
-    } catch (err) { await this.failed(err); }
+    } catch (err) {
+      if (err.status === 412) {     // changed meanwhile: show their version; deleting it is a new decision
+        const who = this.original.properties?.name || this.fid;
+        await this.open(this.layerId, this.fid);
+        this.message(`未删除：“${who}”已被其他用户修改，已读取其新版本；确认后可再次删除。`, 'error');
+        return;
+      }
+      await this.failed(err, '删除失败');
+    }
   }
 
-  async failed(err) {
-    if (!(err instanceof ApiError)) { this.message(`保存失败：${err.message}`, 'error'); return; }
+  async failed(err, what = '保存失败') {
+    if (!(err instanceof ApiError)) { this.message(`${what}：${err.message}`, 'error'); return; }
     if (err.status === 412) { await this.showConflict(); return; }
+    if (err.status === 401) this.app.auth?.openDialog();       // signed in again, 保存 sends the kept changes
     const why = {
-      401: '登录已过期，请重新登录后再保存（修改仍保留在表单中）',
+      401: '登录已过期，请重新登录后再点“保存”（修改仍保留在表单中）',
       403: `没有修改该图层的权限：${err.message}`,
       404: '该要素已被删除',
       405: `该图层只读：${err.message}`,
       428: '请求缺少版本号（If-Match），请重新打开要素',
     }[err.status];
-    this.message(why || `保存失败（${err.status}）：${err.message}`, 'error');
+    this.message(why || `${what}（${err.status}）：${err.message}`, 'error');
   }
 
   // ------------------------------------------------------------------ 412: someone else changed it
@@ -404,6 +413,7 @@ export class EditMode {
 
   // ------------------------------------------------------------------ the panel
   renderPanel() {
+    if (this.form && this.draft) this.readForm();     // what was typed survives a redraw (e.g. after a new login)
     const layers = this.editableLayers();
     const sel = $('#edit-layer');
     sel.replaceChildren(...layers.map((l) => h('option', { value: l.id }, `${l.group} · ${l.title_zh}`)));
