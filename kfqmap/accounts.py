@@ -40,6 +40,13 @@ _NAME = re.compile(r"^[\w.\-@\u4e00-\u9fff]{1,64}$")
 TOKEN_PREFIX = "kfq_"
 #: shortest password accepted
 MIN_PASSWORD = 8
+#: password hashes computed at once per process: each argon2id hash takes 64 MiB and tens of milliseconds, so a
+#: flood of logins (with made-up user names, which the per-user limit does not slow) queues here instead of
+#: exhausting memory
+HASHES_AT_ONCE = 2
+_HASH_SLOTS = threading.BoundedSemaphore(HASHES_AT_ONCE)
+#: failed logins from one address (any user names) within the window before 429, against guessing across names
+ADDRESS_FAILURES_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -176,16 +183,18 @@ class AccountStore:
     def _hash(self, password: str) -> str:
         if not isinstance(password, str) or len(password) < MIN_PASSWORD:
             raise InvalidParameter(f"密码至少 {MIN_PASSWORD} 个字符（password too short）", parameter="password")
-        return self.hasher.hash(password)
+        with _HASH_SLOTS:
+            return self.hasher.hash(password)
 
     def _verify(self, stored: str | None, password: str) -> bool:
         from argon2.exceptions import InvalidHashError, VerificationError
         if stored is None:     # unknown user or no password: spend the same work, then fail
             if self._dummy_hash is None:
-                self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+                self._dummy_hash = self._hash(secrets.token_hex(16))
             stored, password = self._dummy_hash, password + "\0"
         try:
-            return self.hasher.verify(stored, password)
+            with _HASH_SLOTS:
+                return self.hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return False
 
@@ -286,20 +295,21 @@ class AccountStore:
         """Check a password; a new session ``(cookie value, principal with csrf)``. ``LoginFailed`` for an unknown
         user, a wrong password or a disabled account alike; ``TooManyAttempts`` after ``max_failures`` failures
         of one user name from one address within ``window_s``."""
-        key = f"{str(name).lower()}|{address}"
+        key, address_key = f"{str(name).lower()}|{address}", f"*|{address}"
         since = time.time() - window_s
-        failures = self._read("SELECT count(*), min(at) FROM kfqmap_login_failures WHERE key = ? AND at > ?",
-                              (key, since))[0]
-        if failures[0] >= max_failures:
-            error = TooManyAttempts("登录失败次数过多，请稍后再试（too many failed logins）")
-            error.retry_after = max(1, int(failures[1] + window_s - time.time()) + 1)
-            raise error
+        for k, limit in ((key, max_failures), (address_key, max_failures * ADDRESS_FAILURES_FACTOR)):
+            failures = self._read("SELECT count(*), min(at) FROM kfqmap_login_failures WHERE key = ? AND at > ?",
+                                  (k, since))[0]
+            if failures[0] >= limit:
+                error = TooManyAttempts("登录失败次数过多，请稍后再试（too many failed logins）")
+                error.retry_after = max(1, int(failures[1] + window_s - time.time()) + 1)
+                raise error
         rows = self._read("SELECT password_hash, disabled FROM kfqmap_users WHERE name = ?", (name,))
         stored = rows[0][0] if rows else None
         ok = self._verify(stored, password) and bool(rows) and not rows[0][1]
         if not ok:
-            self._write(lambda conn: conn.execute("INSERT INTO kfqmap_login_failures VALUES (?, ?)",
-                                                  (key, time.time())))
+            self._write(lambda conn: conn.executemany("INSERT INTO kfqmap_login_failures VALUES (?, ?)",
+                                                      [(key, time.time()), (address_key, time.time())]))
             raise LoginFailed("用户名或密码错误（invalid user name or password）", parameter="password")
         principal = self._principal(name, "session")
         secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)

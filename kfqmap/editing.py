@@ -67,8 +67,13 @@ def columns(collection) -> dict[str, str]:
 
 
 def feature_schema(collection) -> dict[str, Any]:
-    """The layer's write schema as JSON Schema (for an attribute form): types, ``required``, ``enum``."""
-    cols = columns(collection)
+    """The layer's write schema as JSON Schema (for an attribute form): types, ``required``, ``enum``. A layer
+    that cannot be edited has none (``InvalidParameter``; its read schema is ``/queryables``)."""
+    try:
+        cols = columns(collection)
+    except ReadOnlyLayer as exc:
+        raise InvalidParameter(f"{exc.message}；只读图层没有编辑模式，属性见 /collections/{collection.id}/queryables",
+                               parameter="collectionId") from None
     props: dict[str, Any] = {}
     for name, kind in cols.items():
         spec: dict[str, Any] = {"type": [_JSON_TYPES[kind], "null"] if kind != "json" else ["array", "object", "null"]}

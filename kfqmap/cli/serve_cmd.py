@@ -51,7 +51,8 @@ def serve_cmd(host: str, port: int, workers: int, log_level: str):
         click.echo(f"错误：无法启动服务（{type(exc).__name__}）：{message[:500]}", err=True)
         sys.exit(2)
     if host in _EXPOSED:
-        click.echo(f"警告：--host {host or '0.0.0.0'} 使服务对网络上的所有人开放（无登录、无 HTTPS）。请只在可信网络中使用，"
+        click.echo(f"警告：--host {host or '0.0.0.0'} 使服务对网络上的所有人开放（匿名可读，除非 KFQMAP_ANONYMOUS=none；"
+                   "无 HTTPS，登录密码与令牌以明文传输）。请只在可信网络中使用，"
                    "设置 KFQMAP_API_PUBLIC_URL 或 KFQMAP_API_TRUSTED_HOSTS，并在前面放置提供 HTTPS 的反向代理"
                    "（见 README）。", err=True)
     click.echo(f"KFQMap 服务：http://{host}:{port}/  （接口定义 /api，图层集合 /collections；Ctrl+C 退出）", err=True)

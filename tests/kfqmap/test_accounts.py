@@ -105,3 +105,43 @@ def test_sessions_are_shared_by_every_connection_to_the_store(accounts, tmp_path
         assert accounts.session_principal(secret) is None
     finally:
         other.close()
+
+
+def test_one_address_guessing_across_user_names_is_limited_too(accounts):
+    for i in range(8):
+        with pytest.raises(LoginFailed):
+            accounts.login(f"guess{i}", "whatever-1", "10.9.9.9", max_failures=2)    # 2 × 4 across names
+    with pytest.raises(TooManyAttempts):
+        accounts.login("王工", "correct-horse", "10.9.9.9", max_failures=2)
+    assert accounts.login("王工", "correct-horse", "10.9.9.8", max_failures=2)[1].name == "王工"
+
+
+def test_users_and_tokens_commands(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from kfqmap.cli.main import cli
+    from server.testing import MINI_GEODATA
+
+    monkeypatch.setenv("KFQMAP_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("KFQMAP_GEODATA_DIR", str(MINI_GEODATA))
+    run = CliRunner().invoke
+    assert run(cli, ["users", "add", "李四", "--role", "viewer", "--password-stdin"], input="first-pass\n").exit_code == 0
+    assert run(cli, ["users", "add", "李四", "--role", "viewer", "--no-password"]).exit_code == 2   # exists
+    assert run(cli, ["users", "passwd", "李四", "--password-stdin"], input="second-pass\n").exit_code == 0
+    assert run(cli, ["users", "role", "李四", "--role", "编辑", "--layers", "cores"]).exit_code == 0
+    listed = run(cli, ["users", "list"])
+    assert "李四\teditor（编辑）\tcores\t启用" in listed.output
+    created = run(cli, ["tokens", "create", "--user", "李四", "--expires", "12h", "--note", "QGIS"])
+    assert created.exit_code == 0
+    secret = created.stdout.strip().splitlines()[-1]
+    assert secret.startswith("kfq_")
+    assert secret not in run(cli, ["tokens", "list"]).output
+    bad = run(cli, ["tokens", "create", "--user", "李四", "--expires", "soon"])
+    assert bad.exit_code == 2 and "有效期" in bad.output
+    from kfqmap.settings import CatalogSettings
+    store = AccountStore.open(CatalogSettings().store_path())
+    try:
+        assert store.token_principal(secret).layers == ("cores",)
+        assert store.login("李四", "second-pass", "127.0.0.1")[1].role == "editor"
+    finally:
+        store.close()

@@ -432,5 +432,9 @@ def test_anonymous_none_closes_everything_but_the_login(site, tmp_path):
                              headers={"Authorization": f"Bearer {site['viewer_token']}"})
         assert token.get(LEL).status_code == 200
         assert token.post(LEL, json=parcel("查看者")).status_code == 403
+        # a tile in the tile cache's fast path is still closed to anonymous requests
+        tile = "/tiles/plan/10/857/418.mvt"
+        assert token.get(tile).status_code in (200, 204) and token.get(tile).status_code in (200, 204)
+        assert httpx.get(server.url + tile).status_code == 401
     finally:
         server.stop()
