@@ -398,6 +398,12 @@ def test_undo_snap_and_delete(chromium, make_offline_context, server):
         page.locator("#edit-undo").click()
         assert page.evaluate("window.kfqApp.edit.draft.geometry") == original
         assert page.locator("#edit-undo").is_disabled()
+        # a form change is a step too
+        page.locator("#ef-name").fill("临时名称")
+        page.locator("#ef-name").dispatch_event("change")
+        page.locator("#edit-undo").click()
+        assert page.locator("#ef-name").input_value() == "DX-T04"
+        assert page.locator("#edit-undo").is_disabled()
 
         # drag DX-T04's north-west corner to 5 px from DX-T03's north-east corner: it snaps onto it
         nw, target = east["coordinates"][0][3], west["coordinates"][0][2]
@@ -662,6 +668,51 @@ def test_expired_session_keeps_the_changes(chromium, make_offline_context, serve
             page.locator("#edit-save").click()
         assert resp.value.status == 200
         assert server.get(f"/collections/{LAYER}/items/DX-T07?f=json")[0]["properties"]["current_use"] == "工业厂房"
+        assert not page.errors, page.errors
+    finally:
+        context.close()
+
+
+def test_admin_draws_a_point_and_a_line(chromium, make_offline_context, server):
+    """新建点 / 新建线 follow the layer's geometry type: one click places a point (key_projects); clicks and a
+    double-click make a line (roads); both are saved as drawn."""
+    lon, lat = free_spot(server)
+    lon += 0.0017
+    context, page = open_viewer(chromium, make_offline_context, server, lon - 0.0017, lat)
+    try:
+        login(page, ADMIN, ADMIN_PW)
+        page.locator("#btn-edit").click()
+        page.locator("#edit-layer").select_option("key_projects")
+        assert page.locator("#edit-new").inner_text() == "新建点"
+        page.locator("#edit-new").click()
+        page.wait_for_function("document.querySelector('#draw-hint').textContent.includes('单击地图放置新点')")
+        page.mouse.click(*screen(page, lon, lat))
+        page.wait_for_selector("#ef-name")
+        page.locator("#ef-name").fill("测试重点项目")
+        with page.expect_response(lambda r: r.request.method == "POST" and "/collections/key_projects/items" in r.url) as resp:
+            page.locator("#edit-save").click()
+        assert resp.value.status == 201
+        point = resp.value.json()
+        assert point["geometry"]["type"] == "Point" and metres(point["geometry"]["coordinates"], (lon, lat)) < 3
+        assert re.fullmatch(r"key_projects-\d+", point["id"]) or point["id"]          # numbered by the server
+
+        page.locator("#edit-layer").select_option("roads")
+        assert page.locator("#edit-new").inner_text() == "新建线"
+        page.locator("#edit-new").click()
+        page.wait_for_function("document.querySelector('#draw-hint').textContent.includes('双击结束')")
+        pts = [(lon - 0.001, lat + 0.001), (lon, lat + 0.0015), (lon + 0.001, lat + 0.001)]
+        for p in pts[:-1]:
+            page.mouse.click(*screen(page, *p))
+        page.mouse.dblclick(*screen(page, *pts[-1]))
+        page.wait_for_selector("#ef-name")
+        page.locator("#ef-name").fill("测试道路")
+        with page.expect_response(lambda r: r.request.method == "POST" and "/collections/roads/items" in r.url) as resp:
+            page.locator("#edit-save").click()
+        assert resp.value.status == 201, resp.value.text()
+        line = resp.value.json()["geometry"]
+        assert line["type"] in ("LineString", "MultiLineString")
+        coords = line["coordinates"] if line["type"] == "LineString" else line["coordinates"][0]
+        assert len(coords) == 3 and all(metres(c, p) < 3 for c, p in zip(coords, pts))
         assert not page.errors, page.errors
     finally:
         context.close()

@@ -418,7 +418,6 @@ export class EditMode {
     const sel = $('#edit-layer');
     sel.replaceChildren(...layers.map((l) => h('option', { value: l.id }, `${l.group} · ${l.title_zh}`)));
     sel.value = this.layerId;
-    sel.disabled = !!this.draft;
     const layer = this.app.catalog.byId.get(this.layerId);
     const kind = drawKind(layer?.geometry_type);
     $('#edit-new').textContent = `新建${KIND_ZH[kind] || ''}`;
@@ -429,7 +428,14 @@ export class EditMode {
     const schema = this.schemas.get(this.layerId);
     if (this.draft && schema) {
       this.form = buildForm(fieldsOf(schema), this.draft.properties, { lockId: !!this.fid });
-      this.form.onChange(() => { this.pushUndo(); this.readForm(); this.updateButtons(); });
+      // the step to undo is the state before this change: the properties as last read from the form
+      this.form.onChange(() => {
+        const before = this.draft.properties;
+        this.readForm();
+        if (!Object.keys(propertiesPatch(before, this.draft.properties)).length) return;    // a repeated change event
+        this.undo.push({ geometry: cloneGeometry(this.draft.geometry), properties: { ...before } });
+        this.updateButtons();
+      });
       box.replaceChildren(this.form.element);
     } else {
       this.form = null;
@@ -440,6 +446,7 @@ export class EditMode {
   }
 
   updateButtons() {
+    $('#edit-layer').disabled = !!this.draft && this.dirty();        // unsaved changes stay on their layer
     $('#edit-save').disabled = !this.draft;
     $('#edit-undo').disabled = !this.undo.length && !(this.canvas.drawing?.pts.length);
     $('#edit-delete').disabled = !this.draft && !this.canvas.drawing;
@@ -460,7 +467,14 @@ export class EditMode {
 
   /** Called once: the panel's controls. */
   bindPanel() {
-    $('#edit-layer').addEventListener('change', (e) => { this.layerId = e.target.value; this.layers(this.layerId); this.renderPanel(); });
+    $('#edit-layer').addEventListener('change', (e) => {
+      this.layerId = e.target.value;
+      this.layers(this.layerId);
+      this.canvas.cancelDrawing();
+      this.reset();
+      this.canvas.setGeometry(null);
+      this.renderPanel();
+    });
     $('#edit-new').addEventListener('click', () => this.startNew());
     $('#edit-undo').addEventListener('click', () => this.undoStep());
     $('#edit-save').addEventListener('click', () => this.save());
