@@ -239,7 +239,7 @@ def test_draw_save_edit_and_history(chromium, make_offline_context, server, arti
         # counted in the statistics panel: 已完成 grows by the parcel's area (the server's figure, shown rounded)
         done_after = progress_done(server)
         assert done_after - done_before == pytest.approx(area_mu(feature["geometry"]), abs=0.5)
-        page.wait_for_function(f"document.querySelector('#progress-done') && document.querySelector('#progress-done').textContent.replace(/,/g, '') === '{round(done_after)}'", timeout=15_000)
+        page.wait_for_function(f"document.querySelector('#progress-done')?.textContent.replace(/,/g, '') === '{round(done_after)}'", timeout=15_000)
         # and drawn by the refreshed tiles
         wait_idle(page)
         x, y = screen(page, lon, lat)
@@ -271,7 +271,7 @@ def test_draw_save_edit_and_history(chromium, make_offline_context, server, arti
         assert edited["properties"]["name"] == "测试地块乙" and edited["properties"]["status"] == "实施中"
         moved = edited["geometry"]["coordinates"][0][2]
         assert moved[0] > corners[2][0] + 0.0002 and abs(moved[1] - corners[2][1]) < 2e-5
-        page.wait_for_function(f"document.querySelector('#progress-done').textContent.replace(/,/g, '') === '{round(progress_done(server))}'", timeout=15_000)
+        page.wait_for_function(f"document.querySelector('#progress-done')?.textContent.replace(/,/g, '') === '{round(progress_done(server))}'", timeout=15_000)
         page.screenshot(path=str(artifacts / "viewer-edit-form.png"))
 
         # 修改记录 in the popup: both changes, newest first, who and when (北京时间)

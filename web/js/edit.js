@@ -96,7 +96,10 @@ export class EditMode {
     const layers = this.editableLayers();
     $('#btn-edit').hidden = !layers.length;
     if (this.active && !layers.length) this.exit();
-    else if (this.active) this.renderPanel();
+    else if (this.active) {
+      if (this.form && this.draft) this.readForm();     // what was typed survives the redraw (e.g. after a new login)
+      this.renderPanel();
+    }
   }
 
   // ------------------------------------------------------------------ mode
@@ -413,7 +416,6 @@ export class EditMode {
 
   // ------------------------------------------------------------------ the panel
   renderPanel() {
-    if (this.form && this.draft) this.readForm();     // what was typed survives a redraw (e.g. after a new login)
     const layers = this.editableLayers();
     const sel = $('#edit-layer');
     sel.replaceChildren(...layers.map((l) => h('option', { value: l.id }, `${l.group} · ${l.title_zh}`)));
