@@ -716,3 +716,56 @@ def test_admin_draws_a_point_and_a_line(chromium, make_offline_context, server):
         assert not page.errors, page.errors
     finally:
         context.close()
+
+
+def test_login_and_edit_under_the_content_security_policy(chromium, make_offline_context, server):
+    """Without Playwright's CSP bypass: logging in, the edit panel, drawing, the form, saving, the confirm dialog
+    and the history list raise no CSP violation (no inline script or style attribute is needed)."""
+    from .test_browser_viewer import CSP_WATCH
+
+    lon, lat = free_spot(server)
+    context, log = make_offline_context(chromium, viewport={"width": 1366, "height": 768}, bypass_csp=False)
+    page = context.new_page()
+    page.add_init_script(CSP_WATCH)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Content Security Policy" in m.text else None)
+
+    def until(js, timeout_s=30):
+        for _ in range(int(timeout_s * 10)):     # polled from Python: wait_for_function needs eval
+            if page.evaluate(f"() => {js}"):
+                return
+            page.wait_for_timeout(100)
+        raise AssertionError(f"timed out: {js}")
+
+    try:
+        page.goto(f"{server.url}/#map=16/{lat}/{lon + 0.0017}&layers={LAYER}", wait_until="load")
+        until("document.body.dataset.mapReady === '1'", 60)
+        page.locator("#btn-login").click()
+        page.locator("#dlg-login input[name=username]").fill(EDITOR)
+        page.locator("#dlg-login input[name=password]").fill(EDITOR_PW)
+        page.locator("#btn-login-go").click()
+        until("document.body.dataset.role === 'editor'")
+        page.locator("#btn-edit").click()
+        page.locator("#edit-new").click()
+        until("document.querySelector('#draw-hint').textContent.includes('单击添加顶点')")
+        d = 0.0008
+        pts = [(lon + 0.0017 - d, lat - d), (lon + 0.0017 + d, lat - d), (lon + 0.0017, lat + d)]
+        for p in pts:
+            page.mouse.click(*screen(page, *p))
+        page.mouse.click(*screen(page, *pts[0]))
+        until("!!document.querySelector('#ef-name')")
+        page.locator("#ef-id").fill("DX-CSP")
+        page.locator("#ef-name").fill("安全策略测试")
+        page.locator("#edit-save").click()
+        until("document.querySelector('#edit-message').textContent.includes('已新建要素')")
+        page.locator("#edit-delete").click()
+        page.locator("#dlg-confirm button[value=cancel]").click()
+        page.locator("#edit-close").click()
+        page.mouse.click(*screen(page, lon + 0.0017, lat - d / 2))
+        until("!!document.querySelector('.pop[data-feature=\"DX-CSP\"]')")
+        page.locator("#btn-history").click()
+        until("document.querySelectorAll('.history-entry').length === 1")
+        assert page.evaluate("window.__cspViolations") == []
+        assert errors == []
+    finally:
+        context.close()
