@@ -214,8 +214,10 @@ class AccountStore:
         self._write(run)
 
     def set_password(self, name: str, password: str) -> None:
+        """A new password; the user's browser sessions end (their API tokens stay: revoke those separately)."""
         hashed = self._hash(password)
-        self._update_user(name, "password_hash = ?", (hashed,))
+        self._update_user(name, "password_hash = ?", (hashed,),
+                          lambda conn: conn.execute("DELETE FROM kfqmap_sessions WHERE user = ?", (name,)))
 
     def set_disabled(self, name: str, disabled: bool = True) -> None:
         def more(conn):

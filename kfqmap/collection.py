@@ -82,11 +82,17 @@ class LayerState:
 class PushdownState:
     """What a pushdown layer (a large PostGIS table) has at one version: SQL-backed items and tiles, no frame."""
 
+    pushdown = True
+
     def __init__(self, layer, provider, version: str):
         self.layer = layer
         self.version = version
         self.items = PostGISItems(provider, layer, version)
         self.tiles = PostGISTiles(provider, layer, version)
+
+    @property
+    def property_names(self) -> list[str]:
+        return self.items.property_names
 
     @property
     def frame(self):
@@ -95,7 +101,8 @@ class PushdownState:
 
     @property
     def spatial(self):
-        raise RequestTooLarge(f"图层 {self.layer.id} 数据量大，空间查询请加 bbox 通过要素接口进行", parameter="layers")
+        raise RequestTooLarge(f"图层 {self.layer.id} 数据量大，不整层建立空间索引：查询需要限定范围（点、绘制范围、距离）"
+                              "或过滤条件（如 near_filter）", parameter="layers")
 
 
 class Collection:

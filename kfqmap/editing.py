@@ -310,3 +310,25 @@ def asof(collection, when: str) -> list[dict]:
     """The layer's features at ``when`` (UTC, ``history.parse_time``), rebuilt from the history."""
     writable(collection)
     return collection.provider.asof(when)
+
+
+def asof_frame(collection, when: str):
+    """The layer at ``when`` as a GeoDataFrame (EPSG:4326, index = feature id), for statistics of a past date."""
+    import geopandas as gpd
+
+    from .collection import normalise_frame
+
+    features = asof(collection, when)
+    frame = gpd.GeoDataFrame.from_features(features, crs=4326) if features else gpd.GeoDataFrame(
+        {"id": []}, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+    return normalise_frame(frame, collection.layer)
+
+
+def stats_asof(catalog, layer_id: str, unit: str, when: str):
+    """``kfqmap.stats`` per-feature statistics of a layer as it was at ``when`` (``history.parse_time``)."""
+    from .stats import frame_stats
+
+    collection = catalog.collection(layer_id)
+    if not collection.layer.is_spatial:
+        raise InvalidParameter(f"图层 '{layer_id}' 没有几何，没有面积统计", parameter="layer")
+    return frame_stats(asof_frame(collection, when), unit, layer=collection.layer)

@@ -42,7 +42,8 @@ def metric_geometries(state):
 
 
 def missing_properties(state, compiled) -> list[str]:
-    columns = set(state.frame.columns)
+    names = getattr(state, "property_names", None)       # a pushdown state has no frame, only its columns
+    columns = set(names) if names is not None else set(state.frame.columns)
     return [p for p in (getattr(compiled, "properties", ()) or ()) if p not in columns and p not in GEOMETRY_NAMES]
 
 

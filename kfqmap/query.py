@@ -91,9 +91,41 @@ class LayerIndex:
         return {k: self.frame[k].to_numpy(dtype=object) for k in HIT_PROPERTIES if k in self.frame.columns}
 
 
-def layer_index(catalog, layer_id: str) -> LayerIndex:
-    """The layer's ``LayerIndex`` at the current data version, owned by its collection (raises ``LayerNotFound``)."""
-    return catalog.collection(layer_id).state().spatial
+#: metres per degree, a lower bound over Kunshan's latitudes (longitude degrees are shortest): turns a distance in
+#: metres into a search box in degrees that is never too small (the exact test in EPSG:4549 follows)
+_M_PER_DEGREE = 90_000.0
+
+
+def layer_index(catalog, layer_id: str, *, area=None, filter=None) -> LayerIndex:
+    """The layer's ``LayerIndex`` at the current data version, owned by its collection (raises ``LayerNotFound``).
+
+    A pushdown layer (a large PostGIS table) has no whole index: with ``area`` (a WGS 84 geometry the query
+    cannot reach beyond) and/or ``filter`` the candidates are selected in SQL and indexed for this query only
+    (at most ``SELECT_MAX_ROWS``, else ``RequestTooLarge``); without either it raises ``RequestTooLarge``."""
+    state = catalog.collection(layer_id).state()
+    if getattr(state, "pushdown", False) and (area is not None or filter is not None):
+        from .features import ItemsQuery
+
+        return LayerIndex(state.layer, state.items.frame(ItemsQuery(filter=filter), area=area))
+    return state.spatial
+
+
+def _filter_view(catalog, layer_id: str):
+    """What the filter rule needs of a layer (its columns), without loading a pushdown layer."""
+    state = catalog.collection(layer_id).state()
+    return state if getattr(state, "pushdown", False) else state.spatial
+
+
+def _layer_bounds(catalog, layer_id: str) -> tuple[float, float, float, float]:
+    state = catalog.collection(layer_id).state()
+    if getattr(state, "pushdown", False):
+        return state.items.bounds or (math.nan,) * 4
+    return state.spatial.bounds
+
+
+def _around(geom, metres: float):
+    """A WGS 84 area that holds every point within ``metres`` of ``geom`` (a search area for pushdown layers)."""
+    return shapely.buffer(geom, metres / _M_PER_DEGREE + 1e-6, quad_segs=4)
 
 
 # ------------------------------------------------------------------------------------------------ parsing
@@ -307,7 +339,7 @@ FAR_DEGREES = 0.5
 def _far_note(catalog, layer_ids: Iterable[str], where) -> str | None:
     """A hint for an empty result whose point/geometry (WGS 84) lies far outside the queried layers: the usual
     cause is a projected coordinate sent without its ``crs``, or lat/lon swapped."""
-    boxes = np.array([layer_index(catalog, lid).bounds for lid in layer_ids], dtype="float64").reshape(-1, 4)
+    boxes = np.array([_layer_bounds(catalog, lid) for lid in layer_ids], dtype="float64").reshape(-1, 4)
     boxes = boxes[~np.isnan(boxes).any(axis=1)]
     if len(boxes) == 0:
         return None
@@ -338,7 +370,7 @@ def _result(kind: str, params: dict, hits: list[QueryHit], layer_ids: Iterable[s
 
 def _check_filter_known(catalog, ids: list[str], cf: CompiledFilter | None) -> None:
     """In a multi-layer query, a filter whose properties no queried layer has in full is a user mistake."""
-    check_filter_usable([layer_index(catalog, lid) for lid in ids], cf)
+    check_filter_usable([_filter_view(catalog, lid) for lid in ids], cf)
 
 
 # ------------------------------------------------------------------------------------------------ queries
@@ -357,7 +389,7 @@ def at_point(catalog, lon, lat, *, crs=None, tolerance=0.0, layers=None, filter=
     pt_m = transform_geometry(pt, "EPSG:4326", MEASURE_CRS)
     hits: list[QueryHit] = []
     for lid in ids:
-        index = layer_index(catalog, lid)
+        index = layer_index(catalog, lid, area=_around(pt, tol))
         if len(index) == 0:
             continue
         if tol > 0:
@@ -400,7 +432,7 @@ def in_geometry(catalog, geometry, *, crs=None, predicate: str = "intersects", l
     shapely.prepare(geom)
     hits: list[QueryHit] = []
     for lid in ids:
-        index = layer_index(catalog, lid)
+        index = layer_index(catalog, lid, area=geom)
         if len(index) == 0:
             continue
         cand = index.tree.query(geom, predicate=tree_pred)
@@ -440,7 +472,8 @@ def near(catalog, layer, near, distance, *, filter=None, near_filter=None,
     ``near`` (e.g. ``name = '昆山南站'``). Each hit names its nearest ``near`` feature and the distance to it.
     """
     d = check_distance(distance)
-    near_index = layer_index(catalog, near)
+    ncf = _compile(near_filter)
+    near_index = layer_index(catalog, near, filter=ncf)
     if not near_index.layer.is_spatial:
         raise InvalidParameter(f"图层 '{near}' 没有几何，不能做距离查询", parameter="near")
     chosen = _layer_ids(catalog, layer)
@@ -448,15 +481,15 @@ def near(catalog, layer, near, distance, *, filter=None, near_filter=None,
     ids.skipped = getattr(chosen, "skipped", ())
     cf = _compile(filter)
     _check_filter_known(catalog, ids, cf)
-    ncf = _compile(near_filter)
     src = np.arange(len(near_index))
     nkeep = _filter_mask(near_index, ncf, strict=True)
     if nkeep is not None:
         src = src[nkeep]
     src_geoms = near_index.geoms_4549[src]
+    reach = _around(shapely.union_all(near_index.geoms[src]), d) if len(src) else None
     hits: list[QueryHit] = []
     for lid in ids:
-        index = layer_index(catalog, lid)
+        index = layer_index(catalog, lid, area=reach) if reach is not None else layer_index(catalog, lid)
         if len(index) == 0 or len(src) == 0:
             continue
         # pairs (near feature, target feature) within d, from the target layer's metric tree
@@ -488,11 +521,11 @@ def nearest(catalog, lon, lat, layer, k: int = 5, *, crs=None, filter=None, max_
     """The ``k`` features of ``layer`` nearest to a point, with distances in metres (EPSG:4549)."""
     n = _check_k(k)
     pt = parse_point(lon, lat, crs)
-    index = layer_index(catalog, layer)
-    if not index.layer.is_spatial:
-        raise InvalidParameter(f"图层 '{layer}' 没有几何，不能做最近查询", parameter="layer")
     maxd = check_distance(max_distance, parameter="max_distance") if max_distance is not None else None
     cf = _compile(filter)
+    index = _nearest_index(catalog, layer, pt, n, maxd, cf)
+    if not index.layer.is_spatial:
+        raise InvalidParameter(f"图层 '{layer}' 没有几何，不能做最近查询", parameter="layer")
     pt_m = transform_geometry(pt, "EPSG:4326", MEASURE_CRS)
     keep = _filter_mask(index, cf, strict=True)
     hits: list[QueryHit] = []
@@ -524,6 +557,21 @@ def nearest(catalog, lon, lat, layer, k: int = 5, *, crs=None, filter=None, max_
     return _result("nearest", params, hits, [layer], catalog=catalog, where=pt)
 
 
+def _nearest_index(catalog, layer: str, pt, n: int, maxd: float | None, cf) -> LayerIndex:
+    """The layer's index; for a pushdown layer, the features within ``maxd`` of the point, or within the
+    smallest of a growing series of radii that holds ``n`` features passing the filter."""
+    if not getattr(catalog.collection(layer).state(), "pushdown", False):
+        return layer_index(catalog, layer)
+    if maxd is not None:
+        return layer_index(catalog, layer, area=_around(pt, maxd), filter=cf)
+    radius = 200.0
+    while True:
+        index = layer_index(catalog, layer, area=_around(pt, radius), filter=cf)
+        if len(index) >= n or radius > 4 * MAX_DISTANCE_M:
+            return index
+        radius *= 4
+
+
 def select(catalog, layers, filter, *, with_geometry: bool = False) -> QueryResult:
     """Features of the given layer(s) that match a CQL2 filter (attribute and/or spatial), no other query."""
     ids = _layer_ids(catalog, layers)
@@ -533,11 +581,19 @@ def select(catalog, layers, filter, *, with_geometry: bool = False) -> QueryResu
     _check_filter_known(catalog, ids, cf)
     hits: list[QueryHit] = []
     for lid in ids:
-        index = layer_index(catalog, lid)
+        if getattr(_filter_view(catalog, lid), "pushdown", False) and _missing(catalog, lid, cf):
+            continue          # the filter rule: among several layers, one lacking a property contributes nothing
+        index = layer_index(catalog, lid, filter=cf)
         keep = _filter_mask(index, cf, strict=len(ids) == 1)
         for i in np.flatnonzero(keep):
             hits.append(_hit(index, int(i), with_geometry=with_geometry))
     return _result("filter", {"layers": ids, "filter": cf.text}, hits, ids)
+
+
+def _missing(catalog, layer_id: str, cf) -> list[str]:
+    from .filters import missing_properties
+
+    return missing_properties(_filter_view(catalog, layer_id), cf)
 
 
 #: text properties searched besides ``name`` (a hit there ranks after every name hit)

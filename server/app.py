@@ -51,6 +51,7 @@ ROUTERS: list[str] = [
     "server.routers.tiles",
     "server.routers.styles",
     "server.routers.export",
+    "server.routers.compare",
     "server.routers.auth",
     "server.routers.edit",
     "server.routers.audit",

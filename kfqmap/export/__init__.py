@@ -40,12 +40,13 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from ..catalog import Catalog
+from ..collection import PushdownState
 from .. import cql
 from ..crs import CRSInfo, parse_crs
 from .. import errors as _errors
 from ..errors import EmptySelection, InvalidCRS, InvalidFilter, InvalidGeometry, InvalidParameter, WorkTimeout
 from ..features import parse_bbox as _parse_bbox
-from ..filters import check_filter_usable, filter_mask
+from ..filters import check_filter_usable, filter_mask, missing_properties
 from ..query import parse_geometry as _parse_geometry
 from .selection import LayerSelection, Selection, to_crs
 
@@ -185,6 +186,9 @@ def select(catalog: Catalog, layer_ids: Sequence[str] | str, *, bbox=None, bbox_
     states = [catalog.collection(layer.id).state() for layer in layers]
     check_filter_usable(states, compiled)
     for layer, state in zip(layers, states):
+        if isinstance(state, PushdownState):      # a large PostGIS table: the selection is made in SQL
+            items.append(_pushdown_selection(layer, state, area, compiled, strict=len(layers) == 1))
+            continue
         frame = state.frame
         keep = np.ones(len(frame), dtype=bool)
         if area is not None:
@@ -204,12 +208,31 @@ def _select_items(catalog: Catalog, layer_ids, query) -> Selection:
         raise InvalidParameter("按要素查询导出只能针对一个图层", parameter="layers")
     layer = catalog.get(ids[0])
     state = catalog.collection(layer.id).state()
-    positions = state.items.select(query)
-    frame = state.frame.iloc[positions].copy()
     bbox = tuple(float(v) for v in query.bbox.polygon.bounds) if query.bbox is not None else None
     text = getattr(query.filter, "text", None)
+    if isinstance(state, PushdownState):
+        frame = state.items.frame(query)
+        return Selection(catalog, [LayerSelection(layer, frame, complete=len(frame) == len(state.items))],
+                         bbox=bbox, geometry=None, filter=text)
+    positions = state.items.select(query)
+    frame = state.frame.iloc[positions].copy()
     return Selection(catalog, [LayerSelection(layer, frame, complete=len(positions) == len(state.frame))],
                      bbox=bbox, geometry=None, filter=text)
+
+
+def _pushdown_selection(layer, state, area, compiled, *, strict: bool) -> LayerSelection:
+    """bbox/drawn area and filter of a pushdown layer, in SQL (at most ``SELECT_MAX_ROWS`` features)."""
+    from ..features import ItemsQuery
+
+    missing = missing_properties(state, compiled) if compiled is not None else []
+    if missing:              # the filter rule (kfqmap/filters.py): a 400 for one layer, nothing among several
+        if strict:
+            raise InvalidFilter(f"图层 {layer.id} 没有属性 {', '.join(missing)}；可用属性："
+                                f"{', '.join(state.property_names)}", parameter="filter")
+        frame = gpd.GeoDataFrame({n: [] for n in state.property_names}, geometry=gpd.GeoSeries([], crs="EPSG:4326"))
+        return LayerSelection(layer, frame, complete=False)
+    frame = state.items.frame(ItemsQuery(filter=compiled), area=area if layer.is_spatial else None)
+    return LayerSelection(layer, frame, complete=area is None and compiled is None)
 
 
 def _intersects(frame: gpd.GeoDataFrame, area: BaseGeometry) -> np.ndarray:

@@ -37,6 +37,9 @@ EXTENT = 4096
 BUFFER = 64
 MAX_TILE_BYTES = 500_000
 #: features per tile at most, by zoom (below z13 a parcel is a few pixels: the budget keeps low zooms bounded)
+#: features one export/selection may take from a pushdown layer (a GeoDataFrame in the worker's memory); beyond it the
+#: request is refused with the count and the advice to narrow it (whole-table copies are ogr2ogr's job, docs/export.md)
+SELECT_MAX_ROWS = 100_000
 TILE_BUDGET = {z: 4000 for z in range(0, 11)} | {11: 6000, 12: 8000, 13: 12000}
 _JSON_TYPES = {"int2": "integer", "int4": "integer", "int8": "integer", "float4": "number", "float8": "number",
                "numeric": "number", "bool": "boolean"}
@@ -225,6 +228,52 @@ class PostGISItems:
 
         rows, matched = self.provider.read(run)
         return ItemsPage(self._encode(rows, query.crs), matched, query.offset, query.limit)
+
+    def frame(self, query: ItemsQuery | None = None, *, area=None, max_rows: int | None = None):
+        """The selected features as a GeoDataFrame (EPSG:4326, index = feature id), for exports and queries:
+        ``query``'s bbox/properties/datetime/filter/sortby plus ``area`` (a WGS 84 geometry they must intersect),
+        all in SQL. More than ``max_rows`` (default ``SELECT_MAX_ROWS``) matches → ``RequestTooLarge`` with the count,
+        before any row is read."""
+        import geopandas as gpd
+        import pandas as pd
+        from psycopg import sql
+
+        query = query or ItemsQuery()
+        limit = SELECT_MAX_ROWS if max_rows is None else max_rows
+        where, params = self._where(query)
+        if area is not None:
+            where = where + sql.SQL(" AND {g} && ST_Transform(ST_GeomFromWKB(%s, 4326), {s}) AND ST_Intersects("
+                                    "{g}, ST_Transform(ST_GeomFromWKB(%s, 4326), {s}))").format(
+                g=sql.Identifier(self.info.column), s=sql.Literal(self.info.srid or 4326))
+            params = [*params, shapely.to_wkb(area), shapely.to_wkb(area)]
+        order = [sql.SQL("{c} {d} NULLS LAST").format(c=sql.Identifier(name), d=sql.SQL("DESC" if desc else "ASC"))
+                 for name, desc in query.sortby] + [self._key()]
+        count = sql.SQL("SELECT count(*) FROM {t} AS t WHERE ").format(t=self._table) + where
+        stmt = self._select() + sql.SQL(" WHERE ") + where + sql.SQL(" ORDER BY ") + sql.SQL(", ").join(order)
+
+        def run(conn):
+            with conn.transaction():        # count and rows from one snapshot
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                matched = int(conn.execute(count, params).fetchone()[0])
+                if matched > limit:
+                    return matched, None
+                return matched, conn.execute(stmt, params, binary=False).fetchall()
+
+        matched, rows = self.provider.read(run)
+        if rows is None:
+            raise RequestTooLarge(
+                f"图层 {self.layer.id} 的选择有 {matched:,} 个要素，超过单次导出/查询上限 {limit:,}；"
+                "请用 bbox、绘制范围或 filter 缩小范围（整表复制请用 ogr2ogr 直接连接数据库）", parameter="bbox")
+        names = self.property_names
+        records = [orjson.loads(r[2]) for r in rows]
+        props = pd.DataFrame.from_records(records, columns=names) if records else pd.DataFrame(columns=names)
+        geoms = shapely.from_wkb(np.array([r[1] for r in rows], dtype=object)) if rows else []
+        frame = gpd.GeoDataFrame(props, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
+        ids = [str(r[0]) for r in rows]
+        if "id" not in frame.columns:
+            frame.insert(0, "id", ids)
+        frame.index = pd.Index(ids, name="fid")
+        return frame
 
     def records(self, query: ItemsQuery | None = None) -> list[dict[str, Any]]:
         page = self.items(query or ItemsQuery(limit=10_000))

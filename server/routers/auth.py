@@ -9,6 +9,7 @@ after too many failures of one user name from one address. The session cookie is
 """
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -17,11 +18,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from kfqmap.accounts import Principal
+from kfqmap.errors import LoginFailed, TooManyAttempts
 
 from .. import auth
 from ..responses import JSONResponse
 
 router = APIRouter(tags=["账户与会话 Accounts"])
+log = logging.getLogger("kfqmap.auth")
 
 
 class Login(BaseModel):
@@ -37,10 +40,15 @@ def _me(principal: Principal, anonymous_policy: str) -> dict:
 async def login(request: Request, body: Annotated[Login, Body()]):
     settings = request.app.state.settings.auth
     address = request.client.host if request.client else "-"
-    secret, principal = await run_in_threadpool(
-        request.app.state.accounts.login, body.username, body.password, address,
-        max_failures=settings.login_max_failures, window_s=settings.login_window_s,
-        session_hours=settings.session_hours)
+    try:
+        secret, principal = await run_in_threadpool(
+            request.app.state.accounts.login, body.username, body.password, address,
+            max_failures=settings.login_max_failures, window_s=settings.login_window_s,
+            session_hours=settings.session_hours)
+    except (LoginFailed, TooManyAttempts) as exc:      # the name tried and the address, never the password
+        log.warning("login refused (%s) for %r from %s", type(exc).__name__, body.username[:64], address)
+        raise
+    log.info("login: %s (%s) from %s", principal.name, principal.role, address)
     response = JSONResponse(_me(principal, settings.anonymous))
     response.set_cookie(auth.SESSION_COOKIE, secret, max_age=int(settings.session_hours * 3600), path="/",
                         httponly=True, samesite="strict", secure=request.url.scheme == "https")

@@ -76,7 +76,8 @@ async def create_item(request: Request, layer: Annotated[Layer, Depends(collecti
     coll = _collection(request, layer)
     body = await _json_body(request)
     crs = editing.parse_content_crs(request.headers.get("content-crs"))
-    op = WriteOp("create", feature=editing.check_feature(coll, body, crs=crs, repair=repair))
+    checked = await run_in_threadpool(editing.check_feature, coll, body, crs=crs, repair=repair)   # reads the schema
+    op = WriteOp("create", feature=checked)
     result = await run_in_threadpool(editing.apply, coll, [op],
                                      auth.change_context(request, principal, editing.body_note(body)))
     fid = result.ids[0]
@@ -91,7 +92,8 @@ async def _change(request: Request, layer: Layer, principal: Principal, feature_
     if op != "delete":
         body = await _json_body(request)
         crs = editing.parse_content_crs(request.headers.get("content-crs"))
-        feature = editing.check_feature(coll, body, crs=crs, repair=repair, partial=op == "update")
+        feature = await run_in_threadpool(editing.check_feature, coll, body, crs=crs, repair=repair,
+                                          partial=op == "update")
     write = WriteOp(op, feature_id=feature_id, feature=feature, if_match=if_match)
     context = auth.change_context(request, principal, editing.body_note(body))
     result = await run_in_threadpool(editing.apply, coll, [write], context)
@@ -132,7 +134,8 @@ async def transaction(request: Request, layer: Annotated[Layer, Depends(collecti
     if len(operations) > MAX_OPERATIONS:
         raise InvalidParameter(f"一个事务最多 {MAX_OPERATIONS} 个操作", parameter="operations")
     crs = editing.parse_content_crs(request.headers.get("content-crs"))
-    ops = [editing.parse_operation(coll, item, crs=crs, repair=repair) for item in operations]
+    ops = await run_in_threadpool(lambda: [editing.parse_operation(coll, item, crs=crs, repair=repair)
+                                           for item in operations])
     result = await run_in_threadpool(editing.apply, coll, ops,
                                      auth.change_context(request, principal, editing.body_note(body)))
     return JSONResponse({"version": result.version, "results": [
@@ -147,8 +150,10 @@ async def transaction(request: Request, layer: Annotated[Layer, Depends(collecti
 async def item_history(request: Request, layer: Annotated[Layer, Depends(collection)], feature_id: FeatureId,
                        principal: Annotated[Principal, Depends(auth.signed_in)],
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100):
-    coll = _collection(request, layer)
-    changes = await run_in_threadpool(editing.feature_history, coll, feature_id, limit)
+    coll = request.app.state.catalog.collection(layer.id)
+    changes = []             # a read-only layer has no recorded changes
+    if coll.writable and coll.keeps_history:
+        changes = await run_in_threadpool(editing.feature_history, coll, feature_id, limit)
     out = [c.as_json() for c in changes]
     if not principal.is_admin:
         for c in out:

@@ -28,6 +28,7 @@ from kfqmap.errors import DataSourceError, InvalidParameter
 from kfqmap.models import GROUPS, Layer
 
 from .. import html
+from ..auth import current as current_principal
 from ..dependencies import (OutputFormat, collection, items_format, crs_param, get_catalog, items_query, layer_index,
                             output_format)
 from ..errors import public_detail
@@ -267,10 +268,11 @@ async def item(request: Request, layer: Annotated[Layer, Depends(collection)],
                index: Annotated[F.LayerIndex, Depends(layer_index)], feature_id: FeatureId,
                crs: Annotated[F.OutputCRS, Depends(crs_param)],
                fmt: Annotated[OutputFormat, Depends(output_format)]):
-    # a feature of the embedded store carries its ETag (kfqmap.editing.read_with_etag: body and ETag agree)
+    # for a user who may edit the layer, the feature carries its ETag (kfqmap.editing.read_with_etag: body and
+    # ETag agree; one more store read, so anonymous reads keep the fast path below)
     etag = None
     coll = request.app.state.catalog.collection(layer.id)
-    if coll.keeps_history:
+    if current_principal(request).can_edit(layer.id) and coll.keeps_history:
         from kfqmap.editing import read_with_etag
         state, etag = await run_in_threadpool(read_with_etag, coll, feature_id)
         index = state.items

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from kfqmap import features as F
 from kfqmap import stats
 from kfqmap.catalog import Catalog
+from kfqmap.errors import InvalidParameter
 
 from ..dependencies import get_catalog
 from ..errors import public_detail
@@ -46,7 +47,15 @@ def stats_layer(catalog: Annotated[Catalog, Depends(get_catalog)],
                 layer_id: Annotated[str, Path(alias="id", description="图层 id", max_length=64)],
                 unit: Unit = "mu",
                 by: Annotated[str | None, Query(description="另一图层 id：统计本图层落在其每个要素内的面积",
-                                                max_length=64)] = None):
+                                                max_length=64)] = None,
+                asof: Annotated[str | None, Query(max_length=40, description=(
+                    "某一时刻的统计（由修改历史重建，可编辑图层），如 2026-06-30；无时区按北京时间；不与 by 同用"))] = None):
+    if asof is not None:
+        from kfqmap import editing, history
+        if by:
+            raise InvalidParameter("asof 不能与 by 同用", parameter="asof")
+        when = history.parse_time(asof, parameter="asof")
+        return JSONResponse(editing.stats_asof(catalog, layer_id, unit, when))
     if by:
         return JSONResponse(stats.overlay_stats(catalog, layer_id, by, unit))
     return JSONResponse(stats.layer_stats(catalog, layer_id, unit))

@@ -73,6 +73,9 @@ def test_tokens_and_sessions_end(accounts):
     secret, _ = accounts.login("王工", "correct-horse", "127.0.0.1")
     accounts.logout(secret)
     assert accounts.session_principal(secret) is None
+    secret, _ = accounts.login("王工", "correct-horse", "127.0.0.1")
+    accounts.set_password("王工", "new-horse-battery")               # a new password ends the sessions
+    assert accounts.session_principal(secret) is None
     with pytest.raises(InvalidParameter):
         parse_duration("forever")
     with pytest.raises(InvalidParameter):

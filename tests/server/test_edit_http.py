@@ -90,9 +90,10 @@ def test_each_role_is_allowed_and_refused_what_it_should(site):
     viewer = httpx.Client(base_url=site["url"], timeout=60,
                           headers={"Authorization": f"Bearer {site['viewer_token']}"})
     editor, admin = bearer(site, "ed"), bearer(site, "boss")
-    # everybody reads (KFQMAP_ANONYMOUS=read, the default)
-    for client in (anon, viewer, editor, admin):
+    # everybody reads (KFQMAP_ANONYMOUS=read, the default); those who may edit the layer get ETags
+    for client, etag in ((anon, False), (viewer, False), (editor, True), (admin, True)):
         assert client.get(LEL + "?limit=1").status_code == 200
+        assert ("etag" in client.get(LEL + "/lel_0").headers) is etag
     new = parcel("角色测试地块")
     r = anon.post(LEL, json=new)
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
@@ -393,6 +394,11 @@ def test_audit_trail_of_a_scripted_session_is_exactly_what_was_done(site, tmp_pa
     middle = next(c["at"] for c in mine if c["op"] == "update" and c["feature_id"] == fa)
     then = {f["id"]: f for f in boss.get(LEL, params={"asof": middle, "limit": 1000}).json()["features"]}
     assert then[fa]["properties"]["status"] == "实施中" and fb not in then
+    # statistics of a past date: the same rebuild
+    stats_then = boss.get("/stats/layers/low_efficiency_land", params={"asof": middle}).json()
+    stats_before = boss.get("/stats/layers/low_efficiency_land", params={"asof": client_time}).json()
+    assert stats_then["count"] == stats_before["count"] + 1 == len(then)
+    assert boss.get("/stats/layers/low_efficiency_land", params={"asof": middle, "by": "cores"}).status_code == 400
 
 
 def test_history_is_append_only_in_the_database(site):

@@ -214,3 +214,73 @@ def test_operations_over_every_layer_answer_beside_a_pushdown_layer(pg, table, m
     hits = at_point(catalog, *PARCEL.centroid.coords[0], tolerance=5000).hits
     assert hits and all(h.layer_id != "pg_layer" for h in hits)
     assert search_names(catalog, "示例") and all(h.layer_id != "pg_layer" for h in search_names(catalog, "示例"))
+
+
+def test_export_from_a_pushdown_layer_selects_in_sql(pg, table, monkeypatch):
+    """/export of a large PostGIS layer: bbox, drawn area and filter run in SQL and give the same features as the
+    in-memory path; ``items?f=`` downloads too; a selection over ``SELECT_MAX_ROWS`` is refused with its count (413)
+    before a row is read, and a filter naming a column the table lacks is the usual 400."""
+    import kfqmap.providers.postgis_pushdown as PD
+    from kfqmap import export
+    from kfqmap.cql import parse_filter
+    from kfqmap.errors import InvalidFilter, RequestTooLarge
+
+    mem = _catalog(pg, table, "mem")
+    mem.collection("mem").state()
+    monkeypatch.setattr(P, "MEMORY_ROWS", -1)
+    big = _catalog(pg, table, "big")
+    assert big.collection("big").pushdown
+    cases = [dict(bbox="121.0,31.35,121.05,31.40"), dict(filter="status = '已完成'"),
+             dict(geometry=shapely.buffer(shapely.Point(121.02, 31.36), 0.02).wkt, filter="year >= 2023"), {}]
+    for case in cases:
+        a = export.select(mem, ["mem"], **case).items[0]
+        b = export.select(big, ["big"], **case).items[0]
+        assert sorted(a.frame.index) == sorted(b.frame.index) and a.complete == b.complete, case
+        assert list(b.frame.crs.to_epsg() for _ in [0]) == [4326]
+        row = a.frame.index[0] if len(a.frame) else None
+        if row is not None:
+            assert b.frame.loc[row, "name"] == a.frame.loc[row, "name"]
+            assert shapely.equals_exact(b.frame.geometry.loc[row], a.frame.geometry.loc[row], 1e-7)
+    q = ItemsQuery(bbox=parse_bbox("121.0,31.35,121.05,31.40"), filter=parse_filter("status <> '已完成'"))
+    a, b = export.select(mem, "mem", items=q), export.select(big, "big", items=q)
+    assert sorted(a.items[0].frame.index) == sorted(b.items[0].frame.index)
+    monkeypatch.setattr(PD, "SELECT_MAX_ROWS", 3)
+    with pytest.raises(RequestTooLarge, match="超过单次导出/查询上限 3"):
+        export.select(big, ["big"])
+    with pytest.raises(InvalidFilter, match="nope"):
+        export.select(big, ["big"], filter="nope = 1")
+
+
+def test_queries_on_a_pushdown_layer_select_candidates_in_sql(pg, table, monkeypatch):
+    """Point, drawn-area, near, nearest and filter queries naming a large PostGIS layer answer like the in-memory
+    layer (candidates selected in SQL by the query's own reach, then the same exact tests in EPSG:4549)."""
+    from kfqmap import query
+
+    mem = _catalog(pg, table, "mem")
+    mem.collection("mem").state()
+    monkeypatch.setattr(P, "MEMORY_ROWS", -1)
+    big = _catalog(pg, table, "big")
+    assert big.collection("big").pushdown
+
+    def same(a, b):
+        assert [(h.id, h.distance_m, getattr(h, "intersection_m2", None)) for h in a.hits] == \
+               [(h.id, h.distance_m, getattr(h, "intersection_m2", None)) for h in b.hits]
+        return len(a.hits)
+
+    frame = mem.read("mem")
+    c = frame.geometry.iloc[0].representative_point()
+    assert same(query.at_point(mem, c.x, c.y, layers="mem"), query.at_point(big, c.x, c.y, layers="big")) >= 1
+    assert same(query.at_point(mem, c.x, c.y, tolerance=800, layers="mem"),
+                query.at_point(big, c.x, c.y, tolerance=800, layers="big")) >= 1
+    area = shapely.buffer(c, 0.02)
+    assert same(query.in_geometry(mem, mapping(area), layers="mem"),
+                query.in_geometry(big, mapping(area), layers="big")) >= 1
+    assert same(query.near(mem, "mem", "s1_stations", 1500), query.near(big, "big", "s1_stations", 1500)) >= 1
+    assert same(query.nearest(mem, c.x, c.y, "mem", k=4), query.nearest(big, c.x, c.y, "big", k=4)) == 4
+    assert same(query.nearest(mem, c.x, c.y, "mem", k=3, max_distance=300, filter="status = '已完成'"),
+                query.nearest(big, c.x, c.y, "big", k=3, max_distance=300, filter="status = '已完成'")) >= 0
+    assert same(query.select(mem, "mem", "status = '已完成'"), query.select(big, "big", "status = '已完成'")) >= 1
+    # the big layer as the 'near' side, narrowed by its filter
+    some = frame.iloc[0]
+    assert same(query.near(mem, "key_projects", "mem", 3000, near_filter=f"id = '{some['id']}'"),
+                query.near(big, "key_projects", "big", 3000, near_filter=f"id = '{some['id']}'")) >= 0

@@ -147,3 +147,27 @@ def test_misconfigured_store_at_request_time_is_500_problem_with_the_reason_logg
         # a table gone after start-up does not take the list of collections down with it
         docs = {d["id"]: d for d in client.get("/collections").json()["collections"]}
         assert "配置有误" in docs["pg_typo"]["kfqmap"]["unavailable"]
+
+
+def test_export_of_a_pushdown_layer_over_http(pg, monkeypatch):
+    """``/export`` of a large PostGIS layer selects in SQL (CSV rows = the bbox's features); a selection over the
+    limit is a 413 problem+json with the count and what to do, not a whole-table load."""
+    import csv
+    import io
+
+    import kfqmap.providers.postgis as P
+    import kfqmap.providers.postgis_pushdown as PD
+
+    monkeypatch.setattr(P, "MEMORY_ROWS", -1)
+    settings = CatalogSettings(geodata_dir=GEODATA_DIR, extra_layers=f"big={pg.dsn}#public.{PLAN}")
+    bbox = "121.0,31.35,121.05,31.40"
+    with TestClient(create_app(settings)) as client:
+        expected = client.get(f"/collections/{PLAN}/items", params={"bbox": bbox, "limit": 1000}).json()
+        r = client.get("/export", params={"layers": "big", "format": "csv", "bbox": bbox})
+        assert r.status_code == 200, r.text
+        rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+        assert sorted(row["id"] for row in rows) == sorted(f["id"] for f in expected["features"])
+        monkeypatch.setattr(PD, "SELECT_MAX_ROWS", 2)
+        r = client.get("/export", params={"layers": "big", "format": "gpkg"})
+        assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+        assert "超过单次导出/查询上限 2" in r.json()["detail"]

@@ -17,6 +17,7 @@ import { store } from './store.js';
 import { Auth } from './auth.js';
 import { EditMode } from './edit.js';
 import { HistoryOverlay } from './history.js';
+import { CompareTool } from './compare.js';
 
 const DEFAULT_VIEW = { center: [121.02, 31.36], zoom: 11.6 };
 const HIGHLIGHT_SRC = 'kfq-highlight';
@@ -32,6 +33,7 @@ class App {
     this.auth = new Auth(this);          // 登录/退出 (issue 13)
     this.edit = new EditMode(this);      // 编辑 mode
     this.history = new HistoryOverlay(this);   // old outlines of 修改记录
+    this.compare = new CompareTool(this);
     this._indicators = null;
     this.ready = false;
   }
@@ -359,6 +361,7 @@ class App {
       try { await navigator.clipboard.writeText(location.href); setStatus('已复制当前视图链接'); } catch { setStatus(location.href, { timeout: 15000 }); }
     });
     $('#btn-near').addEventListener('click', () => this.openNear());
+    $('#btn-compare').addEventListener('click', () => this.compare.open());
     const tabs = $$('.tab');
     for (const t of tabs) {
       t.addEventListener('click', () => this.showTab(t.dataset.tab));
