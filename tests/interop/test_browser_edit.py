@@ -228,7 +228,9 @@ def test_draw_save_edit_and_history(chromium, make_offline_context, server, arti
         assert resp.value.status == 201, resp.value.text()
         page.wait_for_function("document.querySelector('#edit-message').textContent.includes('已新建要素')")
 
-        feature, headers = server.get(f"/collections/{LAYER}/items/DX-T01?f=json")
+        feature, _ = server.get(f"/collections/{LAYER}/items/DX-T01?f=json")
+        _, _, headers = Session(server.url, EDITOR, EDITOR_PW).request("GET", f"/collections/{LAYER}/items/DX-T01?f=json")
+        assert headers["ETag"]                      # given to users who may edit the layer
         assert feature["properties"]["name"] == "测试地块甲" and feature["properties"]["status"] == "已完成"
         assert feature["properties"]["year"] == 2024
         ring = feature["geometry"]["coordinates"][0]
@@ -761,7 +763,11 @@ def test_login_and_edit_under_the_content_security_policy(chromium, make_offline
         page.locator("#edit-delete").click()
         page.locator("#dlg-confirm button[value=cancel]").click()
         page.locator("#edit-close").click()
-        page.mouse.click(*screen(page, lon + 0.0017, lat - d / 2))
+        for _ in range(20):          # until the refreshed tiles draw the new feature
+            page.mouse.click(*screen(page, lon + 0.0017, lat - d / 2))
+            page.wait_for_timeout(500)
+            if page.evaluate("() => !!document.querySelector('.pop[data-feature=\"DX-CSP\"]')"):
+                break
         until("!!document.querySelector('.pop[data-feature=\"DX-CSP\"]')")
         page.locator("#btn-history").click()
         until("document.querySelectorAll('.history-entry').length === 1")
