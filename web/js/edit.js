@@ -81,7 +81,10 @@ export class EditMode {
     this.canvas.bind();
     $('#btn-edit').addEventListener('click', () => (this.active ? this.exit() : this.enter()));
     // another tool (点选, 多边形 …) ends 编辑 mode
-    for (const b of document.querySelectorAll('.toolbar .tool')) b.addEventListener('click', () => { if (this.active) this.exit({ keepTool: true }); }, true);
+    // (unless there are unsaved changes the user keeps: then the tool does not switch either)
+    for (const b of document.querySelectorAll('.toolbar .tool')) {
+      b.addEventListener('click', (e) => { if (this.active && !this.exit({ keepTool: true })) e.stopImmediatePropagation(); }, true);
+    }
     store.on('user', () => this.onSession());
     document.addEventListener('keydown', (e) => {
       if (!this.active) return;
@@ -124,8 +127,9 @@ export class EditMode {
     this.hint('单击要素开始编辑，或点“新建”绘制新要素');
   }
 
+  /** Leave 编辑 mode; false when the user keeps unsaved changes. */
   exit({ keepTool = false } = {}) {
-    if (this.dirty() && !window.confirm('有未保存的修改，确定放弃并退出编辑？')) return;
+    if (this.dirty() && !window.confirm('有未保存的修改，确定放弃并退出编辑？')) return false;
     this.active = false;
     this.canvas.active = false;
     this.canvas.cancelDrawing();
@@ -136,6 +140,7 @@ export class EditMode {
     $('#btn-edit').setAttribute('aria-pressed', 'false');
     delete document.body.dataset.editing;
     if (!keepTool) this.app.draw.setMode('select');
+    return true;
   }
 
   /** Make sure the layer being edited is shown. */
@@ -174,6 +179,7 @@ export class EditMode {
   async open(layerId, fid) {
     try {
       const [{ feature, etag }] = await Promise.all([getItemVersioned(layerId, fid, { crs: this.app.crs }), this.schema(layerId)]);
+      if (!etag) throw new Error('服务器未给出该要素的版本号（ETag），可能没有编辑此图层的权限');
       this.reset();
       this.layerId = layerId;
       this.fid = String(fid);
