@@ -775,3 +775,45 @@ def test_login_and_edit_under_the_content_security_policy(chromium, make_offline
         assert errors == []
     finally:
         context.close()
+
+
+def test_merge_two_neighbouring_parcels(chromium, make_offline_context, server):
+    """合并: two parcels sharing an edge become one (their union, computed by the server's repair) in one
+    transaction; the absorbed one is deleted; both changes are in the history with the merge note."""
+    lon, lat = free_spot(server)
+    lon += 0.0017
+    editor = Session(server.url, EDITOR, EDITOR_PW)
+    d = 0.0004
+    west = {"type": "Polygon", "coordinates": [[[lon - 2 * d, lat - d], [lon, lat - d], [lon, lat + d], [lon - 2 * d, lat + d], [lon - 2 * d, lat - d]]]}
+    east = {"type": "Polygon", "coordinates": [[[lon, lat - d], [lon + 2 * d, lat - d], [lon + 2 * d, lat + d], [lon, lat + d], [lon, lat - d]]]}
+    for fid, geom in (("DX-M1", west), ("DX-M2", east)):
+        status, body, _ = editor.request("POST", f"/collections/{LAYER}/items", {"type": "Feature", "geometry": geom, "properties": {"id": fid, "name": f"合并{fid}", "status": "未启动"}})
+        assert status == 201, body
+    context, page = open_viewer(chromium, make_offline_context, server, lon - 0.0008, lat, zoom=17)
+    try:
+        login(page, EDITOR, EDITOR_PW)
+        page.locator("#btn-edit").click()
+        page.mouse.click(*screen(page, lon - d, lat))
+        page.wait_for_function("document.querySelector('#edit-title').textContent.includes('DX-M1')")
+        page.locator("#edit-merge").click()
+        page.mouse.click(*screen(page, lon + d, lat))
+        dlg = page.locator("#dlg-confirm")
+        dlg.wait_for()
+        assert "将“合并DX-M2”并入“合并DX-M1”" in dlg.inner_text()
+        with page.expect_response(lambda r: "/transactions" in r.url) as resp:
+            dlg.locator("#btn-confirm-ok").click()
+        assert resp.value.status == 200, resp.value.text()
+        page.wait_for_function("document.querySelector('#edit-message').textContent.includes('已合并')")
+        merged, _ = server.get(f"/collections/{LAYER}/items/DX-M1?f=json")
+        union = shape(west).union(shape(east))
+        assert merged["geometry"]["type"] == "Polygon"
+        assert shape(merged["geometry"]).symmetric_difference(union).area < 1e-3 * union.area   # coordinates kept to 1e-7°
+        with pytest.raises(urllib.error.HTTPError):
+            server.get(f"/collections/{LAYER}/items/DX-M2?f=json")
+        _, h1, _ = editor.request("GET", f"/collections/{LAYER}/items/DX-M1/history")
+        _, h2, _ = editor.request("GET", f"/collections/{LAYER}/items/DX-M2/history")
+        assert h1["changes"][0]["op"] == "update" and h2["changes"][0]["op"] == "delete"
+        assert h1["changes"][0]["note"] == h2["changes"][0]["note"] == "合并：合并DX-M2（DX-M2）并入 DX-M1"
+        assert not page.errors, page.errors
+    finally:
+        context.close()

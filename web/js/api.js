@@ -207,6 +207,14 @@ export async function deleteItem(layerId, fid, etag, { note } = {}) {
   await send('DELETE', itemUrl(layerId, fid), { headers: { 'If-Match': etag, ...noteHeader(note) } });
 }
 
+/** POST /collections/{id}/transactions {operations, note}: several changes, all or nothing. `repair` lets the server
+ *  make the geometries valid (shapely make_valid; a merge sends both outlines as one MultiPolygon and gets their
+ *  union back). → {version, results: [{op, id, etag, href}]} */
+export async function transaction(layerId, operations, { note, repair = false, crs } = {}) {
+  const url = `/collections/${encodeURIComponent(layerId)}/transactions${repair ? '?repair=true' : ''}`;
+  return (await send('POST', url, { body: { operations, ...(note ? { note } : {}) }, headers: crsHeader(crs) })).body;
+}
+
 /** GET /collections/{id}/items/{fid}/history → the feature's changes, newest first */
 export async function getHistory(layerId, fid) {
   return (await send('GET', `${itemUrl(layerId, fid)}/history`)).body;

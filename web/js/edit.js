@@ -7,13 +7,13 @@
 // the statistics and the highlighted selection are refreshed.
 
 import {
-  getItemVersioned, getEditSchema, createItem, patchItem, deleteItem, getHistory, ApiError,
+  getItemVersioned, getEditSchema, createItem, patchItem, deleteItem, getHistory, transaction, ApiError,
 } from './api.js';
 import { store } from './store.js';
 import { $, h, setStatus } from './util.js';
 import { mayEdit } from './auth.js';
 import { buildForm, fieldsOf, fieldLabel, propertiesPatch, sameValue } from './editform.js';
-import { cloneGeometry, drawKind, geometryProblems, sameGeometry } from './geomedit.js';
+import { cloneGeometry, combinePolygons, drawKind, geometryProblems, sameGeometry } from './geomedit.js';
 import { EditCanvas } from './editmap.js';
 import { hitsAt } from './popup.js';
 import { renderStats } from './stats.js';
@@ -53,6 +53,7 @@ export class EditMode {
     this.undo = [];           // earlier drafts of this edit
     this.form = null;
     this.conflict = null;
+    this.merging = false;     // 合并: the next click picks the neighbour
   }
 
   get map() { return this.app.map; }
@@ -89,7 +90,8 @@ export class EditMode {
     document.addEventListener('keydown', (e) => {
       if (!this.active) return;
       const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement?.tagName || '');
-      if (e.key === 'Escape' && this.canvas.drawing) { this.canvas.cancelDrawing(); this.hint(this.draft ? EDIT_HINT : '单击要素开始编辑，或点“新建”绘制新要素'); }
+      if (e.key === 'Escape' && this.merging) { this.merging = false; this.hint(EDIT_HINT); this.message('已取消合并'); }
+      else if (e.key === 'Escape' && this.canvas.drawing) { this.canvas.cancelDrawing(); this.hint(this.draft ? EDIT_HINT : '单击要素开始编辑，或点“新建”绘制新要素'); }
       else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'z' && !typing) { e.preventDefault(); this.undoStep(); }
     });
     this.onSession();
@@ -168,6 +170,11 @@ export class EditMode {
   async pick(e) {
     if (this.canvas.drawing) return;
     const editable = new Set(this.editableLayers().map((l) => l.id));
+    if (this.merging) {
+      const other = hitsAt(this.app, e.point).find((x) => x.layer === this.layerId && x.id !== this.fid);
+      if (other) await this.merge(other); else this.message('请单击同一图层中要合并的另一个面（Esc 取消）');
+      return;
+    }
     const hit = hitsAt(this.app, e.point).find((x) => editable.has(x.layer));
     if (!hit) { if (!this.dirty()) { this.reset(); this.canvas.setGeometry(null); this.renderPanel(); } return; }
     if (hit.layer === this.layerId && hit.id === this.fid) return;
@@ -319,6 +326,45 @@ export class EditMode {
     }
   }
 
+  // ------------------------------------------------------------------ 合并: this polygon absorbs a neighbour
+  startMerge() {
+    if (!this.fid || this.dirty()) { this.message('请先保存当前修改，再合并', 'error'); return; }
+    this.merging = true;
+    this.hint('单击要并入当前要素的另一个面（同一图层）；Esc 取消');
+    this.message(`合并：单击要并入“${this.original.properties?.name || this.fid}”的面`);
+  }
+
+  /** One transaction: this feature's outline becomes the union of both (server repair), the other is deleted. */
+  async merge(other) {
+    this.merging = false;
+    this.hint(EDIT_HINT);
+    const mine = this.original.properties?.name || this.fid;
+    let theirs;
+    try { theirs = await getItemVersioned(this.layerId, other.id, { crs: this.app.crs }); } catch (err) {
+      this.message(`无法读取要合并的要素：${err.message}`, 'error'); return;
+    }
+    const geometry = combinePolygons(this.original.geometry, theirs.feature.geometry);
+    if (!geometry) { this.message('只能合并面要素', 'error'); return; }
+    const name = theirs.feature.properties?.name || other.id;
+    if (!(await confirmDialog(`将“${name}”并入“${mine}”？`, `合并后“${mine}”的范围包括两者，属性保持不变；“${name}”将被删除（修改记录中可查，管理员可恢复）。`))) return;
+    const note = $('#edit-note').value.trim() || `合并：${name}（${other.id}）并入 ${this.fid}`;
+    try {
+      await transaction(this.layerId, [
+        { op: 'update', id: this.fid, ifMatch: this.etag, patch: { geometry } },
+        { op: 'delete', id: other.id, ifMatch: theirs.etag },
+      ], { note, repair: true, crs: this.app.crs });
+      $('#edit-note').value = '';
+      await this.saved(this.layerId, this.fid, `已合并“${name}”`);
+    } catch (err) {
+      if (err.status === 412) {
+        await this.open(this.layerId, this.fid);
+        this.message('合并失败：其中一个要素已被其他用户修改，已重新读取，请再试', 'error');
+        return;
+      }
+      await this.failed(err, '合并失败');
+    }
+  }
+
   async failed(err, what = '保存失败') {
     if (!(err instanceof ApiError)) { this.message(`${what}：${err.message}`, 'error'); return; }
     if (err.status === 412) { await this.showConflict(); return; }
@@ -459,6 +505,9 @@ export class EditMode {
     $('#edit-undo').disabled = !this.undo.length && !(this.canvas.drawing?.pts.length);
     $('#edit-delete').disabled = !this.draft && !this.canvas.drawing;
     $('#edit-delete').textContent = this.fid ? '删除要素' : '放弃';
+    const polygonal = drawKind(this.app.catalog.byId.get(this.layerId)?.geometry_type) === 'polygon';
+    $('#edit-merge').hidden = !polygonal;
+    $('#edit-merge').disabled = !this.fid || this.dirty();
   }
 
   hint(text) {
@@ -487,6 +536,7 @@ export class EditMode {
     $('#edit-undo').addEventListener('click', () => this.undoStep());
     $('#edit-save').addEventListener('click', () => this.save());
     $('#edit-delete').addEventListener('click', () => this.remove());
+    $('#edit-merge').addEventListener('click', () => this.startMerge());
     $('#edit-close').addEventListener('click', () => this.exit());
   }
 }

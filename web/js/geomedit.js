@@ -147,3 +147,11 @@ export function sameGeometry(a, b) {
 }
 
 function round(c) { return typeof c === 'number' ? Math.round(c * 1e7) / 1e7 : c.map(round); }
+
+/** Two polygonal geometries as one MultiPolygon (the server's repair turns touching or overlapping parts into
+ *  their union); null when either is not polygonal. */
+export function combinePolygons(a, b) {
+  const polys = (g) => (g?.type === 'Polygon' ? [g.coordinates] : g?.type === 'MultiPolygon' ? g.coordinates : null);
+  const pa = polys(a), pb = polys(b);
+  return pa && pb ? { type: 'MultiPolygon', coordinates: [...pa, ...pb] } : null;
+}
