@@ -505,6 +505,15 @@ def test_phone_layout(chromium, make_offline_context, server, artifacts):
         assert m["scrollWidth"] <= m["vw"] and m["bodyScroll"] <= m["vw"], m
         assert [b["text"] for b in m["buttons"] if not b["inside"]] == []
         assert {"编辑", "退出"} <= {b["text"] for b in m["buttons"]}
+        # draw a triangle in the map's free upper part; the form opens in the bottom sheet
+        mx = page.locator("#map").bounding_box()
+        top = mx["y"] + 60
+        for x, y in ((120, top), (300, top), (210, top + 120), (120, top)):
+            page.mouse.click(x, y)
+        page.wait_for_selector("#ef-name")
+        page.locator("#ef-name").fill("手机端新地块")
+        box = page.locator("#edit-panel").bounding_box()
+        assert box["y"] + box["height"] <= 896 + 1 and box["width"] <= 414
         page.screenshot(path=str(artifacts / "viewer-edit-phone-414x896.png"))
         assert not page.errors, page.errors
     finally:
