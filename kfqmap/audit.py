@@ -50,11 +50,12 @@ def collect(catalog, *, user: str | None = None, layer: str | None = None, start
         if collection.keeps_history:
             changes = collection.provider.audit(**query)
         return changes
-    if catalog.store is not None:
-        changes += catalog.store.history(lambda conn: history.audit(conn, **query))
+    embedded = catalog.store if hasattr(catalog.store, "history") else None     # the GeoPackage store
+    if embedded is not None:
+        changes += embedded.history(lambda conn: history.audit(conn, **query))
     for layer_id in catalog.ids:
         collection = catalog.collection(layer_id)
         provider = collection.provider
-        if getattr(provider, "store", None) is None and collection.keeps_history:
+        if (embedded is None or getattr(provider, "store", None) is not embedded) and collection.keeps_history:
             changes += provider.audit(**query)
     return sorted(changes, key=lambda c: (c.at, c.seq))[:limit]

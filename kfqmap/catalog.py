@@ -44,7 +44,8 @@ class Catalog:
     def _provider(self, layer: Layer):
         """The store for the seeded plan layers, else the provider the layer's ``source`` names."""
         if self.store is not None and self.store.has_layer(layer.id) and layer.source in SEEDED_SOURCES:
-            return GeoPackageLayer(self.store, layer)
+            make = getattr(self.store, "layer_provider", None)     # the PostGIS store names its own provider
+            return make(layer) if make is not None else GeoPackageLayer(self.store, layer)
         return open_provider(layer, self.root)
 
     # -------------------------------------------------------------- lookup
@@ -157,9 +158,13 @@ def load_catalog(settings: CatalogSettings | None = None) -> Catalog:
     layers = [Layer.model_validate(item) for item in data["layers"]]
     check_layers(layers)
     store = None
+    seeds = [(layer, root / layer.file) for layer in layers if layer.source in SEEDED_SOURCES]
     if settings.store == "gpkg":
-        seeds = [(layer, root / layer.file) for layer in layers if layer.source in SEEDED_SOURCES]
         store = GeoPackageStore.open(settings.store_path(), seeds)
+    elif settings.store == "postgis":
+        from .providers.postgis_store import PostGISStore
+
+        store = PostGISStore.open(settings.store_dsn, seeds)
     catalog = Catalog(layers, root, store=store)
     for layer_id, (source, location) in settings.extra_layer_sources().items():
         if source == "postgis":

@@ -14,8 +14,8 @@ Table ``kfqmap_history`` in the embedded GeoPackage (created by ``create_schema`
     restored_from  INTEGER   -- for a restore: the ``seq`` whose ``after`` was brought back
 
 Append-only is enforced by the database: triggers ``RAISE(ABORT)`` on any ``UPDATE`` or ``DELETE`` of the table,
-whoever tries (KFQMap, QGIS, the sqlite3 shell). Changes made outside KFQMap (QGIS editing the GeoPackage) bump
-the layer's version but write no history row: history covers every change made through KFQMap.
+whoever tries (KFQMap, QGIS, the sqlite3 shell). Changes made outside KFQMap (QGIS editing the GeoPackage) are
+found by the store afterwards and recorded with user ``外部程序`` (``GeoPackageStore.reconcile``).
 
 Times are stored in UTC; ``beijing(at)`` formats one in 北京时间 (UTC+8) for people.
 
@@ -37,6 +37,8 @@ TABLE = "kfqmap_history"
 #: the same table in a PostGIS database (``kfqmap.providers.postgis``): schema ``kfqmap``, jsonb before/after,
 #: append-only by a trigger that raises on UPDATE, DELETE and TRUNCATE
 PG_TABLE = "kfqmap.history"
+#: the note of a change made to a PostGIS table outside KFQMap (recorded by the database itself, user db:<role>)
+PG_EXTERNAL_NOTE = "在 KFQMap 之外修改（psql、QGIS 等），由数据库触发器记录"
 PG_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {PG_TABLE} (
     seq bigserial PRIMARY KEY, layer_id text NOT NULL, feature_id text NOT NULL,
@@ -51,6 +53,29 @@ BEGIN
 END $$;
 CREATE OR REPLACE TRIGGER history_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {PG_TABLE}
     FOR EACH STATEMENT EXECUTE FUNCTION kfqmap.history_append_only();
+CREATE OR REPLACE FUNCTION kfqmap.feature_json(r jsonb, geom_col text, fid_col text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object('type', 'Feature', 'id', r -> 'id',
+        'geometry', ST_AsGeoJSON(ST_Transform((r ->> geom_col)::geometry, 4326), 15)::jsonb,
+        'properties', r - geom_col - fid_col)
+$$;
+CREATE OR REPLACE FUNCTION kfqmap.record_external() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    b jsonb;
+    a jsonb;
+BEGIN
+    IF coalesce(current_setting('kfqmap.writer', true), '') = 'on' THEN
+        RETURN NULL;                   -- KFQMap records its own changes, with the user who made them
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN b := kfqmap.feature_json(to_jsonb(OLD), TG_ARGV[0], TG_ARGV[1]); END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN a := kfqmap.feature_json(to_jsonb(NEW), TG_ARGV[0], TG_ARGV[1]); END IF;
+    INSERT INTO {PG_TABLE} (layer_id, feature_id, op, before, after, "user", at, address, note)
+    VALUES (TG_ARGV[2], coalesce(a ->> 'id', b ->> 'id', ''),
+            CASE TG_OP WHEN 'INSERT' THEN 'create' WHEN 'UPDATE' THEN 'update' ELSE 'delete' END, b, a,
+            'db:' || session_user, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+            host(inet_client_addr()), '{PG_EXTERNAL_NOTE}');
+    RETURN NULL;
+END $$;
 """
 BEIJING = timezone(timedelta(hours=8), "北京时间")
 

@@ -239,9 +239,15 @@ class IndicatorProgress(BaseModel):
     target_qualifier: str | None = None
     target_year: int | None = None
     attribute: str | None = None
-    year: int | None = Field(None, description="the year of the trajectory value")
-    trajectory: float | None = Field(None, description="value_2020 + (target − value_2020) × (year − 2020) / (target_year − 2020)")
-    kind: Literal["trajectory", "target_only", "floor_area", "no_target"] = "trajectory"
+    year: int | None = Field(None, description="the year of the status and the plan's path value")
+    plan_path: float | None = Field(None, description="规划路径: the plan's straight line from the 2020 value to the target "
+                                                       "at ``year`` — the plan's pace, not an achievement")
+    status: str = Field("无数据", description="from the actuals (kfqmap.monitor): 达标 | 正常 | 预警 | 滞后 | 超限 | 无数据 | "
+                                             "待核定 | 不适用; never derived from the path alone")
+    status_reason: str = ""
+    actual: float | None = Field(None, description="the value judged at ``year`` (actual, running total or mean)")
+    actual_text: str | None = None
+    kind: Literal["trajectory", "target_only", "floor_area", "pv_area", "no_target"] = "trajectory"
     layer_id: str | None = None
     feature_id: str | None = None
 
@@ -294,6 +300,9 @@ class QueryResult(BaseModel):
     hits: list[QueryHit] = Field(default_factory=list)
     note: str | None = Field(None, description="a hint when nothing was found because the query lies far from "
                                                "the data (usually a wrong crs or swapped coordinates)")
+    buffer: dict[str, Any] | None = Field(None, description="near queries asked with buffer=true: the searched "
+                                                            "area (within distance of the near features) as a "
+                                                            "WGS 84 GeoJSON geometry")
 
     def to_geojson(self) -> dict[str, Any]:
         """A GeoJSON FeatureCollection of the hits (geometry null unless the query asked for it)."""

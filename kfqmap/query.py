@@ -466,11 +466,15 @@ def in_geometry(catalog, geometry, *, crs=None, predicate: str = "intersects", l
 
 
 def near(catalog, layer, near, distance, *, filter=None, near_filter=None,
-         with_geometry: bool = False) -> QueryResult:
+         with_geometry: bool = False, with_buffer: bool = False, buffer_crs=None) -> QueryResult:
     """Features of ``layer`` (a layer id, a list, or None = every other spatial layer) within ``distance``
     metres of any feature of ``near`` (buffers measured in EPSG:4549). ``near_filter`` narrows the features of
-    ``near`` (e.g. ``name = '昆山南站'``). Each hit names its nearest ``near`` feature and the distance to it.
+    ``near`` (e.g. ``name = '昆山南站'``). Each hit names its nearest ``near`` feature and the distance to it;
+    when ``layer`` includes ``near`` itself, a feature is never its own neighbour.
+    ``with_buffer``: the result's ``buffer`` is the searched area (``near_buffer``) as a GeoJSON geometry in
+    ``buffer_crs`` (default WGS 84; GCJ-02 for a map on an AMap basemap), for the viewer to draw the ring(s).
     """
+    out_crs = parse_crs(buffer_crs or "EPSG:4326")
     d = check_distance(distance)
     ncf = _compile(near_filter)
     near_index = layer_index(catalog, near, filter=ncf)
@@ -494,6 +498,9 @@ def near(catalog, layer, near, distance, *, filter=None, near_filter=None,
             continue
         # pairs (near feature, target feature) within d, from the target layer's metric tree
         qi, ti = index.tree_4549.query(src_geoms, predicate="dwithin", distance=d)
+        if lid == near and len(ti):               # a feature is not its own neighbour (compared by id: a pushdown
+            other = index.ids[ti] != near_index.ids[src[qi]]   # layer's indexes are built per query)
+            qi, ti = qi[other], ti[other]
         if len(ti) == 0:
             continue
         keep = _filter_mask(index, cf, strict=len(ids) == 1)
@@ -513,7 +520,36 @@ def near(catalog, layer, near, distance, *, filter=None, near_filter=None,
                              near_id=str(near_index.ids[n_i]), near_name=str(near_index.names[n_i]) or None))
     params = {"layers": ids, "near": near, "distance_m": d, "filter": cf.text if cf else None,
               "near_filter": ncf.text if ncf else None, "near_count": int(len(src))}
-    return _result("near", params, hits, ids)
+    if with_buffer:
+        params["buffer_crs"] = out_crs.code
+    result = _result("near", params, hits, ids)
+    if with_buffer and len(src) > BUFFER_MAX_FEATURES:
+        left_out = f"参照要素有 {len(src):,} 个（超过 {BUFFER_MAX_FEATURES:,} 个），未返回查询范围（buffer）。"
+        result.note = left_out if result.note is None else f"{result.note}{left_out}"
+    elif with_buffer and len(src):
+        result.buffer = near_buffer(src_geoms, d, crs=out_crs)
+    return result
+
+
+#: a near query's ``buffer`` is the union of one buffer per reference feature: beyond this many it is not built
+#: (a union of tens of thousands of buffers costs seconds and draws as one blot anyway); the ``note`` says so
+BUFFER_MAX_FEATURES = 5_000
+#: segments per quarter circle of a drawn buffer ring: 16 keeps the ring within 0.2 % of the true distance
+BUFFER_QUAD_SEGS = 16
+#: the drawn ring is simplified to this many metres (a fraction of a screen pixel at the zoom it is read at)
+BUFFER_SIMPLIFY_M = 0.5
+
+
+def near_buffer(geoms_4549, distance: float, *, crs="EPSG:4326") -> dict[str, Any] | None:
+    """The area within ``distance`` metres of the given EPSG:4549 geometries (union of their buffers, measured
+    in EPSG:4549 as the query is) as a GeoJSON geometry in ``crs`` (default WGS 84); ``None`` for no geometries."""
+    geoms = np.asarray(geoms_4549, dtype=object)
+    geoms = geoms[~shapely.is_missing(geoms)]
+    if not len(geoms):
+        return None
+    zone = shapely.union_all(shapely.buffer(geoms, float(distance), quad_segs=BUFFER_QUAD_SEGS))
+    zone = shapely.simplify(zone, BUFFER_SIMPLIFY_M, preserve_topology=True)
+    return jsonable(shapely.geometry.mapping(transform_geometry(zone, MEASURE_CRS, crs)))
 
 
 def nearest(catalog, lon, lat, layer, k: int = 5, *, crs=None, filter=None, max_distance=None,
@@ -660,5 +696,5 @@ def search_names(catalog, text, *, limit: int = 20, layers=None) -> list[SearchH
     return [t[3] for t in found[:limit]]
 
 
-__all__ = ["LayerIndex", "layer_index", "at_point", "in_geometry", "near", "nearest", "select", "search_names",
+__all__ = ["LayerIndex", "layer_index", "at_point", "in_geometry", "near", "near_buffer", "nearest", "select", "search_names",
            "parse_point", "parse_geometry", "check_distance", "MAX_DISTANCE_M", "PREDICATES"]

@@ -48,8 +48,12 @@ class CatalogSettings(BaseSettings):
     geodata_dir: Path = GEODATA_DIR
     extra_layers: str = ""
     #: ``gpkg``: the plan layers are served from the embedded, writable GeoPackage store in ``data_dir``
-    #: (created and seeded from ``geodata_dir`` on first use); ``files``: read-only, straight from the files
-    store: Literal["gpkg", "files"] = "gpkg"
+    #: (created and seeded from ``geodata_dir`` on first use); ``files``: read-only, straight from the files;
+    #: ``postgis``: from tables in the PostgreSQL database ``store_dsn`` (seeded on first use; shared by workers
+    #: on several machines — ``kfqmap.providers.postgis_store``, docs/deploy.md)
+    store: Literal["gpkg", "files", "postgis"] = "gpkg"
+    #: the database of ``store=postgis`` (a libpq URI or ``host=… dbname=…``; no password: PGPASSWORD/~/.pgpass)
+    store_dsn: str = ""
     data_dir: Path = Field(default_factory=default_data_dir)
 
     def store_path(self) -> Path:
@@ -83,6 +87,21 @@ class CatalogSettings(BaseSettings):
         """The extra layers that are files: id → path."""
         return {layer_id: Path(location) for layer_id, (source, location) in self.extra_layer_sources().items()
                 if source == "file"}
+
+
+class PostgresSettings(BaseSettings):
+    """How KFQMap talks to PostgreSQL. ``KFQMAP_PG_PREPARED_STATEMENTS`` (default true): psycopg prepares a
+    statement that one connection runs 5 times; behind pgbouncer in *transaction* pooling (before pgbouncer 1.21)
+    a prepared statement is lost when the next transaction lands on another server connection, so set it false
+    there (``docs/deploy.md``). Read when a connection is opened."""
+
+    model_config = SettingsConfigDict(env_prefix="KFQMAP_")
+
+    pg_prepared_statements: bool = True
+
+    def connect_kwargs(self) -> dict:
+        """Extra ``psycopg.connect`` arguments."""
+        return {} if self.pg_prepared_statements else {"prepare_threshold": None}
 
 
 def _default_scratch_root() -> Path:

@@ -16,9 +16,12 @@ import shapely
 
 from .area import ellipsoidal_area, gk_area, lengths_m, to_equal_area
 from .catalog import parse_figures
+from .cql import parse_filter
 from .errors import InvalidParameter
+from .filters import filter_mask
 from .models import (GROUPS, FeatureArea, GroupStats, IndicatorProgress, LandProgress, LayerStats, OverlayRow,
                      OverlayStats, PlanFigure, Progress, StatusRow, UnitInfo, YearRow, jsonable)
+from .monitor import indicator_status
 from .providers.postgis_pushdown import area_stats
 from .query import layer_index
 from .units import area_unit, mu_from_m2, round_area
@@ -140,16 +143,31 @@ def frame_stats(frame, unit: str = "mu", *, layer=None, layer_id: str = "file", 
         features=rows, notes=notes)
 
 
-def layer_stats(catalog, layer_id: str, unit: str = "mu", *, features: bool = True):
+def layer_stats(catalog, layer_id: str, unit: str = "mu", *, features: bool = True, filter=None):
     """Per-feature and total statistics of one catalog layer (``LayerStats``). See ``overlay_stats`` for
-    "layer A inside each feature of layer B" (the CLI's and the server's ``by=``)."""
+    "layer A inside each feature of layer B" (the CLI's and the server's ``by=``).
+
+    ``filter`` (CQL2 text): statistics of the features that pass it only, e.g. ``year <= 2023`` for the
+    viewer's time slider; a property the layer lacks is an ``InvalidFilter``."""
     layer = catalog.get(layer_id)
     if not layer.is_spatial:
         raise InvalidParameter(f"图层 '{layer_id}' 是指标表，没有几何；请用 kfqmap progress 查看指标", parameter="layer")
+    if filter is not None and str(filter).strip():
+        return _filtered_stats(catalog, layer, unit, filter, features=features)
     collection = catalog.collection(layer_id)
     if collection.pushdown:
         return _pushdown_stats(collection, unit)
     return frame_stats(catalog.read(layer_id), unit, layer=layer, features=features)
+
+
+def _filtered_stats(catalog, layer, unit: str, filter, *, features: bool):
+    """``layer_stats`` of the features passing a CQL2 filter (selected in SQL first for a pushdown layer)."""
+    cf = parse_filter(filter)
+    index = layer_index(catalog, layer.id, filter=cf)
+    keep = filter_mask(index, cf, strict=True)
+    out = frame_stats(index.frame[keep], unit, layer=layer, features=features)
+    out.notes.insert(0, f"筛选条件：{cf.text}（{int(keep.sum()):,} 个要素）")
+    return out
 
 
 def _pushdown_stats(collection, unit: str):
@@ -385,7 +403,7 @@ def land_progress(catalog, year: int):
             m = (park == p).to_numpy(dtype=bool)
             by_park.append({"park": p, "count": int(m.sum()), "area_mu": round(float(muv[m].sum()), 2),
                             "achieved_mu": round(float(muv[m & done_by].sum()), 2)})
-    notes = [f"目标：“十四五”期间完成低效用地再利用 {target:,.0f} 亩（{PLAN_START}–{PLAN_END}），按直线进度 {year} 年应完成 {planned:,.0f} 亩",
+    notes = [f"目标：“十四五”期间完成低效用地再利用 {target:,.0f} 亩（{PLAN_START}–{PLAN_END}），按规划路径（匀速）{year} 年应完成 {planned:,.0f} 亩",
              "面积按地块属性 area_mu（亩）统计；polygon_area_mu 为所绘地块的椭球面积，供核对"]
     if layer.illustrative:
         notes.append("示例数据（illustrative）：地块、状态和年份均为示例，不是规划内容；规划只给出 5000 亩总目标")
@@ -398,60 +416,45 @@ def land_progress(catalog, year: int):
         by_status=by_status, by_year=by_year, by_park=by_park, illustrative=layer.illustrative, notes=notes)
 
 
-_FLOOR_WORDS = ("建筑面积", "开发面积", "拆除", "综合体", "承载区", "载体", "光伏")
-
-
-def trajectory(value_2020, target, target_year, year):
-    """Straight line from the 2020 value to the target: value at ``year`` (clamped to 2020..target_year)."""
-    if value_2020 is None or target is None or target_year is None or target_year <= 2020:
-        return None
-    t = min(max(year, 2020), target_year)
-    return value_2020 + (target - value_2020) * (t - 2020) / (target_year - 2020)
+_FLOOR_WORDS = ("建筑面积", "开发面积", "拆除", "综合体", "承载区", "载体")
+#: solar panel area (光伏) is neither land nor floor area
+_PV_WORDS = ("光伏",)
 
 
 def indicator_progress(catalog, year: int):
-    """Indicators (表2 and the text's targets): 2020 value vs target and the straight-line value at ``year``.
+    """Indicators (表2 and the text's targets) at ``year``: the status from the entered actuals
+    (``kfqmap.monitor``; 无数据 without one) and the plan's path (规划路径) — the plan's pace, not progress.
 
-    Floor areas (建筑面积/开发面积/拆除…) are listed as figures (kind ``floor_area``), with no trajectory.
+    Floor areas (建筑面积/开发面积/拆除…) and solar panel areas (光伏) are listed as figures, with no path.
     表1 (the 13th plan's 2020 review) is not a 2025 target and is left out.
     """
     if "indicators" not in catalog.ids:
         return []
-    ind = catalog.read("indicators")
+    report = indicator_status(catalog, year)
     out = []
-
-    def num(v):
-        v = jsonable(v)
-        return float(v) if isinstance(v, (int, float)) else None
-
-    def text(v):
-        v = jsonable(v)
-        return None if v is None else str(v)
-
-    for _, r in ind.iterrows():   # ~100 table rows, not geometry: a loop is fine here
-        table = text(r.get("table"))
-        if table == "表1":
+    for s in report.indicators:
+        if s.table == "表1":
             continue
-        v0, tgt = num(r.get("value_2020")), num(r.get("target"))
-        ty = num(r.get("target_year"))
-        ty = int(ty) if ty is not None else None
-        name = text(r.get("name")) or ""
-        unit = text(r.get("unit"))
-        floor = unit in ("万平方米", "平方米", "m2", "万㎡") and any(w in name for w in _FLOOR_WORDS)
-        if floor:
-            kind, traj = "floor_area", None
-        elif v0 is not None and tgt is not None and ty:
-            kind, traj = "trajectory", trajectory(v0, tgt, ty, year)
-        elif tgt is not None:
-            kind, traj = "target_only", None
+        unit, name = s.unit, s.name
+        area_unit_ = unit in ("万平方米", "平方米", "m2", "万㎡")
+        if area_unit_ and any(w in name for w in _PV_WORDS):
+            kind = "pv_area"
+        elif area_unit_ and any(w in name for w in _FLOOR_WORDS):
+            kind = "floor_area"
+        elif s.value_2020 is not None and s.target is not None and s.target_year:
+            kind = "trajectory"
+        elif s.target is not None:
+            kind = "target_only"
         else:
-            kind, traj = "no_target", None
+            kind = "no_target"
+        path = s.plan_path if kind not in ("floor_area", "pv_area") else None
         out.append(IndicatorProgress(
-            id=str(r.get("id")), table=table, category=text(r.get("category")), name=name, unit=unit,
-            value_2020=v0, value_2020_text=text(r.get("value_2020_text")), target=tgt, target_text=text(r.get("target_text")),
-            target_qualifier=text(r.get("target_qualifier")), target_year=ty, attribute=text(r.get("attribute")),
-            year=year if traj is not None else None, trajectory=round(traj, 4) if traj is not None else None,
-            kind=kind, layer_id=text(r.get("layer_id")), feature_id=text(r.get("feature_id"))))
+            id=s.id, table=s.table, category=s.category, name=name, unit=unit, value_2020=s.value_2020,
+            value_2020_text=s.value_2020_text, target=s.target, target_text=s.target_text,
+            target_qualifier=s.qualifier, target_year=s.target_year, attribute=s.attribute,
+            year=year, plan_path=round(path, 6) if path is not None else None, status=s.status,
+            status_reason=s.reason, actual=s.value, actual_text=s.value_text, kind=kind,
+            layer_id=s.layer_id, feature_id=s.feature_id))
     return out
 
 
@@ -499,6 +502,6 @@ def progress(catalog, year: int | None = None):
     land = land_progress(catalog, year) if LAND_LAYER in catalog.ids else None
     notes = ["建筑面积（拆除建筑面积、开发面积等）只作为规划数字列出，从不与图斑面积比较"]
     if year > PLAN_END:
-        notes.append(f"{year} 年已超出规划期（{PLAN_START}–{PLAN_END}），直线进度按目标值封顶")
+        notes.append(f"{year} 年已超出规划期（{PLAN_START}–{PLAN_END}），规划路径按目标值封顶")
     return Progress(year=year, land=land, indicators=indicator_progress(catalog, year), figures=plan_figures(catalog),
                     notes=notes)

@@ -46,6 +46,7 @@ ROUTERS: list[str] = [
     "server.routers.common",
     "server.routers.features",
     "server.routers.stats",
+    "server.routers.indicators",
     "server.routers.query",
     "server.routers.web",
     "server.routers.tiles",

@@ -19,7 +19,7 @@ Dependencies for routers (each returns the ``Principal``; 401 when anonymous, 40
     def change(principal: Annotated[Principal, Depends(auth.editor)]): ...       # editor or admin, any layer
     def change(principal: Annotated[Principal, Depends(auth.require_edit("indicators"))]): ...  # that layer
     def change(principal: Annotated[Principal, Depends(auth.layer_editor)]): ...  # the path's {collectionId}
-    def audit(principal: Annotated[Principal, Depends(auth.admin)]): ...
+    def audit(principal: Annotated[Principal, Depends(auth.admin)]): ...          # also auth.require_admin
     def read(principal: Annotated[Principal, Depends(auth.require_read)]): ...
 
 ``change_context(request, principal)`` gives the ``ChangeContext`` (user, client address, 修改说明 from the
@@ -55,9 +55,10 @@ MAX_NOTE = 500
 
 
 def open_accounts(catalog, settings) -> AccountStore:
-    """The accounts of the store the catalog uses (its GeoPackage; created when the plan is served from files)."""
-    store = getattr(catalog, "store", None)
-    return AccountStore.open(store.path if store is not None else settings.catalog.store_path())
+    """The accounts of the store the catalog uses (its GeoPackage); with the plan served from files or from a
+    PostGIS store (``KFQMAP_STORE=files|postgis``), a GeoPackage at the store path in the data directory."""
+    path = getattr(getattr(catalog, "store", None), "path", None)
+    return AccountStore.open(path if path is not None else settings.catalog.store_path())
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -199,6 +200,10 @@ def change_context(request: Request, principal: Principal, note: str | None = No
     address = request.client.host if request.client else None
     return ChangeContext(user=principal.name, address=address, note=note, restored_from=restored_from)
 
+
+#: the names the issue's brief uses
+require_admin = admin
+require_editor = editor
 
 Reader = Annotated[Principal, Depends(require_read)]
 Editor = Annotated[Principal, Depends(editor)]

@@ -40,11 +40,14 @@ def test_command_list_shows_a_summary_for_every_command():
         assert summary and summary.strip(". ") and not summary.startswith("..."), f"kfqmap {' '.join(path)}: {summary!r}"
 
 
-def test_readme_python_example_runs():
-    """The README's Python block runs as written against the embedded geodata."""
+def test_readme_python_example_runs(tmp_path, monkeypatch):
+    """The README's Python block runs as written against the embedded geodata — in a store of its own: the example
+    edits a parcel, and the process's shared store is read by other tests (the PostGIS reader compares against it)."""
     import contextlib
     import io
     import re
+
+    monkeypatch.setenv("KFQMAP_DATA_DIR", str(tmp_path / "data"))
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)

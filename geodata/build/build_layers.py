@@ -765,6 +765,7 @@ def layer_s1_stations():
 # Places named in the text beyond 图1's structure. A place gets a point only where something supports a position:
 # a reference point, or the plan tying it to an already drawn place (a host park or core); its accuracy is then at
 # least the host's. Everything else is a row of the ``unlocated_places`` table (geometry null) with the reason.
+import indicator_model  # noqa: E402
 from plan_places import EXISTING as PLACES_EXISTING, UNLOCATED as PLACES_UNLOCATED  # noqa: E402
 
 T_ZB_HEAD = ("27家一般纳税人资格试点企业累计开具增值税发票146亿元、缴纳增值税20亿元，全球保税维修业务累计实现进出口货值215亿元，"
@@ -1205,7 +1206,7 @@ TEXT_TARGETS = [
     ("三（三）", "服务业", "引进总部企业", "家", "7-9家", None, 2025, None, None, "引进总部企业7-9家。"),
     ("三（四）", "数字化", "龙头标杆企业", "家", "15家", 15, 2025, None, None, "打造15家龙头标杆企业、超100家骨干示范企业、超1000家标准引领项目"),
     ("三（四）", "数字化", "骨干示范企业", "家", "超100家", 100, 2025, None, None, "打造15家龙头标杆企业、超100家骨干示范企业、超1000家标准引领项目"),
-    ("三（四）", "数字化", "标准引领项目", "个", "超1000家", 1000, 2025, None, None, "打造15家龙头标杆企业、超100家骨干示范企业、超1000家标准引领项目"),
+    ("三（四）", "数字化", "标准引领项目", "家", "超1000家", 1000, 2025, None, None, "打造15家龙头标杆企业、超100家骨干示范企业、超1000家标准引领项目"),
     ("四（一）2", "科创", "产业技术攻关项目", "项", "不少于200项", 200, 2025, None, None,
      "到2025年，在光电显示、数字经济、新能源等主导产业实施产业技术攻关项目不少于200项。"),
     ("四（一）3", "科创", "新增“瞪羚企业”", "家", "40家", 40, 2025, None, None, "“十四五”期间，新增“瞪羚企业”40家、“独角兽企业”3家、上市企业12家。"),
@@ -1274,6 +1275,8 @@ def layer_indicators():
              "illustrative": False, "schematic": False, "text": sentence,
              "figures": [fig("target", tval, unit, sentence)]}
         out.append({"geom": None, "props": p})
+    for f in out:       # the monitoring model (issue 14): direction, qualifier, measure, threshold, with its basis
+        f["props"].update(indicator_model.model(f["props"]))
     return out
 
 
@@ -1365,7 +1368,7 @@ CATALOG = [
          style=style(fill="#ffffff", fill_opacity=1.0, stroke="#333333", stroke_width=1.5, radius=4, z=70)),
     dict(id="indicators", title_zh="发展指标", title_en="Indicators", group="指标", kind="table", geometry_type="None",
          plan_section="表1；表2；正文",
-         description="表1（“十三五”完成情况，23行）、表2（“十四五”指标体系，29行）逐行录入，文字与规划原文一致，数值可解析时另给数值列；另加正文中的其他数量目标（table=正文，附章节与原句）。layer_id 为空表示全区。表1中 growth_text 为“十三五”规划年均增长，actual_growth_text 为实际年均增长。",
+         description="表1（“十三五”完成情况，23行）、表2（“十四五”指标体系，29行）逐行录入，文字与规划原文一致，数值可解析时另给数值列；另加正文中的其他数量目标（table=正文，附章节与原句）。layer_id 为空表示全区。表1中 growth_text 为“十三五”规划年均增长，actual_growth_text 为实际年均增长。每行另有监测模型：direction（方向）、qualifier（规划限定词）、measure（计量方式）、monitored、warn_threshold（预警阈值），依据见 model_basis，规划未说明处见 model_note；实际值不在此处，保存在内置数据库。",
          schematic=False, illustrative=False, accuracy_m=None,
          style=style(label=False)),
 ]

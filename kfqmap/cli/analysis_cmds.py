@@ -296,7 +296,7 @@ def _print_query(result, fmt):
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--all-indicators", is_flag=True, help="列出全部指标（默认只列有 2020 值与目标值的）")
 def progress_cmd(year, fmt, all_indicators):
-    """规划目标与数据进度：5000 亩低效用地再利用（按状态、年份、园区），指标 2020 值→目标值的直线进度。"""
+    """规划目标与数据进度：5000 亩低效用地再利用（按状态、年份、园区），指标按实际值判定的状态与规划路径。"""
     if year is not None:
         try:
             year = int(year)
@@ -314,13 +314,13 @@ def progress_cmd(year, fmt, all_indicators):
         flag = "达到" if land.on_track else "落后于"
         click.echo(f"  {'（示例）' if land.illustrative else ''}"
                    f"已完成 {land.achieved_mu:,.2f} 亩（{land.percent:.2f}%），剩余 {land.remaining_mu:,.2f} 亩；"
-                   f"直线进度应完成 {land.planned_mu:,.0f} 亩，{flag}进度")
+                   f"按规划路径（匀速）应完成 {land.planned_mu:,.0f} 亩，{flag}规划路径")
         click.echo(f"  实施中 {land.in_progress_mu:,.2f} 亩，未启动 {land.not_started_mu:,.2f} 亩；已识别地块合计 {land.identified_mu:,.2f} 亩"
                    f"（图斑椭球面积 {land.polygon_area_mu:,.2f} 亩）")
         _print_table(["状态", "地块数", "面积(亩)", "占目标(%)"],
                      [[s.status, str(s.count), f"{s.area_mu:,.2f}", f"{s.share_of_target:.2f}"] for s in land.by_status])
         click.echo("")
-        _print_table(["年份", "地块数", "当年完成(亩)", "累计完成(亩)", "直线计划累计(亩)", "实施中(亩)"],
+        _print_table(["年份", "地块数", "当年完成(亩)", "累计完成(亩)", "规划路径累计(亩)", "实施中(亩)"],
                      [[str(y.year) if y.year else "（无年份）", str(y.count), f"{y.completed_mu:,.2f}",
                        f"{y.cumulative_completed_mu:,.2f}", _fmt(y.planned_cumulative_mu, 0), f"{y.in_progress_mu:,.2f}"]
                       for y in land.by_year])
@@ -330,15 +330,25 @@ def progress_cmd(year, fmt, all_indicators):
                          [[b["park"], str(b["count"]), f"{b['area_mu']:,.2f}", f"{b['achieved_mu']:,.2f}"] for b in land.by_park])
         for n in land.notes:
             click.echo(f"  注：{n}")
-    rows = [i for i in p.indicators if all_indicators or i.kind == "trajectory"]
+    rows = [i for i in p.indicators if all_indicators or i.kind == "trajectory" or i.actual is not None]
     if rows:
         click.echo("")
-        click.echo(f"■ 指标：2020 年值 → 目标值，{p.year} 年直线进度值")
-        _print_table(["id", "指标", "单位", "2020", "目标", "目标年", f"{p.year}直线值", "属性"],
+        counts = {}
+        for i in p.indicators:
+            counts[i.status] = counts.get(i.status, 0) + 1
+        click.echo(f"■ 指标：{p.year} 年状态（按录入的实际值判定；规划路径是规划的节奏，不是完成情况）— "
+                   + "，".join(f"{k} {v}" for k, v in counts.items()))
+        _print_table(["id", "指标", "单位", "2020", "目标", "目标年", f"{p.year}实际", f"{p.year}规划路径", "状态", "属性"],
                      [[i.id, i.name, i.unit or "", _fmt(i.value_2020_text or i.value_2020),
                        i.target_text or ((i.target_qualifier or "") + _num(i.target)), _fmt(i.target_year),
-                       _num(i.trajectory), i.attribute or ("建筑面积（仅数字）" if i.kind == "floor_area" else "")]
+                       i.actual_text or "", _num(i.plan_path), i.status,
+                       i.attribute or ({"floor_area": "建筑面积（仅数字）", "pv_area": "光伏面积（仅数字）"}.get(i.kind, ""))]
                       for i in rows])
+        warn = [i for i in p.indicators if i.status in ("超限", "滞后", "预警")]
+        if warn:
+            click.echo("■ 预警清单")
+            for i in warn:
+                click.echo(f"  [{i.status}] {i.id} {i.name}：{i.status_reason}")
     if p.figures:
         click.echo("")
         click.echo("■ 规划给出的面积数字（用地面积与图斑比较；建筑面积只列数字）")

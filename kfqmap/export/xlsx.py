@@ -15,9 +15,13 @@ workbook and the statistics endpoint agree to the last displayed decimal:
   as ``stats.group_stats`` computes it);
 * ``园区面积`` — every feature of the park/core layers (groups 两核多园 / 一带四园) with its area;
 * ``5000亩进度`` — ``stats.progress(catalog, year).land``: achieved / in progress / remaining against the target,
-  by status, by year (with the straight-line plan) and by park (always the whole layer: a plan-level figure);
-* ``指标`` — the indicator tables (表1, 表2, 正文) as the catalog holds them;
-* ``指标进度`` — ``stats.progress(...).indicators``: 2020 value, target and the straight-line value at ``year``.
+  by status, by year (with the plan's even pace, 规划路径) and by park (always the whole layer: a plan-level figure);
+* ``指标`` — the indicator tables (表1 with its 规划/实际年均增长 columns, 表2, 正文) as the catalog holds them, with
+  the monitoring model (方向, 限定词, 计量方式, 预警阈值, 说明);
+* ``指标监测`` — ``stats.progress(...).indicators``: per indicator the actual at ``year`` (as entered), the plan's
+  path (规划路径 — the plan's pace, not an achievement) and the status from the actuals, coloured
+  (``kfqmap.monitor``; 无数据 without an actual); 光伏 areas are labelled as such, not as 建筑面积;
+* ``预警清单`` — the indicators 超限, 滞后 or 预警 at ``year``.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from openpyxl.utils import get_column_letter
 from .. import area as area_mod
 from .. import stats as stats_mod
 from ..crs import CRSInfo
+from ..indicator_rules import STATUS_COLOURS
 from ..units import AREA_UNITS, mu_from_m2, round_area
 from ._common import plain_value
 from .selection import LayerSelection, Selection
@@ -265,7 +270,7 @@ def _progress(wb: Workbook, prog):
         ("已完成（截至统计年份）", land.achieved_mu, "亩"), ("实施中", land.in_progress_mu, "亩"),
         ("未启动", land.not_started_mu, "亩"), ("已识别地块合计", land.identified_mu, "亩"),
         ("距目标尚差", land.remaining_mu, "亩"), ("完成比例", land.percent, "%"),
-        ("按直线进度应完成", land.planned_mu, "亩"), ("是否达到直线进度", "是" if land.on_track else "否", ""),
+        ("按规划路径（匀速）应完成", land.planned_mu, "亩"), ("是否达到规划路径", "是" if land.on_track else "否", ""),
         ("所绘地块椭球面积", land.polygon_area_mu, "亩"),
     ]:
         sheet.row([label, value, unit])
@@ -288,7 +293,7 @@ def _progress(wb: Workbook, prog):
     table("按状态", ["状态", "地块数", "面积（亩，属性 area_mu）", "所绘面积（亩）", "占目标（%）"],
           [(r.status, r.count, r.area_mu, r.polygon_area_mu, r.share_of_target) for r in land.by_status],
           [None, None, FMT["mu"], FMT["mu"], "0.00"])
-    table("按年份", ["年份", "地块数", "当年完成（亩）", "累计完成（亩）", "直线进度累计（亩）", "当年实施中（亩）"],
+    table("按年份", ["年份", "地块数", "当年完成（亩）", "累计完成（亩）", "规划路径累计（亩）", "当年实施中（亩）"],
           [(r.year, r.count, r.completed_mu, r.cumulative_completed_mu, r.planned_cumulative_mu, r.in_progress_mu)
            for r in land.by_year], [None, None, FMT["mu"], FMT["mu"], FMT["mu"], FMT["mu"]])
     table("按园区", ["园区", "地块数", "面积（亩）", "已完成（亩）"],
@@ -301,14 +306,19 @@ def _progress(wb: Workbook, prog):
 
 INDICATOR_COLUMNS = [("table", "表"), ("seq", "序号"), ("category", "类别"), ("name", "指标"), ("unit", "单位"),
                      ("value_2020_text", "2020 年"), ("value_2020", "2020 年（数值）"), ("target_text", "目标"),
-                     ("target", "目标（数值）"), ("target_year", "目标年份"), ("growth_text", "年均增长"),
-                     ("attribute", "属性"), ("source", "出处"), ("layer_id", "相关图层"), ("feature_id", "相关要素")]
+                     ("target", "目标（数值）"), ("target_year", "目标年份"), ("growth_text", "规划年均增长"),
+                     ("actual_growth_text", "实际年均增长"), ("attribute", "属性"), ("direction", "方向"),
+                     ("qualifier", "限定词"), ("measure", "计量方式"), ("warn_threshold", "预警阈值"),
+                     ("source", "出处"), ("layer_id", "相关图层"), ("feature_id", "相关要素"), ("model_note", "说明")]
+_INDICATOR_FORMATS = {"value_2020": "#,##0.####", "target": "#,##0.####", "target_year": "0", "warn_threshold": "0%"}
+#: what the kinds of /stats/progress indicators are, in the report
+KIND_ZH = {"trajectory": "有规划路径", "target_only": "仅目标", "floor_area": "建筑面积（不与图斑比较）",
+           "pv_area": "光伏面积（不与图斑比较，不是建筑面积）", "no_target": "无数值目标"}
 
 
 def _indicators(wb: Workbook, catalog):
     sheet = _Sheet(wb, "指标", [h for _, h in INDICATOR_COLUMNS],
-                   [None, None, None, None, None, None, "#,##0.####", None, "#,##0.####", "0", None, None, None,
-                    None, None])
+                   [_INDICATOR_FORMATS.get(c) for c, _ in INDICATOR_COLUMNS])
     if catalog is None or "indicators" not in catalog.ids:
         sheet.row(["（目录中没有 indicators 指标表）"])
         return
@@ -318,14 +328,35 @@ def _indicators(wb: Workbook, catalog):
 
 
 def _indicator_progress(wb: Workbook, prog):
-    sheet = _Sheet(wb, "指标进度", ["编号", "表", "类别", "指标", "单位", "2020 年", "目标", "目标年份", "属性",
-                                     "统计年份", "直线进度值", "类型"],
-                   [None, None, None, None, None, "#,##0.####", "#,##0.####", "0", None, "0", "#,##0.####", None])
-    for r in (prog.indicators if prog is not None else []):
-        sheet.row([r.id, r.table, r.category, r.name, r.unit, r.value_2020 if r.value_2020 is not None else r.value_2020_text,
+    """指标监测: per indicator the actual, the plan's path (规划路径) and the status with its colour; 预警清单 beside."""
+    year = prog.year if prog is not None else None
+    headers = ["编号", "表", "类别", "指标", "单位", "2020 年", "目标", "目标年份", "属性", "统计年份",
+               f"{year} 年实际值", f"{year} 年规划路径", "状态", "判定说明", "类型"]
+    sheet = _Sheet(wb, "指标监测", headers,
+                   [None, None, None, None, None, "#,##0.####", "#,##0.####", "0", None, "0", "#,##0.######",
+                    "#,##0.######", None, None, None])
+    rows = prog.indicators if prog is not None else []
+    for r in rows:
+        sheet.row([r.id, r.table, r.category, r.name, r.unit,
+                   r.value_2020 if r.value_2020 is not None else r.value_2020_text,
                    r.target if r.target is not None else r.target_text, r.target_year, r.attribute, r.year,
-                   r.trajectory, {"trajectory": "直线进度", "target_only": "仅目标", "floor_area": "建筑面积（不与图斑比较）",
-                                  "no_target": "无目标"}.get(r.kind, r.kind)])
+                   # the actual exactly as entered (text keeps 0.0030 from showing as 0.003)
+                   r.actual_text, r.plan_path, r.status, r.status_reason, KIND_ZH.get(r.kind, r.kind)])
+        cell = sheet.ws.cell(row=sheet.ws.max_row, column=13)
+        colour = STATUS_COLOURS.get(r.status, "#FFFFFF").lstrip("#").upper()
+        cell.fill = PatternFill("solid", fgColor=colour)
+        cell.font = Font(color="FFFFFF" if r.status not in ("无数据", "不适用") else "000000", bold=True)
+    sheet.ws.append([])
+    sheet.ws.append(["说明", "状态按录入的实际值判定（规则见 docs/indicators.md）；规划路径是 2020 年值到目标值的直线，"
+                           "是规划的节奏，不是完成情况；没有实际值的指标为“无数据”"])
+    warn = [r for r in rows if r.status in ("超限", "滞后", "预警")]
+    order = {"超限": 0, "滞后": 1, "预警": 2}
+    w = _Sheet(wb, "预警清单", ["状态", "编号", "指标", "单位", f"{year} 年实际值", f"{year} 年规划路径", "目标", "判定说明"],
+               [None, None, None, None, None, "#,##0.######", None, None])
+    for r in sorted(warn, key=lambda r: order[r.status]):
+        w.row([r.status, r.id, r.name, r.unit, r.actual_text, r.plan_path, r.target_text, r.status_reason])
+    if not warn:
+        w.row(["（无：没有预警、滞后或超限的指标；无数据的指标不在此列）"])
 
 
 def write(frame, target, crs, layer=None):

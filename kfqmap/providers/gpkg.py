@@ -185,6 +185,11 @@ class GeoPackageStore:
                 edited INTEGER NOT NULL DEFAULT 0, json_columns TEXT NOT NULL DEFAULT '[]',
                 pending_seed_hash TEXT)""")
             history.create_schema(conn)
+            conn.execute("""CREATE TABLE IF NOT EXISTS kfqmap_shadow (layer_id TEXT NOT NULL, fid INTEGER NOT NULL,
+                feature_id TEXT, etag TEXT NOT NULL, feature TEXT NOT NULL, PRIMARY KEY (layer_id, fid))""")
+            have = {r[1] for r in conn.execute("PRAGMA table_info(kfqmap_layers)").fetchall()}
+            if "known_version" not in have:
+                conn.execute("ALTER TABLE kfqmap_layers ADD COLUMN known_version INTEGER")
             conn.execute("INSERT OR IGNORE INTO kfqmap_meta VALUES ('store_id', ?)", (uuid.uuid4().hex[:12],))
             conn.execute("INSERT OR IGNORE INTO kfqmap_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self.store_id = conn.execute("SELECT value FROM kfqmap_meta WHERE key = 'store_id'").fetchall()[0][0]
@@ -264,8 +269,8 @@ class GeoPackageStore:
                     sqltype = {"int32": "INTEGER", "int64": "INTEGER", "float64": "REAL", "bool": "BOOLEAN"}.get(
                         types.get(name, ""), "TEXT")
                     conn.execute(f"ALTER TABLE {_quote(layer.id)} ADD COLUMN {_quote(name)} {sqltype}")
-                conn.execute("UPDATE kfqmap_layers SET pending_seed_hash = ?, version = version + ? "
-                             "WHERE layer_id = ?", (digest, 1 if added else 0, layer.id))
+                conn.execute("UPDATE kfqmap_layers SET pending_seed_hash = ?, version = version + ?, "
+                             "known_version = NULL WHERE layer_id = ?", (digest, 1 if added else 0, layer.id))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -349,6 +354,7 @@ class GeoPackageStore:
             afters: list[dict | None] = []
             conn.execute("BEGIN IMMEDIATE")
             try:
+                self._reconcile(conn, layer)          # changes made by other programs first, in their own rows
                 for op in ops:
                     before = None
                     if op.op != "create":
@@ -361,20 +367,92 @@ class GeoPackageStore:
                                 current_etag=etag, feature_id=op.feature_id)
                     feature_id = self._apply_one(conn, layer, table, columns, json_columns, op)
                     after, etag = None, None
-                    if op.op != "delete":
+                    if op.op == "delete":
+                        conn.execute("DELETE FROM kfqmap_shadow WHERE layer_id = ? AND fid = ?", (layer.id, fid))
+                    else:
                         fid = (self._fid(conn, layer, table, feature_id) if "id" in columns else int(feature_id))
                         after, etag = _row_feature(conn, table, fid, declared, json_columns)
+                        _shadow_put(conn, layer.id, fid, after, etag)
                     history.record(conn, layer_id=layer.id, feature_id=feature_id, op=op.op, before=before,
                                    after=after, user=context.user, address=context.address, note=context.note,
                                    restored_from=context.restored_from)
                     ids.append(feature_id)
                     etags.append(etag)
                     afters.append(after)
+                conn.execute("UPDATE kfqmap_layers SET known_version = version WHERE layer_id = ?", (layer.id,))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         return WriteResult(self.version(layer.id), ids, etags, afters)
+
+    # -------------------------------------------------------------- changes made by other programs
+    def reconcile(self, layer) -> int:
+        """Record in the history the changes other programs (QGIS, ogr2ogr, the sqlite3 shell) made to ``layer``
+        since KFQMap last saw it; returns how many. Cheap when there are none (one read)."""
+        with self._lock:
+            conn = self.conn
+            try:
+                rows = conn.execute("SELECT version, known_version FROM kfqmap_layers WHERE layer_id = ?",
+                                    (layer.id,)).fetchall()
+                if not rows or rows[0][0] == rows[0][1]:
+                    return 0
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    count = self._reconcile(conn, layer)
+                    conn.execute("UPDATE kfqmap_layers SET known_version = version WHERE layer_id = ?", (layer.id,))
+                    conn.execute("COMMIT")
+                    return count
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.DatabaseError as exc:
+                raise self._unavailable(exc) from None
+
+    def _reconcile(self, conn, layer) -> int:
+        """Inside the caller's write transaction: compare every row with the shadow copy (the rows as KFQMap
+        last saw them) and append a history row per difference, user ``外部程序``. The first time (an older
+        store, or after a re-seed) the shadow is only filled."""
+        rows = conn.execute("SELECT version, known_version FROM kfqmap_layers WHERE layer_id = ?",
+                            (layer.id,)).fetchall()
+        if not rows or rows[0][0] == rows[0][1]:
+            return 0
+        baseline = rows[0][1] is None
+        table = _quote(layer.id)
+        declared = {r[1]: (r[2] or "").upper() for r in conn.execute(f"PRAGMA table_info({table})").fetchall()}
+        json_columns = set(json.loads((self.layer_row(layer.id) or {}).get("json_columns") or "[]"))
+        shadow = {fid: (etag, feature) for fid, etag, feature in conn.execute(
+            "SELECT fid, etag, feature FROM kfqmap_shadow WHERE layer_id = ?", (layer.id,)).fetchall()}
+        if baseline:
+            conn.execute("DELETE FROM kfqmap_shadow WHERE layer_id = ?", (layer.id,))
+            shadow = {}
+        count = 0
+        seen = set()
+        for (fid,) in conn.execute(f"SELECT fid FROM {table}").fetchall():
+            seen.add(fid)
+            feature, etag = _row_feature(conn, table, fid, declared, json_columns)
+            known = shadow.get(fid)
+            if known is not None and known[0] == etag:
+                continue
+            _shadow_put(conn, layer.id, fid, feature, etag)
+            if not baseline:
+                before = json.loads(known[1]) if known is not None else None
+                self._external(conn, layer, feature.get("id") or before and before.get("id") or fid,
+                               "update" if before is not None else "create", before, feature)
+                count += 1
+        for fid in set(shadow) - seen:
+            before = json.loads(shadow[fid][1])
+            conn.execute("DELETE FROM kfqmap_shadow WHERE layer_id = ? AND fid = ?", (layer.id, fid))
+            self._external(conn, layer, before.get("id") or fid, "delete", before, None)
+            count += 1
+        if count:
+            log.warning("store: %d change(s) to layer %s made outside KFQMap recorded in the history", count, layer.id)
+        return count
+
+    @staticmethod
+    def _external(conn, layer, feature_id, op, before, after) -> None:
+        history.record(conn, layer_id=layer.id, feature_id=str(feature_id), op=op, before=before, after=after,
+                       user=EXTERNAL_USER, address=None, note=EXTERNAL_NOTE)
 
     # -------------------------------------------------------------- features, versions of features, history
     def read(self, fn):
@@ -434,8 +512,19 @@ class GeoPackageStore:
         return self.read(run)
 
     def history(self, fn):
-        """``fn(conn)`` over the history table (``kfqmap.history`` readers), in one read transaction."""
+        """``fn(conn)`` over the history table (``kfqmap.history`` readers), in one read transaction, after the
+        changes other programs made are recorded."""
+        self.reconcile_all()
         return self.read(fn)
+
+    def reconcile_all(self) -> int:
+        """``reconcile`` every layer whose version moved since KFQMap last saw it."""
+        class _Layer:                 # reconcile needs only the id
+            def __init__(self, layer_id):
+                self.id = layer_id
+        stale = self.read(lambda conn: [r[0] for r in conn.execute(
+            "SELECT layer_id FROM kfqmap_layers WHERE known_version IS NOT version").fetchall()])
+        return sum(self.reconcile(_Layer(layer_id)) for layer_id in stale)
 
     def asof(self, layer, when: str) -> list[dict]:
         """The layer's features as they were at ``when`` (UTC), rebuilt from the history (``history.layer_asof``)."""
@@ -503,6 +592,16 @@ def local_context() -> ChangeContext:
     except Exception:  # noqa: BLE001 - no user name in this environment
         name = "unknown"
     return ChangeContext(user=f"本机:{name}")
+
+
+#: who the history names for a change made outside KFQMap, and the note it carries
+EXTERNAL_USER = "外部程序"
+EXTERNAL_NOTE = "在 KFQMap 之外修改（QGIS、ogr2ogr 等），由 KFQMap 发现后记录；修改人未知"
+
+
+def _shadow_put(conn, layer_id: str, fid: int, feature: dict, etag: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO kfqmap_shadow VALUES (?, ?, ?, ?, ?)",
+                 (layer_id, fid, feature.get("id"), etag, json.dumps(feature, ensure_ascii=False)))
 
 
 def _feature_of(names: list[str], row: tuple, declared: dict, json_columns: set) -> dict:
@@ -844,6 +943,7 @@ class GeoPackageLayer:
         return self.store.version(self.layer.id)
 
     def snapshot(self) -> Snapshot:
+        self.store.reconcile(self.layer)       # a new version: record what other programs changed, if anything
         return self.store.snapshot(self.layer)
 
     def apply(self, ops: list[WriteOp], context: ChangeContext | None = None) -> WriteResult:

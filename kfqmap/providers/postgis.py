@@ -13,6 +13,8 @@ types, errors); this module adds what a ``Collection`` needs on top:
   in the database, every identifier quoted and every value bound.
 * **size-aware reading**: tables up to ``MEMORY_ROWS`` rows are read whole and cached per version (in-memory
   mode, the same fast path as the files); larger tables are served by pushdown (``kfqmap.providers.pushdown``).
+* **read replicas** (``KFQMAP_PG_REPLICAS``, ``kfqmap.providers.replicas``): reads go to a streaming replica that
+  has replayed the current version (else another, else the primary); writes and versions stay on the primary.
 """
 from __future__ import annotations
 
@@ -26,10 +28,12 @@ import shapely
 
 from .. import history
 from ..errors import DataSourceError, FeatureNotFound, InvalidParameter, PreconditionFailed, StoreUnavailable
+from ..settings import PostgresSettings
 from ..stores import postgis as pg
 from .base import ChangeContext, Snapshot, WriteOp, WriteResult
 from .gpkg import feature_geometry, local_context
 from .postgis_pushdown import key_condition
+from .replicas import ReplicaSettings, is_replica_failure, lsn_int, replica_dsn
 
 log = logging.getLogger("kfqmap.providers.postgis")
 
@@ -75,6 +79,15 @@ class PostGISProvider:
         self._poll_error: DataSourceError | None = None
         self._closed = False
         self._stop = threading.Event()         # wakes the poller at close
+        # read replicas: the WAL position a read must see (that of the newest version known here), and the set
+        self._replica_settings = ReplicaSettings()
+        self._track_lsn = bool(self._replica_settings.replica_list())
+        for entry in self._replica_settings.replica_list():    # a mistake stops the start, not each read
+            replica_dsn(self.loc.dsn, entry)
+        self._need_lsn = 0
+        self._lsn_lock = threading.Lock()
+        self._lsn_version: str | None = None
+        self._replicas = None
 
     def describe(self) -> str:
         return f"PostGIS {self.loc.describe()}"
@@ -131,6 +144,12 @@ class PostGISProvider:
             with conn.transaction():
                 conn.execute(_SETUP)
                 conn.execute(history.PG_SCHEMA)
+                if "id" in dict(info.columns):    # changes by other programs: recorded by the database
+                    conn.execute(sql.SQL(
+                        "CREATE OR REPLACE TRIGGER kfqmap_history_external AFTER INSERT OR UPDATE OR DELETE ON {t} "
+                        "FOR EACH ROW EXECUTE FUNCTION kfqmap.record_external({g}, {f}, {layer})").format(
+                        t=table, g=sql.Literal(info.column), f=sql.Literal(info.fid or ""),
+                        layer=sql.Literal(self.layer_id)))
                 conn.execute(sql.SQL(
                     "CREATE OR REPLACE TRIGGER kfqmap_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {t} "
                     "FOR EACH STATEMENT EXECUTE FUNCTION kfqmap.bump_version()").format(t=table))
@@ -164,15 +183,60 @@ class PostGISProvider:
                     self._read_pool = ConnectionPool(self.loc.dsn, min_size=1, max_size=READ_POOL_SIZE, open=True,
                                                      timeout=pg.CONNECT_TIMEOUT, name=f"kfqmap-{self.layer_id}",
                                                      kwargs={"autocommit": True, "application_name": "kfqmap",
-                                                             **kwargs})
+                                                             **kwargs, **PostgresSettings().connect_kwargs()})
         return self._read_pool
 
+    def _replica_set(self):
+        if not self._track_lsn or self._closed:
+            return None
+        if self._replicas is None:
+            from .replicas import replica_set
+
+            with self._lock:
+                if self._replicas is None:
+                    self._replicas = replica_set(self.loc.dsn, self._replica_settings)
+        return self._replicas
+
+    def _on_replica(self, fn):
+        """``fn(conn)`` on a usable replica: ``(True, result)``, or ``(False, None)`` when none could answer
+        (then the caller reads from the primary). A replica that fails is taken out and the next one tried."""
+        rs = self._replica_set()
+        if rs is None:
+            return False, None
+        from psycopg_pool import PoolTimeout
+
+        for replica in rs.candidates(self._need_lsn):
+            try:
+                with rs.pool(replica).connection() as conn:
+                    return True, fn(conn)
+            except PoolTimeout:
+                continue      # its connections are all busy (or it is going down: the checker will say): next
+            except Exception as exc:
+                if not is_replica_failure(exc):
+                    raise
+                rs.failed(replica, exc)
+        return False, None
+
     def read(self, fn):
-        """Run ``fn(conn)`` on a pooled connection; database errors become DataSourceError/StoreUnavailable."""
+        """Run ``fn(conn)`` on a pooled connection — of a replica when one is usable (``_on_replica``), else of the
+        primary; database errors become DataSourceError/StoreUnavailable."""
         import psycopg
         from psycopg_pool import PoolTimeout
 
         try:
+            done, result = self._on_replica(fn)
+            if done:
+                return result
+            try:
+                with self._pool().connection() as conn:
+                    return fn(conn)
+            except psycopg.errors.QueryCanceled:
+                raise                      # a statement timeout: running it again would only double the work
+            except psycopg.OperationalError as exc:
+                # a pooled connection the server closed (it restarted, or cut idle sessions): test the idle ones
+                # (the dead are replaced) and run the read again, once
+                log.info("PostGIS read retried on a new connection for %s: %s", self.loc.describe(), exc)
+                self._pool().check()
             with self._pool().connection() as conn:
                 return fn(conn)
         except (psycopg.OperationalError, PoolTimeout) as exc:
@@ -245,8 +309,13 @@ class PostGISProvider:
             self._stop.set()
             self._close()
             pool, self._read_pool = getattr(self, "_read_pool", None), None
+            replicas, self._replicas = self._replicas, None
         if pool is not None:
             pool.close()
+        if replicas is not None:
+            from .replicas import release
+
+            release(replicas)
         poller = self._poller
         if poller is not None and poller is not threading.current_thread():
             poller.join(timeout=POLL_MAX_S + 1)
@@ -254,17 +323,71 @@ class PostGISProvider:
     def _read_version(self) -> str:
         self.info
 
+        lsn = ", pg_current_wal_insert_lsn()::text" if self._track_lsn else ", NULL"
+
         def read(conn):
             if self._mode == "trigger":
-                row = conn.execute("SELECT version FROM kfqmap.table_versions WHERE table_oid = %s",
+                row = conn.execute("SELECT (SELECT version FROM kfqmap.table_versions WHERE table_oid = %s)" + lsn,
                                    (self._oid,)).fetchone()
-                return f"pg{self._oid}-{row[0] if row else 0}"
-            row = conn.execute("SELECT n_tup_ins, n_tup_upd, n_tup_del, n_live_tup FROM pg_stat_all_tables "
-                               "WHERE relid = %s", (self._oid,)).fetchone()
-            return f"pg{self._oid}-s{'-'.join(str(v) for v in row or ())}"
+                return f"pg{self._oid}-{row[0] or 0}", row[1]
+            row = conn.execute("SELECT n_tup_ins, n_tup_upd, n_tup_del, n_live_tup" + lsn +
+                               " FROM pg_stat_all_tables WHERE relid = %s", (self._oid,)).fetchone()
+            return f"pg{self._oid}-s{'-'.join(str(v) for v in (row or ())[:4])}", row[4] if row else None
 
-        with self._lock:
-            return self._run(read)
+        try:
+            with self._lock:
+                had_connection = self._conn is not None and not self._conn.closed
+                try:
+                    version, position = self._run(read)
+                except StoreUnavailable:
+                    if not had_connection:   # the server did not take a new connection: it is down
+                        raise
+                    version, position = self._run(read)    # the kept one was cut (restart, idle time-out)
+        except StoreUnavailable:
+            fallback = self._version_from_replica()
+            if fallback is None:
+                raise
+            version, position = fallback
+            with self._lsn_lock:     # no more than that replica holds can be asked while the primary is away
+                if version != self._lsn_version:
+                    log.warning("PostGIS primary of %s does not answer: reading version %s from a replica "
+                                "(writes wait for the primary)", self.loc.describe(), version)
+                self._need_lsn, self._lsn_version = lsn_int(position), version
+            return version
+        self._note_lsn(version, position)
+        return version
+
+    def _version_from_replica(self) -> tuple[str, str] | None:
+        """While the primary does not answer: the counter as a replica holds it (it is replicated with the rows)
+        and that replica's replayed position, so reads go on from the replicas. None without usable replicas."""
+        from psycopg_pool import PoolTimeout
+
+        rs = self._replica_set() if self._mode == "trigger" else None
+        if rs is None:
+            return None
+        for replica in rs.candidates(0):
+            try:
+                with rs.pool(replica).connection() as conn:
+                    row = conn.execute("SELECT (SELECT version FROM kfqmap.table_versions WHERE table_oid = %s), "
+                                       "pg_last_wal_replay_lsn()::text", (self._oid,)).fetchone()
+                replica.replay_lsn = max(replica.replay_lsn, lsn_int(row[1]))   # known now, not at the next check
+                return f"pg{self._oid}-{row[0] or 0}", row[1]
+            except PoolTimeout:
+                continue
+            except Exception as exc:
+                if not is_replica_failure(exc):
+                    return None
+                rs.failed(replica, exc)
+        return None
+
+    def _note_lsn(self, version: str, position: str | None) -> None:
+        """Remember the primary's WAL position at which ``version`` was first seen: reads need a replica that
+        has replayed that far (set before the version is published, so no read of it can go to a replica
+        that lacks it)."""
+        if position is not None and version != self._lsn_version:
+            with self._lsn_lock:      # the poller and a writer may both get here: the larger position wins
+                self._need_lsn = max(self._need_lsn, lsn_int(position))
+                self._lsn_version = version
 
     # ------------------------------------------------------------------ reading (in-memory mode)
     def snapshot(self) -> Snapshot:
@@ -277,6 +400,14 @@ class PostGISProvider:
                 frame, fids = pg.read_table(conn, info)
             return Snapshot(version, frame, fids)
 
+        if self._mode == "trigger":       # the counter is replicated with the rows: a replica gives both
+            try:
+                done, snapshot = self._on_replica(read)
+            except Exception as exc:     # not a replica failure (a bad column type…): the primary will say
+                log.warning("PostGIS replica read failed for %s: %s", self.loc.describe(), exc)
+                done = False
+            if done:
+                return snapshot
         return self._run(read)
 
     def _version_in(self, conn) -> str:
@@ -307,6 +438,7 @@ class PostGISProvider:
         def write(conn):
             ids.clear(), etags.clear(), afters.clear()
             with conn.transaction():
+                conn.execute("SET LOCAL kfqmap.writer = 'on'")    # not an outside change (record_external)
                 for op in ops:
                     before = None
                     if keeps and op.op != "create":
@@ -328,11 +460,17 @@ class PostGISProvider:
                     etags.append(etag)
                     afters.append(after)
                 version = self._version_in(conn)
-            return WriteResult(version, list(ids), list(etags), list(afters))
+            position = (conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
+                        if self._track_lsn else None)      # after the commit: ≥ its WAL record
+            return WriteResult(version, list(ids), list(etags), list(afters)), position
 
-        result = self._run_write(write)
+        result, position = self._run_write(write)
         if self._mode == "trigger":
+            self._note_lsn(result.version, position)   # read-your-writes: replicas only once they replayed it
             self._latest = result.version          # read-your-writes without waiting for the poller
+        elif position is not None:
+            with self._lsn_lock:
+                self._need_lsn = max(self._need_lsn, lsn_int(position))
         return result
 
     def _run_write(self, fn):

@@ -113,7 +113,10 @@ def _connect(loc: Location):
 
     kwargs = {} if "connect_timeout" in conninfo_to_dict(loc.dsn) else {"connect_timeout": CONNECT_TIMEOUT}
     try:
-        return psycopg.connect(loc.dsn, autocommit=True, application_name="kfqmap", **kwargs)
+        from ..settings import PostgresSettings
+
+        return psycopg.connect(loc.dsn, autocommit=True, application_name="kfqmap", **kwargs,
+                               **PostgresSettings().connect_kwargs())
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         log.warning("PostGIS connection failed for %s: %s", loc.describe(), exc)

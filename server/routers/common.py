@@ -218,6 +218,12 @@ def _declare_behaviour(doc: dict) -> dict:
     them 400 problem+json; 404/413/503/504 problem+json where they can happen; HEAD beside every GET; HTML where
     ``f=html`` is offered; ``limit`` without a ``maximum`` (a larger limit is capped, not refused)."""
     doc.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    # credentials (server/auth.py, docs/editing.md): optional for reads unless KFQMAP_ANONYMOUS=none
+    doc["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "API 令牌（kfqmap tokens create）"},
+        "session": {"type": "apiKey", "in": "cookie", "name": "kfqmap_session",
+                    "description": "POST /auth/login 的会话；修改类请求另需 X-CSRF-Token 请求头"}}
+    doc["security"] = [{}, {"bearer": []}, {"session": []}]
     for schema in ("HTTPValidationError", "ValidationError"):
         doc["components"]["schemas"].pop(schema, None)
     for path, operations in doc.get("paths", {}).items():

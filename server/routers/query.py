@@ -3,7 +3,9 @@
 * ``GET /query/point?lon=&lat=&crs=&tolerance=&layers=a,b&filter=`` — what is here (within ``tolerance`` m)
 * ``POST /query/geometry`` — body ``{"geometry": GeoJSON, "crs": "EPSG:4326", "predicate": "intersects|within|contains",
   "layers": [..], "filter": "cql2"}``: features intersecting / inside / containing a drawn outline, with areas
-* ``GET /query/near?layer=&near=&distance=&filter=&near_filter=`` — features of ``layer`` within ``distance`` m of ``near``
+* ``GET /query/near?layer=&near=&distance=&filter=&near_filter=&buffer=&buffer_crs=`` — features of ``layer`` (one id
+  or a comma-separated list) within ``distance`` m of ``near``; ``buffer=true`` adds the searched area (GeoJSON, in
+  ``buffer_crs``: WGS 84 by default)
 * ``GET /query/nearest?lon=&lat=&layer=&k=`` — the k nearest features
 * ``GET /search?q=`` — name search for the viewer
 
@@ -50,6 +52,8 @@ def _format(result, f: str, limit: int):
         doc.update({"numberMatched": count, "numberReturned": len(result.hits)})
         if result.note:
             doc["note"] = result.note       # a foreign member (RFC 7946 §6.1), as in the JSON answer
+        if getattr(result, "buffer", None):
+            doc["buffer"] = result.buffer   # the near query's searched area, likewise a foreign member
         return GeoJSONResponse(doc)
     doc = result.model_dump(mode="json")
     doc.update({"returned": len(result.hits), "truncated": count > limit})
@@ -91,9 +95,12 @@ def query_near(catalog: Annotated[Catalog, Depends(get_catalog)],
                distance: Annotated[float, Query(description="距离（米，0–50000）", allow_inf_nan=False)],
                layer: Layers = None, filter: Filter = None,
                near_filter: Annotated[str | None, Query(description="参照图层的 CQL2 过滤", max_length=20000)] = None,
-               f: Format = "json", geometry: WithGeometry = False, limit: Limit = DEFAULT_HITS):
+               f: Format = "json", geometry: WithGeometry = False, limit: Limit = DEFAULT_HITS,
+               buffer: Annotated[bool, Query(description="附带查询范围（参照要素 distance 米缓冲区，GeoJSON）")] = False,
+               buffer_crs: Annotated[str | None, Query(description="查询范围的坐标系（默认 WGS 84；高德底图用 GCJ-02）",
+                                                       max_length=200)] = None):
     return _format(Q.near(catalog, layer, near, distance, filter=filter, near_filter=near_filter,
-                          with_geometry=geometry), f, limit)
+                          with_geometry=geometry, with_buffer=buffer, buffer_crs=buffer_crs), f, limit)
 
 
 @router.get("/query/nearest", name="query_nearest", summary="最近查询：离某点最近的 k 个要素")

@@ -1,8 +1,8 @@
 """Statistics and progress (non-OGC JSON), thin over ``kfqmap.stats``; the indicator table via ``kfqmap.features``.
 
 * ``GET /stats/layers?unit=mu`` — every spatial layer's totals (no per-feature rows)
-* ``GET /stats/layers/{id}?unit=&by={other_layer}`` — one layer, per feature; with ``by``: the layer's area
-  inside each feature of ``by`` (``overlay_stats``)
+* ``GET /stats/layers/{id}?unit=&by={other_layer}&filter=`` — one layer, per feature; with ``by``: the layer's area
+  inside each feature of ``by`` (``overlay_stats``); with ``filter`` (CQL2 text): only the features passing it
 * ``GET /stats/groups?unit=`` — per group of the plan's structure
 * ``GET /stats/overlay?a=&b=&unit=`` — area of layer ``a`` inside each feature of ``b``
 * ``GET /stats/progress?year=`` — the 5000亩 programme and the indicators' trajectory at ``year``
@@ -48,17 +48,19 @@ def stats_layer(catalog: Annotated[Catalog, Depends(get_catalog)],
                 unit: Unit = "mu",
                 by: Annotated[str | None, Query(description="另一图层 id：统计本图层落在其每个要素内的面积",
                                                 max_length=64)] = None,
+                filter: Annotated[str | None, Query(description="CQL2 文本过滤：只统计符合条件的要素（如 year <= 2023）",
+                                                    max_length=20000)] = None,
                 asof: Annotated[str | None, Query(max_length=40, description=(
-                    "某一时刻的统计（由修改历史重建，可编辑图层），如 2026-06-30；无时区按北京时间；不与 by 同用"))] = None):
+                    "某一时刻的统计（由修改历史重建，可编辑图层），如 2026-06-30；无时区按北京时间；不与 by、filter 同用"))] = None):
     if asof is not None:
         from kfqmap import editing, history
-        if by:
-            raise InvalidParameter("asof 不能与 by 同用", parameter="asof")
+        if by or filter:
+            raise InvalidParameter("asof 不能与 by 或 filter 同用", parameter="asof")
         when = history.parse_time(asof, parameter="asof")
         return JSONResponse(editing.stats_asof(catalog, layer_id, unit, when))
     if by:
         return JSONResponse(stats.overlay_stats(catalog, layer_id, by, unit))
-    return JSONResponse(stats.layer_stats(catalog, layer_id, unit))
+    return JSONResponse(stats.layer_stats(catalog, layer_id, unit, filter=filter))
 
 
 @router.get("/stats/groups", name="stats_groups", summary="按规划结构分组统计（两轴三带、两核多园…）")

@@ -631,7 +631,7 @@ def test_xlsx_totals_match_the_statistics(catalog, tmp_path):
     target = tmp_path / "report.xlsx"
     export_layers(catalog, catalog.ids, "xlsx", target)
     wb = openpyxl.load_workbook(target)
-    assert {"说明", "图层面积", "分组面积", "园区面积", "5000亩进度", "指标", "指标进度"} <= set(wb.sheetnames)
+    assert {"说明", "图层面积", "分组面积", "园区面积", "5000亩进度", "指标", "指标监测", "预警清单"} <= set(wb.sheetnames)
     rows = {r[0]: r for r in wb["图层面积"].iter_rows(min_row=2, values_only=True) if r[0]}
     polygon_m2 = 0.0
     for layer in catalog.layers:

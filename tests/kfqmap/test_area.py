@@ -362,9 +362,12 @@ def test_indicator_trajectory(catalog):
     p = stats_mod.progress(catalog, 2023)
     gdp = next(i for i in p.indicators if i.id == "t2_01")
     assert gdp.value_2020 == pytest.approx(1595) and gdp.target == pytest.approx(2250) and gdp.target_year == 2025
-    assert gdp.trajectory == pytest.approx(1595 + (2250 - 1595) * 3 / 5)
+    # the plan's path (规划路径), labelled as such; without actuals the status is 无数据, never a progress figure
+    assert gdp.plan_path == pytest.approx(1595 + (2250 - 1595) * 3 / 5)
+    assert gdp.status == "无数据" and gdp.actual is None
     assert all(i.table != "表1" for i in p.indicators)
-    assert stats_mod.trajectory(10, 20, 2025, 2030) == 20 and stats_mod.trajectory(10, 20, 2025, 2019) == 10
+    pv = next(i for i in p.indicators if "光伏" in i.name)
+    assert pv.kind == "pv_area"             # solar panel area is neither floor area nor land area
 
 
 def test_floor_areas_are_figures_never_polygon_areas(catalog):
@@ -379,8 +382,8 @@ def test_floor_areas_are_figures_never_polygon_areas(catalog):
     core = next(f for f in p.figures if f.feature_id == "renewal_core_commercial" and f.kind == "land_area")
     assert core.value_m2 == pytest.approx(800_000)      # 占地0.8平方公里
     for i in p.indicators:
-        if i.kind == "floor_area":
-            assert i.trajectory is None
+        if i.kind in ("floor_area", "pv_area"):
+            assert i.plan_path is None
 
 
 @pytest.mark.parametrize("bad", [1999, 2100, "abc"])

@@ -154,10 +154,11 @@ def test_query_nearest(runner):
 def test_progress(runner):
     r = run(runner, "progress", "--year", "2023")
     assert r.exit_code == 0
-    assert "5,000 亩" in r.output and "已完成" in r.output and "直线" in r.output and "建筑面积" in r.output
+    assert "5,000 亩" in r.output and "已完成" in r.output and "规划路径" in r.output and "建筑面积" in r.output
+    assert "直线进度" not in r.output and "无数据" in r.output
     data = json.loads(run(runner, "progress", "--year", "2024", "--format", "json").output)
     assert data["year"] == 2024 and data["land"]["planned_mu"] == 4000
-    assert any(i["id"] == "t2_01" and i["trajectory"] for i in data["indicators"])
+    assert any(i["id"] == "t2_01" and i["plan_path"] and i["status"] == "无数据" for i in data["indicators"])
 
 
 def test_progress_headline_says_the_parcels_are_examples(runner):

@@ -77,3 +77,41 @@ def test_times_are_utc_and_read_in_beijing_time():
     assert history.beijing("2026-06-29T16:00:00.000Z") == "2026-06-30 00:00:00"
     with pytest.raises(Exception):
         history.parse_time("yesterday", parameter="t")
+
+
+def test_changes_made_by_another_program_are_recorded_too(parcels):
+    """QGIS or ogr2ogr writing the GeoPackage: KFQMap finds the difference on its next read or write and records
+    it (user 外部程序, before and after), once; its own writes are never recorded twice."""
+    from shapely.geometry import box
+
+    from kfqmap.providers.gpkg import EXTERNAL_USER, connect, gpkg_blob
+
+    parcels.frame()                                        # KFQMap has seen the layer (its baseline)
+    parcels.update("lel_0", {"properties": {"status": "实施中"}})
+    _, before_feature, _ = parcels.provider.feature("lel_1")
+    other = connect(parcels.provider.store.path)           # another program's connection to the same file
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE low_efficiency_land SET status = '已完成', year = 2026 WHERE id = 'lel_1'")
+        other.execute("DELETE FROM low_efficiency_land WHERE id = 'lel_2'")
+        other.execute("INSERT INTO low_efficiency_land (geom, id, name) VALUES (?, 'qgis_1', 'QGIS 画的地块')",
+                      (gpkg_blob(box(121.0, 31.3, 121.001, 31.301)),))
+        other.execute("COMMIT")
+    finally:
+        other.close()
+    parcels.refresh()
+    assert "qgis_1" in parcels.frame().index                # the next read reconciles
+    external = parcels.provider.audit(user=EXTERNAL_USER)
+    assert sorted((c.op, c.feature_id) for c in external) == [("create", "qgis_1"), ("delete", "lel_2"),
+                                                              ("update", "lel_1")]
+    update = next(c for c in external if c.op == "update")
+    assert update.before == before_feature and update.after["properties"]["year"] == 2026
+    assert history.changed_properties(update) == ["status", "year"]
+    assert next(c for c in external if c.op == "create").after["geometry"]["type"] == "Polygon"
+    # recorded once; KFQMap's own writes stay KFQMap's
+    parcels.update("lel_3", {"properties": {"status": "未启动"}})
+    assert len(parcels.provider.audit(user=EXTERNAL_USER)) == 3
+    assert [c.user for c in _changes(parcels, "lel_0")] == [_changes(parcels, "lel_3")[0].user]
+    # and as-of reads undo them like any change
+    then = {f["id"] for f in parcels.provider.asof(history.parse_time("2000-01-01", parameter="t"))}
+    assert "qgis_1" not in then and "lel_2" in then

@@ -332,12 +332,10 @@ def test_derived_data_follows_a_write_within_a_second(site):
 
 # ------------------------------------------------------------------------------------------ history and audit
 def test_audit_trail_of_a_scripted_session_is_exactly_what_was_done(site, tmp_path):
-    start_time = client_time = None
-    ed, boss = login(site, "ed"), login(site, "boss")
-    start_time = boss.get("/auth/me").headers["date"]
-    time.sleep(0.01)
     from kfqmap.history import now_utc
-    client_time = now_utc()
+
+    ed, boss = login(site, "ed"), login(site, "boss")
+    client_time = now_utc()              # same machine, same clock as the server's history rows
     tag = uuid.uuid4().hex[:6]
     done = []                       # (user, op, feature, note)
     a = create(ed, parcel(f"审计A{tag}"), headers={"X-Change-Note": "%E6%96%B0%E5%A2%9E%E5%9C%B0%E5%9D%97"})
@@ -388,7 +386,6 @@ def test_audit_trail_of_a_scripted_session_is_exactly_what_was_done(site, tmp_pa
     shown = cli(site["env"], "history", "low_efficiency_land", fa)
     assert shown.returncode == 0 and shown.stdout.count("\n") == 4
     # items?asof: before the session the parcels did not exist; between the steps they did
-    assert start_time
     asof = boss.get(LEL, params={"asof": client_time, "limit": 1000}).json()
     assert fa not in {f["id"] for f in asof["features"]} and fb not in {f["id"] for f in asof["features"]}
     middle = next(c["at"] for c in mine if c["op"] == "update" and c["feature_id"] == fa)
@@ -444,3 +441,25 @@ def test_anonymous_none_closes_everything_but_the_login(site, tmp_path):
         assert httpx.get(server.url + tile).status_code == 401
     finally:
         server.stop()
+
+
+def test_a_change_made_by_another_program_shows_in_the_history(site):
+    """QGIS (here: another SQLite connection to the store file) changes a feature while the server runs: the
+    history and the audit show it, as 外部程序, with before and after."""
+    from kfqmap.providers.gpkg import EXTERNAL_USER, connect
+
+    admin = bearer(site, "boss")
+    before = admin.get(f"{LEL}/lel_5").json()["properties"]["name"]
+    other = connect(site["store"])
+    try:
+        other.execute("UPDATE low_efficiency_land SET name = 'QGIS 改名' WHERE id = 'lel_5'")
+    finally:
+        other.close()
+    deadline = time.monotonic() + 5
+    while admin.get(f"{LEL}/lel_5").json()["properties"]["name"] != "QGIS 改名":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    [change] = [c for c in admin.get(f"{LEL}/lel_5/history").json()["changes"] if c["user"] == EXTERNAL_USER]
+    assert change["op"] == "update" and change["changed"] == ["name"]
+    assert change["before"]["properties"]["name"] == before and change["after"]["properties"]["name"] == "QGIS 改名"
+    assert any(c["feature_id"] == "lel_5" for c in admin.get("/audit", params={"user": EXTERNAL_USER}).json()["changes"])

@@ -84,6 +84,24 @@ def test_postgis_writes_use_etags_and_record_history(pg, site):
         assert conn.execute("SELECT count(*) FROM kfqmap.history WHERE feature_id = %s", (fid,)).fetchone()[0] == 2
 
 
+def test_a_change_made_in_psql_is_recorded_by_the_database(pg, site, table):
+    client = site["client"]
+    with psycopg.connect(pg.dsn, autocommit=True) as conn:
+        fid = conn.execute(f"SELECT id FROM public.{table} ORDER BY id LIMIT 1").fetchone()[0]
+        old = conn.execute(f"SELECT name FROM public.{table} WHERE id = %s", (fid,)).fetchone()[0]
+        conn.execute(f"UPDATE public.{table} SET name = 'psql 改名' WHERE id = %s", (fid,))
+    changes = client.get(f"{ITEMS}/{fid}/history").json()["changes"]
+    assert [(c["op"], c["user"]) for c in changes] == [("update", f"db:{pg.user}")]
+    assert changes[0]["before"]["properties"]["name"] == old
+    assert changes[0]["after"]["properties"]["name"] == "psql 改名" and changes[0]["changed"] == ["name"]
+    assert changes[0]["after"]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    # KFQMap's own change right after is recorded once, as KFQMap's
+    etag = client.get(f"{ITEMS}/{fid}").headers["etag"]
+    assert client.patch(f"{ITEMS}/{fid}", json={"properties": {"status": "已完成"}},
+                        headers={"If-Match": etag}).status_code == 200
+    assert [c["user"] for c in client.get(f"{ITEMS}/{fid}/history").json()["changes"]] == ["pgadmin", f"db:{pg.user}"]
+
+
 def test_kill9_mid_burst_on_postgis(pg, site, table):
     client, server = site["client"], site["server"]
     tag = uuid.uuid4().hex[:6]

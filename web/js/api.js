@@ -27,6 +27,16 @@ export async function postJSON(url, body, { signal } = {}) {
   return resp.json();
 }
 
+export async function putJSON(url, body, { signal } = {}) {
+  const resp = await fetch(url, {
+    method: 'PUT', signal,
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!resp.ok) throw new ApiError(await problemMessage(resp), resp.status, url);
+  return resp.json();
+}
+
 /** Fetch a file (GET or POST) and hand it to the browser as a download. */
 export async function download(url, { method = 'GET', body = null, fallbackName = 'kfqmap-export' } = {}) {
   const init = { method };
@@ -75,9 +85,10 @@ export function queryPoint({ lon, lat, crs, tolerance, layers }) {
   return getJSON(`/query/point?${qs({ lon, lat, crs, tolerance, layers: layers.join(',') })}`);
 }
 
-/** GET /query/near → QueryResult {kind:'near', hits:[{distance_m, near_name, …}]} */
-export function queryNear({ layer, near, distance, nearFilter }) {
-  return getJSON(`/query/near?${qs({ layer, near, distance, near_filter: nearFilter })}`);
+/** GET /query/near → QueryResult {kind:'near', hits:[{distance_m, near_name, …}], buffer: GeoJSON|null}
+ *  (`layer`: one id or a comma-separated list; `buffer`: ask for the searched area, in `bufferCrs`) */
+export function queryNear({ layer, near, distance, nearFilter, buffer = false, bufferCrs }) {
+  return getJSON(`/query/near?${qs({ layer, near, distance, near_filter: nearFilter, buffer: buffer ? 'true' : undefined, buffer_crs: bufferCrs })}`);
 }
 
 /** GET /stats/layers/{id}?unit= → LayerStats {features:[{id, name, area, area_m2, length_m}], …} */

@@ -79,9 +79,10 @@ export class AttributeTable {
     this.fields = [{ name: 'layer_title', type: 'string', title: '图层' }, { name: 'name', type: 'string', title: '名称' },
       { name: 'area_mu', type: 'number', title: '要素面积（亩）' }, { name: 'inside_mu', type: 'number', title: '范围内（亩）' },
       { name: 'distance_m', type: 'number', title: '距离（米）' }];
+    if (res.rows.some((r) => r.nearName)) this.fields.push({ name: 'near_name', type: 'string', title: '最近的参照要素' });
     this.rows = res.rows.map((r) => ({ layer: r.layer, id: r.id, props: {
       layer_title: this.app.catalog.byId.get(r.layer)?.title_zh || r.layer, name: r.name, area_mu: r.areaMu,
-      inside_mu: r.interMu, distance_m: r.distance,
+      inside_mu: r.interMu, distance_m: r.distance, near_name: r.nearName ?? null,
     } }));
     this.show();
     this.render();

@@ -1,8 +1,8 @@
 // Drawing on the map with plain MapLibre GeoJSON sources and mouse events (no plugin):
-// polygon / circle / point queries (POST /query/geometry, GET /query/point), "within N metres of …"
-// (GET /query/near), and distance / area measurement.
+// polygon / circle / point queries (POST /query/geometry, GET /query/point) and distance / area measurement
+// ("within N metres of …", GET /query/near, is near.js).
 
-import { queryGeometry, queryPoint, queryNear } from './api.js';
+import { queryGeometry, queryPoint } from './api.js';
 import { store } from './store.js';
 import { h, $, fmt, setStatus } from './util.js';
 import { saveBlob } from './api.js';
@@ -78,8 +78,14 @@ export class DrawTools {
   cancel() {
     this.coords = []; this.cursor = null; this.circle = null; this.dragging = false;
     this.map.dragPan.enable();
-    $('#measure-box').hidden = true;
+    this.showKept();        // kept measurements stay listed (with 导出 / 清除量算) whatever the tool
     this.render();
+  }
+
+  /** The measure box when no measurement is under way: hidden, or the kept ones with their buttons. */
+  showKept() {
+    if (!this.measures.length) { $('#measure-box').hidden = true; return; }
+    this.showMeasure(`已保留 ${this.measures.length} 条量算`, { keep: true, count: false });
   }
 
   clearAll() {
@@ -184,14 +190,15 @@ export class DrawTools {
     }
   }
 
-  showMeasure(text, { keep = false } = {}) {
+  showMeasure(text, { keep = false, count = true } = {}) {
     const box = $('#measure-box');
     box.hidden = false;
     box.replaceChildren(h('span', { class: 'measure-text' }, text));
     if (keep || this.measures.length) {
       box.append(h('span', { class: 'measure-actions' },
-        h('span', { class: 'hint' }, `已保留 ${this.measures.length} 条量算`),
-        h('button', { type: 'button', id: 'btn-measure-export', onclick: () => this.exportMeasures() }, '导出'),
+        count ? h('span', { class: 'hint' }, `已保留 ${this.measures.length} 条量算`) : null,
+        h('button', { type: 'button', id: 'btn-measure-export', title: '导出量算结果为 GeoJSON', onclick: () => this.exportMeasures() }, '导出 GeoJSON'),
+        h('button', { type: 'button', id: 'btn-measure-csv', title: '导出量算结果为 CSV（Excel 可打开）', onclick: () => this.exportMeasuresCsv() }, 'CSV'),
         h('button', { type: 'button', id: 'btn-measure-clear', onclick: () => this.clearMeasures() }, '清除量算')));
     }
   }
@@ -215,6 +222,23 @@ export class DrawTools {
       features: this.measures };
     const name = `kfqmap-measurements-${new Date().toISOString().slice(0, 10)}.geojson`;
     saveBlob(new Blob([JSON.stringify(doc, null, 1)], { type: 'application/geo+json' }), name);
+    document.body.dataset.lastMeasureExport = String(this.measures.length);
+    setStatus(`已导出 ${this.measures.length} 条量算：${name}`);
+  }
+
+  /** The kept measurements as CSV for Excel (UTF-8 with a BOM): kind, length / area, and the shape as WKT. */
+  exportMeasuresCsv() {
+    const head = ['序号', '类型', '长度（米）', '面积（平方米）', '面积（亩）', '坐标系', 'WKT'];
+    const wkt = (g) => (g.type === 'Polygon'
+      ? `POLYGON ((${g.coordinates[0].map((p) => `${p[0].toFixed(7)} ${p[1].toFixed(7)}`).join(', ')}))`
+      : `LINESTRING (${g.coordinates.map((p) => `${p[0].toFixed(7)} ${p[1].toFixed(7)}`).join(', ')})`);
+    const rows = this.measures.map((m) => [m.properties.n, m.properties.kind, m.properties.length_m ?? '', m.properties.area_m2 ?? '',
+      m.properties.area_mu ?? '', this.app.crs, wkt(m.geometry)]);
+    const cell = (v) => { const t = String(v); return /[",\r\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t; };
+    const note = ['# 测距/测面为球面近似（平均半径 6371008.8 米），仅供参考；正式面积以服务器的 CGCS2000 椭球面积为准'];
+    const text = '\ufeff' + [note, head, ...rows].map((r) => r.map(cell).join(',')).join('\r\n') + '\r\n';
+    const name = `kfqmap-measurements-${new Date().toISOString().slice(0, 10)}.csv`;
+    saveBlob(new Blob([text], { type: 'text/csv;charset=utf-8' }), name);
     document.body.dataset.lastMeasureExport = String(this.measures.length);
     setStatus(`已导出 ${this.measures.length} 条量算：${name}`);
   }
@@ -290,19 +314,6 @@ export class DrawTools {
     const c = this.map.getCenter();
     const mpp = (40075016.686 * Math.cos((c.lat * Math.PI) / 180)) / (512 * 2 ** this.map.getZoom());
     return Math.max(1, Math.round(mpp * 5));
-  }
-
-  async queryNear({ layer, near, distance: d }) {
-    setStatus('正在查询…', { timeout: 0 });
-    try {
-      const [nearLayer, nearId] = near.split(':');
-      const resp = await queryNear({ layer, near: nearLayer, distance: d, nearFilter: nearId ? `id = '${nearId.replace(/'/g, "''")}'` : undefined });
-      const nearName = this.app.nameOf?.(near) || near;
-      this.lastQueryGeometry = null;
-      this.render();
-      await this.showResults(resp, { label: `距 ${nearName} ${fmt(d, 0)} 米范围内`, layers: [layer] });
-      setStatus('');
-    } catch (err) { setStatus(`查询失败：${err.message}`, { error: true }); }
   }
 
   /** Lay out a QueryResult: per-layer totals of the area inside the drawing (never one sum across layers, which

@@ -1,6 +1,7 @@
 // The URL hash holds the view so a planner can send a link:
 //   #map=<zoom>/<lat>/<lon>[/<bearing>]&layers=a,b,c&sel=<layer>/<featureId>[&pop=1]&base=offline|tianditu|osm|amap
-//   &op=<layer>:<opacity 0–1>,… (only layers not at 100 %)
+//   &op=<layer>:<opacity 0–1>,… (only layers not at 100 %)&note=<text> (a shared bookmark's note, shown once as a
+//   message when the link is opened; the viewer does not write it back)
 
 export function readHash() {
   const p = new URLSearchParams(location.hash.replace(/^#/, ''));
@@ -25,19 +26,25 @@ export function readHash() {
     }
   }
   out.popup = p.get('pop') === '1';
+  if (p.get('note')) out.note = p.get('note').slice(0, 500);
   return out;
 }
 
-export function writeHash({ map, layers, selection, base, opacity, popup }) {
-  const c = map.getCenter();
-  const z = map.getZoom();
-  const parts = [`map=${z.toFixed(2)}/${c.lat.toFixed(5)}/${c.lng.toFixed(5)}${map.getBearing() ? '/' + map.getBearing().toFixed(1) : ''}`];
+/** The hash for a view: {center:[lon,lat], zoom, bearing, layers, selection, base, opacity:{id:0–1}, popup, note}. */
+export function hashFor({ center, zoom, bearing = 0, layers, selection, base, opacity, popup, note }) {
+  const parts = [`map=${zoom.toFixed(2)}/${center[1].toFixed(5)}/${center[0].toFixed(5)}${bearing ? '/' + bearing.toFixed(1) : ''}`];
   if (layers) parts.push(`layers=${layers.join(',')}`);
   if (selection) parts.push(`sel=${encodeURIComponent(selection.layer)}/${encodeURIComponent(selection.id)}`);
   if (selection && popup) parts.push('pop=1');
   const op = Object.entries(opacity || {}).filter(([, v]) => v < 0.995).map(([k, v]) => `${k}:${v.toFixed(2)}`);
   if (op.length) parts.push(`op=${op.join(',')}`);
   if (base && base !== 'offline') parts.push(`base=${base}`);
-  const hash = '#' + parts.join('&');
+  if (note) parts.push(`note=${encodeURIComponent(note)}`);
+  return '#' + parts.join('&');
+}
+
+export function writeHash({ map, layers, selection, base, opacity, popup }) {
+  const c = map.getCenter();
+  const hash = hashFor({ center: [c.lng, c.lat], zoom: map.getZoom(), bearing: map.getBearing(), layers, selection, base, opacity, popup });
   if (hash !== location.hash) history.replaceState(null, '', hash);
 }

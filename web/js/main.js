@@ -6,12 +6,17 @@ import { $, $$, h, setStatus, debounce } from './util.js';
 import { LayerManager, prepareStyle, gcjStyle, PLAN_GROUPS, catalogIdOf } from './layers.js';
 import { readHash, writeHash } from './hash.js';
 import { openFeaturePopup, hitsAt } from './popup.js';
-import { renderStats, renderIndicators } from './stats.js';
+import { renderStats } from './stats.js';
+import { renderIndicators } from './monitor.js';
 import { DrawTools } from './draw.js';
 import { Exporter } from './exporter.js';
 import { BASEMAPS, addBasemap } from './basemaps.js';
 import { CoordTools } from './coords.js';
 import { AttributeTable } from './attrtable.js';
+import { NearQuery } from './near.js';
+import { TimeSlider } from './timeslider.js';
+import { Bookmarks } from './bookmarks.js';
+import { showIndicator } from './indicatorcard.js';
 import { Printer } from './print.js';
 import { store } from './store.js';
 import { Auth } from './auth.js';
@@ -116,6 +121,9 @@ class App {
     this.map.on('zoom', () => { $('#status-zoom').textContent = `缩放 ${this.map.getZoom().toFixed(1)}`; });
     this.map.on('mousemove', debounce((e) => this.hoverCursor(e), 30));
     this.draw.bind();
+    this.near = new NearQuery(this);             // 周边查询 with its buffer ring (issue 15)
+    this.timeSlider = new TimeSlider(this);      // 时间轴
+    this.bookmarks = new Bookmarks(this);        // 书签 and the note of a shared link
     this.exporter = new Exporter(this);
     this.attrTable = new AttributeTable(this);
     this.printer = new Printer(this);
@@ -391,45 +399,9 @@ class App {
     });
     this.bindSearch();
     window.addEventListener('hashchange', () => this.onHashChange());
-    const near = $('#dlg-near');
-    near.addEventListener('close', () => {
-      if (near.returnValue !== 'ok') return;
-      const f = new FormData(near.querySelector('form'));
-      this.draw.queryNear({ layer: f.get('layer'), near: f.get('near'), distance: Number(f.get('distance')) });
-    });
   }
 
-  async openNear() {
-    const dlg = $('#dlg-near');
-    const layerSel = $('#near-layer');
-    const targetSel = $('#near-target');
-    const spatial = this.catalog.layers.filter((l) => l.geometry_type !== 'None');
-    layerSel.replaceChildren(...spatial.filter((l) => l.group !== '背景').map((l) => h('option', { value: l.id }, `${l.group} · ${l.title_zh}`)));
-    layerSel.value = 'key_projects';
-    if (!layerSel.value && layerSel.options.length) layerSel.selectedIndex = 0;
-    // targets: the selected feature first, then stations, axes, rivers and roads by name
-    targetSel.replaceChildren(h('option', { value: '' }, '读取中…'));
-    dlg.showModal();
-    const groups = [];
-    if (this.selection) groups.push(h('optgroup', { label: '当前选中' }, h('option', { value: `${this.selection.layer}:${this.selection.id}` }, this.selection.name || `${this.selection.layer}/${this.selection.id}`)));
-    layerSel.value = 'key_projects';
-    for (const lid of ['s1_stations', 'axes', 'rivers', 'roads', 'railways', 'cores']) {
-      const meta = this.catalog.byId.get(lid);
-      if (!meta) continue;
-      try {
-        const fc = await getJSON(`/collections/${lid}/items?${qs({ limit: 200, f: 'json' })}`);
-        groups.push(h('optgroup', { label: meta.title_zh },
-          h('option', { value: `${lid}:` }, `${meta.title_zh}（全部）`),
-          (fc.features || []).map((f) => h('option', { value: `${lid}:${f.id ?? f.properties?.id}` }, f.properties?.name || f.id))));
-      } catch { /* layer not served yet */ }
-    }
-    targetSel.replaceChildren(...groups);
-  }
-
-  nameOf(nearValue) {
-    const opt = [...$('#near-target').options].find((o) => o.value === nearValue);
-    return opt ? opt.textContent : nearValue;
-  }
+  openNear() { return this.near.open(); }
 
   /** Plan groups and layers whose names contain the query (一带四园, 两核多园, 多园 …), searched in the catalog. */
   layerMatches(q) {
@@ -468,13 +440,14 @@ class App {
       if (!q) { list.hidden = true; return; }
       try {
         const resp = await search(q);
-        const features = resp.hits.map((r) => ({ kind: 'feature', layer: r.layer_id, id: String(r.id), name: r.name, group: r.group, layerTitle: r.layer_title_zh }));
+        const features = resp.hits.map((r) => ({ kind: this.catalog.byId.get(r.layer_id)?.geometry_type === 'None' ? 'indicator' : 'feature',
+          layer: r.layer_id, id: String(r.id), name: r.name, group: r.group, layerTitle: r.layer_title_zh }));
         items = [...this.layerMatches(q), ...features];
         active = items.length ? 0 : -1;
         list.replaceChildren(...(items.length ? items.slice(0, 40).map((r, i) => {
           const meta = r.layer ? this.catalog.byId.get(r.layer) : null;
           const note = r.kind === 'group' ? '规划板块（整组图层）' : r.kind === 'layer' ? `图层 · ${r.group}` : (meta?.title_zh || r.layerTitle || r.layer);
-          const li = h('li', { class: `${i === active ? 'active' : ''} kind-${r.kind}`, role: 'option', dataset: { kind: r.kind, ...(r.kind === 'feature' ? { layer: r.layer, feature: r.id } : r.kind === 'layer' ? { layer: r.layer } : { group: r.group }) } },
+          const li = h('li', { class: `${i === active ? 'active' : ''} kind-${r.kind}`, role: 'option', dataset: { kind: r.kind, ...(r.kind === 'feature' || r.kind === 'indicator' ? { layer: r.layer, feature: r.id } : r.kind === 'layer' ? { layer: r.layer } : { group: r.group }) } },
             h('span', {}, r.name), h('span', { class: 'grp' }, note));
           li.addEventListener('mousedown', (e) => { e.preventDefault(); choose(r); });
           return li;
@@ -487,6 +460,7 @@ class App {
       input.value = r.name;
       if (r.kind === 'group') this.showLayers(this.catalog.layers.filter((l) => l.group === r.group && l.geometry_type !== 'None').map((l) => l.id));
       else if (r.kind === 'layer') this.showLayers([r.layer]);
+      else if (r.kind === 'indicator') showIndicator(this, r.id);       // a row of the indicator tables: its card
       else this.openPopupFor({ layer: r.layer, id: r.id, name: r.name }, { zoom: true });   // zoom there and open its popup
     };
     input.addEventListener('input', run);

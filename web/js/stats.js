@@ -1,5 +1,5 @@
-// The statistics panel: area by group and by park, the 5000亩 low-efficiency land programme as a progress bar,
-// and the indicator tables (2020 vs 2025 target). Every number comes from the server's /stats and /indicators
+// The statistics panel: area by group and by park, the 5000亩 low-efficiency land programme as a progress bar
+// (the indicator panel is monitor.js). Every number comes from the server's /stats and /indicators
 // endpoints; JavaScript only lays them out.
 
 import { getJSON } from './api.js';
@@ -90,7 +90,7 @@ async function renderProgress(app, box) {
       h('span', {}, h('i', { style: { background: 'repeating-linear-gradient(135deg, #d5dbe3 0 3px, #eef1f4 3px 6px)' } }), `尚未落图 ${fmt(unplaced, 0)}`)),
     h('div', { class: 'hint', style: { marginTop: '.3em' } },
       `剩余 ${fmt(remaining, 0)} 亩待完成（统计至 ${prog.year ?? ''} 年）`,
-      prog.planned_mu !== undefined ? `；按年均进度应完成 ${fmt(prog.planned_mu, 0)} 亩，${prog.on_track ? '进度正常' : '进度滞后'}` : ''),
+      prog.planned_mu !== undefined ? `；按规划路径（匀速）应完成 ${fmt(prog.planned_mu, 0)} 亩，${prog.on_track ? '达到规划路径' : '落后于规划路径'}` : ''),
   );
   const byYearRaw = prog.by_year ?? prog.years ?? [];
   const byYear = (Array.isArray(byYearRaw) ? byYearRaw : []).filter((r) => r.year !== null && r.year !== undefined);
@@ -134,62 +134,3 @@ function yearChart(rows, target) {
   }
   return grid;
 }
-
-// ------------------------------------------------------------------ indicators
-export async function renderIndicators(app, container) {
-  let rows;
-  try { rows = await app.indicators(); } catch (e) {
-    container.replaceChildren(h('p', { class: 'error' }, `无法读取 /indicators：${e.message}`)); return;
-  }
-  const tables = [...new Set(rows.map((r) => r.table || '正文'))];
-  let current = tables.includes('表2') ? '表2' : tables[0];
-  const list = h('div', { class: 'ind-chart' });
-  const filter = h('div', { class: 'ind-filter' }, tables.map((t) => {
-    const b = h('button', { type: 'button', class: t === current ? 'active' : '' }, tableTitle(t));
-    b.addEventListener('click', () => { current = t; for (const x of filter.children) x.classList.toggle('active', x === b); draw(); });
-    return b;
-  }));
-  const draw = () => {
-    list.replaceChildren();
-    let lastCat = null;
-    for (const r of rows.filter((x) => (x.table || '正文') === current).sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0))) {
-      if (r.category && r.category !== lastCat) {
-        list.append(h('div', { style: { fontWeight: 600, color: 'var(--brand-dark)', marginTop: '.6em', fontSize: '.9em' } }, r.category));
-        lastCat = r.category;
-      }
-      list.append(indicatorRow(app, r));
-    }
-  };
-  draw();
-  container.replaceChildren(filter, h('p', { class: 'hint' }, '灰色为 2020 年实际值，蓝色为规划目标（表1 为“十三五”2020 年目标，表2 为“十四五”2025 年目标）；每个指标按自身较大值归一。'), list);
-}
-
-function tableTitle(t) {
-  return { 表1: '表1 “十三五”完成情况', 表2: '表2 “十四五”指标体系', 正文: '正文目标' }[t] || t;
-}
-
-function indicatorRow(app, r) {
-  const v0 = num(r.value_2020), v1 = num(r.target);
-  const attr = r.attribute ? h('span', { class: `attr ${r.attribute === '约束性' ? 'binding' : ''}` }, r.attribute) : null;
-  const head = h('div', { class: 'name' }, h('span', {}, `${r.seq ? r.seq + '. ' : ''}${r.name}${r.unit ? `（${r.unit}）` : ''}`), attr);
-  const row = h('div', { class: 'ind-row', dataset: { id: r.id } }, head);
-  if (v0 !== null || v1 !== null) {
-    const max = Math.max(Math.abs(v0 ?? 0), Math.abs(v1 ?? 0)) || 1;
-    const line = (label, v, text, cls) => [h('span', {}, label),
-      h('span', { class: 'bar' }, h('span', { class: cls, style: { width: v === null ? '0' : `${(100 * Math.abs(v)) / max}%` } })),
-      h('span', { class: 'v', title: text ?? '' }, text ?? (v === null ? '—' : fmt(v, 2)))];
-    row.append(h('div', { class: 'pair' },
-      ...line('2020实际', v0, r.value_2020_text, 'b2020'),
-      ...line(`${r.target_year || 2025}目标`, v1, r.target_text, 'b2025')));
-  } else {
-    row.append(h('div', { class: 'textonly' }, `2020：${r.value_2020_text ?? '—'}　目标：${r.target_text ?? '—'}${r.growth_text ? `　${r.growth_text}` : ''}`));
-  }
-  if (r.layer_id && r.feature_id) {
-    row.style.cursor = 'pointer';
-    row.title = '在地图上定位';
-    row.addEventListener('click', () => app.select({ layer: r.layer_id, id: String(r.feature_id) }, { zoom: true }));
-  }
-  return row;
-}
-
-function num(v) { const n = Number(v); return v === null || v === undefined || v === '' || !Number.isFinite(n) ? null : n; }
