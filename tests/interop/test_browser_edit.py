@@ -772,9 +772,12 @@ def test_login_and_edit_under_the_content_security_policy(chromium, make_offline
         page.locator("#edit-delete").click()
         page.locator("#dlg-confirm button[value=cancel]").click()
         page.locator("#edit-close").click()
-        for _ in range(20):          # until the refreshed tiles draw the new feature
+        for _ in range(10):          # until the refreshed tiles draw the new feature (a popup can take a while)
             page.mouse.click(*screen(page, lon + 0.0017, lat - d / 2))
-            page.wait_for_timeout(500)
+            for _ in range(30):
+                page.wait_for_timeout(200)
+                if page.evaluate("() => !!document.querySelector('.pop[data-feature]')"):
+                    break
             if page.evaluate("() => !!document.querySelector('.pop[data-feature=\"DX-CSP\"]')"):
                 break
         until("!!document.querySelector('.pop[data-feature=\"DX-CSP\"]')")
@@ -823,6 +826,26 @@ def test_merge_two_neighbouring_parcels(chromium, make_offline_context, server):
         _, h2, _ = editor.request("GET", f"/collections/{LAYER}/items/DX-M2/history")
         assert h1["changes"][0]["op"] == "update" and h2["changes"][0]["op"] == "delete"
         assert h1["changes"][0]["note"] == h2["changes"][0]["note"] == "合并：合并DX-M2（DX-M2）并入 DX-M1"
+        assert not page.errors, page.errors
+    finally:
+        context.close()
+
+
+def test_signed_in_queries_carry_the_csrf_token(chromium, make_offline_context, server):
+    """Signed in, the viewer's other POSTs (a drawn-polygon query) carry X-CSRF-Token too: the server refuses a
+    state-changing request made with the session cookie but without it."""
+    lon, lat = free_spot(server)
+    context, page = open_viewer(chromium, make_offline_context, server, lon + 0.0017, lat)
+    try:
+        login(page, EDITOR, EDITOR_PW)
+        page.locator('.toolbar .tool[data-tool="polygon"]').click()
+        pts = [(lon + 0.0005, lat - 0.001), (lon + 0.003, lat - 0.001), (lon + 0.002, lat + 0.001)]
+        for p in pts[:-1]:
+            page.mouse.click(*screen(page, *p))
+        with page.expect_response(lambda r: "/query/geometry" in r.url) as resp:
+            page.mouse.dblclick(*screen(page, *pts[-1]))
+        assert resp.value.status == 200, resp.value.text()
+        assert resp.value.request.headers.get("x-csrf-token")
         assert not page.errors, page.errors
     finally:
         context.close()

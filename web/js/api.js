@@ -1,5 +1,10 @@
 // Every request the viewer makes goes through here: same-origin URLs of the KFQMap server only.
 
+// Signed in, every POST/PUT/PATCH/DELETE (queries and exports too) must carry the session's CSRF token: the
+// server refuses a state-changing request with the session cookie but without it (403 CSRFRejected).
+let csrfToken = null;
+function csrfHeaders() { return csrfToken ? { 'X-CSRF-Token': csrfToken } : {}; }
+
 export class ApiError extends Error {
   constructor(message, status, url) { super(message); this.status = status; this.url = url; }
 }
@@ -20,7 +25,7 @@ export async function getJSON(url, { signal } = {}) {
 export async function postJSON(url, body, { signal } = {}) {
   const resp = await fetch(url, {
     method: 'POST', signal,
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json, application/geo+json' },
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json, application/geo+json', ...csrfHeaders() },
     body: JSON.stringify(body),
   });
   if (!resp.ok) throw new ApiError(await problemMessage(resp), resp.status, url);
@@ -30,7 +35,7 @@ export async function postJSON(url, body, { signal } = {}) {
 export async function putJSON(url, body, { signal } = {}) {
   const resp = await fetch(url, {
     method: 'PUT', signal,
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...csrfHeaders() },
     body: JSON.stringify(body),
   });
   if (!resp.ok) throw new ApiError(await problemMessage(resp), resp.status, url);
@@ -40,7 +45,7 @@ export async function putJSON(url, body, { signal } = {}) {
 /** Fetch a file (GET or POST) and hand it to the browser as a download. */
 export async function download(url, { method = 'GET', body = null, fallbackName = 'kfqmap-export' } = {}) {
   const init = { method };
-  if (body) { init.body = JSON.stringify(body); init.headers = { 'Content-Type': 'application/json' }; }
+  if (body) { init.body = JSON.stringify(body); init.headers = { 'Content-Type': 'application/json', ...csrfHeaders() }; }
   const resp = await fetch(url, init);
   if (!resp.ok) throw new ApiError(await problemMessage(resp), resp.status, url);
   const blob = await resp.blob();
@@ -120,7 +125,6 @@ export function getCollection(layerId) {
 // The session is a cookie (HttpOnly, set by POST /auth/login); every state-changing request carries the session's
 // CSRF token in X-CSRF-Token. Writes use OGC API – Features Part 4 with optimistic concurrency (If-Match: ETag).
 
-let csrfToken = null;
 /** The CSRF token of the current session (from /auth/login or /auth/me); null when logged out. */
 export function setCsrfToken(token) { csrfToken = token || null; }
 
