@@ -192,6 +192,8 @@ def test_draw_save_edit_and_history(chromium, make_offline_context, server, arti
         login(page, EDITOR, EDITOR_PW)
         assert page.locator("#user-name").inner_text() == EDITOR
         assert page.locator("#user-role").inner_text() == "编辑"
+        m = page.evaluate(LAYOUT)        # at 1366 px the signed-in toolbar fits (its groups may wrap), nothing scrolls
+        assert m["scrollWidth"] <= m["vw"] and [b["text"] for b in m["buttons"] if not b["inside"]] == [], m
         page.locator("#btn-edit").click()
         assert page.locator("#edit-panel").is_visible()
         page.locator("#edit-layer").select_option(LAYER)
@@ -746,7 +748,9 @@ def test_login_and_edit_under_the_content_security_policy(chromium, make_offline
             if page.evaluate(f"() => {js}"):
                 return
             page.wait_for_timeout(100)
-        raise AssertionError(f"timed out: {js}")
+        page.screenshot(path=str(REPO / "test-artifacts" / "viewer-edit-csp-timeout.png"))
+        pops = page.evaluate("() => [...document.querySelectorAll('.pop')].map((p) => p.dataset.feature)")
+        raise AssertionError(f"timed out: {js}; popups: {pops}")
 
     try:
         page.goto(f"{server.url}/#map=16/{lat}/{lon + 0.0017}&layers={LAYER}", wait_until="load")

@@ -12,7 +12,7 @@ import {
 import { store } from './store.js';
 import { $, h, setStatus } from './util.js';
 import { mayEdit } from './auth.js';
-import { buildForm, fieldsOf, fieldLabel, propertiesPatch, sameValue } from './editform.js';
+import { buildForm, fieldsOf, fieldLabel, formValues, propertiesPatch, sameValue } from './editform.js';
 import { cloneGeometry, combinePolygons, drawKind, geometryProblems, sameGeometry } from './geomedit.js';
 import { EditCanvas } from './editmap.js';
 import { hitsAt } from './popup.js';
@@ -157,8 +157,17 @@ export class EditMode {
     if (!this.draft) return false;
     if (!this.fid) return true;
     this.readForm();
-    return !sameGeometry(this.draft.geometry, this.original.geometry)
-      || Object.keys(propertiesPatch(this.original.properties, this.draft.properties)).length > 0;
+    return !sameGeometry(this.draft.geometry, this.original.geometry) || Object.keys(this.changedProperties()).length > 0;
+  }
+
+  /** The properties the user changed: the form's values against the original read through the same form (a stored
+   *  1 for true, a number kept as 2024.0, an absent property vs null are no change and are not sent). */
+  changedProperties() {
+    const schema = this.schemas.get(this.layerId);
+    if (!schema || !this.original) return propertiesPatch(this.original?.properties, this.draft.properties);
+    const base = formValues(fieldsOf(schema), this.original.properties, { lockId: true });
+    const now = Object.fromEntries(Object.keys(base).map((k) => [k, this.draft.properties[k]]));
+    return propertiesPatch(base, now);
   }
 
   async schema(layerId) {
@@ -281,7 +290,7 @@ export class EditMode {
         await this.saved(layerId, made.id, '已新建要素');
       } else {
         const patch = {};
-        const props = propertiesPatch(this.original.properties, this.draft.properties);
+        const props = this.changedProperties();
         if (Object.keys(props).length) patch.properties = props;
         if (!sameGeometry(this.draft.geometry, this.original.geometry)) patch.geometry = this.draft.geometry;
         if (!Object.keys(patch).length) { this.message('没有修改，无需保存'); return; }
@@ -389,7 +398,7 @@ export class EditMode {
     let who = null;
     try { who = historyEntries(await getHistory(this.layerId, this.fid))[0] || null; } catch { /* history may be refused */ }
     this.readForm();
-    const mine = { properties: propertiesPatch(this.original.properties, this.draft.properties),
+    const mine = { properties: this.changedProperties(),
       geometry: sameGeometry(this.draft.geometry, this.original.geometry) ? null : this.draft.geometry };
     this.conflict = { theirs, mine, who };
     this.app.history?.showOutline(theirs.feature.geometry, { crs: this.app.crs });

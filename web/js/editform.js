@@ -117,7 +117,7 @@ export function buildForm(fields, properties = {}, { lockId = false } = {}) {
       else input.value = v === null || v === undefined ? '' : String(v);
     }
   };
-  const read = () => {
+  const read = ({ mark = true } = {}) => {
     const values = {}, errors = {};
     for (const [name, { input, msg, field, type }] of inputs) {
       const text = input.value;
@@ -137,8 +137,10 @@ export function buildForm(fields, properties = {}, { lockId = false } = {}) {
       if (!err && name === 'id' && v !== null && !/^[^/?#\s]{1,200}$/u.test(v)) err = '编号不能含 / ? # 或空白';
       if (!err && field.required && typeof v === 'string' && !v.trim()) err = '必填';
       values[name] = v;
+      if (err) errors[name] = err;
+      if (!mark) continue;
       msg.textContent = err || '';
-      if (err) { errors[name] = err; input.setAttribute('aria-invalid', 'true'); } else input.removeAttribute('aria-invalid');
+      if (err) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid');
     }
     return { values, errors };
   };
@@ -162,4 +164,10 @@ export function sameValue(a, b) {
   const na = a === undefined || a === '' ? null : a, nb = b === undefined || b === '' ? null : b;
   if (typeof na === 'object' || typeof nb === 'object') return JSON.stringify(na) === JSON.stringify(nb);
   return na === nb;
+}
+
+/** `properties` as the form reads them back (types and empty values normalised the way a save sends them):
+ *  what "unchanged" means, so a stored 1 for true or an absent property for null is no change. */
+export function formValues(fields, properties, { lockId = false } = {}) {
+  return buildForm(fields, properties, { lockId }).read({ mark: false }).values;
 }
