@@ -602,7 +602,7 @@ def test_closed_server_asks_for_login_first(chromium, make_offline_context, tmp_
         dlg = page.locator("#dlg-login")
         dlg.wait_for()
         assert "本系统仅限登录用户使用" in dlg.inner_text()
-        assert not any("/web/catalog.json" in u for u in log.urls)          # nothing is read before the login
+        assert page.evaluate("document.body.dataset.mapReady") is None     # nothing is shown before the login
         page.keyboard.press("Escape")
         assert dlg.is_visible()
         login(page, "reader", "只读-用户-2026")

@@ -54,14 +54,24 @@ class App {
   }
 
   async start() {
-    await this.auth.start();      // a closed server (KFQMAP_ANONYMOUS=none) asks for the login first
+    // the session is read beside the first loads (no extra wait); a closed server (KFQMAP_ANONYMOUS=none) answers
+    // them 401: then the login dialog comes first and the loads are made again once signed in
+    const signedIn = this.auth.start();
     const hash = readHash();
-    const [config, catalog, style, extent] = await Promise.all([
+    const load = () => Promise.all([
       getJSON('/web/config.json').catch(() => this.config),
       getJSON('/web/catalog.json'),
       getJSON('/styles/plan.json'),
       getJSON('/collections/etdz_extent?f=json').catch(() => null),
     ]);
+    let loaded;
+    try { loaded = await load(); } catch (err) {
+      if (err.status !== 401) throw err;
+      await signedIn;
+      loaded = await load();
+    }
+    await signedIn;
+    const [config, catalog, style, extent] = loaded;
     this.config = config;
     const layers = catalog.layers || catalog;
     this.catalog = { layers, byId: new Map(layers.map((l) => [l.id, l])) };
