@@ -10,6 +10,9 @@ per data version: treat them as read-only (``.copy()`` before modifying).
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,7 +22,10 @@ from .errors import DataSourceError, KFQMapError, LayerNotFound
 from .models import GROUPS, Layer, Style
 from .providers import FrameProvider, open_provider
 from .providers.gpkg import GeoPackageLayer, GeoPackageStore
+from .providers.store_imports import store_layers
 from .settings import CatalogSettings
+
+log = logging.getLogger("kfqmap.catalog")
 
 
 class Catalog:
@@ -33,31 +39,62 @@ class Catalog:
         self.store = store                       # the embedded GeoPackage store, when the plan layers live there
         self._layers: dict[str, Layer] = {}
         self._collections: dict[str, Collection] = {}
+        self._store_defined: set[str] = set()      # layers created by imports (kfqmap_store_layers)
+        self._store_checked = time.monotonic()
+        self._sync_lock = threading.RLock()
         for layer in layers:
             self._register(layer, self._provider(layer))
 
     def _register(self, layer: Layer, provider) -> None:
         check_layers([*self._layers.values(), layer])
-        self._layers[layer.id] = layer
-        self._collections[layer.id] = Collection(layer, provider)
+        # new dicts swapped in whole: a reader iterating the old ones in another thread is never disturbed
+        self._collections = {**self._collections, layer.id: Collection(layer, provider)}
+        self._layers = {**self._layers, layer.id: layer}
 
     def _provider(self, layer: Layer):
         """The store for the seeded plan layers, else the provider the layer's ``source`` names."""
-        if self.store is not None and self.store.has_layer(layer.id) and layer.source in SEEDED_SOURCES:
+        if self.store is not None and self.store.has_layer(layer.id) and layer.source in (*SEEDED_SOURCES,
+                                                                                        STORE_SOURCE):
             make = getattr(self.store, "layer_provider", None)     # the PostGIS store names its own provider
             return make(layer) if make is not None else GeoPackageLayer(self.store, layer)
         return open_provider(layer, self.root)
 
     # -------------------------------------------------------------- lookup
+    def _sync_store_layers(self) -> None:
+        """Pick up layers that imports created or removed in the store since (another process — the CLI, another
+        server worker — may have done it), asking the store at most every ``STORE_LAYERS_TTL_S`` seconds."""
+        if self.store is None or time.monotonic() - self._store_checked < STORE_LAYERS_TTL_S:
+            return
+        with self._sync_lock:
+            if time.monotonic() - self._store_checked < STORE_LAYERS_TTL_S:
+                return
+            try:
+                wanted = {layer.id: layer for layer in store_layers(self.store)}
+            except Exception as exc:        # a damaged or busy store: keep the layers known so far
+                log.warning("store layers not re-read: %s", exc)
+                wanted = None
+            if wanted is not None:
+                for lid in [lid for lid in self._store_defined if lid not in wanted]:
+                    self.remove_layer(lid)
+                for lid, layer in wanted.items():
+                    if lid not in self._layers:
+                        self._register(layer, self._provider(layer))
+                        self._store_defined.add(lid)
+            self._store_checked = time.monotonic()
+
     @property
     def layers(self) -> list[Layer]:
+        self._sync_store_layers()
         return list(self._layers.values())
 
     @property
     def ids(self) -> list[str]:
+        self._sync_store_layers()
         return list(self._layers)
 
     def get(self, layer_id: str) -> Layer:
+        if layer_id not in self._layers or layer_id in self._store_defined:
+            self._sync_store_layers()
         try:
             return self._layers[layer_id]
         except KeyError:
@@ -68,7 +105,10 @@ class Catalog:
     def collection(self, layer_id: str) -> Collection:
         """The layer's ``Collection`` (raises ``LayerNotFound``)."""
         self.get(layer_id)
-        return self._collections[layer_id]
+        collection = self._collections.get(layer_id)
+        if collection is None:                     # removed (an undone import) between the two lines
+            raise LayerNotFound(f"没有 id 为 '{layer_id}' 的图层", parameter="layer")
+        return collection
 
     def by_group(self, group: str) -> list[Layer]:
         return [layer for layer in self._layers.values() if layer.group == group]
@@ -104,9 +144,21 @@ class Catalog:
         """Register a layer at run time (extra file layers, PostGIS tables, tests). With ``frame``, the layer
         is that frame (read-only); without, its ``source``/``file`` name the provider."""
         if layer.id in self._layers:
+            if layer.source == STORE_SOURCE and layer.id in self._store_defined:
+                return                       # already picked up from the store
             raise KFQMapError(f"图层 id 已存在：{layer.id}")
         provider = FrameProvider(layer.id, frame) if frame is not None else self._provider(layer)
         self._register(layer, provider)
+        if layer.source == STORE_SOURCE:
+            self._store_defined.add(layer.id)
+
+    def remove_layer(self, layer_id: str) -> None:
+        """Forget a layer registered at run time (an undone import that had created it)."""
+        if layer_id not in self._layers:
+            raise LayerNotFound(f"没有 id 为 '{layer_id}' 的图层", parameter="layer")
+        self._layers = {k: v for k, v in self._layers.items() if k != layer_id}
+        self._collections = {k: v for k, v in self._collections.items() if k != layer_id}
+        self._store_defined.discard(layer_id)
 
 
 def check_layers(layers: list[Layer]) -> None:
@@ -122,6 +174,10 @@ def check_layers(layers: list[Layer]) -> None:
 
 #: catalog sources that the embedded store takes over when it is enabled (the shipped geodata files)
 SEEDED_SOURCES = ("geojson",)
+#: the source of layers the store defines itself (created by an import; ``providers/store_imports.py``)
+STORE_SOURCE = "store"
+#: how often the catalog asks the store whether imports created or removed layers (seconds)
+STORE_LAYERS_TTL_S = 1.0
 
 
 def parse_figures(value) -> list[dict]:
@@ -166,6 +222,12 @@ def load_catalog(settings: CatalogSettings | None = None) -> Catalog:
 
         store = PostGISStore.open(settings.store_dsn, seeds)
     catalog = Catalog(layers, root, store=store)
+    if store is not None:                  # layers created by imports (kfqmap import --new-layer)
+        for layer in store_layers(store):
+            if layer.id in catalog.ids:
+                log.warning("store layer %s is hidden: the catalog now has a layer with that id", layer.id)
+            else:
+                catalog.add_layer(layer)
     for layer_id, (source, location) in settings.extra_layer_sources().items():
         if source == "postgis":
             from .stores.postgis import postgis_layer

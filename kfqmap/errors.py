@@ -109,6 +109,12 @@ class WorkTimeout(KFQMapError):
     """A request's work took longer than the configured time limit and was stopped."""
 
 
+class ImportRejected(KFQMapError):
+    """An import whose validation report has errors: nothing was written (the report says what to fix)."""
+
+    parameter = "file"
+
+
 # ------------------------------------------------------------------ accounts, permissions, edits (issue 13)
 class NotAuthenticated(KFQMapError):
     """No (valid) credentials where they are needed: a login, a session or a bearer token is required."""

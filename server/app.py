@@ -53,6 +53,7 @@ ROUTERS: list[str] = [
     "server.routers.styles",
     "server.routers.export",
     "server.routers.compare",
+    "server.routers.imports",
     "server.routers.auth",
     "server.routers.edit",
     "server.routers.audit",
@@ -81,7 +82,8 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
         app.include_router(module.router)
     add_exception_handlers(app)
     app.state.export_slots = HeavySlots(settings.export_concurrency, settings.export_queue)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       path_limits={"/imports": settings.import_max_bytes})
     # routers' own middleware (e.g. the tile cache's warm fast path) sits outside the body limit, so a cached
     # tile is answered before the other layers below run; the time limit covers tiles built on a miss too.
     # From the outside in: CORS, HEAD → GET (so everything below sees HEAD as GET), security headers, Host
@@ -153,14 +155,16 @@ class BodySizeLimit:
     """Refuse request bodies over ``max_bytes`` with 413 problem+json, whether announced by Content-Length or
     sent chunked (a chunked body is read here, up to the limit, before the route sees it)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = dict(path_limits or {})     # uploads (POST /imports) have their own, larger limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope.get("path", ""), self.max_bytes)
         length = None
         for key, value in scope.get("headers", []):
             if key == b"content-length":
@@ -169,8 +173,8 @@ class BodySizeLimit:
                 except ValueError:
                     length = None
         if length is not None:
-            if length > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if length > limit:
+                await self._refuse(scope, receive, send, limit)
                 return
             await self.app(scope, receive, send)
             return
@@ -184,8 +188,8 @@ class BodySizeLimit:
                 return
             body = message.get("body", b"")
             seen += len(body)
-            if seen > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if seen > limit:
+                await self._refuse(scope, receive, send, limit)
                 return
             chunks.append(body)
             if not message.get("more_body", False):
@@ -193,9 +197,9 @@ class BodySizeLimit:
         await self.app(scope, _replay([{"type": "http.request", "body": b"".join(chunks), "more_body": False}],
                                       receive), send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         await send_problem(scope, receive, send, 413, "RequestTooLarge",
-                           f"请求体超过 {self.max_bytes} 字节上限（request body too large）", "body",
+                           f"请求体超过 {limit} 字节上限（request body too large）", "body",
                            headers={"Connection": "close"})
 
 

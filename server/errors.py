@@ -37,6 +37,7 @@ STATUS_CODES: dict[type[E.KFQMapError], int] = {
     E.InvalidParameter: 400,
     E.TileOutOfRange: 400,
     E.RequestTooLarge: 413,
+    E.ImportRejected: 422,     # an import whose validation report has errors: nothing written
     E.EmptySelection: 404,
     E.StoreUnavailable: 503,   # a layer's database is down: retry later
     E.ServerBusy: 503,         # too many exports running and waiting: retry later (Retry-After)

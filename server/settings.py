@@ -10,6 +10,8 @@ from kfqmap.settings import CatalogSettings
 
 #: largest request body accepted (POST /query/geometry, POST /export): 2 MB
 MAX_BODY_BYTES = 2 * 1024 * 1024
+#: largest upload to POST /imports (a zipped Shapefile, a DXF drawing): 100 MB
+IMPORT_MAX_BYTES = 100 * 1024 * 1024
 
 
 class AuthSettings(BaseSettings):
@@ -41,6 +43,8 @@ class APISettings(BaseSettings):
     description: str = ("昆山经济技术开发区“十四五”规划空间格局（两轴三带、两核多园、一带四园、更新地块、低效用地）的"
                         "OGC API – Features 服务、统计与查询接口。")
     max_body_bytes: int = MAX_BODY_BYTES
+    #: largest upload to ``POST /imports`` (bytes; ``KFQMAP_API_IMPORT_MAX_BYTES``): 100 MB; beyond → 413
+    import_max_bytes: int = IMPORT_MAX_BYTES
     #: when the server starts (lifespan), read every layer and build its index and GeoJSON cache in a
     #: background thread, so the first requests are as fast as the rest (``KFQMAP_API_WARM_UP=false`` to skip)
     warm_up: bool = True

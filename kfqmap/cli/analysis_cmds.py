@@ -18,7 +18,6 @@ from ..catalog import load_catalog
 from ..errors import InvalidParameter
 from ..units import area_unit
 from .catalog_cmds import _print_table
-from .userfile import read_user_file as _read_user_file
 
 
 class _Command(click.Command):
@@ -74,7 +73,7 @@ def _num(v) -> str:
 @click.option("--by", "by", metavar="OTHER_LAYER", help="按另一面状图层统计：LAYER 落在 OTHER_LAYER 每个要素中的面积与占比")
 @click.option("--unit", default="mu", show_default=True, help="面积单位：亩|mu|ha|公顷|km2|m2|万㎡")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@click.option("--file", "file", metavar="PATH", help="统计自己的文件（GeoJSON/GPKG/Shapefile）而不是目录中的图层")
+@click.option("--file", "file", metavar="PATH", help="统计自己的文件（可导入的任何格式：GeoJSON/GPKG/Shapefile/KML/CSV/XLSX/DXF…，不导入）而不是目录中的图层")
 @click.option("--crs", help="--file 的坐标系（EPSG:4326|EPSG:4490|EPSG:4549|EPSG:4528|EPSG:3857|gcj02|bd09）")
 @click.option("--groups", is_flag=True, help="按规划结构分组统计（两轴三带/两核多园/一带四园/更新地块/低效用地）")
 @click.option("--summary", is_flag=True, help="只输出合计，不列每个要素（大图层用）")
@@ -93,7 +92,9 @@ def stats_cmd(layer_id, by, unit, fmt, file, crs, groups, summary):
     if crs and not file:
         raise InvalidParameter("--crs 只用于 --file（目录中的图层都是 WGS 84）", parameter="crs")
     if file:
-        frame = _read_user_file(file, crs)
+        from ..importing import read_for_stats       # every importable format (DXF, CSV/XLSX, KML …), nothing imported
+
+        frame = read_for_stats(file, crs=crs)
         _print_layer_stats(stats_mod.frame_stats(frame, u.code, layer_id=Path(file).stem, features=not summary), fmt)
         return
     catalog = load_catalog()

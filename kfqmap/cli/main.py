@@ -18,6 +18,7 @@ from .compare_cmd import compare_cmd
 from .deploy_cmd import deploy_group
 from .export_cmds import export_cmd
 from .history_cmds import audit_cmd, history_cmd
+from .import_cmd import import_cmd
 from .indicator_cmds import indicators_group
 from .serve_cmd import serve_cmd
 from .tiles_cmds import tiles_group
@@ -35,7 +36,8 @@ class KFQMapGroup(click.Group):
 def commands() -> list[click.Command]:
     """Every top-level command of ``kfqmap`` (``--help`` lists them by name)."""
     return [layers_cmd, show_cmd, serve_cmd, export_cmd, tiles_group, stats_cmd, query_cmd, progress_cmd,
-            indicators_group, compare_cmd, deploy_group, users_group, tokens_group, history_cmd, audit_cmd]
+            indicators_group, compare_cmd, import_cmd, deploy_group, users_group, tokens_group, history_cmd,
+            audit_cmd]
 
 
 @click.group(cls=KFQMapGroup, context_settings={"help_option_names": ["-h", "--help"]})

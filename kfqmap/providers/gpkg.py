@@ -249,6 +249,7 @@ class GeoPackageStore:
                              "edited, json_columns, pending_seed_hash) VALUES (?, ?, ?, ?, 0, ?, NULL)",
                              (layer.id, version, seed_hash, _now(), json.dumps(json_columns)))
                 self._create_version_triggers(layer.id)
+                self.reconcile_in(conn, layer)      # the shadow copy of the seeded rows (no history: a seed)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -269,8 +270,10 @@ class GeoPackageStore:
                     sqltype = {"int32": "INTEGER", "int64": "INTEGER", "float64": "REAL", "bool": "BOOLEAN"}.get(
                         types.get(name, ""), "TEXT")
                     conn.execute(f"ALTER TABLE {_quote(layer.id)} ADD COLUMN {_quote(name)} {sqltype}")
+                self.reconcile_in(conn, layer)      # outside changes so far stay recorded as such
                 conn.execute("UPDATE kfqmap_layers SET pending_seed_hash = ?, version = version + ?, "
                              "known_version = NULL WHERE layer_id = ?", (digest, 1 if added else 0, layer.id))
+                self.reconcile_in(conn, layer)      # new empty columns change no feature: a new baseline
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -409,50 +412,67 @@ class GeoPackageStore:
             except sqlite3.DatabaseError as exc:
                 raise self._unavailable(exc) from None
 
-    def _reconcile(self, conn, layer) -> int:
+    def _reconcile(self, conn, layer, *, user: str = None, note: str = None, record_new: bool = False) -> int:
         """Inside the caller's write transaction: compare every row with the shadow copy (the rows as KFQMap
-        last saw them) and append a history row per difference, user ``外部程序``. The first time (an older
-        store, or after a re-seed) the shadow is only filled."""
+        last saw them, matched by feature id) and append a history row per difference, by ``user`` (default
+        ``外部程序``). The first time (an older store, or after a re-seed) the shadow is only filled, unless
+        ``record_new`` (a layer an import just created: every feature is a recorded create)."""
+        user, note = user or EXTERNAL_USER, note if note is not None else EXTERNAL_NOTE
         rows = conn.execute("SELECT version, known_version FROM kfqmap_layers WHERE layer_id = ?",
                             (layer.id,)).fetchall()
-        if not rows or rows[0][0] == rows[0][1]:
+        if not rows or (rows[0][0] == rows[0][1] and not record_new):
             return 0
-        baseline = rows[0][1] is None
+        baseline = rows[0][1] is None and not record_new
         table = _quote(layer.id)
         declared = {r[1]: (r[2] or "").upper() for r in conn.execute(f"PRAGMA table_info({table})").fetchall()}
         json_columns = set(json.loads((self.layer_row(layer.id) or {}).get("json_columns") or "[]"))
-        shadow = {fid: (etag, feature) for fid, etag, feature in conn.execute(
-            "SELECT fid, etag, feature FROM kfqmap_shadow WHERE layer_id = ?", (layer.id,)).fetchall()}
+        shadow = {}
+        for fid, feature_id, etag, feature in conn.execute(
+                "SELECT fid, feature_id, etag, feature FROM kfqmap_shadow WHERE layer_id = ?", (layer.id,)).fetchall():
+            shadow[feature_id if feature_id is not None else f"fid:{fid}"] = (etag, feature)
+        conn.execute("DELETE FROM kfqmap_shadow WHERE layer_id = ?", (layer.id,))
         if baseline:
-            conn.execute("DELETE FROM kfqmap_shadow WHERE layer_id = ?", (layer.id,))
             shadow = {}
         count = 0
         seen = set()
         for (fid,) in conn.execute(f"SELECT fid FROM {table}").fetchall():
-            seen.add(fid)
             feature, etag = _row_feature(conn, table, fid, declared, json_columns)
-            known = shadow.get(fid)
-            if known is not None and known[0] == etag:
-                continue
+            key = feature.get("id") if feature.get("id") is not None else f"fid:{fid}"
+            seen.add(key)
             _shadow_put(conn, layer.id, fid, feature, etag)
-            if not baseline:
-                before = json.loads(known[1]) if known is not None else None
-                self._external(conn, layer, feature.get("id") or before and before.get("id") or fid,
-                               "update" if before is not None else "create", before, feature)
-                count += 1
-        for fid in set(shadow) - seen:
-            before = json.loads(shadow[fid][1])
-            conn.execute("DELETE FROM kfqmap_shadow WHERE layer_id = ? AND fid = ?", (layer.id, fid))
-            self._external(conn, layer, before.get("id") or fid, "delete", before, None)
+            known = shadow.get(key)
+            if baseline or (known is not None and known[0] == etag):
+                continue
+            before = json.loads(known[1]) if known is not None else None
+            self._external(conn, layer, key, "update" if before is not None else "create", before, feature,
+                           user, note)
             count += 1
-        if count:
+        for key in set(shadow) - seen:
+            before = json.loads(shadow[key][1])
+            self._external(conn, layer, key, "delete", before, None, user, note)
+            count += 1
+        if count and user == EXTERNAL_USER:
             log.warning("store: %d change(s) to layer %s made outside KFQMap recorded in the history", count, layer.id)
         return count
 
+    def record_rewrite(self, conn, layer, *, user: str | None, note: str) -> int:
+        """For code that rewrites a layer's table inside its own transaction (imports, their undo): call
+        ``reconcile_in`` before the rewrite and this after it, so the history holds outside changes as such and
+        every feature the rewrite changed, added or removed under ``user`` (``本机:…`` when None)."""
+        count = self._reconcile(conn, layer, user=user or local_context().user, note=note, record_new=True)
+        conn.execute("UPDATE kfqmap_layers SET known_version = version WHERE layer_id = ?", (layer.id,))
+        return count
+
+    def reconcile_in(self, conn, layer) -> int:
+        """``reconcile`` inside the caller's transaction (changes by other programs, recorded as such)."""
+        count = self._reconcile(conn, layer)
+        conn.execute("UPDATE kfqmap_layers SET known_version = version WHERE layer_id = ?", (layer.id,))
+        return count
+
     @staticmethod
-    def _external(conn, layer, feature_id, op, before, after) -> None:
+    def _external(conn, layer, feature_id, op, before, after, user: str, note: str) -> None:
         history.record(conn, layer_id=layer.id, feature_id=str(feature_id), op=op, before=before, after=after,
-                       user=EXTERNAL_USER, address=None, note=EXTERNAL_NOTE)
+                       user=user, address=None, note=note)
 
     # -------------------------------------------------------------- features, versions of features, history
     def read(self, fn):

@@ -142,6 +142,10 @@ class PostGISProvider:
             self._rows = int(conn.execute(sql.SQL("SELECT count(*) FROM {t}").format(t=table)).fetchone()[0])
         try:
             with conn.transaction():
+                # one setup at a time, across threads and processes: CREATE OR REPLACE of the shared functions
+                # in two transactions at once fails ("tuple concurrently updated") and would drop a layer to the
+                # statistics fallback (no change trigger, no history)
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('kfqmap.setup'))")
                 conn.execute(_SETUP)
                 conn.execute(history.PG_SCHEMA)
                 if "id" in dict(info.columns):    # changes by other programs: recorded by the database

@@ -298,5 +298,8 @@ def _downgrade(node):
             bound = "minimum" if key == "exclusiveMinimum" else "maximum"
             node[bound] = node.pop(key)
             node[key] = True
+    if node.get("contentMediaType") == "application/octet-stream" and node.get("type") == "string":
+        del node["contentMediaType"]         # an uploaded file (multipart): OAS 3.0 says format: binary
+        node["format"] = "binary"
     node.pop("$schema", None)
     return node

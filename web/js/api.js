@@ -121,6 +121,14 @@ export function getCollection(layerId) {
   return getJSON(`/collections/${encodeURIComponent(layerId)}?f=json`);
 }
 
+/** POST /imports (multipart) → ImportReport {ok, committed, import_id, errors, warnings, preview?: FeatureCollection, …};
+ *  a refused import throws ApiError with the problem's detail (400 unusable file, 413 too large, 422 report errors). */
+export async function postImport(formData) {
+  const resp = await fetch('/imports', { method: 'POST', body: formData, headers: { Accept: 'application/json', ...csrfHeaders() } });
+  if (!resp.ok) throw new ApiError(await problemMessage(resp), resp.status, '/imports');
+  return resp.json();
+}
+
 // ------------------------------------------------------------------ accounts and writes (issue 13)
 // The session is a cookie (HttpOnly, set by POST /auth/login); every state-changing request carries the session's
 // CSRF token in X-CSRF-Token. Writes use OGC API – Features Part 4 with optimistic concurrency (If-Match: ETag).

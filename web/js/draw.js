@@ -101,6 +101,7 @@ export class DrawTools {
 
   // ------------------------------------------------------------------ events
   onClick(e) {
+    if (document.body.dataset.importPicking) return;    // the click picks a control point (importer.js)
     const m = this.mode;
     if (m === 'select') return this.app.onSelectClick(e);
     if (m === 'point') return this.queryPoint(e.lngLat);

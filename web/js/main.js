@@ -10,6 +10,7 @@ import { renderStats } from './stats.js';
 import { renderIndicators } from './monitor.js';
 import { DrawTools } from './draw.js';
 import { Exporter } from './exporter.js';
+import { Importer } from './importer.js';
 import { BASEMAPS, addBasemap } from './basemaps.js';
 import { CoordTools } from './coords.js';
 import { AttributeTable } from './attrtable.js';
@@ -135,6 +136,7 @@ class App {
     this.timeSlider = new TimeSlider(this);      // 时间轴
     this.bookmarks = new Bookmarks(this);        // 书签 and the note of a shared link
     this.exporter = new Exporter(this);
+    this.importer = new Importer(this);
     this.attrTable = new AttributeTable(this);
     this.printer = new Printer(this);
     this.bindUi();
@@ -371,6 +373,7 @@ class App {
     for (const b of $$('.toolbar .tool')) b.addEventListener('click', () => this.draw.setMode(b.dataset.tool));
     $('#btn-clear').addEventListener('click', () => this.draw.clearAll());
     $('#btn-export').addEventListener('click', () => this.exporter.open());
+    $('#btn-import').addEventListener('click', () => this.importer.open());
     $('#btn-table').addEventListener('click', () => this.attrTable.openLayer());
     $('#btn-print').addEventListener('click', () => this.printer.open());
     $('#btn-png').addEventListener('click', () => this.exporter.png().catch((e) => setStatus(`导出图片失败：${e.message}`, { error: true })));
