@@ -18,7 +18,8 @@ TABLET = {"width": 768, "height": 1024}
 LAYOUT = """() => {
   const vw = window.innerWidth, vh = window.innerHeight;
   const inside = (r) => r.left >= -0.5 && r.top >= -0.5 && r.right <= vw + 0.5 && r.bottom <= vh + 0.5 && r.width > 0 && r.height > 0;
-  const buttons = [...document.querySelectorAll('.toolbar button')].map((b) => ({ text: b.textContent, inside: inside(b.getBoundingClientRect()) }));
+  // buttons not rendered (hidden: 编辑 and 退出 while nobody is logged in) take no room
+  const buttons = [...document.querySelectorAll('.toolbar button')].filter((b) => b.getClientRects().length > 0).map((b) => ({ text: b.textContent, inside: inside(b.getBoundingClientRect()) }));
   // the map's area not covered by a visible panel
   const map = document.querySelector('#map').getBoundingClientRect();
   let covered = 0;

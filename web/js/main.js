@@ -20,6 +20,9 @@ import { Bookmarks } from './bookmarks.js';
 import { showIndicator } from './indicatorcard.js';
 import { Printer } from './print.js';
 import { store } from './store.js';
+import { Auth } from './auth.js';
+import { EditMode } from './edit.js';
+import { HistoryOverlay } from './history.js';
 import { CompareTool } from './compare.js';
 
 const DEFAULT_VIEW = { center: [121.02, 31.36], zoom: 11.6 };
@@ -33,6 +36,9 @@ class App {
     this.config = { tianditu_key: '', online_basemaps: true };
     this.layers = new LayerManager(this);
     this.draw = new DrawTools(this);
+    this.auth = new Auth(this);          // 登录/退出 (issue 13)
+    this.edit = new EditMode(this);      // 编辑 mode
+    this.history = new HistoryOverlay(this);   // old outlines of 修改记录
     this.compare = new CompareTool(this);
     this._indicators = null;
     this.ready = false;
@@ -49,13 +55,24 @@ class App {
   }
 
   async start() {
+    // the session is read beside the first loads (no extra wait); a closed server (KFQMAP_ANONYMOUS=none) answers
+    // them 401: then the login dialog comes first and the loads are made again once signed in
+    const signedIn = this.auth.start();
     const hash = readHash();
-    const [config, catalog, style, extent] = await Promise.all([
+    const load = () => Promise.all([
       getJSON('/web/config.json').catch(() => this.config),
       getJSON('/web/catalog.json'),
       getJSON('/styles/plan.json'),
       getJSON('/collections/etdz_extent?f=json').catch(() => null),
     ]);
+    let loaded;
+    try { loaded = await load(); } catch (err) {
+      if (err.status !== 401) throw err;
+      await signedIn;
+      loaded = await load();
+    }
+    await signedIn;
+    const [config, catalog, style, extent] = loaded;
     this.config = config;
     const layers = catalog.layers || catalog;
     this.catalog = { layers, byId: new Map(layers.map((l) => [l.id, l])) };
@@ -123,6 +140,8 @@ class App {
     this.attrTable = new AttributeTable(this);
     this.printer = new Printer(this);
     this.bindUi();
+    this.edit.bind();
+    this.edit.bindPanel();
     this.pendingSelection = hash.selection || null;
 
     renderStats(this, $('#tab-stats'));
@@ -141,6 +160,8 @@ class App {
     this.layers.onStyle(this.map.getStyle());
     this.installHighlight();
     this.draw.install();
+    this.history.install();
+    this.edit.install();
     if (!this.ready) {
       this.ready = true;
       this.layers.renderPanel($('#layer-groups'));

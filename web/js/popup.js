@@ -3,6 +3,9 @@
 
 import { getJSON, qs } from './api.js';
 import { h, fmt, figureText, FIGURE_KIND_ZH, setStatus } from './util.js';
+import { historySection } from './history.js';
+import { mayEdit } from './auth.js';
+import { store } from './store.js';
 
 /** Parse the `figures` attribute (a JSON string column, or already a list). */
 export function parseFigures(value) {
@@ -106,6 +109,7 @@ export async function openFeaturePopup(app, lngLat, hits) {
   await show();
   popup.on('close', () => {
     if (app.currentPopup === popup) app.currentPopup = null;
+    app.history?.showOutline(null);     // an old outline of 修改记录 goes with its popup
     if (app.selection && hits.some((x) => x.layer === app.selection.layer && x.id === app.selection.id)) app.select(null);
     else app.onViewChange();
   });
@@ -166,6 +170,12 @@ async function popupContent(app, hit) {
   const where = h('div', { class: 'more placement' }, h('b', {}, '定位依据：'), placementZh(p, layer));
   if (p.placement) where.append(h('details', {}, h('summary', {}, '数据的原始定位说明'), h('div', { lang: 'en' }, p.placement)));
   out.append(where);
+  // 修改记录 and 编辑 (issue 13)
+  const tools = h('div', { class: 'pop-tools' });
+  if (mayEdit(store.get('user'), hit.layer) && app.edit) {
+    tools.append(h('button', { type: 'button', class: 'pop-edit', onclick: () => { app.edit.enter(hit.layer); app.edit.open(hit.layer, hit.id); } }, '编辑此要素'));
+  }
+  out.append(tools, historySection(app, hit.layer, hit.id));
   return out;
 }
 

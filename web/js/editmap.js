@@ -1,0 +1,211 @@
+// The map side of 编辑 mode: the feature being edited drawn with its vertex handles (and midpoints to add a vertex),
+// dragging a vertex with the mouse or a finger, drawing a new point / line / polygon, and snapping to the vertices
+// of other features within SNAP_PX pixels. It owns one GeoJSON source; EditMode (edit.js) owns the data and asks
+// for changes through the callbacks it passes.
+
+import {
+  vertices, midpoints, moveVertex, insertVertex, removeVertex, geometryFromDrawing, snapToVertices,
+} from './geomedit.js';
+
+export const EDIT_SRC = 'kfq-edit';
+export const SNAP_PX = 12;
+const HANDLE_LAYERS = ['kfq-edit-vertex', 'kfq-edit-mid'];
+
+const emptyFC = () => ({ type: 'FeatureCollection', features: [] });
+
+export class EditCanvas {
+  /** `hooks`: {onChange(geometry, {final}), onDrawn(geometry), onPick(event), exclude() → {layer, id}, layers() → style
+   *  layer ids to snap to}. */
+  constructor(app, hooks) {
+    this.app = app;
+    this.hooks = hooks;
+    this.geometry = null;       // the draft being edited
+    this.drawing = null;        // {kind, geometryType, pts:[], cursor}
+    this.drag = null;           // {ring, index, insert, start}
+    this.snap = null;           // the vertex the last move snapped to (drawn as a ring)
+    this.active = false;
+  }
+
+  get map() { return this.app.map; }
+
+  install() {
+    const map = this.map;
+    if (!map.getSource(EDIT_SRC)) map.addSource(EDIT_SRC, { type: 'geojson', data: emptyFC() });
+    const add = (def) => { if (!map.getLayer(def.id)) map.addLayer(def); };
+    const role = (r) => ['==', ['get', 'role'], r];
+    add({ id: 'kfq-edit-fill', type: 'fill', source: EDIT_SRC, filter: ['all', role('shape'), ['==', ['geometry-type'], 'Polygon']],
+      paint: { 'fill-color': '#7b3fe4', 'fill-opacity': 0.18 } });
+    add({ id: 'kfq-edit-line', type: 'line', source: EDIT_SRC, filter: ['all', role('shape'), ['!=', ['geometry-type'], 'Point']],
+      paint: { 'line-color': '#5b21b6', 'line-width': 2.5 } });
+    add({ id: 'kfq-edit-point', type: 'circle', source: EDIT_SRC, filter: ['all', role('shape'), ['==', ['geometry-type'], 'Point']],
+      paint: { 'circle-radius': 8, 'circle-color': '#7b3fe4', 'circle-stroke-color': '#fff', 'circle-stroke-width': 2 } });
+    add({ id: 'kfq-edit-mid', type: 'circle', source: EDIT_SRC, filter: role('mid'),
+      paint: { 'circle-radius': 4, 'circle-color': '#fff', 'circle-opacity': 0.85, 'circle-stroke-color': '#7b3fe4', 'circle-stroke-width': 1.5 } });
+    add({ id: 'kfq-edit-vertex', type: 'circle', source: EDIT_SRC, filter: role('vertex'),
+      paint: { 'circle-radius': 6, 'circle-color': '#fff', 'circle-stroke-color': '#5b21b6', 'circle-stroke-width': 2.5 } });
+    add({ id: 'kfq-edit-snap', type: 'circle', source: EDIT_SRC, filter: role('snap'),
+      paint: { 'circle-radius': 11, 'circle-color': 'rgba(0,0,0,0)', 'circle-stroke-color': '#e67e00', 'circle-stroke-width': 3 } });
+    this.render();
+  }
+
+  bind() {
+    const map = this.map;
+    map.on('mousedown', (e) => this.onDown(e));
+    map.on('touchstart', (e) => { if (e.points?.length === 1) this.onDown(e); });
+    map.on('mousemove', (e) => this.onMove(e));
+    map.on('touchmove', (e) => this.onMove(e));
+    map.on('mouseup', (e) => this.onUp(e));
+    map.on('touchend', (e) => this.onUp(e));
+    map.on('click', (e) => this.onClick(e));
+    map.on('dblclick', (e) => this.onDblClick(e));
+  }
+
+  setGeometry(geometry) { this.geometry = geometry; this.render(); }
+
+  startDrawing(kind, geometryType) {
+    this.drawing = { kind, geometryType, pts: [], cursor: null };
+    this.geometry = null;
+    this.render();
+  }
+
+  cancelDrawing() { this.drawing = null; this.snap = null; this.render(); }
+
+  /** Snap a map event's point to a nearby vertex of another feature: {coord, snapped}. */
+  snapped(e) {
+    const p = e.point;
+    const layers = (this.hooks.layers?.() || []).filter((id) => this.map.getLayer(id));
+    let candidates = layers.length
+      ? this.map.queryRenderedFeatures([[p.x - SNAP_PX, p.y - SNAP_PX], [p.x + SNAP_PX, p.y + SNAP_PX]], { layers }) : [];
+    const ex = this.hooks.exclude?.();
+    if (ex) candidates = candidates.filter((f) => !(this.app.catalogIdOfStyleLayer(f.layer.id) === ex.layer && String(f.properties?.id ?? f.id) === String(ex.id)));
+    // the drawing's own first vertex closes a polygon: offer it as a target too
+    if (this.drawing?.pts.length >= 3) candidates.push({ geometry: { type: 'Point', coordinates: this.drawing.pts[0] } });
+    const hit = snapToVertices(p, candidates, (c) => this.map.project(c), SNAP_PX);
+    this.snap = hit ? hit.coord : null;
+    return hit ? { coord: hit.coord, snapped: true } : { coord: [e.lngLat.lng, e.lngLat.lat], snapped: false };
+  }
+
+  handleAt(point) {
+    if (!this.geometry) return null;
+    const layers = HANDLE_LAYERS.filter((id) => this.map.getLayer(id));
+    const pad = 6;
+    const f = this.map.queryRenderedFeatures([[point.x - pad, point.y - pad], [point.x + pad, point.y + pad]], { layers });
+    const v = f.find((x) => x.properties.role === 'vertex') || f.find((x) => x.properties.role === 'mid');
+    return v ? { role: v.properties.role, ring: v.properties.ring, index: v.properties.index } : null;
+  }
+
+  // ------------------------------------------------------------------ events (only while active)
+  onDown(e) {
+    if (!this.active || this.drawing) return;
+    const hit = this.handleAt(e.point);
+    if (!hit) return;
+    e.preventDefault();
+    this.map.dragPan.disable();
+    let geometry = this.geometry;
+    let index = hit.index;
+    if (hit.role === 'mid') {     // dragging a midpoint adds a vertex there
+      geometry = insertVertex(geometry, hit.ring, hit.index, [e.lngLat.lng, e.lngLat.lat]);
+      index = hit.index + 1;
+    }
+    this.drag = { ring: hit.ring, index, start: this.geometry, geometry, moved: false };
+  }
+
+  onMove(e) {
+    if (!this.active) return;
+    if (this.drag) {
+      const { coord } = this.snapped(e);
+      this.drag.geometry = moveVertex(this.drag.geometry, this.drag.ring, this.drag.index, coord);
+      this.drag.moved = true;
+      this.geometry = this.drag.geometry;
+      this.render();
+      this.hooks.onChange(this.geometry, { final: false });
+      return;
+    }
+    if (this.drawing) {
+      this.drawing.cursor = this.snapped(e).coord;
+      this.render();
+      return;
+    }
+    const over = this.geometry && this.handleAt(e.point);
+    this.map.getCanvas().style.cursor = over ? 'move' : 'crosshair';
+  }
+
+  onUp() {
+    if (!this.drag) return;
+    const d = this.drag;
+    this.drag = null;
+    this.snap = null;
+    this.map.dragPan.enable();
+    this.justDragged = d.moved;
+    if (d.moved) this.hooks.onChange(d.geometry, { final: true, before: d.start });
+    this.render();
+  }
+
+  onClick(e) {
+    if (!this.active) return;
+    if (this.justDragged) { this.justDragged = false; return; }
+    if (this.drawing) {
+      const { coord } = this.snapped(e);
+      const d = this.drawing;
+      if (d.kind === 'point') { d.pts = [coord]; this.finishDrawing(); return; }
+      if (d.kind === 'polygon' && d.pts.length >= 3) {
+        const first = this.map.project(d.pts[0]);
+        if (Math.hypot(first.x - e.point.x, first.y - e.point.y) < 8) { this.finishDrawing(); return; }
+      }
+      const last = d.pts[d.pts.length - 1];
+      if (!last || last[0] !== coord[0] || last[1] !== coord[1]) d.pts.push(coord);
+      this.render();
+      return;
+    }
+    if (this.handleAt(e.point)) return;       // a click on a handle is not a pick
+    this.hooks.onPick(e);
+  }
+
+  onDblClick(e) {
+    if (!this.active) return;
+    e.preventDefault();
+    if (this.drawing) { this.finishDrawing(); return; }
+    const hit = this.handleAt(e.point);
+    if (hit?.role === 'vertex') {          // double-click a vertex: remove it
+      const g = removeVertex(this.geometry, hit.ring, hit.index);
+      if (g) { const before = this.geometry; this.geometry = g; this.render(); this.hooks.onChange(g, { final: true, before }); }
+      else this.hooks.onRefuse?.('顶点已是最少数量，不能再删除');
+    }
+  }
+
+  finishDrawing() {
+    const d = this.drawing;
+    if (!d) return;
+    // a double-click adds the same point twice (two clicks); drop repeats
+    const pts = d.pts.filter((p, i) => i === 0 || p[0] !== d.pts[i - 1][0] || p[1] !== d.pts[i - 1][1]);
+    const g = geometryFromDrawing(d.geometryType, pts);
+    if (!g) { this.hooks.onRefuse?.(d.kind === 'polygon' ? '面至少需要 3 个顶点' : '线至少需要 2 个顶点'); return; }
+    this.drawing = null;
+    this.snap = null;
+    this.geometry = g;
+    this.render();
+    this.hooks.onDrawn(g);
+  }
+
+  render() {
+    const src = this.map?.getSource(EDIT_SRC);
+    if (!src) return;
+    const feats = [];
+    const pt = (coord, props) => feats.push({ type: 'Feature', geometry: { type: 'Point', coordinates: coord }, properties: props });
+    if (this.drawing) {
+      const pts = this.drawing.cursor ? [...this.drawing.pts, this.drawing.cursor] : this.drawing.pts;
+      const g = this.drawing.kind === 'polygon' && pts.length >= 3 ? { type: 'Polygon', coordinates: [[...pts, pts[0]]] }
+        : pts.length >= 2 && this.drawing.kind !== 'point' ? { type: 'LineString', coordinates: pts } : null;
+      if (g) feats.push({ type: 'Feature', geometry: g, properties: { role: 'shape' } });
+      this.drawing.pts.forEach((c, i) => pt(c, { role: 'vertex', ring: 0, index: i }));
+    } else if (this.geometry) {
+      feats.push({ type: 'Feature', geometry: this.geometry, properties: { role: 'shape' } });
+      if (this.active && this.geometry.type !== 'Point') {
+        for (const m of midpoints(this.geometry)) pt(m.coord, { role: 'mid', ring: m.ring, index: m.after });
+      }
+      if (this.active) for (const v of vertices(this.geometry)) pt(v.coord, { role: 'vertex', ring: v.ring, index: v.index });
+    }
+    if (this.snap) pt(this.snap, { role: 'snap' });
+    src.setData({ type: 'FeatureCollection', features: feats });
+  }
+}
