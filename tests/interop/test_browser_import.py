@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from server.testing import live_server  # noqa: F401  (session-scoped fixture)
+
+from .signin import ensure_user, login
 from tests.kfqmap import importfiles as F
 
 from .test_browser_viewer import open_viewer, wait_idle
@@ -24,12 +26,19 @@ def page(chromium, live_server, make_offline_context):
 
 
 def _fetch_json(page, url, method="GET"):
-    return page.evaluate("([u, m]) => fetch(u, {method: m}).then(async (r) => ({status: r.status, body: await r.json()}))",
-                         [url, method])
+    """A request as the signed-in page makes it (a POST carries the session's CSRF token, from /auth/me)."""
+    return page.evaluate("""async ([u, m]) => {
+        const me = await (await fetch('/auth/me')).json();
+        const headers = m === 'GET' ? {} : {'X-CSRF-Token': me.csrf || ''};
+        const r = await fetch(u, {method: m, headers});
+        return {status: r.status, body: await r.json()};
+    }""", [url, method])
 
 
-def test_check_preview_and_commit_a_shapefile(page, tmp_path, artifacts):
+def test_check_preview_and_commit_a_shapefile(page, live_server, tmp_path, artifacts):
     upload = F.shapefile_gbk_zip(tmp_path)
+    ensure_user(live_server.app.state.accounts, "import-editor")
+    login(page, "import-editor")                   # checking is a read; the commit below needs an editor
     page.locator("#btn-import").click()
     page.set_input_files("#import-file", str(upload))
     page.fill("#import-new-layer", "browser_import")

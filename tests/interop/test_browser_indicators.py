@@ -13,9 +13,12 @@ import uvicorn
 from kfqmap import monitor
 from kfqmap.catalog import load_catalog
 from kfqmap.indicator_rules import STATUS_COLOURS
+from kfqmap.accounts import AccountStore
 from kfqmap.settings import CatalogSettings
 from server.app import create_app
 from server.testing import free_port
+
+from .signin import ensure_user, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.interop]
 
@@ -42,6 +45,7 @@ def server_url(tmp_path_factory):
             monitor.set_actual(catalog, iid, year, value, source="测试", by="browser-test", via="cli")
     finally:
         catalog.store.close()
+    ensure_user(AccountStore.open(settings.store_path()), "统计员", layers=["indicators"])   # 录入 needs an editor
     app = create_app(settings)
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
@@ -106,6 +110,9 @@ def test_indicator_panel_shows_statuses_warnings_and_charts(chromium, make_offli
         page.locator('#tab-indicators[data-year="2022"]').wait_for(state="attached", timeout=30_000)
         assert page.locator('#ind-list .ind-row[data-id="t2_24"]').get_attribute("data-status") == "无数据"
         # 录入: enter a value in the panel; the row's status follows; a bad value is refused with the server's words
+        login(page, "统计员")
+        page.locator("#tabbtn-indicators").click()
+        page.locator('#tab-indicators[data-year="2022"]').wait_for(state="attached", timeout=30_000)
         row = page.locator('#ind-list .ind-row[data-id="t2_02"]')
         assert row.get_attribute("data-status") == "无数据"
         row.locator(".ind-entry summary").click()
