@@ -183,15 +183,25 @@ def _same_value(x, y) -> bool:
     if x_na or y_na:
         return x_na and y_na
     x_bool, y_bool = isinstance(x, (bool, np.bool_)), isinstance(y, (bool, np.bool_))
-    if x_bool or y_bool:
-        return bool(x) == bool(y) if x_bool and y_bool else str(x).lower() == str(y).lower()
+    if x_bool or y_bool:       # a flag column with a gap comes back as 1.0/NaN: True and 1.0 are the same value
+        return _as_flag(x) is not None and _as_flag(x) == _as_flag(y)
     if isinstance(x, (int, float, np.number)) and isinstance(y, (int, float, np.number)):
         return math.isclose(float(x), float(y), rel_tol=1e-9, abs_tol=1e-12)
     return jsonable(x) == jsonable(y)
 
 
+def _as_flag(v) -> bool | None:
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, float, np.number)) and float(v) in (0.0, 1.0):
+        return bool(v)
+    if isinstance(v, str) and v.strip().lower() in ("true", "false", "1", "0"):
+        return v.strip().lower() in ("true", "1")
+    return None
+
+
 def _flag(row: dict) -> bool:
-    return bool(row.get("placeholder") is True or row.get("illustrative") is True)
+    return _as_flag(row.get("placeholder")) is True or _as_flag(row.get("illustrative")) is True
 
 
 def _records(frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
@@ -342,14 +352,26 @@ def _zone_rows(changes: list[Change], zones: list[tuple[str, gpd.GeoDataFrame]])
 
 # ------------------------------------------------------------------ sides from a catalog
 def parse_side(catalog, spec: str, *, parameter: str) -> Side:
-    """``layer`` (the layer now) → a Side. (Files are read by the CLI; past states come from the history.)"""
+    """``layer`` (the layer now) or ``layer@TIME`` (the layer as it was at TIME, rebuilt from the editing history;
+    TIME as ``history.parse_time`` reads it: ``2026-06-30``, ``2026-06-30T08:00:00Z``; without a zone 北京时间)
+    → a Side. Files are read by the CLI."""
     text = (spec or "").strip()
     if not text:
         raise InvalidParameter(f"请指定要对比的图层（{parameter}）", parameter=parameter)
-    layer = catalog.get(text)                           # LayerNotFound for an unknown id
+    layer_id, at, when = text.partition("@")
+    layer = catalog.get(layer_id.strip())               # LayerNotFound for an unknown id
     if not layer.is_spatial:
         raise InvalidParameter(f"图层 {layer.id} 没有几何，不能做对比分析", parameter=parameter)
-    return Side(f"{layer.title_zh}（{layer.id}，当前）", catalog.read(layer.id), layer.id)
+    if not at:
+        return Side(f"{layer.title_zh}（{layer.id}，当前）", catalog.read(layer.id), layer.id)
+    from .editing import asof_frame
+    from .history import beijing, parse_time
+
+    stamp = parse_time(when, parameter=parameter)
+    if stamp is None:
+        raise InvalidParameter(f"{parameter}：@ 后面要写时间，如 {layer.id}@2026-06-30", parameter=parameter)
+    frame = asof_frame(catalog.collection(layer.id), stamp)   # ReadOnlyLayer for a file layer (no history)
+    return Side(f"{layer.title_zh}（{layer.id}，{beijing(stamp)} 北京时间）", frame, layer.id)
 
 
 def zone_frames(catalog) -> list[tuple[str, gpd.GeoDataFrame]]:

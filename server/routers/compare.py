@@ -27,7 +27,8 @@ from .export import _content_disposition
 router = APIRouter(tags=["对比分析 Comparison"])
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-Side = Annotated[str, Query(description="图层 id（对比前 a / 对比后 b）", max_length=64)]
+Side = Annotated[str, Query(description="图层 id（对比前 a / 对比后 b）；图层 id@时间 = 该图层在那时的状态（由编辑历史重建），"
+                                        "如 renewal_sites@2026-06-30T00:00:00Z", max_length=100)]
 
 
 @router.get("/compare", name="compare", summary="对比分析：新增、删除、变化要素及增减面积（按园区/核心区汇总）",

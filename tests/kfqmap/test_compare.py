@@ -159,3 +159,60 @@ def test_http_compare():
         assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
         r = client.get("/compare", params={"a": "renewal_sites", "b": "parks", "match": "zz"})
         assert r.status_code == 400
+
+
+def test_two_states_from_the_history(tmp_path):
+    """``layer@TIME`` is the layer as it was, rebuilt from the editing history: after a scripted session (one parcel
+    added, one deleted, one redrawn, one re-statused) the comparison of before and now names exactly those, with the
+    亩 pyproj.Geod gives; the same over HTTP; a time in the future equals now; a file layer has no history (400)."""
+    import time
+    from datetime import datetime, timezone
+
+    from kfqmap.providers.base import ChangeContext, WriteOp
+    from kfqmap.settings import CatalogSettings
+
+    settings = CatalogSettings(data_dir=tmp_path / "data")
+    catalog = load_catalog(settings)
+    col = catalog.collection("low_efficiency_land")
+    frame = catalog.read("low_efficiency_land")
+    gone, redrawn, restatused = frame.index[0], frame.index[1], frame.index[2]
+    time.sleep(0.05)
+    t0 = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    time.sleep(0.05)
+    old = frame.geometry.loc[redrawn]
+    x0, y0, x1, y1 = old.bounds
+    grown = shapely.union(old, shapely.box(x1, y0, x1 + 0.001, y1))
+    new = shapely.box(121.05, 31.33, 121.052, 31.3318)
+    row = frame.loc[restatused]
+    status = "已完成" if row["status"] != "已完成" else "实施中"
+    who = ChangeContext(user="测试员", note="对比测试")
+    col.apply([WriteOp("delete", feature_id=gone)], who)
+    col.apply([WriteOp("update", feature_id=redrawn, feature={"geometry": shapely.geometry.mapping(grown)})], who)
+    col.apply([WriteOp("update", feature_id=restatused,
+                       feature={"properties": {"status": status, "year": 2025 if status == "已完成" else None}})], who)
+    created = col.apply([WriteOp("create", feature={
+        "type": "Feature", "geometry": shapely.geometry.mapping(new),
+        "properties": {"id": "HIST-1", "name": "历史对比新增", "source": "测试", "placement": "测试", "accuracy_m": 5.0,
+                       "illustrative": False, "schematic": False, "status": "未启动", "year": None}})], who).ids[0]
+
+    result = compare(catalog, f"low_efficiency_land@{t0}", "low_efficiency_land")
+    rows = {(c.change, c.id_a or c.id_b): c for c in result.changes if c.change != "unchanged"}
+    assert set(rows) == {("removed", gone), ("changed", redrawn), ("changed", restatused), ("added", created)}
+    assert rows[("removed", gone)].lost_m2 / MU == pytest.approx(mu(frame.geometry.loc[gone]), rel=1e-6)
+    assert rows[("added", created)].gained_m2 / MU == pytest.approx(mu(new), rel=1e-6)
+    assert rows[("changed", redrawn)].gained_m2 / MU == pytest.approx(mu(shapely.difference(grown, old)), rel=1e-5)
+    assert "status" in rows[("changed", restatused)].fields and not rows[("changed", restatused)].geometry_changed
+    assert "北京时间" in result.a
+    future = compare(catalog, "low_efficiency_land@2100-01-01", "low_efficiency_land")
+    assert future.summary()["added"] == future.summary()["removed"] == future.summary()["changed"] == 0
+
+    from kfqmap.cli import main as cli_main  # noqa: F401  (the same parser serves the CLI and HTTP)
+    from server.settings import APISettings
+
+    with TestClient(create_app(APISettings(catalog=settings, warm_up=False))) as client:
+        r = client.get("/compare", params={"a": f"low_efficiency_land@{t0}", "b": "low_efficiency_land"})
+        assert r.status_code == 200, r.text
+        s = r.json()["summary"]
+        assert (s["added"], s["removed"], s["changed"]) == (1, 1, 2)
+        r = client.get("/compare", params={"a": "low_efficiency_land@昨天", "b": "low_efficiency_land"})
+        assert r.status_code == 400 and "不是合法的时间" in r.json()["detail"]

@@ -29,6 +29,8 @@ export class CompareTool {
       h('form', { method: 'dialog' },
         h('h3', {}, '对比分析'),
         h('label', {}, '对比前（A）', h('select', { name: 'a', id: 'compare-a' }, options('renewal_sites'))),
+        h('label', {}, 'A 的时间（可选：该图层在那时的状态，由编辑历史重建）',
+          h('input', { name: 'a_time', id: 'compare-a-time', type: 'datetime-local', step: 1 })),
         h('label', {}, '对比后（B）', h('select', { name: 'b', id: 'compare-b' }, options('low_efficiency_land'))),
         h('label', {}, '配对方式', h('select', { name: 'match', id: 'compare-match' },
           h('option', { value: 'key' }, '按字段值（同一图层的两个状态）'),
@@ -44,7 +46,9 @@ export class CompareTool {
     dlg.addEventListener('close', () => {
       if (dlg.returnValue !== 'ok') return;
       const f = new FormData(dlg.querySelector('form'));
-      this.run({ a: f.get('a'), b: f.get('b'), match: f.get('match'), key: f.get('key') || 'id', view: f.get('view') });
+      const when = f.get('a_time');          // datetime-local: 北京时间 as typed (the server reads a zoneless time so)
+      const a = when ? `${f.get('a')}@${when}` : f.get('a');
+      this.run({ a, b: f.get('b'), match: f.get('match'), key: f.get('key') || 'id', view: f.get('view') });
     });
     document.body.append(dlg);
     this._dlg = dlg;
@@ -62,7 +66,9 @@ export class CompareTool {
       this.geo = geo;
       this.draw(geo);
       this.list(result, { a, b, match, key });
-      this.setView(view, { a, b });
+      const [idA, idB] = [a.split('@')[0], b.split('@')[0]];
+      // two states of one layer: the differences say it all (a swipe would show the same layer twice)
+      this.setView(idA === idB ? 'off' : view, { a: idA, b: idB });
       setStatus(`对比完成：新增 ${result.summary.added}，删除 ${result.summary.removed}，变化 ${result.summary.changed}`);
     } catch (err) {
       setStatus(`对比失败：${err.message}`, { error: true });
@@ -101,7 +107,7 @@ export class CompareTool {
     const box = $('#tab-results');
     box.replaceChildren(
       h('h3', {}, '对比分析'),
-      h('p', {}, `A：${title(a)} → B：${title(b)}`),
+      h('p', {}, `A：${result.a || title(a)} → B：${result.b || title(b)}`),
       h('p', { class: 'compare-summary', id: 'compare-summary' },
         `新增 ${s.added}，删除 ${s.removed}，变化 ${s.changed}，未变 ${s.unchanged}；增加 ${fmt(s.gained, 2)} ${sym}，减少 ${fmt(s.lost, 2)} ${sym}，净变化 ${fmt(s.net, 2)} ${sym}`),
       s.placeholder_changes ? h('p', { class: 'hint warn' }, `${s.placeholder_changes} 处差异涉及占位/示例要素（位置或范围为示意），不代表实测变化。`) : '',
