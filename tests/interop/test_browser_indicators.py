@@ -71,6 +71,8 @@ def test_indicator_panel_shows_statuses_warnings_and_charts(chromium, make_offli
     page = console_errors(context.new_page())
     try:
         page.goto(server_url + "/", wait_until="load")
+        # the tabs are wired once the viewer has started (a locator: this page runs under the CSP, no eval)
+        page.locator('body[data-map-ready="1"]').wait_for(state="attached", timeout=60_000)
         page.locator('.tab[data-tab="indicators"]').click()
         page.locator("#ind-year").select_option("2023")
         page.locator('#tab-indicators[data-year="2023"]').wait_for(state="attached", timeout=30_000)

@@ -126,7 +126,10 @@ def test_indicator_actuals_are_refused_cleanly_with_the_postgis_store(stores):
     _, pg_settings, _ = stores
     app = create_app(pg_settings)
     try:
-        with TestClient(app) as client:
+        accounts = app.state.accounts          # with the PostGIS store, accounts live in the machine's GeoPackage
+        accounts.add_user("pg-editor", "editor")
+        token = accounts.create_token("pg-editor", expires=None)[1]
+        with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
             status = client.get("/indicators/status")
             assert status.status_code == 200, status.text[:300]
             first = client.get("/indicators").json()
