@@ -43,7 +43,7 @@ PREDICATES = ("intersects", "within", "contains")
 #: properties copied into query hits (besides id and name), when a layer has them
 HIT_PROPERTIES = ("park_type", "park", "status", "year", "area_mu", "parcel_id", "current_use", "planned_use",
                   "part", "river", "functions", "plan_status", "role", "line", "seq", "axis_id", "illustrative",
-                  "schematic", "accuracy_m", "source", "land_use")
+                  "schematic", "accuracy_m", "source", "land_use", "placeholder")
 
 
 # ------------------------------------------------------------------------------------------------ index

@@ -34,7 +34,8 @@ _LINEAR = (int(shapely.GeometryType.LINESTRING), int(shapely.GeometryType.LINEAR
 #: the plan's structure groups that statistics are reported for (models.GROUPS order)
 PLAN_GROUPS = ("两轴三带", "两核多园", "一带四园", "更新地块", "低效用地")
 #: properties shown beside each feature in per-feature statistics, when the layer has them
-STAT_PROPERTIES = ("park_type", "park", "status", "year", "area_mu", "part", "river", "plan_status", "land_use")
+STAT_PROPERTIES = ("park_type", "park", "status", "year", "area_mu", "part", "river", "plan_status", "land_use",
+                   "placeholder", "illustrative")
 #: layers with more features than this get no union area (it would cost seconds) — noted in the result
 UNION_MAX_FEATURES = 20_000
 #: figure kinds that are land areas (comparable with polygons) and floor areas (never compared)

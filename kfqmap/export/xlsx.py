@@ -242,8 +242,8 @@ def _flag(values, i: int, default: bool) -> str:
 
 
 def _parks(wb: Workbook, selection):
-    sheet = _Sheet(wb, "园区面积", ["图层", "要素 id", "名称", "类型/功能", *AREA_HEADERS],
-                   [None, None, None, None, *AREA_FORMATS])
+    sheet = _Sheet(wb, "园区面积", ["图层", "要素 id", "名称", "类型/功能", *AREA_HEADERS, "占位（placeholder）"],
+                   [None, None, None, None, *AREA_FORMATS, None])
     for item in selection.items:
         layer, frame = item.layer, item.frame
         if layer.group not in PARK_GROUPS or not layer.is_polygonal:
@@ -252,8 +252,10 @@ def _parks(wb: Workbook, selection):
         kind_col = next((c for c in ("park_type", "functions") if c in frame.columns), None)
         for i, row in enumerate(sts["mu"].features):
             kind = frame[kind_col].iloc[i] if kind_col else None
+            # a placeholder outline's area is not a measured one: the column says so per feature
+            placeholder = _flag(frame["placeholder"], i, False) if "placeholder" in frame.columns else "否"
             sheet.row([layer.title_zh, row.id, row.name, kind, row.area_m2,
-                       *(sts[u].features[i].area for u in UNITS)])
+                       *(sts[u].features[i].area for u in UNITS), placeholder])
 
 
 def _progress(wb: Workbook, prog):

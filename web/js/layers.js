@@ -105,11 +105,12 @@ export class LayerManager {
 
   /** Illustrative (示例) polygons get a hatch over their fill so they never read as plan data: every feature of a
    *  layer flagged illustrative, and in other layers each feature whose own `illustrative` property is true (the
-   *  placeholder 四园 and parks). Labels of such features read "名称（示例）". */
+   *  placeholder 四园 and parks), or whose own `placeholder` flag is true. Labels of such features read "名称（示例）". */
   addHatching(style) {
     const map = this.map;
     if (!map.hasImage(HATCH_IMAGE)) map.addImage(HATCH_IMAGE, hatchImage(), { pixelRatio: 2 });
-    const perFeature = ['==', ['get', 'illustrative'], true];
+    // a feature whose own position or outline is a placeholder (占位) is hatched and labelled like an example
+    const perFeature = ['any', ['==', ['get', 'illustrative'], true], ['==', ['get', 'placeholder'], true]];
     for (const layer of style.layers) {
       const cid = catalogIdOf(layer);
       const meta = this.app.catalog.byId.get(cid);
