@@ -205,9 +205,8 @@ def _flag(row: dict) -> bool:
 
 
 def _records(frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
-    cols = [c for c in frame.columns if c != frame.geometry.name]
-    plain = pd.DataFrame(frame[cols]).astype(object).where(pd.DataFrame(frame[cols]).notna(), None)
-    return plain.to_dict("records")
+    table = pd.DataFrame(frame[[c for c in frame.columns if c != frame.geometry.name]])
+    return table.astype(object).where(table.notna(), None).to_dict("records")
 
 
 def _check_side(side: Side) -> None:

@@ -31,7 +31,7 @@ from .area import ellipsoidal_area, intersection_area
 from .crs import MEASURE_CRS, declared_crs, parse_crs, transform_geometry, transform_xy
 from .cql import CompiledFilter, parse_filter
 from .errors import InvalidGeometry, InvalidParameter
-from .filters import check_filter_usable, filter_mask
+from .filters import check_filter_usable, filter_mask, missing_properties
 from .models import QueryHit, QueryResult, SearchHit, jsonable
 from .units import mu_from_m2
 
@@ -617,19 +617,14 @@ def select(catalog, layers, filter, *, with_geometry: bool = False) -> QueryResu
     _check_filter_known(catalog, ids, cf)
     hits: list[QueryHit] = []
     for lid in ids:
-        if getattr(_filter_view(catalog, lid), "pushdown", False) and _missing(catalog, lid, cf):
+        view = _filter_view(catalog, lid)
+        if getattr(view, "pushdown", False) and missing_properties(view, cf):
             continue          # the filter rule: among several layers, one lacking a property contributes nothing
         index = layer_index(catalog, lid, filter=cf)
         keep = _filter_mask(index, cf, strict=len(ids) == 1)
         for i in np.flatnonzero(keep):
             hits.append(_hit(index, int(i), with_geometry=with_geometry))
     return _result("filter", {"layers": ids, "filter": cf.text}, hits, ids)
-
-
-def _missing(catalog, layer_id: str, cf) -> list[str]:
-    from .filters import missing_properties
-
-    return missing_properties(_filter_view(catalog, layer_id), cf)
 
 
 #: text properties searched besides ``name`` (a hit there ranks after every name hit)
