@@ -96,6 +96,28 @@ def parse_content_crs(value: str | None) -> OutputCRS | None:
     return parse_output_crs(value.strip().strip("<>").strip(), parameter="Content-Crs")
 
 
+def parse_geometry(value, crs: OutputCRS | None, *, parameter: str = "geometry"):
+    """A GeoJSON geometry given in ``crs`` (None: CRS84) → a shapely geometry in WGS 84: not empty, finite, inside
+    lon/lat bounds (validity and type are the caller's rule). Raises ``InvalidFeature`` naming ``parameter``."""
+    try:
+        geom = shape(value)
+    except Exception:  # noqa: BLE001 - shapely raises many kinds for malformed GeoJSON
+        raise InvalidFeature(f"{parameter} 不是合法的 GeoJSON 几何（invalid GeoJSON geometry）",
+                             parameter=parameter) from None
+    coords = shapely.get_coordinates(geom)
+    if geom.is_empty or not len(coords):
+        raise InvalidFeature(f"{parameter} 为空（empty geometry）", parameter=parameter)
+    if not (coords == coords).all() or not all(math.isfinite(v) for v in coords.ravel()):
+        raise InvalidFeature("坐标须为有限数（coordinates must be finite）", parameter=parameter)
+    if crs is not None and not crs.is_storage:
+        geom = to_wgs84(geom, crs)
+        coords = shapely.get_coordinates(geom)
+    if not ((abs(coords[:, 0]) <= 180).all() and (abs(coords[:, 1]) <= 90).all()):
+        raise InvalidFeature("坐标超出经纬度范围：请用 WGS 84 经纬度，或以 Content-Crs 说明坐标系"
+                             "（coordinates outside lon/lat; declare Content-Crs）", parameter=parameter)
+    return geom
+
+
 def _geometry(layer, value, crs: OutputCRS | None, repair: bool) -> dict | None:
     if value is None:
         if layer.is_spatial:
@@ -103,21 +125,7 @@ def _geometry(layer, value, crs: OutputCRS | None, repair: bool) -> dict | None:
         return None
     if not layer.is_spatial:
         raise InvalidFeature(f"图层 {layer.id} 没有几何，geometry 须为 null", parameter="geometry")
-    try:
-        geom = shape(value)
-    except Exception:  # noqa: BLE001 - shapely raises many kinds for malformed GeoJSON
-        raise InvalidFeature("geometry 不是合法的 GeoJSON 几何（invalid GeoJSON geometry）", parameter="geometry") from None
-    coords = shapely.get_coordinates(geom)
-    if geom.is_empty or not len(coords):
-        raise InvalidFeature("geometry 为空（empty geometry）", parameter="geometry")
-    if not (coords == coords).all() or not all(math.isfinite(v) for v in coords.ravel()):
-        raise InvalidFeature("坐标须为有限数（coordinates must be finite）", parameter="geometry")
-    if crs is not None and not crs.is_storage:
-        geom = to_wgs84(geom, crs)
-        coords = shapely.get_coordinates(geom)
-    if not ((abs(coords[:, 0]) <= 180).all() and (abs(coords[:, 1]) <= 90).all()):
-        raise InvalidFeature("坐标超出经纬度范围：请用 WGS 84 经纬度，或以 Content-Crs 说明坐标系"
-                             "（coordinates outside lon/lat; declare Content-Crs）", parameter="geometry")
+    geom = parse_geometry(value, crs)
     family = _FAMILIES.get(layer.geometry_type, (layer.geometry_type,))
     if not geom.is_valid:
         reason = shapely.is_valid_reason(geom)

@@ -10,6 +10,8 @@ addresses only for admins).
   /collections/{id}/items/{fid}`` need ``If-Match: "<ETag>"`` (428 without; 412 with the current ETag when stale).
 * ``?repair=true`` repairs an invalid geometry (``shapely.make_valid``) instead of 422.
 * ``POST /collections/{id}/transactions`` ``{"operations": [...], "note": "…"}``: all or nothing.
+* ``POST /collections/{id}/items/{fid}/split`` ``{"line": <LineString>, "note": "…"}`` + ``If-Match``: 分割 in one
+  transaction (``kfqmap.split``): the feature keeps the largest part, the others are new features.
 * ``GET /collections/{id}/items/{fid}/history`` newest first; ``POST …/history/{seq}/restore`` (admin).
 * ``GET /collections/{id}/schema``: the write schema (JSON Schema: types, required, allowed values).
 """
@@ -22,7 +24,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from kfqmap import editing
+from kfqmap import editing, split
 from kfqmap.accounts import Principal
 from kfqmap.errors import InvalidParameter
 from kfqmap.models import Layer
@@ -138,10 +140,32 @@ async def transaction(request: Request, layer: Annotated[Layer, Depends(collecti
                                            for item in operations])
     result = await run_in_threadpool(editing.apply, coll, ops,
                                      auth.change_context(request, principal, editing.body_note(body)))
-    return JSONResponse({"version": result.version, "results": [
+    return JSONResponse(_transaction_results(request, layer, ops, result))
+
+
+def _transaction_results(request: Request, layer: Layer, ops: list[WriteOp], result) -> dict:
+    """``{version, results: [{op, id, etag, href}]}``: what a committed transaction did, one entry per op."""
+    return {"version": result.version, "results": [
         {"op": op.op, "id": fid, "etag": f'"{etag}"' if etag else None,
          "href": url(request, "item", collectionId=layer.id, featureId=fid) if op.op != "delete" else None}
-        for op, fid, etag in zip(ops, result.ids, result.etags)]})
+        for op, fid, etag in zip(ops, result.ids, result.etags)]}
+
+
+@router.post("/collections/{collectionId}/items/{featureId}/split", name="split_item",
+             summary="分割面要素（一条分割线；一个事务：原要素保留最大的部分，其余部分为新要素；需 If-Match）")
+async def split_item(request: Request, layer: Annotated[Layer, Depends(collection)], feature_id: FeatureId,
+                     principal: Annotated[Principal, Depends(auth.layer_editor)]):
+    coll = _collection(request, layer)
+    if_match = editing.require_if_match(request.headers.get("if-match"), feature_id)
+    body = await _json_body(request)
+    crs = editing.parse_content_crs(request.headers.get("content-crs"))
+    line = body.get("line") if isinstance(body, dict) else None
+    plan = await run_in_threadpool(split.split_ops, coll, feature_id, line, if_match=if_match, crs=crs)
+    context = auth.change_context(request, principal, editing.body_note(body))
+    if not context.note:
+        context = auth.change_context(request, principal, plan.note)
+    result = await run_in_threadpool(editing.apply, coll, plan.ops, context)
+    return JSONResponse({**_transaction_results(request, layer, plan.ops, result), "parts": plan.parts})
 
 
 # ------------------------------------------------------------------------------------------ history
