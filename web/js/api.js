@@ -238,6 +238,13 @@ export async function transaction(layerId, operations, { note, repair = false, c
   return (await send('POST', url, { body: { operations, ...(note ? { note } : {}) }, headers: crsHeader(crs) })).body;
 }
 
+/** POST /collections/{id}/items/{fid}/split {line, note} with If-Match: 分割 a polygon along `line` (in `crs`), one
+ *  transaction. → {version, parts, results: [{op, id, etag, href}]}: the update of `fid` (the largest part), then
+ *  one create per other part */
+export async function splitItem(layerId, fid, line, etag, { note, crs } = {}) {
+  return (await send('POST', `${itemUrl(layerId, fid)}/split`, { body: { line, ...(note ? { note } : {}) }, headers: { 'If-Match': etag, ...crsHeader(crs) } })).body;
+}
+
 /** GET /collections/{id}/items/{fid}/history → the feature's changes, newest first */
 export async function getHistory(layerId, fid) {
   return (await send('GET', `${itemUrl(layerId, fid)}/history`)).body;

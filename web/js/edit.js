@@ -1,10 +1,11 @@
 // 编辑 mode: for a logged-in 编辑/管理 user, on the layers the server lets them change. Pick a feature on the map (or
-// 新建 to draw one), change its outline by dragging vertices (snapping to other features' vertices) and its
+// 新建 to draw one), change its outline by dragging vertices (snapping to other features' vertices or edges) and its
 // attributes in a form generated from the layer's queryables, then 保存: a new feature is POSTed, a changed one is
 // PATCHed (JSON merge patch of what changed) with If-Match = the ETag it was read with. 撤销 undoes the current
-// edit step by step; 删除 asks first. On 412 (someone saved the feature since it was read) the panel shows their
-// version beside this one and offers to apply these changes on top of theirs. After a save the layer's tiles,
-// the statistics and the highlighted selection are refreshed.
+// edit step by step; 删除 asks first; 合并… absorbs a neighbour, 分割… cuts the polygon along a drawn line (editsplit.js).
+// On 412 (someone saved the feature since it was read) the panel shows their version beside this one and offers to
+// apply these changes on top of theirs. After a save the layer's tiles, the statistics and the highlighted selection
+// are refreshed.
 
 import {
   getItemVersioned, getEditSchema, createItem, patchItem, deleteItem, getHistory, transaction, ApiError,
@@ -15,6 +16,7 @@ import { mayEdit } from './auth.js';
 import { buildForm, fieldsOf, fieldLabel, formValues, propertiesPatch, sameValue } from './editform.js';
 import { cloneGeometry, combinePolygons, drawKind, geometryProblems, sameGeometry } from './geomedit.js';
 import { EditCanvas } from './editmap.js';
+import { SplitTool } from './editsplit.js';
 import { hitsAt } from './popup.js';
 import { renderStats } from './stats.js';
 import { historyEntries } from './history.js';
@@ -22,10 +24,10 @@ import { historyEntries } from './history.js';
 const KIND_ZH = { point: '点', line: '线', polygon: '面' };
 const DRAW_HINT = {
   point: '单击地图放置新点；Esc 取消',
-  line: '单击添加节点，双击结束；靠近其他要素的顶点时自动吸附；Esc 取消',
-  polygon: '单击添加顶点，双击或单击起点结束；靠近其他要素的顶点时自动吸附；Esc 取消',
+  line: '单击添加节点，双击结束（或按 Enter）；靠近其他要素的顶点或边时自动吸附；Esc 取消',
+  polygon: '单击添加顶点，双击或单击起点结束；靠近其他要素的顶点或边时自动吸附；Esc 取消',
 };
-const EDIT_HINT = '拖动顶点修改形状（自动吸附到附近要素的顶点），拖动边中点可加点，双击顶点删除；Ctrl+Z 撤销';
+const EDIT_HINT = '拖动顶点修改形状（自动吸附到附近要素的顶点或边），拖动边中点可加点，双击顶点删除；Ctrl+Z 撤销';
 
 export class EditMode {
   constructor(app) {
@@ -42,7 +44,10 @@ export class EditMode {
       exclude: () => (this.fid ? { layer: this.layerId, id: this.fid } : null),
       layers: () => this.app.layers.interactiveLayers(),
     });
+    this.splitter = new SplitTool(this);
   }
+
+  get editHint() { return EDIT_HINT; }
 
   /** No feature open: nothing to save. */
   reset() {
@@ -54,6 +59,7 @@ export class EditMode {
     this.form = null;
     this.conflict = null;
     this.merging = false;     // 合并: the next click picks the neighbour
+    this.splitter?.clear();   // 分割: a cutting line belongs to the feature it was drawn over
   }
 
   get map() { return this.app.map; }
@@ -91,6 +97,8 @@ export class EditMode {
       if (!this.active) return;
       const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement?.tagName || '');
       if (e.key === 'Escape' && this.merging) { this.merging = false; this.hint(EDIT_HINT); this.message('已取消合并'); }
+      else if (e.key === 'Escape' && this.splitter.active) this.splitter.cancel();
+      else if (e.key === 'Enter' && this.canvas.drawing && !typing) { e.preventDefault(); this.canvas.finishDrawing(); }
       else if (e.key === 'Escape' && this.canvas.drawing) { this.canvas.cancelDrawing(); this.hint(this.draft ? EDIT_HINT : '单击要素开始编辑，或点“新建”绘制新要素'); }
       else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'z' && !typing) { e.preventDefault(); this.undoStep(); }
     });
@@ -249,6 +257,7 @@ export class EditMode {
   }
 
   undoStep() {
+    if (this.splitter.line) { this.splitter.cancel('已撤销分割线'); return; }
     if (this.canvas.drawing) {      // while drawing: drop the last vertex
       this.canvas.drawing.pts.pop();
       this.canvas.render();
@@ -273,6 +282,8 @@ export class EditMode {
 
   async save() {
     if (!this.draft) return;
+    if (this.splitter.line) { await this.splitter.save(); return; }
+    if (this.splitter.drawing) { this.message('请先画完分割线（双击或按 Enter 结束），或按 Esc 取消', 'error'); return; }
     const { errors } = this.readForm();
     if (Object.keys(errors).length) {
       this.message(`请先改正标红的字段：${Object.keys(errors).map((k) => fieldLabel(k, this.schemas.get(this.layerId)?.properties?.[k])).join('、')}`, 'error');
@@ -511,12 +522,14 @@ export class EditMode {
   updateButtons() {
     $('#edit-layer').disabled = !!this.draft && this.dirty();        // unsaved changes stay on their layer
     $('#edit-save').disabled = !this.draft;
-    $('#edit-undo').disabled = !this.undo.length && !(this.canvas.drawing?.pts.length);
+    $('#edit-undo').disabled = !this.undo.length && !(this.canvas.drawing?.pts.length) && !this.splitter.line;
     $('#edit-delete').disabled = !this.draft && !this.canvas.drawing;
     $('#edit-delete').textContent = this.fid ? '删除要素' : '放弃';
     const polygonal = drawKind(this.app.catalog.byId.get(this.layerId)?.geometry_type) === 'polygon';
     $('#edit-merge').hidden = !polygonal;
-    $('#edit-merge').disabled = !this.fid || this.dirty();
+    $('#edit-merge').disabled = !this.fid || this.dirty() || this.splitter.active;
+    $('#edit-split').hidden = !polygonal;
+    $('#edit-split').disabled = !this.fid || this.dirty() || this.splitter.active;
   }
 
   hint(text) {
@@ -546,6 +559,7 @@ export class EditMode {
     $('#edit-save').addEventListener('click', () => this.save());
     $('#edit-delete').addEventListener('click', () => this.remove());
     $('#edit-merge').addEventListener('click', () => this.startMerge());
+    $('#edit-split').addEventListener('click', () => this.splitter.start());
     $('#edit-close').addEventListener('click', () => this.exit());
   }
 }

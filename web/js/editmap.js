@@ -1,10 +1,10 @@
 // The map side of 编辑 mode: the feature being edited drawn with its vertex handles (and midpoints to add a vertex),
-// dragging a vertex with the mouse or a finger, drawing a new point / line / polygon, and snapping to the vertices
-// of other features within SNAP_PX pixels. It owns one GeoJSON source; EditMode (edit.js) owns the data and asks
-// for changes through the callbacks it passes.
+// dragging a vertex with the mouse or a finger, drawing a new point / line / polygon or a cutting line (分割), and
+// snapping to the vertices — else the edges — of other features within SNAP_PX pixels. It owns one GeoJSON source;
+// EditMode (edit.js) owns the data and asks for changes through the callbacks it passes.
 
 import {
-  vertices, midpoints, moveVertex, insertVertex, removeVertex, geometryFromDrawing, snapToVertices,
+  vertices, midpoints, moveVertex, insertVertex, removeVertex, geometryFromDrawing, snapPoint, onTileBorder,
 } from './geomedit.js';
 
 export const EDIT_SRC = 'kfq-edit';
@@ -20,9 +20,10 @@ export class EditCanvas {
     this.app = app;
     this.hooks = hooks;
     this.geometry = null;       // the draft being edited
-    this.drawing = null;        // {kind, geometryType, pts:[], cursor}
+    this.drawing = null;        // {kind, geometryType, pts:[], cursor, onDone}: onDone set for a cutting line
+    this.cut = null;            // a finished cutting line (LineString), shown over the feature until it is used
     this.drag = null;           // {ring, index, insert, start}
-    this.snap = null;           // the vertex the last move snapped to (drawn as a ring)
+    this.snap = null;           // {coord, kind: 'vertex'|'edge'}: where the last move snapped (drawn as a ring)
     this.active = false;
   }
 
@@ -39,12 +40,16 @@ export class EditCanvas {
       paint: { 'line-color': '#5b21b6', 'line-width': 2.5 } });
     add({ id: 'kfq-edit-point', type: 'circle', source: EDIT_SRC, filter: ['all', role('shape'), ['==', ['geometry-type'], 'Point']],
       paint: { 'circle-radius': 8, 'circle-color': '#7b3fe4', 'circle-stroke-color': '#fff', 'circle-stroke-width': 2 } });
+    add({ id: 'kfq-edit-cut', type: 'line', source: EDIT_SRC, filter: role('cut'),
+      layout: { 'line-cap': 'round' }, paint: { 'line-color': '#d11a2a', 'line-width': 3, 'line-dasharray': [2, 1.2] } });
     add({ id: 'kfq-edit-mid', type: 'circle', source: EDIT_SRC, filter: role('mid'),
       paint: { 'circle-radius': 4, 'circle-color': '#fff', 'circle-opacity': 0.85, 'circle-stroke-color': '#7b3fe4', 'circle-stroke-width': 1.5 } });
     add({ id: 'kfq-edit-vertex', type: 'circle', source: EDIT_SRC, filter: role('vertex'),
       paint: { 'circle-radius': 6, 'circle-color': '#fff', 'circle-stroke-color': '#5b21b6', 'circle-stroke-width': 2.5 } });
+    // a vertex snap is an orange ring, an edge snap a smaller teal one
     add({ id: 'kfq-edit-snap', type: 'circle', source: EDIT_SRC, filter: role('snap'),
-      paint: { 'circle-radius': 11, 'circle-color': 'rgba(0,0,0,0)', 'circle-stroke-color': '#e67e00', 'circle-stroke-width': 3 } });
+      paint: { 'circle-radius': ['match', ['get', 'kind'], 'edge', 8, 11], 'circle-color': 'rgba(0,0,0,0)',
+        'circle-stroke-color': ['match', ['get', 'kind'], 'edge', '#0f8a8a', '#e67e00'], 'circle-stroke-width': 3 } });
     this.render();
   }
 
@@ -68,9 +73,20 @@ export class EditCanvas {
     this.render();
   }
 
+  /** Draw a cutting line over the open feature (kept, without handles); `onDone(line)` gets the LineString, which
+   *  stays on the map (`this.cut`) until `clearCut()`. */
+  startCut(onDone) {
+    this.cut = null;
+    this.drawing = { kind: 'line', geometryType: 'LineString', pts: [], cursor: null, onDone };
+    this.render();
+  }
+
+  clearCut() { this.cut = null; this.render(); }
+
   cancelDrawing() { this.drawing = null; this.snap = null; this.render(); }
 
-  /** Snap a map event's point to a nearby vertex of another feature: {coord, snapped}. */
+  /** Snap a map event's point to a nearby vertex (else edge) of another feature — or, for a cutting line, of the
+   *  open feature too: {coord, snapped, kind}. */
   snapped(e) {
     const p = e.point;
     const layers = (this.hooks.layers?.() || []).filter((id) => this.map.getLayer(id));
@@ -78,11 +94,13 @@ export class EditCanvas {
       ? this.map.queryRenderedFeatures([[p.x - SNAP_PX, p.y - SNAP_PX], [p.x + SNAP_PX, p.y + SNAP_PX]], { layers }) : [];
     const ex = this.hooks.exclude?.();
     if (ex) candidates = candidates.filter((f) => !(this.app.catalogIdOfStyleLayer(f.layer.id) === ex.layer && String(f.properties?.id ?? f.id) === String(ex.id)));
+    candidates = candidates.map(tileCandidate);
     // the drawing's own first vertex closes a polygon: offer it as a target too
-    if (this.drawing?.pts.length >= 3) candidates.push({ geometry: { type: 'Point', coordinates: this.drawing.pts[0] } });
-    const hit = snapToVertices(p, candidates, (c) => this.map.project(c), SNAP_PX);
-    this.snap = hit ? hit.coord : null;
-    return hit ? { coord: hit.coord, snapped: true } : { coord: [e.lngLat.lng, e.lngLat.lat], snapped: false };
+    if (this.drawing?.pts.length >= 3 && !this.drawing.onDone) candidates.push({ geometry: { type: 'Point', coordinates: this.drawing.pts[0] } });
+    if (this.drawing?.onDone && this.geometry) candidates.push({ geometry: this.geometry });   // cut from corner to corner
+    const hit = snapPoint(p, candidates, (c) => this.map.project(c), SNAP_PX);
+    this.snap = hit ? { coord: hit.coord, kind: hit.kind } : null;
+    return hit ? { coord: hit.coord, snapped: true, kind: hit.kind } : { coord: [e.lngLat.lng, e.lngLat.lat], snapped: false };
   }
 
   handleAt(point) {
@@ -96,7 +114,7 @@ export class EditCanvas {
 
   // ------------------------------------------------------------------ events (only while active)
   onDown(e) {
-    if (!this.active || this.drawing) return;
+    if (!this.active || this.drawing || this.cut) return;
     const hit = this.handleAt(e.point);
     if (!hit) return;
     e.preventDefault();
@@ -182,6 +200,7 @@ export class EditCanvas {
     if (!g) { this.hooks.onRefuse?.(d.kind === 'polygon' ? '面至少需要 3 个顶点' : '线至少需要 2 个顶点'); return; }
     this.drawing = null;
     this.snap = null;
+    if (d.onDone) { this.cut = g; this.render(); d.onDone(g); return; }
     this.geometry = g;
     this.render();
     this.hooks.onDrawn(g);
@@ -192,20 +211,29 @@ export class EditCanvas {
     if (!src) return;
     const feats = [];
     const pt = (coord, props) => feats.push({ type: 'Feature', geometry: { type: 'Point', coordinates: coord }, properties: props });
+    const cutting = !!(this.drawing?.onDone || this.cut);
+    if (this.geometry && (!this.drawing || cutting)) {
+      feats.push({ type: 'Feature', geometry: this.geometry, properties: { role: 'shape' } });
+      if (this.active && !cutting && this.geometry.type !== 'Point') {
+        for (const m of midpoints(this.geometry)) pt(m.coord, { role: 'mid', ring: m.ring, index: m.after });
+      }
+      if (this.active && !cutting) for (const v of vertices(this.geometry)) pt(v.coord, { role: 'vertex', ring: v.ring, index: v.index });
+    }
     if (this.drawing) {
       const pts = this.drawing.cursor ? [...this.drawing.pts, this.drawing.cursor] : this.drawing.pts;
       const g = this.drawing.kind === 'polygon' && pts.length >= 3 ? { type: 'Polygon', coordinates: [[...pts, pts[0]]] }
         : pts.length >= 2 && this.drawing.kind !== 'point' ? { type: 'LineString', coordinates: pts } : null;
-      if (g) feats.push({ type: 'Feature', geometry: g, properties: { role: 'shape' } });
+      if (g) feats.push({ type: 'Feature', geometry: g, properties: { role: cutting ? 'cut' : 'shape' } });
       this.drawing.pts.forEach((c, i) => pt(c, { role: 'vertex', ring: 0, index: i }));
-    } else if (this.geometry) {
-      feats.push({ type: 'Feature', geometry: this.geometry, properties: { role: 'shape' } });
-      if (this.active && this.geometry.type !== 'Point') {
-        for (const m of midpoints(this.geometry)) pt(m.coord, { role: 'mid', ring: m.ring, index: m.after });
-      }
-      if (this.active) for (const v of vertices(this.geometry)) pt(v.coord, { role: 'vertex', ring: v.ring, index: v.index });
     }
-    if (this.snap) pt(this.snap, { role: 'snap' });
+    if (this.cut) feats.push({ type: 'Feature', geometry: this.cut, properties: { role: 'cut' } });
+    if (this.snap) pt(this.snap.coord, { role: 'snap', kind: this.snap.kind });
     src.setData({ type: 'FeatureCollection', features: feats });
   }
+}
+
+/** A rendered feature as a snapping candidate: edges along its tile's border (MapLibre clips tiles) are ghosts. */
+function tileCandidate(f) {
+  const tile = Number.isInteger(f._z) ? { z: f._z, x: f._x, y: f._y } : null;
+  return tile ? { geometry: f.geometry, ghost: (a, b) => onTileBorder(a, b, tile) } : f;
 }

@@ -1,5 +1,5 @@
 // Editing a GeoJSON geometry by its vertices: list them, move, insert and remove one, snap a screen point to the
-// vertices of nearby features, and check a drawn outline before it is sent. Pure functions over plain GeoJSON
+// vertices or edges of nearby features, and check a drawn outline before it is sent. Pure functions over plain GeoJSON
 // (WGS 84 or GCJ-02 lon/lat: whatever the map shows); the server validates again and measures.
 
 /** The coordinate arrays that hold vertices: [{coords, closed, min}] (a polygon ring is closed: its last vertex
@@ -138,6 +138,57 @@ export function snapToVertices(point, candidates, project, px = 10) {
     }
   }
   return best;
+}
+
+/** The point of segment a–b (screen {x, y}) nearest to p: {t (0…1 along a→b), distance}. */
+export function nearestOnSegment(p, a, b) {
+  const dx = b.x - a.x, dy = b.y - a.y;
+  const len2 = dx * dx + dy * dy;
+  const t = len2 ? Math.min(1, Math.max(0, ((p.x - a.x) * dx + (p.y - a.y) * dy) / len2)) : 0;
+  return { t, distance: Math.hypot(a.x + t * dx - p.x, a.y + t * dy - p.y) };
+}
+
+/** Snap a screen point to the nearest point on an edge of a rendered feature within `px` pixels (same arguments
+ *  as snapToVertices). The point is interpolated along the edge in lon/lat, so it lies on the edge the server
+ *  stores. A candidate may carry `ghost(a, b)` (lon/lat ends): true for an edge that is not the feature's own
+ *  (a tile cut: MapLibre's rendered geometries are clipped at tile borders), which is skipped.
+ *  Returns {coord, distance} or null. */
+export function snapToEdges(point, candidates, project, px = 10) {
+  let best = null;
+  for (const f of candidates) {
+    for (const r of ringsOf(f.geometry)) {
+      if (r.point) continue;
+      const screen = r.coords.map((c) => project(c));
+      for (let i = 0; i + 1 < r.coords.length; i++) {
+        const a = r.coords[i], b = r.coords[i + 1];
+        const hit = nearestOnSegment(point, screen[i], screen[i + 1]);
+        if (hit.distance > px || (best && hit.distance >= best.distance) || f.ghost?.(a, b)) continue;
+        best = { coord: [a[0] + hit.t * (b[0] - a[0]), a[1] + hit.t * (b[1] - a[1])], distance: hit.distance };
+      }
+    }
+  }
+  return best;
+}
+
+/** Where a pointer snaps: a vertex within `px` wins over an edge within `px` (so a corner is easy to hit),
+ *  else the nearest edge point. {coord, distance, kind: 'vertex' | 'edge'} or null. */
+export function snapPoint(point, candidates, project, px = 10) {
+  const v = snapToVertices(point, candidates, project, px);
+  if (v) return { ...v, kind: 'vertex' };
+  const e = snapToEdges(point, candidates, project, px);
+  return e ? { ...e, kind: 'edge' } : null;
+}
+
+/** Whether lon/lat segment a–b runs along or outside the border of tile z/x/y (both ends on or beyond the same
+ *  side): a clipping artefact of a rendered tile, not an edge of the feature. */
+export function onTileBorder(a, b, { z, x, y }) {
+  const n = 2 ** z;
+  const lon = (i) => (i / n) * 360 - 180;
+  const lat = (j) => (Math.atan(Math.sinh(Math.PI * (1 - (2 * j) / n))) * 180) / Math.PI;
+  const [west, east, north, south] = [lon(x), lon(x + 1), lat(y), lat(y + 1)];
+  const eps = 1e-9 * 360;
+  return (a[0] <= west + eps && b[0] <= west + eps) || (a[0] >= east - eps && b[0] >= east - eps)
+    || (a[1] >= north - eps && b[1] >= north - eps) || (a[1] <= south + eps && b[1] <= south + eps);
 }
 
 /** Whether two geometries have the same coordinates (rounded to ~1 cm). */
