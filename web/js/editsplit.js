@@ -8,7 +8,7 @@
 import { splitItem, ApiError } from './api.js';
 import { $, setStatus } from './util.js';
 
-export const SPLIT_DRAW_HINT = '画分割线：单击添加节点（吸附到顶点或边），双击结束（或按 Enter）；线须从面外穿过面到面外；Esc 取消';
+export const SPLIT_DRAW_HINT = '画分割线：单击加点（吸附顶点或边），双击或 Enter 结束，须穿过整个面；Esc 取消';
 const SPLIT_READY_HINT = '点“保存”执行分割；“撤销”或 Esc 取消分割线';
 
 export class SplitTool {
