@@ -28,6 +28,7 @@ const DRAW_HINT = {
   polygon: '单击添加顶点，双击或单击起点结束；靠近其他要素的顶点或边时自动吸附；Esc 取消',
 };
 const EDIT_HINT = '拖动顶点修改形状（自动吸附到附近要素的顶点或边），拖动边中点可加点，双击顶点删除；Ctrl+Z 撤销';
+const VERTEX_HINT = '已选中顶点：方向键移动 1 像素（Shift 加方向键 10 像素），Delete 删除；Esc 取消选中';
 
 export class EditMode {
   constructor(app) {
@@ -41,6 +42,7 @@ export class EditMode {
       onDrawn: (g) => this.onDrawn(g),
       onPick: (e) => this.pick(e),
       onRefuse: (msg) => this.message(msg, 'error'),
+      onSelectVertex: (sel) => { if (this.active && !this.merging && !this.splitter?.active) this.hint(sel ? VERTEX_HINT : EDIT_HINT); },
       exclude: () => (this.fid ? { layer: this.layerId, id: this.fid } : null),
       layers: () => this.app.layers.interactiveLayers(),
     });
@@ -99,6 +101,7 @@ export class EditMode {
       if (e.key === 'Escape' && this.merging) { this.merging = false; this.hint(EDIT_HINT); this.message('已取消合并'); }
       else if (e.key === 'Escape' && this.splitter.active) this.splitter.cancel();
       else if (e.key === 'Enter' && this.canvas.drawing && !typing) { e.preventDefault(); this.canvas.finishDrawing(); }
+      else if (!typing && this.canvas.onKey(e)) e.preventDefault();      // a selected vertex: arrows, Delete, Esc
       else if (e.key === 'Escape' && this.canvas.drawing) { this.canvas.cancelDrawing(); this.hint(this.draft ? EDIT_HINT : '单击要素开始编辑，或点“新建”绘制新要素'); }
       else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'z' && !typing) { e.preventDefault(); this.undoStep(); }
     });

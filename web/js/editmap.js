@@ -1,7 +1,8 @@
 // The map side of 编辑 mode: the feature being edited drawn with its vertex handles (and midpoints to add a vertex),
 // dragging a vertex with the mouse or a finger, drawing a new point / line / polygon or a cutting line (分割), and
-// snapping to the vertices — else the edges — of other features within SNAP_PX pixels. It owns one GeoJSON source;
-// EditMode (edit.js) owns the data and asks for changes through the callbacks it passes.
+// snapping to the vertices — else the edges — of other features within SNAP_PX pixels, and moving a selected vertex
+// with the arrow keys (1 px, Shift: 10 px; Delete removes it). It owns one GeoJSON source; EditMode (edit.js) owns
+// the data and asks for changes through the callbacks it passes.
 
 import {
   vertices, midpoints, moveVertex, insertVertex, removeVertex, geometryFromDrawing, snapPoint, onTileBorder,
@@ -9,6 +10,8 @@ import {
 
 export const EDIT_SRC = 'kfq-edit';
 export const SNAP_PX = 12;
+const TOO_FEW = '顶点已是最少数量，不能再删除';
+const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 const HANDLE_LAYERS = ['kfq-edit-vertex', 'kfq-edit-mid'];
 
 const emptyFC = () => ({ type: 'FeatureCollection', features: [] });
@@ -23,6 +26,8 @@ export class EditCanvas {
     this.drawing = null;        // {kind, geometryType, pts:[], cursor, onDone}: onDone set for a cutting line
     this.cut = null;            // a finished cutting line (LineString), shown over the feature until it is used
     this.drag = null;           // {ring, index, insert, start}
+    this.selected = null;       // {ring, index}: the vertex the arrow keys move (a click on a vertex selects it)
+    this.keyboardOff = false;   // the map's own arrow-key panning is off while a vertex is selected
     this.snap = null;           // {coord, kind: 'vertex'|'edge'}: where the last move snapped (drawn as a ring)
     this.active = false;
   }
@@ -45,7 +50,8 @@ export class EditCanvas {
     add({ id: 'kfq-edit-mid', type: 'circle', source: EDIT_SRC, filter: role('mid'),
       paint: { 'circle-radius': 4, 'circle-color': '#fff', 'circle-opacity': 0.85, 'circle-stroke-color': '#7b3fe4', 'circle-stroke-width': 1.5 } });
     add({ id: 'kfq-edit-vertex', type: 'circle', source: EDIT_SRC, filter: role('vertex'),
-      paint: { 'circle-radius': 6, 'circle-color': '#fff', 'circle-stroke-color': '#5b21b6', 'circle-stroke-width': 2.5 } });
+      paint: { 'circle-radius': ['case', ['==', ['get', 'sel'], 1], 8, 6], 'circle-color': ['case', ['==', ['get', 'sel'], 1], '#f5b700', '#fff'],
+        'circle-stroke-color': '#5b21b6', 'circle-stroke-width': 2.5 } });
     // a vertex snap is an orange ring, an edge snap a smaller teal one
     add({ id: 'kfq-edit-snap', type: 'circle', source: EDIT_SRC, filter: role('snap'),
       paint: { 'circle-radius': ['match', ['get', 'kind'], 'edge', 8, 11], 'circle-color': 'rgba(0,0,0,0)',
@@ -65,12 +71,48 @@ export class EditCanvas {
     map.on('dblclick', (e) => this.onDblClick(e));
   }
 
-  setGeometry(geometry) { this.geometry = geometry; this.render(); }
+  setGeometry(geometry) { this.geometry = geometry; this.selectVertex(null); }
+
+  /** Select vertex {ring, index} (null: none) for the arrow keys; the map stops panning with them meanwhile. */
+  selectVertex(sel) {
+    const changed = (sel?.ring !== this.selected?.ring) || (sel?.index !== this.selected?.index);
+    this.selected = sel;
+    const keyboard = this.map?.keyboard;
+    if (sel && !this.keyboardOff && keyboard?.isEnabled()) { keyboard.disable(); this.keyboardOff = true; }
+    if (!sel && this.keyboardOff) { keyboard?.enable(); this.keyboardOff = false; }
+    this.render();
+    if (changed) this.hooks.onSelectVertex?.(sel);
+  }
+
+  /** A key pressed in 编辑 mode (not in a text box): arrows move the selected vertex by 1 px (Shift: 10 px),
+   *  Delete/Backspace removes it, Esc unselects it. True when the key was used. */
+  onKey(e) {
+    if (!this.selected || !this.geometry || this.drawing || this.cut) return false;
+    if (e.key === 'Escape') { this.selectVertex(null); return true; }
+    const before = this.geometry;
+    const { ring, index } = this.selected;
+    if (ARROWS[e.key]) {
+      const v = vertices(before).find((x) => x.ring === ring && x.index === index);
+      if (!v) { this.selectVertex(null); return false; }
+      const step = e.shiftKey ? 10 : 1;
+      const p = this.map.project(v.coord);
+      const to = this.map.unproject([p.x + ARROWS[e.key][0] * step, p.y + ARROWS[e.key][1] * step]);
+      this.geometry = moveVertex(before, ring, index, [to.lng, to.lat]);
+      this.render();
+    } else if (e.key === 'Delete' || e.key === 'Backspace') {
+      const g = removeVertex(before, ring, index);
+      if (!g) { this.hooks.onRefuse?.(TOO_FEW); return true; }
+      this.geometry = g;
+      this.selectVertex(null);
+    } else return false;
+    this.hooks.onChange(this.geometry, { final: true, before });
+    return true;
+  }
 
   startDrawing(kind, geometryType) {
     this.drawing = { kind, geometryType, pts: [], cursor: null };
     this.geometry = null;
-    this.render();
+    this.selectVertex(null);
   }
 
   /** Draw a cutting line over the open feature (kept, without handles); `onDone(line)` gets the LineString, which
@@ -78,7 +120,7 @@ export class EditCanvas {
   startCut(onDone) {
     this.cut = null;
     this.drawing = { kind: 'line', geometryType: 'LineString', pts: [], cursor: null, onDone };
-    this.render();
+    this.selectVertex(null);
   }
 
   clearCut() { this.cut = null; this.render(); }
@@ -125,7 +167,7 @@ export class EditCanvas {
       geometry = insertVertex(geometry, hit.ring, hit.index, [e.lngLat.lng, e.lngLat.lat]);
       index = hit.index + 1;
     }
-    this.drag = { ring: hit.ring, index, start: this.geometry, geometry, moved: false };
+    this.drag = { ring: hit.ring, index, start: this.geometry, geometry, moved: false, insert: hit.role === 'mid' };
   }
 
   onMove(e) {
@@ -156,7 +198,8 @@ export class EditCanvas {
     this.map.dragPan.enable();
     this.justDragged = d.moved;
     if (d.moved) this.hooks.onChange(d.geometry, { final: true, before: d.start });
-    this.render();
+    // a press on a vertex (or a drag that made or moved one) selects it for the arrow keys
+    this.selectVertex(d.moved || !d.insert ? { ring: d.ring, index: d.index } : null);
   }
 
   onClick(e) {
@@ -186,8 +229,8 @@ export class EditCanvas {
     const hit = this.handleAt(e.point);
     if (hit?.role === 'vertex') {          // double-click a vertex: remove it
       const g = removeVertex(this.geometry, hit.ring, hit.index);
-      if (g) { const before = this.geometry; this.geometry = g; this.render(); this.hooks.onChange(g, { final: true, before }); }
-      else this.hooks.onRefuse?.('顶点已是最少数量，不能再删除');
+      if (g) { const before = this.geometry; this.geometry = g; this.selectVertex(null); this.hooks.onChange(g, { final: true, before }); }
+      else this.hooks.onRefuse?.(TOO_FEW);
     }
   }
 
@@ -217,7 +260,12 @@ export class EditCanvas {
       if (this.active && !cutting && this.geometry.type !== 'Point') {
         for (const m of midpoints(this.geometry)) pt(m.coord, { role: 'mid', ring: m.ring, index: m.after });
       }
-      if (this.active && !cutting) for (const v of vertices(this.geometry)) pt(v.coord, { role: 'vertex', ring: v.ring, index: v.index });
+      if (this.active && !cutting) {
+        const sel = this.selected;
+        for (const v of vertices(this.geometry)) {
+          pt(v.coord, { role: 'vertex', ring: v.ring, index: v.index, sel: sel?.ring === v.ring && sel?.index === v.index ? 1 : 0 });
+        }
+      }
     }
     if (this.drawing) {
       const pts = this.drawing.cursor ? [...this.drawing.pts, this.drawing.cursor] : this.drawing.pts;

@@ -1,11 +1,12 @@
-"""分割 and edge snapping in the viewer (issue 13), in Debian's Chromium under the viewer's real Content Security
+"""分割, snapping to edges and moving a vertex with the keyboard in the viewer (issue 13), in Debian's Chromium under the viewer's real Content Security
 Policy (no Playwright bypass: waits use locators, never ``wait_for_function``), against a real KFQMap server on its
 own store (the ``server`` of ``test_browser_edit``: users made with the ``kfqmap users add`` CLI).
 
 A planner signs in, opens a parcel, clicks 分割…, draws a line across it (double-click ends it) and saves: the layer
 has one more feature, the original keeps its id, attributes and the largest part. Esc cancels a cut; a line that
 stays inside the parcel is refused with the server's reason. Dragging a vertex next to another parcel's edge (far
-from its corners) puts it on that edge. Screenshots (1280×800 and 390×844) go to ``test-artifacts/``.
+from its corners) puts it on that edge. A selected vertex moves 1 px per arrow key (10 with Shift) while the map
+stays put, and Delete removes it. Screenshots (1280×800 and 390×844) go to ``test-artifacts/``.
 """
 from __future__ import annotations
 
@@ -198,6 +199,51 @@ def test_a_dragged_vertex_snaps_to_an_edge(chromium, make_offline_context, serve
         # on E2's west edge (the tile's copy of it: quantised to ~0.1 m at z17); 4 px off would be ≈ 4 m
         assert metres(moved, (lon + 0.0006 - D, moved[1])) < 0.5
         assert lat < moved[1] < lat + D / 2                                   # between its corners, not on one
+        assert page.evaluate("window.__cspViolations") == []
+        assert not page.errors, page.errors
+    finally:
+        context.close()
+
+
+def test_keyboard_moves_a_selected_vertex(chromium, make_offline_context, server):
+    lon, lat = free_spot(server)
+    lon += 0.0017
+    add_parcel(server, "DX-K1", square(lon, lat))
+    context, page = open_page(chromium, make_offline_context, server, lon - 0.0008, lat, {"width": 1280, "height": 800})
+    try:
+        open_feature(page, lon, lat, "DX-K1")
+        centre = page.evaluate("() => window.kfqMap.getCenter().toArray()")
+        ne = screen(page, lon + D, lat + D)
+        page.mouse.click(*ne)                                         # a click on a vertex selects it
+        page.locator("#draw-hint", has_text="已选中顶点").wait_for()
+        for key in ("ArrowRight", "ArrowRight", "Shift+ArrowRight", "ArrowUp"):
+            page.keyboard.press(key)
+        assert page.evaluate("() => window.kfqMap.getCenter().toArray()") == centre     # the map did not pan
+        moved = page.evaluate("() => window.kfqApp.edit.draft.geometry.coordinates[0][2]")
+        x, y = screen(page, *moved)
+        assert x == pytest.approx(ne[0] + 12, abs=0.05) and y == pytest.approx(ne[1] - 1, abs=0.05)
+        page.locator("#edit-undo").click()                             # each key is one undo step
+        assert screen(page, *page.evaluate("() => window.kfqApp.edit.draft.geometry.coordinates[0][2]"))[1] == pytest.approx(ne[1], abs=0.05)
+        # Delete removes the selected vertex (the south-west one): a triangle is left
+        page.mouse.click(*screen(page, lon - D, lat - D))
+        page.keyboard.press("Delete")
+        with page.expect_response(lambda r: r.request.method == "PATCH" and "/items/DX-K1" in r.url) as resp:
+            page.locator("#edit-save").click()
+        assert resp.value.status == 200, resp.value.text()
+        ring = resp.value.json()["geometry"]["coordinates"][0]
+        assert len(ring) == 4 and [lon - D, lat - D] not in ring
+        assert metres(ring[1], (lon + D, lat + D)) > 5                # the moved corner: 12 px east of where it was
+        message(page, "已保存修改")                                     # read again: a new selection from here
+        # Esc unselects: arrows pan the map again
+        page.mouse.click(*screen(page, *ring[0]))
+        page.locator("#draw-hint", has_text="已选中顶点").wait_for()
+        page.keyboard.press("Escape")
+        page.locator("#draw-hint", has_text="拖动顶点").wait_for()
+        assert not page.evaluate("() => window.kfqApp.edit.canvas.selected")
+        assert page.evaluate("() => window.kfqMap.keyboard.isEnabled()")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(600)                                    # the map's keyboard pan is animated
+        assert page.evaluate("() => window.kfqMap.getCenter().toArray()") != centre
         assert page.evaluate("window.__cspViolations") == []
         assert not page.errors, page.errors
     finally:
