@@ -56,6 +56,7 @@ def open_feature(page, lon, lat, fid):
         page.mouse.click(*screen(page, lon, lat))
         try:
             page.locator("#edit-title", has_text=fid).wait_for(timeout=1_500)
+            wait_idle(page)                  # its vertex handles drawn (a GeoJSON source updates asynchronously)
             return
         except Exception:  # noqa: BLE001 - playwright's TimeoutError: the tiles were not there yet
             wait_idle(page)
@@ -234,6 +235,7 @@ def test_keyboard_moves_a_selected_vertex(chromium, make_offline_context, server
         assert len(ring) == 4 and [lon - D, lat - D] not in ring
         assert metres(ring[1], (lon + D, lat + D)) > 5                # the moved corner: 12 px east of where it was
         message(page, "已保存修改")                                     # read again: a new selection from here
+        wait_idle(page)
         # Esc unselects: arrows pan the map again
         page.mouse.click(*screen(page, *ring[0]))
         page.locator("#draw-hint", has_text="已选中顶点").wait_for()
