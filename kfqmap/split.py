@@ -2,8 +2,8 @@
 
 The geometry (``split_polygonal``) is shapely's: every polygon the line crosses is cut by polygonizing its
 boundary noded with the line (``shapely.ops.split``), which handles holes (a line through a hole cuts both
-sides) and lines that run along an edge or through a vertex. Polygons of a multipolygon that the line does not
-cut stay whole. The result is one outline per resulting feature, largest first: the original feature keeps the
+sides) and lines that run along an edge or through a vertex; a sliver under ``MIN_PART_M2`` joins its neighbour.
+Polygons of a multipolygon that the line does not cut stay whole. The result is one outline per resulting feature, largest first: the original feature keeps the
 largest piece together with the parts the line does not touch, and each other piece becomes a new feature.
 
 The edit (``split_ops``): an ``update`` of the original's geometry (with the caller's ``If-Match``) and one
@@ -34,6 +34,10 @@ from .providers.gpkg import local_context
 #: snapped ends sit on a vertex or edge as the client saw it, and the client's coordinates are rounded to 1e-7°
 #: (and, under the 高德 basemap, converted GCJ-02 → WGS 84), so an end "on" the boundary may lie a hair inside
 REACH_DEG = 1e-6
+#: a piece smaller than this (m², ellipsoidal) is a sliver — a line passing a hair beside a corner it was meant to go
+#: through (a snapped point from a tile's copy of a neighbour is quantised to ~0.1 m) — and stays with the piece it
+#: shares the longest border with, instead of becoming a feature of its own; no planned parcel is under 1 m²
+MIN_PART_M2 = 1.0
 _POLYGONAL = ("Polygon", "MultiPolygon")
 
 
@@ -85,11 +89,35 @@ def _reach(line: LineString, polygon) -> LineString:
 
 
 def _cut(polygon, line) -> list:
-    """The pieces of one polygon cut by ``line`` (one piece when it is not cut)."""
+    """The pieces of one polygon cut by ``line`` (one piece when it is not cut), slivers merged away."""
     lines = [_reach(part, polygon) for part in shapely.get_parts(line)]
     splitter = lines[0] if len(lines) == 1 else shapely.multilinestrings(lines)
     pieces = [p for p in shapely.get_parts(shapely_split(polygon, splitter)) if p.geom_type == "Polygon" and p.area > 0]
+    pieces = _merge_slivers(pieces)
     return pieces if len(pieces) >= 2 else [polygon]
+
+
+def _merge_slivers(pieces: list) -> list:
+    """``pieces`` with each one under ``MIN_PART_M2`` joined to the piece it shares the longest border with (a sliver
+    next to another sliver waits for that one to be joined first); nothing is dropped, so the areas still add up."""
+    areas = ellipsoidal_area(np.array(pieces, dtype=object)) if pieces else np.array([])
+    keep = [p for p, a in zip(pieces, areas) if a >= MIN_PART_M2]
+    slivers = [p for p, a in zip(pieces, areas) if a < MIN_PART_M2]
+    if not keep:
+        return [shapely.union_all(pieces)] if pieces else []
+    while slivers:
+        left = []
+        for sliver in slivers:
+            border = [sliver.boundary.intersection(k.boundary).length for k in keep]
+            i = int(np.argmax(border))
+            if border[i] > 0:
+                keep[i] = shapely.union(keep[i], sliver)
+            else:
+                left.append(sliver)
+        if len(left) == len(slivers):
+            return keep + left          # slivers touching no piece along a border (not seen): kept as they are
+        slivers = left
+    return keep
 
 
 def split_polygonal(geometry, line) -> list:

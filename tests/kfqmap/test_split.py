@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from shapely.geometry import LineString, MultiLineString, MultiPolygon, Polygon, shape
+from shapely.ops import split as shapely_split
 from shapely.ops import unary_union
 
 from kfqmap import history
@@ -129,3 +130,20 @@ def test_split_feature_is_one_transaction_with_history(parcels):
     # the ETag it was based on is gone now: the same split again is refused, and nothing changes
     with pytest.raises(PreconditionFailed):
         parcels.apply([WriteOp("update", fid, {"properties": {"year": 2026}}, if_match=etag)])
+
+
+def test_a_sliver_along_an_edge_stays_with_its_neighbour():
+    """A cut meant to start at the south-west corner that comes in 1e-7° (≈ 1 cm) beside it — as a point snapped to a
+    tile's copy of a neighbour's corner can — crosses the south edge at a grazing angle and cuts off a sliver of a few
+    hundred cm²: it joins the piece it borders instead of becoming a feature."""
+    square = box(X0, Y0, D)
+    eps = 1e-7
+    line = LineString([(X0 - D, Y0 + 3 * eps), (X0 + 0.5 * D, Y0 - eps), (X0 + 0.5 * D, Y0 + 2 * D)])
+    assert len(shapely_split(square, line).geoms) == 3                   # shapely alone: west, east and the sliver
+    outlines = split_polygonal(square, line)
+    assert len(outlines) == 2 and all(o.geom_type == "Polygon" for o in outlines)
+    assert_partition(square, outlines)
+    assert [o.area / square.area for o in outlines] == pytest.approx([0.5, 0.5], rel=1e-5)
+    # only a sliver is left beside a line that grazes an edge: that is no cut
+    with pytest.raises(InvalidFeature, match="没有把要素分成两部分"):
+        split_polygonal(square, LineString([(X0 - D, Y0 + 3 * eps), (X0 + 0.5 * D, Y0 - eps)]))

@@ -5,7 +5,8 @@
 // the data and asks for changes through the callbacks it passes.
 
 import {
-  vertices, midpoints, moveVertex, insertVertex, removeVertex, geometryFromDrawing, snapPoint, onTileBorder,
+  vertices, midpoints, moveVertex, insertVertex, removeVertex, geometryFromDrawing, snapPoint, snapToVertices,
+  onTileBorder,
 } from './geomedit.js';
 
 export const EDIT_SRC = 'kfq-edit';
@@ -139,8 +140,13 @@ export class EditCanvas {
     candidates = candidates.map(tileCandidate);
     // the drawing's own first vertex closes a polygon: offer it as a target too
     if (this.drawing?.pts.length >= 3 && !this.drawing.onDone) candidates.push({ geometry: { type: 'Point', coordinates: this.drawing.pts[0] } });
-    if (this.drawing?.onDone && this.geometry) candidates.push({ geometry: this.geometry });   // cut from corner to corner
-    const hit = snapPoint(p, candidates, (c) => this.map.project(c), SNAP_PX);
+    const project = (c) => this.map.project(c);
+    // a cutting line snaps to the open feature too, its own exact corners first (the tiles' copies of neighbours'
+    // corners are quantised: a cut through one could pass a hair beside this corner)
+    const own = this.drawing?.onDone && this.geometry ? { geometry: this.geometry } : null;
+    if (own) candidates.push(own);
+    const corner = own && snapToVertices(p, [own], project, SNAP_PX);
+    const hit = corner ? { ...corner, kind: 'vertex' } : snapPoint(p, candidates, project, SNAP_PX);
     this.snap = hit ? { coord: hit.coord, kind: hit.kind } : null;
     return hit ? { coord: hit.coord, snapped: true, kind: hit.kind } : { coord: [e.lngLat.lng, e.lngLat.lat], snapped: false };
   }
