@@ -29,7 +29,7 @@ from kfqmap.models import GROUPS, Layer
 
 from .. import html
 from ..auth import current as current_principal
-from ..dependencies import (OutputFormat, collection, items_format, crs_param, get_catalog, items_query, layer_index,
+from ..dependencies import (FeatureRead, OutputFormat, collection, feature_read, items_format, crs_param, get_catalog, items_query, layer_index,
                             output_format)
 from ..errors import public_detail
 from ..models import Collection, Collections, Feature, FeatureCollection, Queryables
@@ -264,10 +264,8 @@ def _items_html(request, layer, index, page, links_):
 @router.get("/collections/{collectionId}/items/{featureId}", name="item", response_model=Feature,
             summary="一个要素", responses={200: {"content": {MEDIA_GEOJSON: {}, MEDIA_HTML: {}}},
                                         404: {"description": "没有这个图层或要素"}})
-async def item(request: Request, layer: Annotated[Layer, Depends(collection)],
-               index: Annotated[F.LayerIndex, Depends(layer_index)], feature_id: FeatureId,
-               crs: Annotated[F.OutputCRS, Depends(crs_param)],
-               fmt: Annotated[OutputFormat, Depends(output_format)]):
+async def item(request: Request, read: Annotated[FeatureRead, Depends(feature_read)], feature_id: FeatureId):
+    layer, index, crs, fmt = read.layer, read.index, read.crs, read.fmt
     # for a user who may edit the layer, the feature carries its ETag (kfqmap.editing.read_with_etag: body and
     # ETag agree; one more store read, so anonymous reads keep the fast path below)
     etag = None
