@@ -59,6 +59,7 @@ class PostGISItems:
         self.layer = layer
         self.version = version
         self.info = provider.info
+        self._feature_sql: bytes | None = None     # the single-feature statement, rendered on first use
 
     # ---------------------------------------------------------------- schema
     @cached_property
@@ -289,8 +290,14 @@ class PostGISItems:
         if cond is None:
             rows = []
         else:
-            stmt = self._select() + sql.SQL(" WHERE ") + cond + sql.SQL(" LIMIT 2")
-            rows = self.provider.read(lambda c: c.execute(stmt, [value]).fetchall())
+            def run(c):
+                # rendered once per layer version (a Composed is rendered again on every execute); the same bytes
+                # each time also let psycopg prepare the statement on each pooled connection
+                if self._feature_sql is None:
+                    self._feature_sql = (self._select() + sql.SQL(" WHERE ") + cond + sql.SQL(" LIMIT 2")).as_bytes(c)
+                return c.execute(self._feature_sql, [value]).fetchall()
+
+            rows = self.provider.read(run)
         if not rows:
             raise FeatureNotFound(f"图层 {self.layer.id} 中没有 id 为 '{feature_id}' 的要素"
                                   f"（no feature '{feature_id}' in {self.layer.id}）", parameter="featureId")
