@@ -57,6 +57,9 @@ class LayerState:
         self.version = snapshot.version
         self.frame = normalise_frame(snapshot.frame, layer)
         self.fids = np.asarray(snapshot.fids, dtype=np.uint64)
+        #: feature id → ETag at this version (the one ``If-Match`` must name), or None when the provider did not
+        #: read them with the rows (then ``kfqmap.editing.read_with_etag`` asks the store)
+        self.etags: dict[str, str] | None = snapshot.etags
         self._lock = threading.Lock()
 
     @cached_property
@@ -83,6 +86,8 @@ class PushdownState:
     """What a pushdown layer (a large PostGIS table) has at one version: SQL-backed items and tiles, no frame."""
 
     pushdown = True
+    #: a pushdown layer reads each feature's ETag with the feature (``PostGISItems.feature_and_etag``)
+    etags = None
 
     def __init__(self, layer, provider, version: str):
         self.layer = layer

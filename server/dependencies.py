@@ -39,13 +39,18 @@ async def collection(
     return request.app.state.catalog.get(collection_id)
 
 
-async def layer_index(request: Request, layer: Annotated[Layer, Depends(collection)]) -> F.LayerIndex:
-    """The layer's ``kfqmap.features.LayerIndex`` at the current data version. Only a use that has to ask the
-    provider or read the data (first use, after a change) runs in a worker thread."""
+async def layer_state(request: Request, layer: Annotated[Layer, Depends(collection)]):
+    """The layer's ``kfqmap.collection.LayerState`` (or ``PushdownState``) at the current data version. Only a use
+    that has to ask the provider or read the data (first use, after a change) runs in a worker thread."""
     collection = request.app.state.catalog.collection(layer.id)
     if collection.is_current():
-        return collection.state().items
-    return (await run_in_threadpool(collection.state)).items
+        return collection.state()
+    return await run_in_threadpool(collection.state)
+
+
+async def layer_index(request: Request, layer: Annotated[Layer, Depends(collection)]) -> F.LayerIndex:
+    """The layer's ``kfqmap.features.LayerIndex`` at the current data version (see ``layer_state``)."""
+    return (await layer_state(request, layer)).items
 
 
 # ------------------------------------------------------------------------------------------ formats
