@@ -16,6 +16,7 @@ A tile with no feature → **204 No Content** (with ETag and Cache-Control, so i
 Every tile carries a strong ETag that includes the layers' data version (``If-None-Match`` → 304) and
 ``Cache-Control: public, no-cache`` (clients keep tiles but revalidate, so an edit shows at once); MVT
 is sent gzip-compressed (bytes compressed once, kept in the LRU) when ``Accept-Encoding`` allows gzip.
+``?asof=`` on the MVT of one layer: the layer as it was then (``kfqmap.asof``; docs/editing.md).
 """
 from __future__ import annotations
 

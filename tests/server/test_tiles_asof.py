@@ -117,3 +117,31 @@ def test_bad_asof_tile_requests_are_400_problems(site, url, params, parameter):
     assert r.status_code == 400, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["parameter"] == parameter
+
+
+def test_an_export_as_of_before_an_edit_has_the_old_feature(site):
+    anon, editor = site["anon"], site["editor"]
+    got = anon.get(f"{ITEMS}/lel_2")
+    old_status = got.json()["properties"]["status"]
+    new_status = "已完成" if old_status != "已完成" else "实施中"
+    time.sleep(0.05)
+    before_edit = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    time.sleep(0.05)
+    r = editor.patch(f"{ITEMS}/lel_2", json={"properties": {"status": new_status}},
+                     headers={"If-Match": got.headers["etag"]})
+    assert r.status_code == 200, r.text
+
+    def exported(**params) -> dict:
+        r = anon.get("/export", params={"layers": LAYER, "format": "geojson", **params})
+        assert r.status_code == 200, r.text
+        return {f["properties"]["id"]: f for f in r.json()["features"]}
+
+    assert exported(asof=before_edit)["lel_2"]["properties"]["status"] == old_status
+    assert exported()["lel_2"]["properties"]["status"] == new_status
+    # with a bbox: only what the old layer had there
+    bbox = ",".join(map(str, shape(got.json()["geometry"]).bounds))
+    assert "lel_2" in exported(asof=before_edit, bbox=bbox)
+    for params in ({"asof": "不是日期"}, {"asof": before_edit, "filter": "status = '实施中'"},
+                   {"asof": before_edit, "layers": f"{LAYER},cores"}):
+        r = anon.get("/export", params={"layers": LAYER, "format": "geojson", **params})
+        assert r.status_code == 400 and r.json()["parameter"] == "asof", r.text
