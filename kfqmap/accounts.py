@@ -16,6 +16,7 @@ Tables (created on first use; same file, WAL and ``synchronous=FULL`` as the lay
 * ``kfqmap_login_failures(key, at)`` — failed logins per user name + client address (rate limit).
 
 Disabling a user ends their sessions and makes their tokens useless at once (every request checks the user row).
+With the PostGIS store (several machines) the same tables live in PostgreSQL: ``kfqmap.accounts_pg``.
 """
 from __future__ import annotations
 

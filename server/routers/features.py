@@ -28,6 +28,7 @@ from kfqmap.errors import DataSourceError, InvalidParameter
 from kfqmap.models import GROUPS, Layer
 
 from .. import html
+from ..auth import current as current_principal
 from ..dependencies import (OutputFormat, collection, items_format, crs_param, get_catalog, items_query, layer_index,
                             layer_state, output_format)
 from ..errors import public_detail
@@ -269,14 +270,16 @@ async def item(request: Request, layer: Annotated[Layer, Depends(collection)],
                fmt: Annotated[OutputFormat, Depends(output_format)]):
     # every reader gets the feature's ETag, the value a writer sends in If-Match (issue 13). It comes with the
     # data: an in-memory layer's snapshot read all ETags with the rows (a dict look-up here), a pushdown layer
-    # reads it in the feature's own query; only when the store could not give them (a change by another
-    # program not yet reconciled) is the store asked once more (kfqmap.editing.read_with_etag)
+    # reads it in the feature's own query. A user who may edit the layer reads body and ETag from the store
+    # (kfqmap.editing.read_with_etag: one more read, but never the state of a change by psql or QGIS that the
+    # version poller has not noticed yet, which would give a 412); so does anyone when the store could not give
+    # the ETags with the rows (a change by another program not yet reconciled)
     index, etag, raw = state.items, None, None
     coll = request.app.state.catalog.collection(layer.id)
     if coll.keeps_history:
         if getattr(state, "pushdown", False):
             raw, etag = await run_in_threadpool(index.feature_and_etag, feature_id, crs)
-        elif state.etags is not None:
+        elif state.etags is not None and not current_principal(request).can_edit(layer.id):
             etag = state.etags.get(feature_id)
         else:
             from kfqmap.editing import read_with_etag
