@@ -154,6 +154,11 @@ class PostGISProvider:
                         "FOR EACH ROW EXECUTE FUNCTION kfqmap.record_external({g}, {f}, {layer})").format(
                         t=table, g=sql.Literal(info.column), f=sql.Literal(info.fid or ""),
                         layer=sql.Literal(self.layer_id)))
+                    conn.execute(sql.SQL(       # TRUNCATE fires no row trigger: its rows are recorded before
+                        "CREATE OR REPLACE TRIGGER kfqmap_history_truncate BEFORE TRUNCATE ON {t} "
+                        "FOR EACH STATEMENT EXECUTE FUNCTION kfqmap.record_truncate({g}, {f}, {layer})").format(
+                        t=table, g=sql.Literal(info.column), f=sql.Literal(info.fid or ""),
+                        layer=sql.Literal(self.layer_id)))
                 conn.execute(sql.SQL(
                     "CREATE OR REPLACE TRIGGER kfqmap_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {t} "
                     "FOR EACH STATEMENT EXECUTE FUNCTION kfqmap.bump_version()").format(t=table))
