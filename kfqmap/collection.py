@@ -58,8 +58,11 @@ class LayerState:
         self.frame = normalise_frame(snapshot.frame, layer)
         self.fids = np.asarray(snapshot.fids, dtype=np.uint64)
         #: feature id → ETag at this version (the one ``If-Match`` must name), or None when the provider did not
-        #: read them with the rows (then ``kfqmap.editing.read_with_etag`` asks the store)
+        #: read them with the rows (the GeoPackage store does, from its shadow copy; PostGIS does not: too dear)
         self.etags: dict[str, str] | None = snapshot.etags
+        #: ETags read one by one at this version (``kfqmap.editing.read_with_etag``), so each costs a store read
+        #: once per version, not once per request
+        self.etag_cache: dict[str, str] = {}
         self._lock = threading.Lock()
 
     @cached_property

@@ -262,29 +262,35 @@ def _items_html(request, layer, index, page, links_):
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", name="item", response_model=Feature,
-            summary="一个要素", responses={200: {"content": {MEDIA_GEOJSON: {}, MEDIA_HTML: {}}},
-                                        404: {"description": "没有这个图层或要素"}})
+            summary="一个要素（带 ETag：修改时 If-Match 所需的版本）",
+            responses={200: {"content": {MEDIA_GEOJSON: {}, MEDIA_HTML: {}}},
+                       304: {"description": "未修改（If-None-Match 与当前 ETag 相同）"},
+                       404: {"description": "没有这个图层或要素"}})
 async def item(request: Request, layer: Annotated[Layer, Depends(collection)],
                state: Annotated[object, Depends(layer_state)], feature_id: FeatureId,
                crs: Annotated[F.OutputCRS, Depends(crs_param)],
                fmt: Annotated[OutputFormat, Depends(output_format)]):
-    # every reader gets the feature's ETag, the value a writer sends in If-Match (issue 13). It comes with the
-    # data: an in-memory layer's snapshot read all ETags with the rows (a dict look-up here), a pushdown layer
-    # reads it in the feature's own query. A user who may edit the layer reads body and ETag from the store
-    # (kfqmap.editing.read_with_etag: one more read, but never the state of a change by psql or QGIS that the
-    # version poller has not noticed yet, which would give a 412); so does anyone when the store could not give
-    # the ETags with the rows (a change by another program not yet reconciled)
+    # every reader gets the feature's ETag, the value a writer sends in If-Match (issue 13), without a store
+    # read on the warm path: the GeoPackage store's snapshot reads all ETags with the rows (a dict look-up here),
+    # a pushdown layer reads it in the feature's own query, and one read once (kfqmap.editing.read_with_etag)
+    # stays in the state's etag_cache for that version. A user who may edit the layer always reads body and ETag
+    # from the store, so a change by psql or QGIS that the version poller has not noticed yet (≤ 1 s) cannot
+    # turn their next write into a 412
     index, etag, raw = state.items, None, None
     coll = request.app.state.catalog.collection(layer.id)
     if coll.keeps_history:
         if getattr(state, "pushdown", False):
             raw, etag = await run_in_threadpool(index.feature_and_etag, feature_id, crs)
-        elif state.etags is not None and not current_principal(request).can_edit(layer.id):
-            etag = state.etags.get(feature_id)
         else:
-            from kfqmap.editing import read_with_etag
-            state, etag = await run_in_threadpool(read_with_etag, coll, feature_id)
-            index = state.items
+            editor = current_principal(request).can_edit(layer.id)
+            if not editor:
+                etag = (state.etags if state.etags is not None else state.etag_cache).get(feature_id)
+            if etag is None and (editor or state.etags is None):   # (etags without this id: a 404 below)
+                from kfqmap.editing import read_with_etag
+                state, etag = await run_in_threadpool(read_with_etag, coll, feature_id)
+                index = state.items
+                if etag is not None:
+                    state.etag_cache[feature_id] = etag
     if etag is not None and _not_modified(request, etag):
         return Response(status_code=304, headers={"ETag": f'"{etag}"' if fmt != "html" else f'W/"{etag}"'})
     # one feature: a dict look-up (or one small reprojection) in memory; a database query for a pushdown layer
