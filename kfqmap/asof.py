@@ -55,7 +55,7 @@ class AsofTiles:
         from .editing import asof_frame
 
         state = collection.state()
-        frame = asof_frame(collection, when)          # ReadOnlyLayer (405) for a layer without history
+        frame = asof_frame(collection, when)          # InvalidParameter(asof) for a layer without history
         source = LayerSource(layer_id, frame, fids=_fids(frame, state))
         with self._lock:
             self._sources[key] = source

@@ -46,8 +46,8 @@ def mercator(geom: shapely.Geometry) -> shapely.Geometry:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    app = create_app(CatalogSettings(geodata_dir=MINI_GEODATA, extra_layers="",
-                                     data_dir=tmp_path_factory.mktemp("asof-tiles")))
+    app = create_app(CatalogSettings(geodata_dir=MINI_GEODATA, data_dir=tmp_path_factory.mktemp("asof-tiles"),
+                                     extra_layers=f"rivers_file={MINI_GEODATA / 'layers' / 'rivers.geojson'}"))
     app.state.accounts.add_user("asof_ed", "editor", password="asof-editor-1")
     _, token = app.state.accounts.create_token("asof_ed", expires=parse_duration("1h"))
     with TestClient(app) as anon:
@@ -111,6 +111,9 @@ def test_a_tile_as_of_before_an_edit_shows_the_old_geometry(site):
     ("/tiles/plan/16/54870/26780.mvt", {"asof": "2026-06-30"}, "asof"),
     (f"/tiles/{LAYER}/16/54870/26780.png", {"asof": "2026-06-30"}, "asof"),
     (f"/tiles/{LAYER}/23/0/0.mvt", {"asof": "2026-06-30"}, "z"),
+    ("/tiles/rivers_file/16/54870/26780.mvt", {"asof": "2026-06-30"}, "asof"),     # a file layer: no history
+    ("/collections/rivers_file/items", {"asof": "2026-06-30"}, "asof"),
+    ("/export", {"layers": "rivers_file", "asof": "2026-06-30"}, "asof"),
 ])
 def test_bad_asof_tile_requests_are_400_problems(site, url, params, parameter):
     r = site["anon"].get(url, params=params)
