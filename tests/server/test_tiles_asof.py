@@ -55,7 +55,11 @@ def site(tmp_path_factory):
 
 
 def test_a_tile_as_of_before_an_edit_shows_the_old_geometry(site):
-    anon, editor = site["anon"], site["editor"]
+    check_asof_tiles(site["anon"], site["editor"])
+
+
+def check_asof_tiles(anon, editor) -> None:
+    """Move lel_0 by an edit; the tiles at its old and new place, with and without ``asof`` (every store)."""
     got = anon.get(f"{ITEMS}/lel_0")
     old = shape(got.json()["geometry"])
     lon, lat = old.representative_point().coords[0]
