@@ -45,24 +45,29 @@ async def collection(request: Request, collection_id: CollectionIdPath) -> Layer
     return request.app.state.catalog.get(collection_id)
 
 
-async def layer_index(request: Request, layer: Annotated[Layer, Depends(collection)]) -> F.LayerIndex:
-    """The layer's ``kfqmap.features.LayerIndex`` at the current data version. Only a use that has to ask the
-    provider or read the data (first use, after a change) runs in a worker thread."""
-    return await _index(request, layer)
+async def layer_state(request: Request, layer: Annotated[Layer, Depends(collection)]):
+    """The layer's ``kfqmap.collection.LayerState`` (or ``PushdownState``) at the current data version. Only a use
+    that has to ask the provider or read the data (first use, after a change) runs in a worker thread."""
+    return await _state(request, layer)
 
 
-async def _index(request: Request, layer: Layer) -> F.LayerIndex:
+async def _state(request: Request, layer: Layer):
     collection = request.app.state.catalog.collection(layer.id)
     if collection.is_current():
-        return collection.state().items
-    return (await run_in_threadpool(collection.state)).items
+        return collection.state()
+    return await run_in_threadpool(collection.state)
+
+
+async def layer_index(request: Request, layer: Annotated[Layer, Depends(collection)]) -> F.LayerIndex:
+    """The layer's ``kfqmap.features.LayerIndex`` at the current data version (see ``layer_state``)."""
+    return (await layer_state(request, layer)).items
 
 
 @dataclass(frozen=True)
 class FeatureRead:
-    """What one feature's page needs: its layer, the layer's index, the output CRS and format."""
+    """What one feature's page needs: its layer, the layer's state (index, ETags), the output CRS and format."""
     layer: Layer
-    index: F.LayerIndex
+    state: object
     crs: F.OutputCRS
     fmt: OutputFormat
 
@@ -70,10 +75,10 @@ class FeatureRead:
 async def feature_read(request: Request, collection_id: CollectionIdPath, crs: CrsQuery = None,
                        f: FormatQuery = None) -> FeatureRead:
     """The parameters of ``/collections/{id}/items/{fid}`` in one dependency, parsed by the same functions as
-    ``collection``, ``layer_index``, ``crs_param`` and ``output_format``: the most frequent read of all, and
+    ``collection``, ``layer_state``, ``crs_param`` and ``output_format``: the most frequent read of all, and
     FastAPI spends a resolution pass on each dependency (five of them took more time than the answer)."""
     layer = request.app.state.catalog.get(collection_id)
-    return FeatureRead(layer, await _index(request, layer), F.parse_output_crs(crs, parameter="crs"),
+    return FeatureRead(layer, await _state(request, layer), F.parse_output_crs(crs, parameter="crs"),
                        _format(request, f))
 
 
