@@ -145,7 +145,7 @@ def main() -> None:
     ensure_data(sizes)
 
     procs = Procs()
-    results: dict = {"sizes": sizes, "rss": {}, "measure": {}}
+    results: dict = {"sizes": sizes, "rss": {}, "measure": {}, "load": {"start": os.getloadavg()}}
     try:
         tipg_env = dict(os.environ, DATABASE_URL=DSN, TIPG_DB_SCHEMAS='["public"]')
         procs.start("tipg", ["/tmp/benchvenv/bin/uvicorn", "tipg.main:app", "--host", "127.0.0.1", "--port",
@@ -174,11 +174,12 @@ def main() -> None:
         tpath.write_text(json.dumps(targets, indent=1))
         for n in sizes:
             for wl, conc, more in (("bbox", "1,8", ()), ("item", "1,8", ()),
-                                   ("tiles", "1", ("--zooms", "10,12,14,16", "--per-zoom", "30"))):
+                                   ("tiles", "1", ("--zooms", "10,11,12,13,14,15,16", "--per-zoom", "20"))):
                 results["measure"][f"{wl}-{n}"] = measure(out, tpath, wl, n, conc, args, more)
                 results["rss"][f"after-{wl}-{n}"] = rss_mb(kfq.pid)
     finally:
         procs.stop_all()
+    results["load"]["end"] = os.getloadavg()
     (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
     summary = summarize(results)
     (out / "summary.md").write_text(summary)
@@ -198,6 +199,9 @@ def summarize(results: dict) -> str:
              f"Sizes: {', '.join(f'{n:,}' for n in results['sizes'])} parcels. Ratios are KFQMap / tipg "
              "(req/s: higher is better; p50 ms: lower is better). 2 shared cores: client and both servers on one "
              "machine.", ""]
+    if "load" in results:
+        lines += [f"Load average (1, 5, 15 min) at start {tuple(round(x, 2) for x in results['load']['start'])}, "
+                  f"at end {tuple(round(x, 2) for x in results['load'].get('end', ()))}.", ""]
     lines += ["| size | workload | c | tipg req/s | KFQMap req/s | ratio req/s | tipg p50 ms | KFQMap p50 ms | "
               "errors tipg / KFQMap |", "|---|---|---|---|---|---|---|---|---|"]
     for key, rows in results["measure"].items():

@@ -16,6 +16,7 @@ Tables (created on first use; same file, WAL and ``synchronous=FULL`` as the lay
 * ``kfqmap_login_failures(key, at)`` — failed logins per user name + client address (rate limit).
 
 Disabling a user ends their sessions and makes their tokens useless at once (every request checks the user row).
+With the PostGIS store (several machines) the same tables live in PostgreSQL: ``kfqmap.accounts_pg``.
 """
 from __future__ import annotations
 
@@ -113,7 +114,19 @@ def _digest(secret: str) -> str:
 
 
 class AccountStore:
-    """The account tables of one store file, with their own SQLite connection (reads never wait for layer writes)."""
+    """The account tables of one store file, with their own SQLite connection (reads never wait for layer writes).
+
+    The logic (hashing, token digests, sessions, lockout) is written once, here: its SQL names tables as
+    ``{users}``/``{tokens}``/``{sessions}``/``{failures}`` and uses ``?`` parameters, and ``_sql`` turns it into
+    the backend's. ``kfqmap.accounts_pg.PostgresAccountStore`` (the PostGIS store, several machines) only
+    replaces the connection, the DDL and ``_sql``."""
+
+    #: table names in this backend
+    TABLES = {"users": "kfqmap_users", "tokens": "kfqmap_tokens", "sessions": "kfqmap_sessions",
+              "failures": "kfqmap_login_failures"}
+
+    def _sql(self, text: str) -> str:
+        return text.format(**self.TABLES)
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -143,11 +156,12 @@ class AccountStore:
                 self._conn = None
 
     def _write(self, fn):
+        """``fn(conn)`` in one write transaction; ``conn.execute``/``executemany`` take this class's SQL."""
         with self._lock:
             conn = self.conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                out = fn(conn)
+                out = fn(_Dialect(conn, self._sql))
                 conn.execute("COMMIT")
                 return out
             except BaseException:
@@ -156,20 +170,20 @@ class AccountStore:
 
     def _read(self, sql: str, args=()) -> list[tuple]:
         with self._lock:
-            return self.conn.execute(sql, args).fetchall()
+            return self.conn.execute(self._sql(sql), args).fetchall()
 
     def _create(self) -> None:
         def run(conn):
-            conn.execute("""CREATE TABLE IF NOT EXISTS kfqmap_users (name TEXT PRIMARY KEY COLLATE NOCASE,
+            conn.execute("""CREATE TABLE IF NOT EXISTS {users} (name TEXT PRIMARY KEY COLLATE NOCASE,
                 role TEXT NOT NULL CHECK (role IN ('viewer', 'editor', 'admin')), layers TEXT NOT NULL DEFAULT '[]',
                 disabled INTEGER NOT NULL DEFAULT 0, password_hash TEXT, created_at TEXT NOT NULL,
                 updated_at TEXT NOT NULL)""")
-            conn.execute("""CREATE TABLE IF NOT EXISTS kfqmap_tokens (id TEXT PRIMARY KEY, user TEXT NOT NULL,
+            conn.execute("""CREATE TABLE IF NOT EXISTS {tokens} (id TEXT PRIMARY KEY, "user" TEXT NOT NULL,
                 token_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT, note TEXT)""")
-            conn.execute("""CREATE TABLE IF NOT EXISTS kfqmap_sessions (id_hash TEXT PRIMARY KEY, user TEXT NOT NULL,
+            conn.execute("""CREATE TABLE IF NOT EXISTS {sessions} (id_hash TEXT PRIMARY KEY, "user" TEXT NOT NULL,
                 csrf TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL)""")
-            conn.execute("CREATE TABLE IF NOT EXISTS kfqmap_login_failures (key TEXT NOT NULL, at REAL NOT NULL)")
-            conn.execute("CREATE INDEX IF NOT EXISTS kfqmap_login_failures_key ON kfqmap_login_failures (key, at)")
+            conn.execute("CREATE TABLE IF NOT EXISTS {failures} (key TEXT NOT NULL, at REAL NOT NULL)")
+            conn.execute("CREATE INDEX IF NOT EXISTS kfqmap_login_failures_key ON {failures} (key, at)")
         self._write(run)
 
     # -------------------------------------------------------------- passwords
@@ -207,9 +221,9 @@ class AccountStore:
         now = _iso(_now())
 
         def run(conn):
-            if conn.execute("SELECT 1 FROM kfqmap_users WHERE name = ?", (name,)).fetchall():
+            if conn.execute("SELECT 1 FROM {users} WHERE name = ?", (name,)).fetchall():
                 raise InvalidParameter(f"用户 {name} 已存在（user exists）", parameter="name")
-            conn.execute("INSERT INTO kfqmap_users VALUES (?, ?, ?, 0, ?, ?, ?)",
+            conn.execute("INSERT INTO {users} VALUES (?, ?, ?, 0, ?, ?, ?)",
                          (name, role, json.dumps(list(layers or []), ensure_ascii=False), hashed, now, now))
         self._write(run)
 
@@ -217,12 +231,12 @@ class AccountStore:
         """A new password; the user's browser sessions end (their API tokens stay: revoke those separately)."""
         hashed = self._hash(password)
         self._update_user(name, "password_hash = ?", (hashed,),
-                          lambda conn: conn.execute("DELETE FROM kfqmap_sessions WHERE user = ?", (name,)))
+                          lambda conn: conn.execute('DELETE FROM {sessions} WHERE "user" = ?', (name,)))
 
     def set_disabled(self, name: str, disabled: bool = True) -> None:
         def more(conn):
             if disabled:
-                conn.execute("DELETE FROM kfqmap_sessions WHERE user = ?", (name,))
+                conn.execute('DELETE FROM {sessions} WHERE "user" = ?', (name,))
         self._update_user(name, "disabled = ?", (1 if disabled else 0,), more)
 
     def set_role(self, name: str, role: str, layers: list[str] | None = None) -> None:
@@ -231,7 +245,7 @@ class AccountStore:
 
     def _update_user(self, name: str, sets: str, args: tuple, more=None) -> None:
         def run(conn):
-            cur = conn.execute(f"UPDATE kfqmap_users SET {sets}, updated_at = ? WHERE name = ?",
+            cur = conn.execute(f"UPDATE {{users}} SET {sets}, updated_at = ? WHERE name = ?",
                                (*args, _iso(_now()), name))
             if cur.rowcount == 0:
                 raise InvalidParameter(f"没有用户 {name}（no such user）", parameter="name")
@@ -241,13 +255,13 @@ class AccountStore:
 
     def users(self) -> list[dict]:
         rows = self._read("SELECT name, role, layers, disabled, created_at, updated_at, password_hash IS NOT NULL "
-                          "FROM kfqmap_users ORDER BY name")
+                          "FROM {users} ORDER BY name")
         return [{"name": r[0], "role": r[1], "role_zh": ROLES[r[1]], "layers": json.loads(r[2]),
                  "disabled": bool(r[3]), "created_at": r[4], "updated_at": r[5], "has_password": bool(r[6])}
                 for r in rows]
 
     def _principal(self, name: str, via: str, csrf: str | None = None) -> Principal | None:
-        rows = self._read("SELECT name, role, layers, disabled FROM kfqmap_users WHERE name = ?", (name,))
+        rows = self._read("SELECT name, role, layers, disabled FROM {users} WHERE name = ?", (name,))
         if not rows or rows[0][3]:
             return None
         return Principal(rows[0][0], rows[0][1], tuple(json.loads(rows[0][2])), via, csrf)
@@ -262,28 +276,28 @@ class AccountStore:
         now = _now()
 
         def run(conn):
-            conn.execute("INSERT INTO kfqmap_tokens VALUES (?, ?, ?, ?, ?, NULL, ?)",
+            conn.execute("INSERT INTO {tokens} VALUES (?, ?, ?, ?, ?, NULL, ?)",
                          (token_id, user, _digest(secret), _iso(now), _iso(now + expires) if expires else None, note))
         self._write(run)
         return token_id, secret
 
     def revoke_token(self, token_id: str) -> None:
         def run(conn):
-            cur = conn.execute("UPDATE kfqmap_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            cur = conn.execute("UPDATE {tokens} SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                                (_iso(_now()), token_id))
             if cur.rowcount == 0:
                 raise InvalidParameter(f"没有未吊销的令牌 {token_id}（no such active token）", parameter="token")
         self._write(run)
 
     def tokens(self, user: str | None = None) -> list[dict]:
-        sql = "SELECT id, user, created_at, expires_at, revoked_at, note FROM kfqmap_tokens"
-        rows = self._read(sql + (" WHERE user = ?" if user else "") + " ORDER BY created_at",
+        sql = 'SELECT id, "user", created_at, expires_at, revoked_at, note FROM {tokens}'
+        rows = self._read(sql + (' WHERE "user" = ?' if user else "") + " ORDER BY created_at",
                           (user,) if user else ())
         return [dict(zip(("id", "user", "created_at", "expires_at", "revoked_at", "note"), r)) for r in rows]
 
     def token_principal(self, secret: str) -> Principal | None:
         """The user a bearer token acts for, or None (unknown, expired, revoked, or its user disabled)."""
-        rows = self._read("SELECT user, expires_at, revoked_at FROM kfqmap_tokens WHERE token_hash = ?",
+        rows = self._read('SELECT "user", expires_at, revoked_at FROM {tokens} WHERE token_hash = ?',
                           (_digest(secret),))
         if not rows or rows[0][2] is not None:
             return None
@@ -300,17 +314,17 @@ class AccountStore:
         key, address_key = f"{str(name).lower()}|{address}", f"*|{address}"
         since = time.time() - window_s
         for k, limit in ((key, max_failures), (address_key, max_failures * ADDRESS_FAILURES_FACTOR)):
-            failures = self._read("SELECT count(*), min(at) FROM kfqmap_login_failures WHERE key = ? AND at > ?",
+            failures = self._read("SELECT count(*), min(at) FROM {failures} WHERE key = ? AND at > ?",
                                   (k, since))[0]
             if failures[0] >= limit:
                 error = TooManyAttempts("登录失败次数过多，请稍后再试（too many failed logins）")
                 error.retry_after = max(1, int(failures[1] + window_s - time.time()) + 1)
                 raise error
-        rows = self._read("SELECT password_hash, disabled FROM kfqmap_users WHERE name = ?", (name,))
+        rows = self._read("SELECT password_hash, disabled FROM {users} WHERE name = ?", (name,))
         stored = rows[0][0] if rows else None
         ok = self._verify(stored, password) and bool(rows) and not rows[0][1]
         if not ok:
-            self._write(lambda conn: conn.executemany("INSERT INTO kfqmap_login_failures VALUES (?, ?)",
+            self._write(lambda conn: conn.executemany("INSERT INTO {failures} VALUES (?, ?)",
                                                       [(key, time.time()), (address_key, time.time())]))
             raise LoginFailed("用户名或密码错误（invalid user name or password）", parameter="password")
         principal = self._principal(name, "session")
@@ -318,22 +332,36 @@ class AccountStore:
         now = _now()
 
         def run(conn):
-            conn.execute("DELETE FROM kfqmap_login_failures WHERE key = ? OR at < ?", (key, since))
-            conn.execute("DELETE FROM kfqmap_sessions WHERE expires_at <= ?", (_iso(now),))
-            conn.execute("INSERT INTO kfqmap_sessions VALUES (?, ?, ?, ?, ?)",
+            conn.execute("DELETE FROM {failures} WHERE key = ? OR at < ?", (key, since))
+            conn.execute("DELETE FROM {sessions} WHERE expires_at <= ?", (_iso(now),))
+            conn.execute("INSERT INTO {sessions} VALUES (?, ?, ?, ?, ?)",
                          (_digest(secret), principal.name, csrf, _iso(now),
                           _iso(now + timedelta(hours=session_hours))))
         self._write(run)
         return secret, Principal(principal.name, principal.role, principal.layers, "session", csrf)
 
     def session_principal(self, secret: str) -> Principal | None:
-        rows = self._read("SELECT user, csrf, expires_at FROM kfqmap_sessions WHERE id_hash = ?", (_digest(secret),))
+        rows = self._read('SELECT "user", csrf, expires_at FROM {sessions} WHERE id_hash = ?', (_digest(secret),))
         if not rows or rows[0][2] <= _iso(_now()):
             return None
         return self._principal(rows[0][0], "session", rows[0][1])
 
     def logout(self, secret: str) -> None:
-        self._write(lambda conn: conn.execute("DELETE FROM kfqmap_sessions WHERE id_hash = ?", (_digest(secret),)))
+        self._write(lambda conn: conn.execute("DELETE FROM {sessions} WHERE id_hash = ?", (_digest(secret),)))
+
+
+class _Dialect:
+    """A connection that takes ``AccountStore`` SQL (table placeholders, ``?``) and runs the backend's."""
+
+    def __init__(self, conn, translate):
+        self.conn, self.translate = conn, translate
+
+    def execute(self, sql: str, args=()):
+        return self.conn.execute(self.translate(sql), args)
+
+    def executemany(self, sql: str, rows) -> None:
+        cursor = self.conn.cursor()
+        cursor.executemany(self.translate(sql), rows)
 
 
 def check_csrf(principal: Principal, header: str | None) -> None:

@@ -57,6 +57,12 @@ class LayerState:
         self.version = snapshot.version
         self.frame = normalise_frame(snapshot.frame, layer)
         self.fids = np.asarray(snapshot.fids, dtype=np.uint64)
+        #: feature id → ETag at this version (the one ``If-Match`` must name), or None when the provider did not
+        #: read them with the rows (the GeoPackage store does, from its shadow copy; PostGIS does not: too dear)
+        self.etags: dict[str, str] | None = snapshot.etags
+        #: ETags read one by one at this version (``kfqmap.editing.read_with_etag``), so each costs a store read
+        #: once per version, not once per request
+        self.etag_cache: dict[str, str] = {}
         self._lock = threading.Lock()
 
     @cached_property
@@ -83,6 +89,8 @@ class PushdownState:
     """What a pushdown layer (a large PostGIS table) has at one version: SQL-backed items and tiles, no frame."""
 
     pushdown = True
+    #: a pushdown layer reads each feature's ETag with the feature (``PostGISItems.feature_and_etag``)
+    etags = None
 
     def __init__(self, layer, provider, version: str):
         self.layer = layer

@@ -115,8 +115,11 @@ def read_with_etag(collection, feature_id: str, *, attempts: int = 10):
 
 
 def asof(collection, when: str) -> list[dict]:
-    """The layer's features at ``when`` (UTC, ``history.parse_time``), rebuilt from the history."""
-    writable(collection)
+    """The layer's features at ``when`` (UTC, ``history.parse_time``), rebuilt from the history. A layer without
+    a history (a read-only file, a database table KFQMap may not add its triggers to) → ``InvalidParameter``."""
+    if not collection.keeps_history:
+        raise InvalidParameter(f"图层 {collection.id} 没有修改历史（只读文件或不记录历史的数据表），不能查看过去某一时刻的"
+                               "状态；请去掉 asof 查看当前状态（layer has no history）", parameter="asof")
     return collection.provider.asof(when)
 
 

@@ -39,6 +39,8 @@ TABLE = "kfqmap_history"
 PG_TABLE = "kfqmap.history"
 #: the note of a change made to a PostGIS table outside KFQMap (recorded by the database itself, user db:<role>)
 PG_EXTERNAL_NOTE = "在 KFQMap 之外修改（psql、QGIS 等），由数据库触发器记录"
+#: the note of the rows a TRUNCATE outside KFQMap removed (each recorded as a delete before the table is emptied)
+PG_TRUNCATE_NOTE = "在 KFQMap 之外清空整表（TRUNCATE），由数据库触发器在清空前逐行记录为删除"
 PG_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {PG_TABLE} (
     seq bigserial PRIMARY KEY, layer_id text NOT NULL, feature_id text NOT NULL,
@@ -74,6 +76,21 @@ BEGIN
             CASE TG_OP WHEN 'INSERT' THEN 'create' WHEN 'UPDATE' THEN 'update' ELSE 'delete' END, b, a,
             'db:' || session_user, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
             host(inet_client_addr()), '{PG_EXTERNAL_NOTE}');
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION kfqmap.record_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- TRUNCATE fires no row trigger: before it empties the table, every row is recorded as deleted (one
+    -- statement, in the TRUNCATE's transaction: if it rolls back, so do these rows)
+    IF coalesce(current_setting('kfqmap.writer', true), '') = 'on' THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format($q$
+        INSERT INTO {PG_TABLE} (layer_id, feature_id, op, before, after, "user", at, address, note)
+        SELECT %L, coalesce(f ->> 'id', ''), 'delete', f, NULL, 'db:' || session_user,
+               to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), host(inet_client_addr()), %L
+        FROM (SELECT kfqmap.feature_json(to_jsonb(t), %L, %L) AS f FROM %I.%I AS t) AS rows$q$,
+        TG_ARGV[2], '{PG_TRUNCATE_NOTE}', TG_ARGV[0], TG_ARGV[1], TG_TABLE_SCHEMA, TG_TABLE_NAME);
     RETURN NULL;
 END $$;
 """

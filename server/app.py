@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 import logging
 import threading
 from collections import deque
@@ -60,6 +61,15 @@ ROUTERS: list[str] = [
 ]
 
 
+def _no_telemetry() -> dict:
+    """FastAPI ≥ 0.16x asks OpenTelemetry on every request whether a tracer, meter or logger provider is set
+    (environment look-ups: about a fifth of a cached tile's time in the app). KFQMap configures none, so the
+    check is switched off where FastAPI has it (older versions have no such parameter)."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+
+
 def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI:
     """Build the app. ``settings`` may be ``APISettings`` or just the ``CatalogSettings`` to serve."""
     if isinstance(settings, CatalogSettings):
@@ -69,7 +79,7 @@ def create_app(settings: APISettings | CatalogSettings | None = None) -> FastAPI
         title=settings.title, description=settings.description, version=kfqmap.__version__ if hasattr(
             kfqmap, "__version__") else "0.1.0",
         openapi_url=None, docs_url=None, redoc_url=None,   # /api (OAS 3.0) is served by routers/common.py
-        lifespan=_lifespan,
+        lifespan=_lifespan, **_no_telemetry(),
     )
     app.state.settings = settings
     app.state.tile_settings = TileCacheSettings()      # every setting is read here, once (tile cache, warm-up,

@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kfqmap.accounts import ANONYMOUS, AccountStore, Principal, check_csrf, require_role
+from kfqmap.accounts_pg import open_accounts as accounts_for
 from kfqmap.errors import CSRFRejected, NotAuthenticated
 from kfqmap.providers.base import ChangeContext
 
@@ -55,10 +56,11 @@ MAX_NOTE = 500
 
 
 def open_accounts(catalog, settings) -> AccountStore:
-    """The accounts of the store the catalog uses (its GeoPackage); with the plan served from files or from a
-    PostGIS store (``KFQMAP_STORE=files|postgis``), a GeoPackage at the store path in the data directory."""
+    """The accounts of the store the catalog uses: its GeoPackage; with the plan served from files, a GeoPackage
+    at the store path in the data directory; with the PostGIS store, tables in that database, so workers on
+    several machines share users, tokens and sessions (``kfqmap.accounts_pg``)."""
     path = getattr(getattr(catalog, "store", None), "path", None)
-    return AccountStore.open(path if path is not None else settings.catalog.store_path())
+    return accounts_for(settings.catalog, path)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -30,22 +30,56 @@ async def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
-async def collection(
-    request: Request,
-    collection_id: Annotated[str, Path(alias="collectionId", description="图层（集合）id，如 cores、parks",
-                                       max_length=64)],
-) -> Layer:
+CollectionIdPath = Annotated[str, Path(alias="collectionId", description="图层（集合）id，如 cores、parks",
+                                       max_length=64)]
+CrsQuery = Annotated[str | None, Query(description=(
+    "输出坐标系（OGC API Features Part 2）：CRS84（默认）、EPSG 4490/4549/4528/3857 的 OGC URI，或扩展 "
+    "GCJ-02 https://kfqmap.example/def/crs/GCJ-02（高德/腾讯底图）。EPSG 系统按其定义的轴序输出。"),
+    max_length=200)]
+FormatQuery = Annotated[Literal["json", "html", "geojson"] | None,
+                        Query(description="输出格式：json（默认；要素为 GeoJSON）或 html。未给出时按 Accept 头协商。")]
+
+
+async def collection(request: Request, collection_id: CollectionIdPath) -> Layer:
     """The catalog layer named in the path, or 404 (LayerNotFound)."""
     return request.app.state.catalog.get(collection_id)
 
 
-async def layer_index(request: Request, layer: Annotated[Layer, Depends(collection)]) -> F.LayerIndex:
-    """The layer's ``kfqmap.features.LayerIndex`` at the current data version. Only a use that has to ask the
-    provider or read the data (first use, after a change) runs in a worker thread."""
+async def layer_state(request: Request, layer: Annotated[Layer, Depends(collection)]):
+    """The layer's ``kfqmap.collection.LayerState`` (or ``PushdownState``) at the current data version. Only a use
+    that has to ask the provider or read the data (first use, after a change) runs in a worker thread."""
+    return await _state(request, layer)
+
+
+async def _state(request: Request, layer: Layer):
     collection = request.app.state.catalog.collection(layer.id)
     if collection.is_current():
-        return collection.state().items
-    return (await run_in_threadpool(collection.state)).items
+        return collection.state()
+    return await run_in_threadpool(collection.state)
+
+
+async def layer_index(request: Request, layer: Annotated[Layer, Depends(collection)]) -> F.LayerIndex:
+    """The layer's ``kfqmap.features.LayerIndex`` at the current data version (see ``layer_state``)."""
+    return (await layer_state(request, layer)).items
+
+
+@dataclass(frozen=True)
+class FeatureRead:
+    """What one feature's page needs: its layer, the layer's state (index, ETags), the output CRS and format."""
+    layer: Layer
+    state: object
+    crs: F.OutputCRS
+    fmt: OutputFormat
+
+
+async def feature_read(request: Request, collection_id: CollectionIdPath, crs: CrsQuery = None,
+                       f: FormatQuery = None) -> FeatureRead:
+    """The parameters of ``/collections/{id}/items/{fid}`` in one dependency, parsed by the same functions as
+    ``collection``, ``layer_state``, ``crs_param`` and ``output_format``: the most frequent read of all, and
+    FastAPI spends a resolution pass on each dependency (five of them took more time than the answer)."""
+    layer = request.app.state.catalog.get(collection_id)
+    return FeatureRead(layer, await _state(request, layer), F.parse_output_crs(crs, parameter="crs"),
+                       _format(request, f))
 
 
 # ------------------------------------------------------------------------------------------ formats
@@ -70,11 +104,11 @@ def wants_html(request: Request) -> bool:
     return html_q > json_q
 
 
-async def output_format(
-    request: Request,
-    f: Annotated[Literal["json", "html", "geojson"] | None,
-                 Query(description="输出格式：json（默认；要素为 GeoJSON）或 html。未给出时按 Accept 头协商。")] = None,
-) -> OutputFormat:
+async def output_format(request: Request, f: FormatQuery = None) -> OutputFormat:
+    return _format(request, f)
+
+
+def _format(request: Request, f: str | None) -> OutputFormat:
     if f is not None:
         return "html" if f == "html" else "json"
     return "html" if wants_html(request) else "json"
@@ -100,12 +134,7 @@ async def items_format(
 
 
 # ------------------------------------------------------------------------------------------ CRS / bbox
-async def crs_param(
-    crs: Annotated[str | None, Query(description=(
-        "输出坐标系（OGC API Features Part 2）：CRS84（默认）、EPSG 4490/4549/4528/3857 的 OGC URI，或扩展 "
-        "GCJ-02 https://kfqmap.example/def/crs/GCJ-02（高德/腾讯底图）。EPSG 系统按其定义的轴序输出。"),
-        max_length=200)] = None,
-) -> F.OutputCRS:
+async def crs_param(crs: CrsQuery = None) -> F.OutputCRS:
     return F.parse_output_crs(crs, parameter="crs")
 
 

@@ -223,7 +223,10 @@ def exempt_from_timeout(request) -> None:
 
 class RequestTimeout:
     """Answer 504 problem+json when a request has not started its answer within ``seconds``; its work is cancelled
-    (a worker thread finishes its current step in the background, but nobody waits for it)."""
+    (a worker thread finishes its current step in the background, but nobody waits for it).
+
+    No second task around the request: a timer cancels the request's own task at the deadline (as
+    ``asyncio.timeout`` does) unless its answer has started or its route is exempt."""
 
     def __init__(self, app: ASGIApp, seconds: float = 60.0):
         self.app = app
@@ -233,31 +236,30 @@ class RequestTimeout:
         if scope["type"] != "http" or not self.seconds:
             await self.app(scope, receive, send)
             return
-        control = {"exempt": False, "started": False}
+        control = {"exempt": False, "started": False, "expired": False}
         scope[_TIMEOUT_KEY] = control
+        task = asyncio.current_task()
 
         async def tracking_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 control["started"] = True
             await send(message)
 
-        task = asyncio.ensure_future(self.app(scope, receive, tracking_send))
+        def expire() -> None:
+            if not (control["started"] or control["exempt"]):
+                control["expired"] = True
+                task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self.seconds, expire)
         try:
-            done, _ = await asyncio.wait({task}, timeout=self.seconds)
-            if not done and (control["started"] or control["exempt"]):
-                await task
-                return
+            await self.app(scope, receive, tracking_send)
         except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if done:
-            task.result()
+            if not control["expired"] or task.uncancel() > 0:    # cancelled by someone else (client gone, shutdown)
+                raise
+        finally:
+            timer.cancel()
+        if not control["expired"]:
             return
-        task.cancel()
-        try:
-            await task
-        except BaseException:  # noqa: BLE001 - the cancelled work's own end does not matter any more
-            pass
         log.warning("%s %s: no answer after %g s, cancelled", scope["method"], scope.get("path"), self.seconds)
         if not control["started"]:
             await send_problem(scope, receive, send, 504, "WorkTimeout",

@@ -31,6 +31,8 @@ INLINE_MIN_ZOOM = 15
 #: browsers, nginx and CDNs may store a tile but must revalidate it (If-None-Match → 304) before each use: the
 #: ETag includes the data version, so an edited layer's tiles refresh at once instead of after an hour
 CACHE_CONTROL = "public, no-cache"
+#: a tile of a layer as it was well in the past (``?asof=``): that state does not change, keep it an hour
+ASOF_CACHE_CONTROL = "public, max-age=3600"
 
 
 def etag_for(data: bytes, salt: str = "") -> str:
@@ -167,6 +169,7 @@ class TileService:
         self.cache = cache if cache is not None else TileCache.from_settings()
         self.salt = salt
         self._renderers: dict = {}
+        self._asof = None                  # kfqmap.asof.AsofTiles, made on first use
         self._lock = threading.Lock()
 
     def renderer(self, tileset: str):
@@ -204,6 +207,30 @@ class TileService:
         if tile is not None:
             return tile
         return self.build(tileset, fmt, z, x, y, scale)
+
+    def asof(self, tileset: str, z: int, x: int, y: int, when: str) -> CachedTile:
+        """The MVT of one layer as it was at ``when`` (``kfqmap.asof``), in the same LRU, keyed by the instant and
+        the layer's data version. A state well in the past does not change (the history is append-only), so it
+        may be kept an hour without revalidation; an instant close to now is revalidated like today's tiles."""
+        from datetime import datetime, timedelta, timezone
+
+        from kfqmap.asof import AsofTiles, check_tileset
+        from kfqmap.tiles import PLAN_TILESET
+
+        check_tileset(tileset, PLAN_TILESET)
+        check_tile(z, x, y)
+        asof_tiles = self._asof
+        if asof_tiles is None:
+            with self._lock:
+                asof_tiles = self._asof = self._asof or AsofTiles(self.engine.catalog)
+        key = (tileset, "mvt-asof", 1, z, x, y, f"{asof_tiles.version(tileset)}@{when}")
+        tile = self.cache.get(key)
+        if tile is not None:
+            return tile
+        data = asof_tiles.tile(tileset, when, z, x, y)
+        past = datetime.fromisoformat(when.replace("Z", "+00:00")) < datetime.now(timezone.utc) - timedelta(minutes=5)
+        return self.cache.put(key, make_tile(data, "mvt", salt=self.salt + key[-1],
+                                             cache_control=ASOF_CACHE_CONTROL if past else CACHE_CONTROL))
 
     def build(self, tileset: str, fmt: str, z: int, x: int, y: int, scale: int = 1) -> CachedTile:
         """Build (and cache) a tile without looking in the cache first (the caller just did)."""

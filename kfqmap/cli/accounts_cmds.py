@@ -1,6 +1,7 @@
-"""``kfqmap users …`` and ``kfqmap tokens …``: accounts kept in the embedded store (``kfqmap.accounts``).
+"""``kfqmap users …`` and ``kfqmap tokens …``: accounts kept in the embedded store (``kfqmap.accounts``), or in
+the PostgreSQL database with ``KFQMAP_STORE=postgis`` (``kfqmap.accounts_pg``).
 
-The store file is the one ``kfqmap serve`` uses (``KFQMAP_DATA_DIR``, ``KFQMAP_GEODATA_DIR``); a running server
+The store is the one ``kfqmap serve`` uses (``KFQMAP_DATA_DIR``, ``KFQMAP_GEODATA_DIR``, ``KFQMAP_STORE_DSN``); a running server
 sees a change at its next request. Passwords are read without echo (or one line from stdin with
 ``--password-stdin``) and never printed; a token is printed once, on stdout, and only its hash is stored.
 """
@@ -11,12 +12,14 @@ import sys
 import click
 
 from ..accounts import ROLES, AccountStore, parse_duration
+from ..accounts_pg import open_accounts as accounts_for
 from ..errors import InvalidParameter
 from ..settings import CatalogSettings
 
 
 def open_accounts() -> AccountStore:
-    return AccountStore.open(CatalogSettings().store_path())
+    """The accounts ``kfqmap serve`` uses with the same settings (PostgreSQL when ``KFQMAP_STORE=postgis``)."""
+    return accounts_for(CatalogSettings())
 
 
 def _password(from_stdin: bool) -> str:

@@ -4,8 +4,9 @@ The one module under ``kfqmap/`` allowed to reach into ``server/`` (imported laz
 
 The app (catalog, settings, extra layers) is built *before* the address is announced: a start-up error (a
 corrupt ``catalog.json``, an extra layer that is not a vector file, a malformed ``KFQMAP_EXTRA_LAYERS``) prints
-one line to stderr and exits with status 2, and nothing is announced. uvicorn runs with bounded request heads
-(``h11``, at most ``MAX_HEAD_BYTES`` of request line + headers) so oversized headers are refused.
+one line to stderr and exits with status 2, and nothing is announced. uvicorn runs httptools (llhttp) with
+bounded request heads (``server.http_protocol.BoundedHttpTools``: at most ``MAX_HEAD_BYTES`` of request line +
+headers, else 431) so oversized headers are refused before the app.
 """
 from __future__ import annotations
 
@@ -14,14 +15,13 @@ import sys
 import click
 
 
-#: largest request line + headers uvicorn's h11 parser accepts (larger → 400 from uvicorn, before the app)
-MAX_HEAD_BYTES = 96 * 1024
+from kfqmap.deploy import MAX_HEAD_BYTES   # largest request line + headers a worker accepts (larger → 431)
 #: addresses that open the server to the network (a warning is printed)
 _EXPOSED = ("0.0.0.0", "::", "[::]", "")
 
 
 def _uvicorn_limits() -> dict:
-    return {"http": "h11", "h11_max_incomplete_event_size": MAX_HEAD_BYTES, "timeout_keep_alive": 5,
+    return {"http": "server.http_protocol:BoundedHttpTools", "timeout_keep_alive": 5,
             "limit_concurrency": 1000, "server_header": False}
 
 

@@ -159,12 +159,13 @@ def parse_geometry(value, *, crs: str | CRSInfo | None = None) -> BaseGeometry:
 
 
 def select(catalog: Catalog, layer_ids: Sequence[str] | str, *, bbox=None, bbox_crs=None, geometry=None,
-           geometry_crs=None, filter: str | None = None, items=None) -> Selection:
+           geometry_crs=None, filter: str | None = None, items=None, asof: str | None = None) -> Selection:
     """The features to export: layers (ids, or a comma-separated string), then bbox, geometry and filter.
 
     ``items`` (a ``kfqmap.features.ItemsQuery``, one layer): the features an OGC items request selects — bbox in
     its CRS, datetime, property equality, CQL2 filter — through the layer's own items index, so ``items?f=gpkg``
-    downloads exactly what ``items?f=json`` pages through."""
+    downloads exactly what ``items?f=json`` pages through. ``asof`` (UTC, ``history.parse_time``; one editable
+    layer, not with ``filter``): the layer as it was then, rebuilt from the history, then bbox/geometry."""
     if items is not None:
         return _select_items(catalog, layer_ids, items)
     if isinstance(layer_ids, str):
@@ -180,6 +181,8 @@ def select(catalog: Catalog, layer_ids: Sequence[str] | str, *, bbox=None, bbox_
         area = geom if area is None else area.intersection(geom)
         if area.is_empty:
             raise EmptySelection("bbox 与范围几何不相交，没有要素可导出")
+    if asof is not None:
+        return _select_asof(catalog, layers, asof, area, bb, geom, filter)
     compiled = _compile_filter(filter) if filter else None
 
     items: list[LayerSelection] = []
@@ -200,6 +203,23 @@ def select(catalog: Catalog, layer_ids: Sequence[str] | str, *, bbox=None, bbox_
             keep &= filter_mask(state, compiled, strict=len(layers) == 1)
         items.append(LayerSelection(layer, frame.loc[keep].copy(), complete=bool(keep.all())))
     return Selection(catalog, items, bbox=bb, geometry=geom, filter=filter or None)
+
+
+def _select_asof(catalog: Catalog, layers, when: str, area, bb, geom, filter) -> Selection:
+    """One layer as it was at ``when`` (``editing.asof_frame``), cut to the bbox / drawn area."""
+    from ..editing import asof_frame
+
+    if len(layers) != 1:
+        raise InvalidParameter("asof 导出只能针对一个图层", parameter="asof")
+    if filter:
+        raise InvalidParameter("asof 导出不支持 filter（过去状态只按范围选择）", parameter="asof")
+    layer = layers[0]
+    frame = asof_frame(catalog.collection(layer.id), when)
+    keep = np.ones(len(frame), dtype=bool)
+    if area is not None:
+        keep = _intersects(frame, area) if layer.is_spatial else np.zeros(len(frame), dtype=bool)
+    return Selection(catalog, [LayerSelection(layer, frame.loc[keep].copy(), complete=bool(keep.all()))],
+                     bbox=bb, geometry=geom, filter=None)
 
 
 def _select_items(catalog: Catalog, layer_ids, query) -> Selection:
@@ -388,7 +408,7 @@ def export_layers(catalog: Catalog, layer_ids: Sequence[str] | str, fmt: str, ta
                   crs: str | CRSInfo | None = None, bbox=None, geometry=None, filter: str | None = None,
                   progress: Progress | None = None, *, bbox_crs=None, geometry_crs=None,
                   options: dict[str, Any] | None = None, isolate: bool = False,
-                  time_limit: float | None = None, items=None) -> ExportResult:
+                  time_limit: float | None = None, items=None, asof: str | None = None) -> ExportResult:
     """Export the selected features of ``layer_ids`` to ``target`` in format ``fmt`` and CRS ``crs``.
 
     ``crs=None`` means the format's default (WGS 84, or EPSG:4549 for DXF and map images). Raises
@@ -404,7 +424,7 @@ def export_layers(catalog: Catalog, layer_ids: Sequence[str] | str, fmt: str, ta
     f = get_format(fmt)
     info = resolve_crs(f, crs)
     selection = select(catalog, layer_ids, bbox=bbox, bbox_crs=bbox_crs, geometry=geometry,
-                       geometry_crs=geometry_crs, filter=filter, items=items)
+                       geometry_crs=geometry_crs, filter=filter, items=items, asof=asof)
     if f.spatial_only:
         skipped = [i.layer.id for i in selection.items if not i.layer.is_spatial]
         selection.items = [i for i in selection.items if i.layer.is_spatial]

@@ -34,11 +34,14 @@ class Snapshot:
 
     ``frame`` is in EPSG:4326 with a unique string ``id`` column (the OGC feature id) and the index that column
     names; ``fids`` holds each row's stable integer key in the store (the MVT feature id), aligned with the rows.
+    ``etags`` (a provider that keeps history): feature id → the ETag a writer must send in ``If-Match``, read in
+    the same transaction as the rows (so a GET can send it without another store read); None when unknown.
     """
 
     version: str
     frame: gpd.GeoDataFrame
     fids: np.ndarray
+    etags: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

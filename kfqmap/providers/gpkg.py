@@ -310,15 +310,20 @@ class GeoPackageStore:
             try:
                 conn.execute("BEGIN")
                 try:
-                    rows = conn.execute("SELECT version, json_columns FROM kfqmap_layers WHERE layer_id = ?",
-                                        (layer.id,)).fetchall()
+                    rows = conn.execute("SELECT version, json_columns, known_version FROM kfqmap_layers "
+                                        "WHERE layer_id = ?", (layer.id,)).fetchall()
                     if not rows:
                         raise DataSourceError(f"内置数据库中没有图层 {layer.id}")
-                    version, json_columns = rows[0]
+                    version, json_columns, known = rows[0]
                     info = conn.execute(f"PRAGMA table_info({_quote(layer.id)})").fetchall()
                     cur = conn.execute(f"SELECT * FROM {_quote(layer.id)} ORDER BY fid")
                     names = [c[0] for c in cur.description]
                     data = cur.fetchall()
+                    # the shadow copy holds each row's ETag as of ``known_version`` (kept by every write and by
+                    # reconcile): when that is this version, the GET of a feature needs no second store read
+                    etags = {str(k): e for k, e in conn.execute(
+                        "SELECT feature_id, etag FROM kfqmap_shadow WHERE layer_id = ? AND feature_id IS NOT NULL",
+                        (layer.id,)).fetchall()} if known == version else None
                 finally:
                     conn.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
@@ -333,7 +338,8 @@ class GeoPackageStore:
                               for name, col in values.items()}, index=pd.RangeIndex(len(data)))
         geometry = gpd.GeoSeries(_geometries(blobs) if blobs is not None else [None] * len(data),
                                  index=frame.index, crs=4326)
-        return Snapshot(f"{self.store_id}-{version}", gpd.GeoDataFrame(frame, geometry=geometry, crs=4326), fids)
+        return Snapshot(f"{self.store_id}-{version}", gpd.GeoDataFrame(frame, geometry=geometry, crs=4326), fids,
+                        etags=etags)
 
     def _unavailable(self, exc: Exception) -> StoreUnavailable:
         log.error("embedded store %s failed: %s", self.path, exc)

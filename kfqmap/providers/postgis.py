@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-import weakref
 
 import numpy as np
 import shapely
@@ -32,6 +31,7 @@ from ..settings import PostgresSettings
 from ..stores import postgis as pg
 from .base import ChangeContext, Snapshot, WriteOp, WriteResult
 from .gpkg import feature_geometry, local_context
+from .pg_shared import POLL_MAX_S, POLL_S, READ_POOL_SIZE, SharedDatabase  # noqa: F401 - POLL_S: tests' timing
 from .postgis_pushdown import key_condition
 from .replicas import ReplicaSettings, is_replica_failure, lsn_int, replica_dsn
 
@@ -39,12 +39,6 @@ log = logging.getLogger("kfqmap.providers.postgis")
 
 #: tables with at most this many rows are read whole into memory (per version); larger ones use pushdown
 MEMORY_ROWS = 50_000
-#: connections kept for pushdown reads of one table
-READ_POOL_SIZE = 8
-#: how often the background poller reads the table's change counter (seconds), and its back-off while the
-#: database does not answer
-POLL_S = 0.2
-POLL_MAX_S = 5.0
 
 _SETUP = """
 CREATE SCHEMA IF NOT EXISTS kfqmap;
@@ -68,17 +62,17 @@ class PostGISProvider:
         self.layer_id = layer_id
         self.location = location
         self.loc = pg.parse_location(location)
-        self._conn = None
-        self._lock = threading.RLock()
+        # the kept connection, read pool and version poller are the database's, shared with its other tables
+        self._db = SharedDatabase.join(self.loc, self)
+        self._lock = self._db.lock
         self._info: pg.TableInfo | None = None
         self._oid: int | None = None
         self._mode: str | None = None          # "trigger" or "stats"
         self._rows: int | None = None
-        self._poller: threading.Thread | None = None
+        self._watched = False
         self._latest = ""
         self._poll_error: DataSourceError | None = None
         self._closed = False
-        self._stop = threading.Event()         # wakes the poller at close
         # read replicas: the WAL position a read must see (that of the newest version known here), and the set
         self._replica_settings = ReplicaSettings()
         self._track_lsn = bool(self._replica_settings.replica_list())
@@ -94,12 +88,10 @@ class PostGISProvider:
 
     # ------------------------------------------------------------------ connection
     def _connection(self):
-        """The kept connection (autocommit), re-opened after a failure (never after ``close``)."""
+        """The database's kept connection (autocommit), re-opened after a failure (never after ``close``)."""
         if self._closed:
             raise StoreUnavailable("PostGIS 连接已关闭（provider closed）")
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = pg._connect(self.loc)
-        return self._conn
+        return self._db.connection()
 
     def _run(self, fn):
         """Run ``fn(conn)`` under the lock, mapping database errors to DataSourceError/StoreUnavailable."""
@@ -117,12 +109,7 @@ class PostGISProvider:
                 raise DataSourceError("PostGIS 数据读取失败；管理员请查看服务器日志") from None
 
     def _close(self) -> None:
-        try:
-            if self._conn is not None:
-                self._conn.close()
-        except Exception:
-            pass
-        self._conn = None
+        self._db.drop_connection()
 
     @property
     def info(self) -> pg.TableInfo:
@@ -154,6 +141,11 @@ class PostGISProvider:
                         "FOR EACH ROW EXECUTE FUNCTION kfqmap.record_external({g}, {f}, {layer})").format(
                         t=table, g=sql.Literal(info.column), f=sql.Literal(info.fid or ""),
                         layer=sql.Literal(self.layer_id)))
+                    conn.execute(sql.SQL(       # TRUNCATE fires no row trigger: its rows are recorded before
+                        "CREATE OR REPLACE TRIGGER kfqmap_history_truncate BEFORE TRUNCATE ON {t} "
+                        "FOR EACH STATEMENT EXECUTE FUNCTION kfqmap.record_truncate({g}, {f}, {layer})").format(
+                        t=table, g=sql.Literal(info.column), f=sql.Literal(info.fid or ""),
+                        layer=sql.Literal(self.layer_id)))
                 conn.execute(sql.SQL(
                     "CREATE OR REPLACE TRIGGER kfqmap_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {t} "
                     "FOR EACH STATEMENT EXECUTE FUNCTION kfqmap.bump_version()").format(t=table))
@@ -173,22 +165,10 @@ class PostGISProvider:
 
     # ------------------------------------------------------------------ pushdown reads
     def _pool(self):
-        """A small connection pool for pushdown reads (concurrent requests do not queue on one connection)."""
+        """The database's connection pool for pushdown reads (concurrent requests do not queue on one connection)."""
         if self._closed:
             raise StoreUnavailable("PostGIS 连接已关闭（provider closed）")
-        if getattr(self, "_read_pool", None) is None:
-            from psycopg_pool import ConnectionPool
-            from psycopg.conninfo import conninfo_to_dict
-
-            kwargs = {} if "connect_timeout" in conninfo_to_dict(self.loc.dsn) else {
-                "connect_timeout": pg.CONNECT_TIMEOUT}
-            with self._lock:
-                if getattr(self, "_read_pool", None) is None:
-                    self._read_pool = ConnectionPool(self.loc.dsn, min_size=1, max_size=READ_POOL_SIZE, open=True,
-                                                     timeout=pg.CONNECT_TIMEOUT, name=f"kfqmap-{self.layer_id}",
-                                                     kwargs={"autocommit": True, "application_name": "kfqmap",
-                                                             **kwargs, **PostgresSettings().connect_kwargs()})
-        return self._read_pool
+        return self._db.pool()
 
     def _replica_set(self):
         if not self._track_lsn or self._closed:
@@ -288,43 +268,44 @@ class PostGISProvider:
 
     # ------------------------------------------------------------------ versions
     def version(self) -> str:
-        """The table's change counter. Read once synchronously, then kept current by a background poller every
-        ``POLL_S`` (so no request, and no event loop, ever waits on the database for it); a write through this
-        provider sets it at once. A poller failure is raised here until the database answers again."""
-        if self._poller is None:
+        """The table's change counter. Read once synchronously, then kept current by the database's poller every
+        ``POLL_S`` (``pg_shared``: so no request, and no event loop, ever waits on the database for it); a write
+        through this provider sets it at once. A poll failure is raised here until the database answers again."""
+        if not self._watched:
             with self._lock:
-                if self._poller is None:
+                if not self._watched:
                     self._latest = self._read_version()
-                    self._poller = threading.Thread(target=_poll, args=(weakref.ref(self), self._stop), daemon=True,
-                                                    name=f"kfqmap-version-{self.layer_id}")
-                    self._poller.start()
+                    self._db.watch(self)
+                    self._watched = True
         if self._poll_error is not None:
             raise self._poll_error
         return self._latest
 
+    def _poll_once(self, run) -> bool:
+        """The poller's turn for this table (``run``: the poller's connection); False when it failed."""
+        try:
+            self._latest, self._poll_error = self._read_version(run), None
+            return True
+        except DataSourceError as exc:
+            self._poll_error = exc
+            return False
 
     def close(self) -> None:
-        """Stop the poller and close the connections (tests; a server lets daemon threads end with it).
+        """Leave the shared database (the last table to leave closes its connections and stops its poller).
 
-        Under the lock: the poller and the request threads use the kept connection only while holding it, and
-        libpq crashes the process (SIGSEGV) if a connection is finished while another thread is executing on it."""
+        Under the lock: request threads use the kept connection only while holding it, and libpq crashes the
+        process (SIGSEGV) if a connection is finished while another thread is executing on it."""
         with self._lock:
             self._closed = True
-            self._stop.set()
-            self._close()
-            pool, self._read_pool = getattr(self, "_read_pool", None), None
             replicas, self._replicas = self._replicas, None
-        if pool is not None:
-            pool.close()
         if replicas is not None:
             from .replicas import release
 
             release(replicas)
-        poller = self._poller
-        if poller is not None and poller is not threading.current_thread():
-            poller.join(timeout=POLL_MAX_S + 1)
+        self._db.leave(self)
 
-    def _read_version(self) -> str:
+    def _read_version(self, run=None) -> str:
+        """The counter (and the WAL position it was read at), on the kept connection or through ``run``."""
         self.info
 
         lsn = ", pg_current_wal_insert_lsn()::text" if self._track_lsn else ", NULL"
@@ -339,14 +320,17 @@ class PostGISProvider:
             return f"pg{self._oid}-s{'-'.join(str(v) for v in (row or ())[:4])}", row[4] if row else None
 
         try:
-            with self._lock:
-                had_connection = self._conn is not None and not self._conn.closed
-                try:
-                    version, position = self._run(read)
-                except StoreUnavailable:
-                    if not had_connection:   # the server did not take a new connection: it is down
-                        raise
-                    version, position = self._run(read)    # the kept one was cut (restart, idle time-out)
+            if run is not None:
+                version, position = run(read)
+            else:
+                with self._lock:
+                    had_connection = self._db.has_connection()
+                    try:
+                        version, position = self._run(read)
+                    except StoreUnavailable:
+                        if not had_connection:   # the server did not take a new connection: it is down
+                            raise
+                        version, position = self._run(read)    # the kept one was cut (restart, idle time-out)
         except StoreUnavailable:
             fallback = self._version_from_replica()
             if fallback is None:
@@ -402,6 +386,9 @@ class PostGISProvider:
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 version = self._version_in(conn)
                 frame, fids = pg.read_table(conn, info)
+            # no ETags here: md5(to_jsonb(row)) of every row costs more than the snapshot itself (40,000 polygons:
+            # ~2 s against ~0.35 s), after every edit; a GET reads one feature's ETag once per version instead
+            # (LayerState.etag_cache)
             return Snapshot(version, frame, fids)
 
         if self._mode == "trigger":       # the counter is replicated with the rows: a replica gives both
@@ -651,25 +638,6 @@ class PostGISProvider:
             geom = feature_geometry(layer, feature.get("geometry"), required=not partial)
             values[info.column] = None if geom is None else shapely.to_wkb(geom)
         return values
-
-
-def _poll(ref, stop: threading.Event) -> None:
-    """The version poller: every ``POLL_S`` while the database answers, backing off to ``POLL_MAX_S`` while it
-    does not; it ends with its provider (closed, or garbage-collected: it holds only a weak reference)."""
-    failures = 0
-    while True:
-        if stop.wait(min(POLL_MAX_S, POLL_S * (2 ** failures))):
-            return
-        provider = ref()
-        if provider is None or provider._closed:
-            return
-        try:
-            provider._latest, provider._poll_error = provider._read_version(), None
-            failures = 0
-        except DataSourceError as exc:
-            provider._poll_error = exc
-            failures = min(failures + 1, 8)
-        del provider
 
 
 class _GeometryRules:

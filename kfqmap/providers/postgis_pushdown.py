@@ -59,6 +59,7 @@ class PostGISItems:
         self.layer = layer
         self.version = version
         self.info = provider.info
+        self._feature_sql: dict[bool, bytes] = {}   # the single-feature statements (with / without ETag), rendered once
 
     # ---------------------------------------------------------------- schema
     @cached_property
@@ -184,8 +185,9 @@ class PostGISItems:
 
         return sql.Identifier(self.info.schema, self.info.table)
 
-    def _select(self):
-        """id text, WKB in WGS 84, properties as one JSON object in column order."""
+    def _select(self, *, etag: bool = False):
+        """id text, WKB in WGS 84, properties as one JSON object in column order (and, with ``etag``, the row's
+        ETag, the expression ``PostGISProvider._row`` uses)."""
         from psycopg import sql
 
         info = self.info
@@ -195,8 +197,9 @@ class PostGISItems:
         ident = sql.SQL("{c}::text").format(c=sql.Identifier("id")) if "id" in self.property_names else (
             sql.SQL("{c}::text").format(c=sql.Identifier(info.fid)) if info.fid else sql.SQL("NULL::text"))
         cols = sql.SQL(", ").join(sql.SQL("t.{c}").format(c=sql.Identifier(n)) for n in self.property_names)
-        return sql.SQL("SELECT {i}, ST_AsBinary({g}), (SELECT row_to_json(p) FROM (SELECT {cols}) p)::text "
-                       "FROM {t} AS t").format(i=ident, g=geom, cols=cols, t=self._table)
+        extra = sql.SQL(", left(md5(to_jsonb(t)::text), 20)") if etag else sql.SQL("")
+        return sql.SQL("SELECT {i}, ST_AsBinary({g}), (SELECT row_to_json(p) FROM (SELECT {cols}) p)::text{e} "
+                       "FROM {t} AS t").format(i=ident, g=geom, cols=cols, e=extra, t=self._table)
 
     def _encode(self, rows, crs: OutputCRS) -> list[bytes]:
         if not rows:
@@ -280,6 +283,11 @@ class PostGISItems:
         return [orjson.loads(f)["properties"] for f in page.features]
 
     def feature(self, feature_id: str, crs: OutputCRS | None = None) -> bytes:
+        return self.feature_and_etag(feature_id, crs, etag=False)[0]
+
+    def feature_and_etag(self, feature_id: str, crs: OutputCRS | None = None, *,
+                         etag: bool = True) -> tuple[bytes, str | None]:
+        """One feature's GeoJSON and its ETag, read in one query (so they always agree)."""
         from psycopg import sql
 
         key = "id" if "id" in self.property_names else self.info.fid
@@ -289,12 +297,20 @@ class PostGISItems:
         if cond is None:
             rows = []
         else:
-            stmt = self._select() + sql.SQL(" WHERE ") + cond + sql.SQL(" LIMIT 2")
-            rows = self.provider.read(lambda c: c.execute(stmt, [value]).fetchall())
+            def run(c):
+                # rendered once per layer version and kind (a Composed is rendered again on every execute); the
+                # same bytes each time also let psycopg prepare the statement on each pooled connection
+                stmt = self._feature_sql.get(etag)
+                if stmt is None:
+                    stmt = self._feature_sql[etag] = (self._select(etag=etag) + sql.SQL(" WHERE ") + cond
+                                                      + sql.SQL(" LIMIT 2")).as_bytes(c)
+                return c.execute(stmt, [value]).fetchall()
+
+            rows = self.provider.read(run)
         if not rows:
             raise FeatureNotFound(f"图层 {self.layer.id} 中没有 id 为 '{feature_id}' 的要素"
                                   f"（no feature '{feature_id}' in {self.layer.id}）", parameter="featureId")
-        return self._encode(rows[:1], crs or parse_output_crs(None))[0]
+        return self._encode(rows[:1], crs or parse_output_crs(None))[0], (rows[0][3] if etag else None)
 
 
 class PostGISTiles:

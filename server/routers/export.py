@@ -26,6 +26,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from kfqmap.catalog import Catalog
+from kfqmap.errors import InvalidParameter
 from kfqmap.export import FORMATS, default_filename, export_layers, get_format, scratch_dir
 
 from ..dependencies import get_catalog
@@ -55,6 +56,9 @@ class ExportRequest(BaseModel):
     title: str | None = Field(None, max_length=200, description="地图/报表标题")
     size: str | None = Field(None, max_length=40, description="图片尺寸：A4、A3、297x210mm、1600x1200px …")
     dpi: float | None = Field(None, ge=72, le=600, allow_inf_nan=False, description="图片分辨率（72–600）")
+    asof: str | None = Field(None, max_length=40, description=(
+        "导出单个图层在某一时刻的状态（由修改历史重建，仅可编辑的内置数据库图层；不与 filter 同用），"
+        "如 2026-06-30T00:00:00Z 或 2026-06-30；无时区按北京时间"))
 
     @field_validator("layers")
     @classmethod
@@ -94,6 +98,12 @@ async def export_response(request: Request, catalog: Catalog, req: ExportRequest
         check_geojson(req.geometry)
     options = {k: v for k, v in {"title": req.title, "size": req.size, "dpi": req.dpi}.items() if v is not None}
     filename = default_filename(layers, fmt.name)
+    when = None
+    if req.asof is not None:
+        from kfqmap.history import parse_time
+        when = parse_time(req.asof, parameter="asof")
+        if when is None:
+            raise InvalidParameter("asof 不能为空（例：2026-06-30T00:00:00Z 或 2026-06-30）", parameter="asof")
     settings = request.app.state.settings
     exempt_from_timeout(request)          # bounded below: a place in line, then export_timeout_s of work
     async with request.app.state.export_slots:
@@ -103,7 +113,7 @@ async def export_response(request: Request, catalog: Catalog, req: ExportRequest
                 export_layers, catalog, layers, fmt.name, workdir / filename, req.crs, bbox=bbox or None,
                 geometry=req.geometry, filter=req.filter or None, bbox_crs=req.bbox_crs,
                 geometry_crs=req.geometry_crs, options=options, isolate=settings.export_isolate,
-                time_limit=settings.export_timeout_s, items=items)
+                time_limit=settings.export_timeout_s, items=items, asof=when)
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise
@@ -141,9 +151,12 @@ async def export_get(
     title: Annotated[str | None, Query(description="地图/报表标题", max_length=200)] = None,
     size: Annotated[str | None, Query(description="图片尺寸：A4、A3、297x210mm、1600x1200px", max_length=40)] = None,
     dpi: Annotated[float | None, Query(description="图片分辨率（72–600）", ge=72, le=600, allow_inf_nan=False)] = None,
+    asof: Annotated[str | None, Query(description=(
+        "导出单个图层在某一时刻的状态（由修改历史重建，仅可编辑的图层；不与 filter 同用），如 2026-06-30；"
+        "无时区按北京时间"), max_length=40)] = None,
 ):
     req = build_request(layers=layers, format=format, crs=crs, bbox=bbox, bbox_crs=bbox_crs, filter=filter,
-                        title=title, size=size, dpi=dpi)
+                        title=title, size=size, dpi=dpi, asof=asof)
     return await export_response(request, catalog, req)
 
 

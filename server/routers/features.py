@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from kfqmap import features as F
@@ -29,8 +29,8 @@ from kfqmap.models import GROUPS, Layer
 
 from .. import html
 from ..auth import current as current_principal
-from ..dependencies import (OutputFormat, collection, items_format, crs_param, get_catalog, items_query, layer_index,
-                            output_format)
+from ..dependencies import (FeatureRead, OutputFormat, collection, crs_param, feature_read, get_catalog, items_format,
+                            items_query, layer_index, output_format)
 from ..errors import public_detail
 from ..models import Collection, Collections, Feature, FeatureCollection, Queryables
 from ..responses import (MEDIA_GEOJSON, MEDIA_HTML, MEDIA_JSON, GeoJSONResponse, JSONResponse, SchemaResponse)
@@ -262,22 +262,38 @@ def _items_html(request, layer, index, page, links_):
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", name="item", response_model=Feature,
-            summary="一个要素", responses={200: {"content": {MEDIA_GEOJSON: {}, MEDIA_HTML: {}}},
-                                        404: {"description": "没有这个图层或要素"}})
-async def item(request: Request, layer: Annotated[Layer, Depends(collection)],
-               index: Annotated[F.LayerIndex, Depends(layer_index)], feature_id: FeatureId,
-               crs: Annotated[F.OutputCRS, Depends(crs_param)],
-               fmt: Annotated[OutputFormat, Depends(output_format)]):
-    # for a user who may edit the layer, the feature carries its ETag (kfqmap.editing.read_with_etag: body and
-    # ETag agree; one more store read, so anonymous reads keep the fast path below)
-    etag = None
+            summary="一个要素（带 ETag：修改时 If-Match 所需的版本）",
+            responses={200: {"content": {MEDIA_GEOJSON: {}, MEDIA_HTML: {}}},
+                       304: {"description": "未修改（If-None-Match 与当前 ETag 相同）"},
+                       404: {"description": "没有这个图层或要素"}})
+async def item(request: Request, read: Annotated[FeatureRead, Depends(feature_read)], feature_id: FeatureId):
+    layer, state, crs, fmt = read.layer, read.state, read.crs, read.fmt
+    # every reader gets the feature's ETag, the value a writer sends in If-Match (issue 13), without a store
+    # read on the warm path: the GeoPackage store's snapshot reads all ETags with the rows (a dict look-up here),
+    # a pushdown layer reads it in the feature's own query, and one read once (kfqmap.editing.read_with_etag)
+    # stays in the state's etag_cache for that version. A user who may edit the layer always reads body and ETag
+    # from the store, so a change by psql or QGIS that the version poller has not noticed yet (≤ 1 s) cannot
+    # turn their next write into a 412
+    index, etag, raw = state.items, None, None
     coll = request.app.state.catalog.collection(layer.id)
-    if current_principal(request).can_edit(layer.id) and coll.keeps_history:
-        from kfqmap.editing import read_with_etag
-        state, etag = await run_in_threadpool(read_with_etag, coll, feature_id)
-        index = state.items
+    if coll.keeps_history:
+        if getattr(state, "pushdown", False):
+            raw, etag = await run_in_threadpool(index.feature_and_etag, feature_id, crs)
+        else:
+            editor = current_principal(request).can_edit(layer.id)
+            if not editor:
+                etag = (state.etags if state.etags is not None else state.etag_cache).get(feature_id)
+            if etag is None and (editor or state.etags is None):   # (etags without this id: a 404 below)
+                from kfqmap.editing import read_with_etag
+                state, etag = await run_in_threadpool(read_with_etag, coll, feature_id)
+                index = state.items
+                if etag is not None:
+                    state.etag_cache[feature_id] = etag
+    if etag is not None and _not_modified(request, etag):
+        return Response(status_code=304, headers={"ETag": f'"{etag}"' if fmt != "html" else f'W/"{etag}"'})
     # one feature: a dict look-up (or one small reprojection) in memory; a database query for a pushdown layer
-    raw = index.feature(feature_id, crs) if index.in_memory else await run_in_threadpool(index.feature, feature_id, crs)
+    if raw is None:
+        raw = index.feature(feature_id, crs) if index.in_memory else await run_in_threadpool(index.feature, feature_id, crs)
     self_href = url(request, "item", collectionId=layer.id, featureId=feature_id)
     links_ = [{"href": self_href, "rel": "self", "type": MEDIA_GEOJSON, "title": "本要素"},
               {"href": with_query(self_href, f="html"), "rel": "alternate", "type": MEDIA_HTML, "title": "本要素（HTML）"},
@@ -286,16 +302,28 @@ async def item(request: Request, layer: Annotated[Layer, Depends(collection)],
     if fmt == "html":
         feature = orjson.loads(raw)
         rows = list(feature["properties"].items())
-        return html.page(f"{layer.title_zh} — {feature['properties'].get('name') or feature_id}",
+        page = html.page(f"{layer.title_zh} — {feature['properties'].get('name') or feature_id}",
                          html.table(["属性", "值"], rows),
                          html.para(f"几何：{(feature['geometry'] or {}).get('type', '无（非空间表）')}"),
                          json_href=with_query(self_href, f="json"),
                          nav=[(with_query(url(request, "items", collectionId=layer.id), f="html"), "全部要素")])
+        if etag:         # weak: the HTML page is another representation of the same version
+            page.headers["ETag"] = f'W/"{etag}"'
+        return page
     body = raw[:-1] + b',"links":' + orjson.dumps(links_) + b"}"
     headers = {"Content-Crs": f"<{crs.uri}>"}
     if etag:
         headers["ETag"] = f'"{etag}"'
     return GeoJSONResponse(body, headers=headers)
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    """``If-None-Match`` names ``etag`` (weak comparison, RFC 9110 §13.1.2) or is ``*``."""
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    tags = {part.strip().removeprefix("W/").strip('"') for part in header.split(",")}
+    return etag in tags or "*" in tags
 
 
 @router.get("/collections/{collectionId}/queryables", name="queryables", response_model=Queryables,

@@ -16,6 +16,7 @@ A tile with no feature → **204 No Content** (with ETag and Cache-Control, so i
 Every tile carries a strong ETag that includes the layers' data version (``If-None-Match`` → 304) and
 ``Cache-Control: public, no-cache`` (clients keep tiles but revalidate, so an edit shows at once); MVT
 is sent gzip-compressed (bytes compressed once, kept in the LRU) when ``Accept-Encoding`` allows gzip.
+``?asof=`` on the MVT of one layer: the layer as it was then (``kfqmap.asof``; docs/editing.md).
 """
 from __future__ import annotations
 
@@ -121,7 +122,8 @@ class TileCacheMiddleware:
             root = scope.get("root_path", "")
             if root and path.startswith(root):
                 path = path[len(root):]
-            key = _cache_key(path) if path.startswith("/tiles/") and "app" in scope else None
+            key = (_cache_key(path) if path.startswith("/tiles/") and "app" in scope
+                   and b"asof" not in scope.get("query_string", b"") else None)     # ?asof=: the route
             if key is not None:
                 service = _service(scope["app"].state)
                 try:
@@ -259,6 +261,9 @@ TileIndex = Annotated[str, Path(description="瓦片列号/行号（0 至 2^z−1
 TileName = Annotated[str, Path(description="行号加格式：{y}.mvt、{y}.png 或 {y}@2x.png",
                                json_schema_extra={"pattern": r"^[0-9]{1,10}(\.mvt|\.pbf|\.png|@2x\.png)$"})]
 TilesetId = Annotated[str, Path(description="瓦片集：plan（全部规划图层）或图层 id", max_length=64)]
+AsOf = Annotated[str | None, Query(max_length=40, description=(
+    "单个图层在某一时刻的状态（由修改历史重建，仅可编辑的内置数据库图层；仅 MVT），如 2026-06-30T00:00:00Z 或 "
+    "2026-06-30；无时区按北京时间"))]
 
 @router.get("/tiles/{tileset}/tilejson.json", name="tilejson", summary="TileJSON 3.0.0",
             response_class=JSONResponse)
@@ -275,13 +280,28 @@ def tilejson(request: Request, tileset: str):
 @router.get("/tiles/{tileset}/{z}/{x}/{tile}", name="tile", summary="矢量瓦片（.mvt）或栅格瓦片（.png、@2x.png）",
             responses={200: {"content": {MEDIA_MVT: {}, MEDIA_PNG: {}}}, 204: {"description": "此瓦片内没有要素"},
                        304: {"description": "未修改（If-None-Match）"}})
-async def tile(request: Request, tileset: TilesetId, z: Zoom, x: TileIndex, tile: TileName):
+async def tile(request: Request, tileset: TilesetId, z: Zoom, x: TileIndex, tile: TileName, asof: AsOf = None):
     # async on purpose: a cached tile is one dict lookup on the event loop (no thread hop);
     # only a miss goes to the thread pool to be built
     service = tile_service(request)
     stem, fmt, scale = _parse_tile_name(tile)
     zi, xi, yi = _int(z, "z"), _int(x, "x"), _int(stem, "y")
+    if asof is not None:
+        return await _asof(request, service, tileset, fmt, zi, xi, yi, asof)
     return _send(request, await _get(service, tileset, fmt, zi, xi, yi, scale))
+
+
+async def _asof(request: Request, service: TileService, tileset: str, fmt: str, z: int, x: int, y: int,
+                asof: str) -> Response:
+    """``?asof=``: the MVT of one layer as it was then (``kfqmap.asof``, rebuilt from the history)."""
+    from kfqmap.history import parse_time
+
+    when = parse_time(asof, parameter="asof")
+    if when is None:
+        raise InvalidParameter("asof 不能为空（例：2026-06-30T00:00:00Z 或 2026-06-30）", parameter="asof")
+    if fmt != "mvt":
+        raise InvalidParameter("asof 只用于矢量瓦片（.mvt）；栅格瓦片只有当前状态", parameter="asof")
+    return _send(request, await run_in_threadpool(service.asof, tileset, z, x, y, when))
 
 
 async def _get(service: TileService, tileset: str, fmt: str, z: int, x: int, y: int, scale: int) -> CachedTile:
@@ -362,7 +382,8 @@ def collection_tileset(request: Request, collectionId: str, tileMatrixSetId: str
             responses={200: {"content": {MEDIA_MVT: {}, MEDIA_PNG: {}}}, 204: {"description": "此瓦片内没有要素"}})
 async def collection_tile(request: Request, collectionId: TilesetId, tileMatrixSetId: str, tileMatrix: Zoom,
                           tileRow: TileIndex, tileCol: TileIndex,
-                          f: Literal["mvt", "png"] = Query("mvt", description="mvt（默认）或 png")):
+                          f: Literal["mvt", "png"] = Query("mvt", description="mvt（默认）或 png"),
+                          asof: AsOf = None):
     _check_tms(tileMatrixSetId)
     if f not in ("mvt", "png"):
         raise InvalidParameter(f"不支持的格式 f={f}；可用 mvt、png", parameter="f")
@@ -372,6 +393,8 @@ async def collection_tile(request: Request, collectionId: TilesetId, tileMatrixS
     except TileOutOfRange as exc:
         exc.parameter = {"z": "tileMatrix", "x": "tileCol", "y": "tileRow"}.get(exc.parameter, exc.parameter)
         raise
+    if asof is not None:
+        return await _asof(request, tile_service(request), collectionId, f, z, col, row, asof)
     return _send(request, await _get(tile_service(request), collectionId, f, z, col, row, 1))
 
 

@@ -1,6 +1,6 @@
 """Editing the plan layers when they live in PostgreSQL (``KFQMAP_STORE=postgis``): the same write path, ETags,
-history in ``kfqmap.history`` and /audit as with the embedded store; accounts in a GeoPackage in the data
-directory."""
+history in ``kfqmap.history`` and /audit as with the embedded store; accounts in the same database
+(``kfqmap.accounts_pg``; several machines: ``tests/stores/test_accounts_postgis.py``)."""
 from __future__ import annotations
 
 from pathlib import Path

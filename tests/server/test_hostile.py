@@ -1,4 +1,4 @@
-"""Hostile and malformed requests against a real ``kfqmap serve`` (uvicorn + h11 limits) on 127.0.0.1.
+"""Hostile and malformed requests against a real ``kfqmap serve`` (uvicorn + httptools with bounded heads) on 127.0.0.1.
 
 Every case asserts its status, that the answer is ``application/problem+json`` with that status and without
 Python error text or server paths, and that a probe request sent at the same moment still gets its answer
@@ -205,15 +205,58 @@ def test_hostile_request(server, name, method, path, kwargs, status):
 
 
 def test_oversized_headers_refused_and_server_still_answers(server):
-    """Request heads over uvicorn's limit are refused before the app (plain 400 from uvicorn: the app never
-    sees them), and the server goes on answering."""
+    """Request heads over the limit are refused before the app (431 problem+json from the protocol,
+    ``server.http_protocol``), and the server goes on answering."""
     with httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
         try:
             r = client.get("/conformance", headers={"x-big": "a" * (200 * 1024)})
-            assert r.status_code in (400, 431)
-        except (httpx.RemoteProtocolError, httpx.ReadError):
-            pass    # uvicorn may simply close (or reset) the connection
+            assert r.status_code == 431 and r.headers["content-type"] == "application/problem+json"
+            assert r.json()["status"] == 431 and "KB" in r.json()["detail"]
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            pass    # the server may close (or reset) the connection while the client is still sending
         assert client.get("/conformance").status_code == 200
+
+
+def _raw(url: str, data: bytes, *, chunk: int = 4096) -> bytes:
+    """Send ``data`` over one socket in ``chunk``-byte writes and read the answer (until close or 10 s)."""
+    import socket
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        try:
+            for i in range(0, len(data), chunk):
+                sock.sendall(data[i:i + chunk])
+        except (BrokenPipeError, ConnectionResetError):
+            pass                        # refused mid-way: read what it answered
+        answer = b""
+        try:
+            while b"\r\n\r\n" not in answer or len(answer) < 64:
+                more = sock.recv(65536)
+                if not more:
+                    break
+                answer += more
+        except (ConnectionResetError, TimeoutError, socket.timeout):
+            pass
+        return answer
+
+
+def test_endless_header_is_cut_off_at_the_limit(server):
+    """A head that never ends (one header sent in small pieces) is refused with 431 once it passes the limit:
+    the worker does not buffer it without bound."""
+    from kfqmap.deploy import MAX_HEAD_BYTES
+    head = b"GET /conformance HTTP/1.1\r\nhost: 127.0.0.1\r\nx-endless: " + b"a" * (MAX_HEAD_BYTES + 8192)
+    answer = _raw(server.url, head, chunk=1024)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert httpx.get(server.url + "/conformance", timeout=TIMEOUT).status_code == 200
+
+
+def test_large_body_with_small_head_is_not_mistaken_for_a_large_head(server):
+    """A head and a large body arriving in one read must not count the body as head bytes."""
+    body = b'{"layers": ["cores"], "format": "geojson"}'.ljust(200 * 1024)
+    head = (b"POST /export HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n")
+    answer = _raw(server.url, head + body, chunk=len(head) + len(body))
+    assert answer and not answer.startswith(b"HTTP/1.1 431"), answer[:200]
 
 
 def test_options_lists_every_method(server):

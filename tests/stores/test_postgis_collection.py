@@ -284,3 +284,43 @@ def test_queries_on_a_pushdown_layer_select_candidates_in_sql(pg, table, monkeyp
     some = frame.iloc[0]
     assert same(query.near(mem, "key_projects", "mem", 3000, near_filter=f"id = '{some['id']}'"),
                 query.near(big, "key_projects", "big", 3000, near_filter=f"id = '{some['id']}'")) >= 0
+
+
+def test_tables_of_one_database_share_connections_and_one_poller(pg):
+    """Six tables of one database in one process: one kept connection, one read pool, one poller thread and its
+    connection (not two connections and a poller per table), and every table's change is still seen; the last
+    table to close releases them all."""
+    import threading
+
+    names = [f"public.share_{i}" for i in range(6)]
+    pg.psql(";".join(f"DROP TABLE IF EXISTS {n}; CREATE TABLE {n} AS SELECT * FROM public.{PLAN}" for n in names))
+    app_conns = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kfqmap' "
+                 "AND datname = current_database()")
+    before = pg_value(pg, app_conns)
+    providers = [P.PostGISProvider(f"share_{i}", f"{pg.dsn}#{n}") for i, n in enumerate(names)]
+    versions = [p.version() for p in providers]
+    for p in providers:                       # a pooled read on each
+        p.read(lambda c: c.execute("SELECT 1").fetchone())
+    pollers = [t for t in threading.enumerate() if t.name.startswith("kfqmap-versions-")]
+    assert len(pollers) == 1
+    held = pg_value(pg, app_conns) - before
+    assert 1 <= held <= 3, held               # kept + poller + one pooled connection, whatever the table count
+
+    pg.psql(f"UPDATE {names[4]} SET name = name || '（改）' WHERE id = (SELECT min(id) FROM {names[4]})")
+    deadline = time.monotonic() + 5
+    while providers[4].version() == versions[4] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert providers[4].version() != versions[4]
+    assert [p.version() for i, p in enumerate(providers) if i != 4] == [v for i, v in enumerate(versions) if i != 4]
+
+    for p in providers[:-1]:
+        p.close()
+    assert providers[-1].version()            # the others leaving does not close what the last one uses
+    assert providers[-1].read(lambda c: c.execute("SELECT 1").fetchone()) == (1,)
+    providers[-1].close()
+    pollers[0].join(timeout=P.POLL_MAX_S + 2)
+    assert not pollers[0].is_alive()
+    deadline = time.monotonic() + 5
+    while pg_value(pg, app_conns) > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pg_value(pg, app_conns) == before
