@@ -25,6 +25,7 @@ export class SplitTool {
   start() {
     const edit = this.edit;
     if (!edit.fid || edit.dirty()) { edit.message('请先保存当前修改，再分割', 'error'); return; }
+    edit.merging = false;
     this.drawing = true;
     this.line = null;
     edit.canvas.startCut((line) => this.drawn(line));
