@@ -133,7 +133,7 @@ class SharedDatabase:
             self._watched.add(provider)
             if self._poller is None and not self.closed:
                 self._poller = threading.Thread(target=_poll, args=(weakref.ref(self), self._stop), daemon=True,
-                                                name=f"kfqmap-versions-{self.loc.describe()[:40]}")
+                                                name=poller_name(self.loc.dsn))
                 self._poller.start()
 
     def run_poll(self, fn):
@@ -166,6 +166,14 @@ class SharedDatabase:
         except Exception:  # noqa: BLE001
             pass
         self._poll_conn = None
+
+
+def poller_name(dsn: str) -> str:
+    """The poller thread's name: the database it watches (``kfqmap-versions-dbname@host:port``)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    info = conninfo_to_dict(dsn)
+    return f"kfqmap-versions-{info.get('dbname', '')}@{info.get('host', '')}:{info.get('port', '')}"
 
 
 def _poll(ref, stop: threading.Event) -> None:

@@ -243,8 +243,12 @@ def test_keyboard_moves_a_selected_vertex(chromium, make_offline_context, server
         page.locator("#draw-hint", has_text="拖动顶点").wait_for()
         assert not page.evaluate("() => window.kfqApp.edit.canvas.selected")
         assert page.evaluate("() => window.kfqMap.keyboard.isEnabled()")
+        page.locator("canvas.maplibregl-canvas").focus()             # the map's keyboard handler needs its focus
         page.keyboard.press("ArrowRight")
-        page.wait_for_timeout(600)                                    # the map's keyboard pan is animated
+        for _ in range(50):                                           # the pan is animated (slower under load)
+            if page.evaluate("() => window.kfqMap.getCenter().toArray()") != centre:
+                break
+            page.wait_for_timeout(100)
         assert page.evaluate("() => window.kfqMap.getCenter().toArray()") != centre
         assert page.evaluate("window.__cspViolations") == []
         assert not page.errors, page.errors

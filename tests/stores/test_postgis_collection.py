@@ -289,22 +289,31 @@ def test_queries_on_a_pushdown_layer_select_candidates_in_sql(pg, table, monkeyp
 def test_tables_of_one_database_share_connections_and_one_poller(pg):
     """Six tables of one database in one process: one kept connection, one read pool, one poller thread and its
     connection (not two connections and a poller per table), and every table's change is still seen; the last
-    table to close releases them all."""
+    table to close releases them all (their server processes end)."""
     import threading
+
+    from kfqmap.providers.pg_shared import poller_name
 
     names = [f"public.share_{i}" for i in range(6)]
     pg.psql(";".join(f"DROP TABLE IF EXISTS {n}; CREATE TABLE {n} AS SELECT * FROM public.{PLAN}" for n in names))
-    app_conns = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kfqmap' "
-                 "AND datname = current_database()")
-    before = pg_value(pg, app_conns)
-    providers = [P.PostGISProvider(f"share_{i}", f"{pg.dsn}#{n}") for i, n in enumerate(names)]
+    dsn = pg.dsn + "&connect_timeout=7"         # the same database under a location no other test uses
+    providers = [P.PostGISProvider(f"share_{i}", f"{dsn}#{n}") for i, n in enumerate(names)]
     versions = [p.version() for p in providers]
     for p in providers:                       # a pooled read on each
         p.read(lambda c: c.execute("SELECT 1").fetchone())
-    pollers = [t for t in threading.enumerate() if t.name.startswith("kfqmap-versions-")]
+    db = providers[0]._db
+    assert all(p._db is db for p in providers)
+    pollers = [t for t in threading.enumerate() if t.name == poller_name(dsn)]
     assert len(pollers) == 1
-    held = pg_value(pg, app_conns) - before
-    assert 1 <= held <= 3, held               # kept + poller + one pooled connection, whatever the table count
+    stats = db._pool.get_stats()
+    assert stats["pool_size"] <= 2, stats     # sequential reads of six tables: one pool (it may have grown by one
+    #                                           while its first connection was being opened)
+    deadline = time.monotonic() + 5
+    while db._poll_conn is None and time.monotonic() < deadline:      # the poller's first round
+        time.sleep(0.05)
+    pids = {db._conn.info.backend_pid, db._poll_conn.info.backend_pid}
+    alive = f"SELECT count(*) FROM pg_stat_activity WHERE pid IN ({','.join(map(str, pids))})"
+    assert pg_value(pg, alive) == len(pids) == 2
 
     pg.psql(f"UPDATE {names[4]} SET name = name || '（改）' WHERE id = (SELECT min(id) FROM {names[4]})")
     deadline = time.monotonic() + 5
@@ -319,8 +328,8 @@ def test_tables_of_one_database_share_connections_and_one_poller(pg):
     assert providers[-1].read(lambda c: c.execute("SELECT 1").fetchone()) == (1,)
     providers[-1].close()
     pollers[0].join(timeout=P.POLL_MAX_S + 2)
-    assert not pollers[0].is_alive()
+    assert not pollers[0].is_alive() and db.closed and db._conn is None and db._pool is None
     deadline = time.monotonic() + 5
-    while pg_value(pg, app_conns) > before and time.monotonic() < deadline:
+    while pg_value(pg, alive) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert pg_value(pg, app_conns) == before
+    assert pg_value(pg, alive) == 0
