@@ -325,12 +325,15 @@ class PostGISTiles:
     def encode(self, z: int, x: int, y: int, *, feature_zoom: int | None = None, limit: int | None = None,
                **_) -> tuple[bytes, int]:
         """(layer message, feature count) for tile z/x/y: the inner Layer of ``ST_AsMVT``'s Tile."""
-        budget = limit or tile_budget(z)
-        while True:
-            data, count = self.provider.read(lambda c: self._mvt(c, z, x, y, budget))
-            if len(data) <= MAX_TILE_BYTES or count <= 1:
-                return _layer_of(data), count
+        return self._fit(z, x, y, *self.provider.read(lambda c: self._mvt(c, z, x, y, limit or tile_budget(z))))
+
+    def _fit(self, z: int, x: int, y: int, data: bytes, count: int) -> tuple[bytes, int]:
+        """``(layer, count)`` from a first ``ST_AsMVT`` result: a tile over ``MAX_TILE_BYTES`` is built again with
+        fewer features until it fits."""
+        while len(data) > MAX_TILE_BYTES and count > 1:
             budget = max(1, int(count * MAX_TILE_BYTES / len(data) * 0.9))
+            data, count = self.provider.read(lambda c: self._mvt(c, z, x, y, budget))
+        return _layer_of(data), count
 
     def _mvt(self, conn, z: int, x: int, y: int, budget: int | None):
         from psycopg import sql
@@ -418,10 +421,7 @@ class PostGISTiles:
             data = bytes(data or b"")
             if not count:
                 continue
-            if len(data) > MAX_TILE_BYTES:
-                out[(x, y)] = self.encode(z, x, y)
-            else:
-                out[(x, y)] = (_layer_of(data), int(count))
+            out[(x, y)] = self._fit(z, x, y, data, int(count))     # the same cuts as ``encode``
         return out
 
 
