@@ -78,6 +78,8 @@ def main() -> None:
     ap.add_argument("--zooms", default="10-16")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--processes", type=int, default=None, help="kfqmap seed --processes (default: its own)")
+    ap.add_argument("--tippecanoe-timeout", type=float, default=None,
+                    help="stop tippecanoe (by its PID) after this many seconds and report a lower bound")
     args = ap.parse_args()
     lo, hi = (int(v) for v in args.zooms.split("-"))
     src = Path(args.data) / f"parcels_{args.n}.fgb"
@@ -109,12 +111,21 @@ def main() -> None:
         t_cmd = [TIPPECANOE, "-q", "-f", "-o", str(t_out), "-l", "parcels", f"-Z{lo}", f"-z{hi}",
                  "--drop-densest-as-needed", str(src)]
         times: dict[str, list[float]] = {"kfqmap": [], "tippecanoe": []}
+        stopped: dict[str, float] = {}
         for r in range(args.repeats):
             order = [("kfqmap", k_cmd, env), ("tippecanoe", t_cmd, dict(os.environ))]
             for name, cmd, e in (order if r % 2 == 0 else order[::-1]):
                 before = loadavg()
                 t = time.monotonic()
-                proc = subprocess.run(cmd, env=e, cwd=ROOT, capture_output=True, text=True)
+                limit = args.tippecanoe_timeout if name == "tippecanoe" else None
+                try:
+                    proc = subprocess.run(cmd, env=e, cwd=ROOT, capture_output=True, text=True, timeout=limit)
+                except subprocess.TimeoutExpired:          # subprocess.run kills that one child
+                    s = time.monotonic() - t
+                    print(f"{name} run {r + 1}: NOT FINISHED after {s:.1f} s, stopped (load average before "
+                          f"{before}): lower bound only", flush=True)
+                    stopped[name] = s
+                    continue
                 s = time.monotonic() - t
                 if proc.returncode != 0:
                     sys.exit(f"{name} failed ({proc.returncode}): {proc.stderr[-3000:]}")
@@ -125,13 +136,21 @@ def main() -> None:
         print(f"tippecanoe: {' '.join(t_cmd)}")
         res = {}
         for name, path in (("kfqmap", k_out), ("tippecanoe", t_out)):
+            if not times[name]:
+                print(f"{name}: no finished run (stopped after {stopped.get(name, 0):.1f} s)")
+                res[name] = None
+                continue
             st = archive_stats(path)
             res[name] = statistics.median(times[name])
             print(f"{name}: median {res[name]:.1f} s over {len(times[name])} run(s) {[round(v, 1) for v in times[name]]}; "
                   f"{st['tiles']:,} tiles {st['per_zoom']}; {st['bytes'] / 1e6:.1f} MB ({st['compression']}); "
                   f"median features in 50 sampled tiles {st['sample_features_median']}")
-        print(f"ratio kfqmap / tippecanoe wall time: {res['kfqmap'] / res['tippecanoe']:.2f}× (goal ≤ 1×); "
-              f"load average after {loadavg()}")
+        if res["kfqmap"] and res["tippecanoe"]:
+            print(f"ratio kfqmap / tippecanoe wall time: {res['kfqmap'] / res['tippecanoe']:.2f}× (goal ≤ 1×); "
+                  f"load average after {loadavg()}")
+        elif res["kfqmap"] and "tippecanoe" in stopped:
+            print(f"ratio kfqmap / tippecanoe wall time: < {res['kfqmap'] / stopped['tippecanoe']:.2f}× (tippecanoe "
+                  f"stopped unfinished after {stopped['tippecanoe']:.0f} s; goal ≤ 1×); load average after {loadavg()}")
     finally:
         cluster.stop()
 
