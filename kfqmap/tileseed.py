@@ -8,6 +8,10 @@ Only tiles that hold data are written: candidate tiles come from the features' b
 polygon layers (``LayerSource.encode_many``), one by one otherwise — and empty ones are skipped. Tiles are gzip-compressed (as both
 formats expect for MVT) and written in tile-id order (PMTiles "clustered"). With ``processes > 1`` the work
 is shared by forked worker processes that inherit the prepared layers (copy-on-write); the parent writes.
+
+A tileset of large PostGIS tables (pushdown layers, which are never read whole) takes another path: candidate
+tiles from the database (``pushdown_candidates``) and tiles built by ``ST_AsMVT`` in batches of ``PUSHDOWN_BATCH``
+per statement, ``processes`` connections at once (threads: the work runs in PostgreSQL).
 """
 from __future__ import annotations
 
