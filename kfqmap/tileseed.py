@@ -8,6 +8,10 @@ Only tiles that hold data are written: candidate tiles come from the features' b
 polygon layers (``LayerSource.encode_many``), one by one otherwise — and empty ones are skipped. Tiles are gzip-compressed (as both
 formats expect for MVT) and written in tile-id order (PMTiles "clustered"). With ``processes > 1`` the work
 is shared by forked worker processes that inherit the prepared layers (copy-on-write); the parent writes.
+
+A tileset of large PostGIS tables (pushdown layers, which are never read whole) takes another path: candidate
+tiles from the database (``pushdown_candidates``) and tiles built by ``ST_AsMVT`` in batches of ``PUSHDOWN_BATCH``
+per statement, ``processes`` connections at once (threads: the work runs in PostgreSQL).
 """
 from __future__ import annotations
 
@@ -167,12 +171,63 @@ def seed(engine: TileEngine, tileset: str, zooms: list[int], out: str | Path, *,
     return SeedStats(str(out), count, total_bytes, time.perf_counter() - t0, per_zoom, max_tile)
 
 
+def _is_pushdown(ts) -> bool:
+    """True for a tileset whose layers are all large PostGIS tables tiled by the database (``seed_candidates``)."""
+    return bool(ts.sources) and all(hasattr(s, "seed_candidates") for s in ts.sources)
+
+
+def pushdown_candidates(ts, zooms: Iterable[int]) -> list[tuple[int, int, int]]:
+    """Candidate tiles of a pushdown tileset, sorted by PMTiles tile id: the tiles the features' boxes touch at the
+    highest zoom, computed in the database (``seed_candidates``), and at each lower zoom their parents plus one ring
+    of neighbours (a feature near a tile's edge also reaches the next tile's clip buffer): a superset of the
+    non-empty tiles, found without reading the table into Python."""
+    from pmtiles.tile import zxy_to_tileid
+
+    zs = sorted(set(zooms))
+    top: set[tuple[int, int]] = set()
+    for s in ts.sources:
+        top.update(s.seed_candidates(zs[-1]))
+    out = [(zs[-1], x, y) for x, y in top]
+    for z in zs[:-1]:
+        shift, n = zs[-1] - z, 1 << z
+        parents = {(x >> shift, y >> shift) for x, y in top}
+        ring = {(px + dx, py + dy) for px, py in parents for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                if 0 <= px + dx < n and 0 <= py + dy < n}
+        out += [(z, x, y) for x, y in ring]
+    out.sort(key=lambda t: zxy_to_tileid(*t))
+    return out
+
+
+def _work_pushdown(ts, z: int, xy: list[tuple[int, int]]) -> list[tuple[int, int, int, bytes, int]]:
+    """One batch of one zoom: each layer's tiles in one SQL statement (``encode_batch``), joined and gzipped."""
+    from .tiles.mvt import tile_message
+
+    parts = [s.encode_batch(z, xy) for s in ts.sources]
+    out = []
+    for x, y in xy:
+        layers = [p[(x, y)][0] for p in parts if (x, y) in p]
+        if layers:
+            data = tile_message(layers)
+            if len(data) > ts.max_bytes:
+                data = ts.tile(z, x, y)
+            if data:
+                out.append((z, x, y, _gzip(data), len(data)))
+    return out
+
+
+#: tiles per SQL statement when seeding a pushdown layer (round trips amortised; a batch stays a few MB)
+PUSHDOWN_BATCH = 32
+
+
 def _seed_into(engine, tileset, zooms, out: Path, suffix, processes, progress, on_total):
     ts = engine.tileset(tileset)             # prepares every layer in this process (before any fork)
-    tiles = candidate_tiles(engine, tileset, zooms)
+    pushdown = _is_pushdown(ts)
+    tiles = pushdown_candidates(ts, zooms) if pushdown else candidate_tiles(engine, tileset, zooms)
     if on_total:
         on_total(len(tiles))
     sink = _PMTilesSink(out) if suffix == ".pmtiles" else _MBTilesSink(out)
+    if pushdown:
+        return _seed_pushdown(ts, zooms, tiles, sink, processes, progress)
     processes = processes if processes is not None else min(2, os.cpu_count() or 1)
     chunk = 128
     chunks = [tiles[i:i + chunk] for i in range(0, len(tiles), chunk)]
@@ -207,6 +262,42 @@ def _seed_into(engine, tileset, zooms, out: Path, suffix, processes, progress, o
     except BaseException:
         sink.abort()
         raise
+    _close_sink(sink, ts, tileset, zooms)
+    return count, total_bytes, per_zoom, max_tile
+
+
+def _seed_pushdown(ts, zooms, tiles, sink, processes, progress):
+    """Batches of neighbouring tiles (one zoom each) encoded by the database over ``processes`` connections at
+    once (threads: the work is PostgreSQL's ``ST_AsMVT``, Python only waits and gzips); written in tile-id order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = max(1, processes if processes is not None else (os.cpu_count() or 1))
+    batches: list[tuple[int, list[tuple[int, int]]]] = []
+    for z, x, y in tiles:
+        if not batches or batches[-1][0] != z or len(batches[-1][1]) >= PUSHDOWN_BATCH:
+            batches.append((z, []))
+        batches[-1][1].append((x, y))
+    per_zoom: dict[int, int] = {z: 0 for z in zooms}
+    total_bytes = max_tile = count = 0
+    try:
+        with ThreadPoolExecutor(threads, thread_name_prefix="kfqmap-seed") as pool:
+            for (z, xy), results in zip(batches, pool.map(lambda b: _work_pushdown(ts, *b), batches)):
+                for zz, x, y, data, raw_len in results:
+                    sink.add(zz, x, y, data)
+                    per_zoom[zz] += 1
+                    total_bytes += len(data)
+                    max_tile = max(max_tile, raw_len)
+                    count += 1
+                if progress:
+                    progress(len(xy))
+    except BaseException:
+        sink.abort()
+        raise
+    _close_sink(sink, ts, ts.name, zooms)
+    return count, total_bytes, per_zoom, max_tile
+
+
+def _close_sink(sink, ts, tileset, zooms) -> None:
     tj = ts.tilejson("")
     zs = sorted(zooms)
     meta = {"name": tileset, "bounds": tj["bounds"], "minzoom": zs[0], "maxzoom": zs[-1],
@@ -214,4 +305,3 @@ def _seed_into(engine, tileset, zooms, out: Path, suffix, processes, progress, o
             "vector_layers": [dict(v, minzoom=zs[0], maxzoom=zs[-1]) for v in tj["vector_layers"]],
             "description": "KFQMap 昆山开发区“十四五”规划空间格局 矢量瓦片"}
     sink.close(meta)
-    return count, total_bytes, per_zoom, max_tile

@@ -20,7 +20,7 @@ def tiles_group():
               help="输出文件：.pmtiles（PMTiles v3）或 .mbtiles（MBTiles 1.3）")
 @click.option("--tileset", "--collection", "tileset", default=PLAN_TILESET, show_default=True,
               help="瓦片集：plan（全部规划图层）或某个图层 id（含 KFQMAP_EXTRA_LAYERS 载入的额外图层，如 parcels）")
-@click.option("--processes", type=int, default=None, help="并行进程数（默认 min(2, CPU 数)）")
+@click.option("--processes", type=int, default=None, help="并行进程数（默认 min(2, CPU 数)）；大型 PostGIS 图层为并行数据库连接数（默认 CPU 数）")
 @click.option("--quiet", is_flag=True, help="不显示进度条")
 def seed_cmd(zooms: str, out: str, tileset: str, processes: int | None, quiet: bool):
     """预生成瓦片集中所有含数据的瓦片（gzip MVT），写入一个 PMTiles 或 MBTiles 文件。"""

@@ -341,12 +341,15 @@ class PostGISTiles:
     def encode(self, z: int, x: int, y: int, *, feature_zoom: int | None = None, limit: int | None = None,
                **_) -> tuple[bytes, int]:
         """(layer message, feature count) for tile z/x/y: the inner Layer of ``ST_AsMVT``'s Tile."""
-        budget = limit or tile_budget(z)
-        while True:
-            data, count = self.provider.read(lambda c: self._mvt(c, z, x, y, budget))
-            if len(data) <= MAX_TILE_BYTES or count <= 1:
-                return _layer_of(data), count
+        return self._fit(z, x, y, *self.provider.read(lambda c: self._mvt(c, z, x, y, limit or tile_budget(z))))
+
+    def _fit(self, z: int, x: int, y: int, data: bytes, count: int) -> tuple[bytes, int]:
+        """``(layer, count)`` from a first ``ST_AsMVT`` result: a tile over ``MAX_TILE_BYTES`` is built again with
+        fewer features until it fits."""
+        while len(data) > MAX_TILE_BYTES and count > 1:
             budget = max(1, int(count * MAX_TILE_BYTES / len(data) * 0.9))
+            data, count = self.provider.read(lambda c: self._mvt(c, z, x, y, budget))
+        return _layer_of(data), count
 
     def _mvt(self, conn, z: int, x: int, y: int, budget: int | None):
         from psycopg import sql
@@ -371,6 +374,72 @@ class PostGISTiles:
             key=key, cols=cols, t=sql.Identifier(info.schema, info.table), limit=limit)
         data, count = conn.execute(stmt, {"z": z, "x": x, "y": y, "name": self.name}, binary=True).fetchone()
         return bytes(data or b""), int(count or 0)
+
+    # ---------------------------------------------------------------- seeding (``kfqmap tiles seed``)
+    def seed_candidates(self, zoom: int) -> list[tuple[int, int]]:
+        """Tiles (x, y) at ``zoom`` that some feature's bounding box touches, the clip buffer included (a superset of
+        the non-empty tiles), computed in the database from each row's cached box: one pass, no geometry read
+        by Python. Lower zooms derive from these (``kfqmap.tileseed``)."""
+        from psycopg import sql
+
+        info = self.info
+        g = sql.Identifier(info.column)
+        box = sql.SQL("t.{g}::box2d").format(g=g) if info.srid in (0, 4326) else \
+            sql.SQL("ST_Transform(ST_Envelope(t.{g}), 4326)::box2d").format(g=g)
+        n = 1 << zoom
+        margin = BUFFER / EXTENT
+        # Web Mercator tile fractions of each box (y grows southwards); latitudes clamped to the square's edge
+        stmt = sql.SQL("""
+            WITH b AS (SELECT {box} AS e FROM {t} AS t WHERE t.{g} IS NOT NULL),
+                 f AS (SELECT (ST_XMin(e) + 180) / 360 * %(n)s AS x0, (ST_XMax(e) + 180) / 360 * %(n)s AS x1,
+                              (1 - ln(tan(radians(least(ST_YMax(e), 85.0511))) + 1 / cos(radians(least(ST_YMax(e),
+                               85.0511)))) / pi()) / 2 * %(n)s AS y0,
+                              (1 - ln(tan(radians(greatest(ST_YMin(e), -85.0511))) + 1 / cos(radians(greatest(
+                               ST_YMin(e), -85.0511)))) / pi()) / 2 * %(n)s AS y1 FROM b)
+            SELECT DISTINCT x, y FROM f,
+                 generate_series(greatest(0, floor(x0 - %(m)s)::int), least(%(n)s - 1, floor(x1 + %(m)s)::int)) x,
+                 generate_series(greatest(0, floor(y0 - %(m)s)::int), least(%(n)s - 1, floor(y1 + %(m)s)::int)) y
+            """).format(box=box, t=sql.Identifier(info.schema, info.table), g=g)
+        rows = self.provider.read(lambda c: c.execute(stmt, {"n": n, "m": margin}).fetchall())
+        return [(int(x), int(y)) for x, y in rows]
+
+    def encode_batch(self, z: int, xy: list[tuple[int, int]]) -> dict[tuple[int, int], tuple[bytes, int]]:
+        """``{(x, y): (layer message, feature count)}`` for the non-empty tiles among ``xy`` at zoom ``z``: one SQL
+        statement for the whole batch (a LATERAL ``ST_AsMVT`` per tile, the same query and budget as ``encode``),
+        a tile over ``MAX_TILE_BYTES`` is redone by ``encode`` (which cuts its budget)."""
+        from psycopg import sql
+
+        if not xy:
+            return {}
+        info = self.info
+        geom = sql.Identifier(info.column)
+        key = sql.SQL("t.{k}::int8").format(k=sql.Identifier(info.fid)) if info.fid else sql.SQL("NULL::int8")
+        cols = sql.SQL("").join(sql.SQL(", t.{c}").format(c=sql.Identifier(n)) for n, typ in info.columns
+                                if typ not in ("json", "jsonb", "bytea"))
+        budget = tile_budget(z)
+        limit = sql.SQL(" LIMIT {n}").format(n=sql.Literal(int(budget))) if budget else sql.SQL("")
+        stmt = sql.SQL("""
+            WITH b AS (SELECT u.x, u.y, ST_TileEnvelope(%(z)s, u.x, u.y) AS env,
+                              ST_Transform(ST_TileEnvelope(%(z)s, u.x, u.y, margin => {m}), {s}) AS native
+                       FROM unnest(%(xs)s::int[], %(ys)s::int[]) AS u(x, y))
+            SELECT b.x, b.y, m.data, m.n FROM b CROSS JOIN LATERAL (
+                SELECT ST_AsMVT(q, %(name)s, {e}, 'mvtgeom', '__kfqmap_fid') AS data, count(*) AS n FROM (
+                    SELECT ST_AsMVTGeom(ST_Transform(t.{g}, 3857), b.env, {e}, {buf}, true) AS mvtgeom,
+                           {key} AS __kfqmap_fid{cols}
+                    FROM {t} AS t WHERE t.{g} && b.native{limit}) q
+                WHERE mvtgeom IS NOT NULL) m""").format(
+            m=sql.Literal(BUFFER / EXTENT), s=sql.Literal(info.srid or 4326), g=geom, e=sql.Literal(EXTENT),
+            buf=sql.Literal(BUFFER), key=key, cols=cols, t=sql.Identifier(info.schema, info.table), limit=limit)
+        params = {"z": z, "xs": [x for x, _ in xy], "ys": [y for _, y in xy], "name": self.name}
+        rows = self.provider.read(lambda c: c.execute(stmt, params, binary=True).fetchall())
+        out = {}
+        for x, y, data, count in rows:
+            data = bytes(data or b"")
+            if not count:
+                continue
+            out[(x, y)] = self._fit(z, x, y, data, int(count))     # the same cuts as ``encode``
+        return out
+
 
 
 _INTEGER_TYPES = ("int2", "int4", "int8")
