@@ -194,6 +194,10 @@ def _cells(rows: list[dict]) -> dict:
     return {(r.get("target"), r.get("concurrency")): r for r in rows}
 
 
+def _num(value, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
 def summarize(results: dict) -> str:
     lines = ["# KFQMap PostGIS provider beside tipg (same database, same request lists, one run)", "",
              f"Sizes: {', '.join(f'{n:,}' for n in results['sizes'])} parcels. Ratios are KFQMap / tipg "
@@ -212,15 +216,15 @@ def summarize(results: dict) -> str:
             ma, mb = a.get("median", {}), b.get("median", {})
             ra, rb = ma.get("rps"), mb.get("rps")
             ratio = f"{rb / ra:.2f}×" if ra and rb else "–"
-            lines.append(f"| {int(n):,} | {wl} | {c} | {ra or '–'} | {rb or '–'} | {ratio} | "
-                         f"{ma.get('p50_ms', '–')} | {mb.get('p50_ms', '–')} | {a.get('errors', '–')} / "
+            lines.append(f"| {int(n):,} | {wl} | {c} | {_num(ra, 1)} | {_num(rb, 1)} | {ratio} | "
+                         f"{_num(ma.get('p50_ms'), 2)} | {_num(mb.get('p50_ms'), 2)} | {a.get('errors', '–')} / "
                          f"{b.get('errors', '–')} |")
             if wl == "tiles":
                 za, zb = a.get("groups_median") or {}, b.get("groups_median") or {}
                 for z in sorted(set(za) | set(zb), key=str):
                     pa, pb = za.get(z, {}).get("p50_ms"), zb.get(z, {}).get("p50_ms")
                     r = f"{pb / pa:.2f}× (p50)" if pa and pb else "–"
-                    lines.append(f"| {int(n):,} | tiles {z} | {c} | | | {r} | {pa or '–'} | {pb or '–'} | |")
+                    lines.append(f"| {int(n):,} | tiles {z} | {c} | | | {r} | {_num(pa, 2)} | {_num(pb, 2)} | |")
     lines += ["", "KFQMap server RSS (MB, VmRSS / peak VmHWM, process and children):", ""]
     for k, (rss, hwm) in results["rss"].items():
         lines.append(f"- {k}: {rss:.0f} / {hwm:.0f}")
