@@ -63,6 +63,7 @@ class PostGISItems:
         self.version = version
         self.info = provider.info
         self._feature_sql: dict[bool, bytes] = {}   # the single-feature statements (with / without ETag), rendered once
+        self._counts: dict[tuple, int] = {}          # numberMatched of the selections counted at this version
 
     # ---------------------------------------------------------------- schema
     @cached_property
@@ -229,7 +230,15 @@ class PostGISItems:
             if query.offset == 0 and len(rows) < query.limit:
                 matched = len(rows)
             else:
-                matched = int(conn.execute(count, params).fetchone()[0])
+                # kept for this data version (this object is one version's): paging through "next" links, or
+                # every first page of the whole table, counts its rows once, not once per page (5 M rows ≈ 0.4 s)
+                key = (where.as_bytes(conn), repr(params))
+                matched = self._counts.get(key)
+                if matched is None:
+                    matched = int(conn.execute(count, params).fetchone()[0])
+                    if len(self._counts) >= 256:
+                        self._counts.clear()
+                    self._counts[key] = matched
             return rows, matched
 
         rows, matched = self.provider.read(run)

@@ -333,3 +333,43 @@ def test_tables_of_one_database_share_connections_and_one_poller(pg):
     while pg_value(pg, alive) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert pg_value(pg, alive) == 0
+
+
+def test_pushdown_counts_a_selection_once_per_version(pg, table, monkeypatch):
+    """Paging through a pushdown layer counts the selection once per data version (the count of a whole large
+    table is its slowest query), and a change by psql gives the new count."""
+    monkeypatch.setattr(P, "MEMORY_ROWS", -1)
+    col = _catalog(pg, table).collection("pg_layer")
+    items = col.state().items
+    total = pg_value(pg, f"SELECT count(*) FROM {table}")
+    counted = []
+    real_read = items.provider.read
+
+    def read(fn):
+        def spy(conn):
+            real_execute = conn.execute
+
+            def execute(query, *a, **k):
+                text = query.as_string(conn) if hasattr(query, "as_string") else str(query)
+                if text.startswith("SELECT count(*)"):
+                    counted.append(text)
+                return real_execute(query, *a, **k)
+
+            conn.execute = execute
+            try:
+                return fn(conn)
+            finally:
+                del conn.execute
+        return real_read(spy)
+
+    monkeypatch.setattr(items.provider, "read", read)
+    pages = [items.items(ItemsQuery(limit=5, offset=o)) for o in (0, 5, 10)]
+    assert [p.number_matched for p in pages] == [total] * 3 and len(counted) == 1
+    boxed = [items.items(ItemsQuery(bbox=parse_bbox("120.95,31.30,121.10,31.45"), limit=2, offset=o)) for o in (0, 2)]
+    assert boxed[0].number_matched == boxed[1].number_matched and len(counted) == 2
+
+    pg.psql(f"DELETE FROM {table} WHERE id = (SELECT min(id) FROM {table})")
+    deadline = time.monotonic() + 5
+    while col.state().items is items and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert col.state().items.items(ItemsQuery(limit=5, offset=5)).number_matched == total - 1
