@@ -203,6 +203,14 @@ def parse_time(value: str | None, *, parameter: str) -> str | None:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def parse_asof(value: str | None) -> str:
+    """The ``asof`` parameter of items, statistics, tiles and exports: required, then ``parse_time``."""
+    when = parse_time(value, parameter="asof")
+    if when is None:
+        raise InvalidParameter("asof 不能为空（例：2026-06-30T00:00:00Z 或 2026-06-30）", parameter="asof")
+    return when
+
+
 def beijing(at: str) -> str:
     """A stored UTC time as 北京时间 for people: ``2026-06-30 16:00:00``."""
     when = datetime.fromisoformat(at.replace("Z", "+00:00"))

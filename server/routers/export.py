@@ -26,7 +26,6 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from kfqmap.catalog import Catalog
-from kfqmap.errors import InvalidParameter
 from kfqmap.export import FORMATS, default_filename, export_layers, get_format, scratch_dir
 
 from ..dependencies import get_catalog
@@ -100,10 +99,8 @@ async def export_response(request: Request, catalog: Catalog, req: ExportRequest
     filename = default_filename(layers, fmt.name)
     when = None
     if req.asof is not None:
-        from kfqmap.history import parse_time
-        when = parse_time(req.asof, parameter="asof")
-        if when is None:
-            raise InvalidParameter("asof 不能为空（例：2026-06-30T00:00:00Z 或 2026-06-30）", parameter="asof")
+        from kfqmap.history import parse_asof
+        when = parse_asof(req.asof)
     settings = request.app.state.settings
     exempt_from_timeout(request)          # bounded below: a place in line, then export_timeout_s of work
     async with request.app.state.export_slots:

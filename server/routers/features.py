@@ -225,7 +225,7 @@ async def _items_asof(request: Request, layer: Layer, query: F.ItemsQuery, asof:
     others = sorted(set(request.query_params) - {"asof", "limit", "offset", "f"})
     if others:
         raise InvalidParameter(f"asof 只能与 limit/offset 同用，不支持 {', '.join(others)}", parameter="asof")
-    when = history.parse_time(asof, parameter="asof")
+    when = history.parse_asof(asof)
     features = await run_in_threadpool(editing.asof, request.app.state.catalog.collection(layer.id), when)
     page = features[query.offset:query.offset + query.limit]
     return GeoJSONResponse({"type": "FeatureCollection", "features": page, "numberMatched": len(features),

@@ -56,7 +56,7 @@ def stats_layer(catalog: Annotated[Catalog, Depends(get_catalog)],
         from kfqmap import editing, history
         if by or filter:
             raise InvalidParameter("asof 不能与 by 或 filter 同用", parameter="asof")
-        when = history.parse_time(asof, parameter="asof")
+        when = history.parse_asof(asof)
         return JSONResponse(editing.stats_asof(catalog, layer_id, unit, when))
     if by:
         return JSONResponse(stats.overlay_stats(catalog, layer_id, by, unit))

@@ -294,11 +294,9 @@ async def tile(request: Request, tileset: TilesetId, z: Zoom, x: TileIndex, tile
 async def _asof(request: Request, service: TileService, tileset: str, fmt: str, z: int, x: int, y: int,
                 asof: str) -> Response:
     """``?asof=``: the MVT of one layer as it was then (``kfqmap.asof``, rebuilt from the history)."""
-    from kfqmap.history import parse_time
+    from kfqmap.history import parse_asof
 
-    when = parse_time(asof, parameter="asof")
-    if when is None:
-        raise InvalidParameter("asof 不能为空（例：2026-06-30T00:00:00Z 或 2026-06-30）", parameter="asof")
+    when = parse_asof(asof)
     if fmt != "mvt":
         raise InvalidParameter("asof 只用于矢量瓦片（.mvt）；栅格瓦片只有当前状态", parameter="asof")
     return _send(request, await run_in_threadpool(service.asof, tileset, z, x, y, when))

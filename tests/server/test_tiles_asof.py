@@ -118,6 +118,9 @@ def check_asof_tiles(anon, editor) -> None:
     ("/tiles/rivers_file/16/54870/26780.mvt", {"asof": "2026-06-30"}, "asof"),     # a file layer: no history
     ("/collections/rivers_file/items", {"asof": "2026-06-30"}, "asof"),
     ("/export", {"layers": "rivers_file", "asof": "2026-06-30"}, "asof"),
+    (f"/collections/{LAYER}/items", {"asof": ""}, "asof"),          # an empty asof is one answer everywhere
+    (f"/stats/layers/{LAYER}", {"asof": ""}, "asof"),
+    ("/export", {"layers": LAYER, "asof": ""}, "asof"),
 ])
 def test_bad_asof_tile_requests_are_400_problems(site, url, params, parameter):
     r = site["anon"].get(url, params=params)
