@@ -48,6 +48,14 @@ _JSON_TYPES = {"int2": "integer", "int4": "integer", "int8": "integer", "float4"
                "numeric": "number", "bool": "boolean"}
 
 
+def _as_mvt():
+    """The aggregate over a tile's rows (``PostGISTiles._tile_rows``): the tile, and how many features it holds."""
+    from psycopg import sql
+
+    return sql.SQL("ST_AsMVT(q, %(name)s, {e}, 'mvtgeom', '__kfqmap_fid') AS data, count(*) AS n").format(
+        e=sql.Literal(EXTENT))
+
+
 def tile_budget(z: int) -> int | None:
     return TILE_BUDGET.get(z)
 
@@ -366,26 +374,30 @@ class PostGISTiles:
     def _mvt(self, conn, z: int, x: int, y: int, budget: int | None):
         from psycopg import sql
 
+        stmt = sql.SQL("""
+            WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
+                              ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {m}), {s}) AS native)
+            SELECT {mvt} FROM b CROSS JOIN LATERAL ({rows}) q WHERE mvtgeom IS NOT NULL""").format(
+            m=sql.Literal(BUFFER / EXTENT), s=sql.Literal(self.info.srid or 4326), mvt=_as_mvt(),
+            rows=self._tile_rows(budget))
+        data, count = conn.execute(stmt, {"z": z, "x": x, "y": y, "name": self.name}, binary=True).fetchone()
+        return bytes(data or b""), int(count or 0)
+
+    def _tile_rows(self, budget: int | None):
+        """The rows of the tile whose envelopes are ``b.env`` (Web Mercator) and ``b.native`` (the table's SRID,
+        with the clip buffer as margin): clipped geometry, feature id and attributes, at most ``budget`` of them.
+        ``_mvt`` (one tile) and ``encode_batch`` (many) wrap it in ``ST_AsMVT``."""
+        from psycopg import sql
+
         info = self.info
-        geom = sql.Identifier(info.column)
-        srid = sql.Literal(info.srid or 4326)
         key = sql.SQL("t.{k}::int8").format(k=sql.Identifier(info.fid)) if info.fid else sql.SQL("NULL::int8")
         cols = sql.SQL("").join(sql.SQL(", t.{c}").format(c=sql.Identifier(n)) for n, typ in info.columns
                                 if typ not in ("json", "jsonb", "bytea"))
         limit = sql.SQL(" LIMIT {n}").format(n=sql.Literal(int(budget))) if budget else sql.SQL("")
-        # margin: the clip buffer in the table's units, so features just outside still reach the buffer
-        stmt = sql.SQL("""
-            WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
-                              ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {m}), {s}) AS native),
-                 q AS (SELECT ST_AsMVTGeom(ST_Transform(t.{g}, 3857), b.env, {e}, {buf}, true) AS mvtgeom,
-                              {key} AS __kfqmap_fid{cols}
-                       FROM {t} AS t, b WHERE t.{g} && b.native{limit})
-            SELECT ST_AsMVT(q, %(name)s, {e}, 'mvtgeom', '__kfqmap_fid'), count(*) FROM q
-            WHERE mvtgeom IS NOT NULL""").format(
-            m=sql.Literal(BUFFER / EXTENT), s=srid, g=geom, e=sql.Literal(EXTENT), buf=sql.Literal(BUFFER),
-            key=key, cols=cols, t=sql.Identifier(info.schema, info.table), limit=limit)
-        data, count = conn.execute(stmt, {"z": z, "x": x, "y": y, "name": self.name}, binary=True).fetchone()
-        return bytes(data or b""), int(count or 0)
+        return sql.SQL("SELECT ST_AsMVTGeom(ST_Transform(t.{g}, 3857), b.env, {e}, {buf}, true) AS mvtgeom, "
+                       "{key} AS __kfqmap_fid{cols} FROM {t} AS t WHERE t.{g} && b.native{limit}").format(
+            g=sql.Identifier(info.column), e=sql.Literal(EXTENT), buf=sql.Literal(BUFFER), key=key, cols=cols,
+            t=sql.Identifier(info.schema, info.table), limit=limit)
 
     # ---------------------------------------------------------------- seeding (``kfqmap tiles seed``)
     def seed_candidates(self, zoom: int) -> list[tuple[int, int]]:
@@ -423,25 +435,14 @@ class PostGISTiles:
 
         if not xy:
             return {}
-        info = self.info
-        geom = sql.Identifier(info.column)
-        key = sql.SQL("t.{k}::int8").format(k=sql.Identifier(info.fid)) if info.fid else sql.SQL("NULL::int8")
-        cols = sql.SQL("").join(sql.SQL(", t.{c}").format(c=sql.Identifier(n)) for n, typ in info.columns
-                                if typ not in ("json", "jsonb", "bytea"))
-        budget = tile_budget(z)
-        limit = sql.SQL(" LIMIT {n}").format(n=sql.Literal(int(budget))) if budget else sql.SQL("")
         stmt = sql.SQL("""
             WITH b AS (SELECT u.x, u.y, ST_TileEnvelope(%(z)s, u.x, u.y) AS env,
                               ST_Transform(ST_TileEnvelope(%(z)s, u.x, u.y, margin => {m}), {s}) AS native
                        FROM unnest(%(xs)s::int[], %(ys)s::int[]) AS u(x, y))
             SELECT b.x, b.y, m.data, m.n FROM b CROSS JOIN LATERAL (
-                SELECT ST_AsMVT(q, %(name)s, {e}, 'mvtgeom', '__kfqmap_fid') AS data, count(*) AS n FROM (
-                    SELECT ST_AsMVTGeom(ST_Transform(t.{g}, 3857), b.env, {e}, {buf}, true) AS mvtgeom,
-                           {key} AS __kfqmap_fid{cols}
-                    FROM {t} AS t WHERE t.{g} && b.native{limit}) q
-                WHERE mvtgeom IS NOT NULL) m""").format(
-            m=sql.Literal(BUFFER / EXTENT), s=sql.Literal(info.srid or 4326), g=geom, e=sql.Literal(EXTENT),
-            buf=sql.Literal(BUFFER), key=key, cols=cols, t=sql.Identifier(info.schema, info.table), limit=limit)
+                SELECT {mvt} FROM ({rows}) q WHERE mvtgeom IS NOT NULL) m""").format(
+            m=sql.Literal(BUFFER / EXTENT), s=sql.Literal(self.info.srid or 4326), mvt=_as_mvt(),
+            rows=self._tile_rows(tile_budget(z)))
         params = {"z": z, "xs": [x for x, _ in xy], "ys": [y for _, y in xy], "name": self.name}
         rows = self.provider.read(lambda c: c.execute(stmt, params, binary=True).fetchall())
         out = {}
@@ -451,7 +452,6 @@ class PostGISTiles:
                 continue
             out[(x, y)] = self._fit(z, x, y, data, int(count))     # the same cuts as ``encode``
         return out
-
 
 
 _INTEGER_TYPES = ("int2", "int4", "int8")
