@@ -219,6 +219,24 @@ def _work_pushdown(ts, z: int, xy: list[tuple[int, int]]) -> list[tuple[int, int
 PUSHDOWN_BATCH = 32
 
 
+@dataclass
+class _Written:
+    """What went into the archive: tiles per zoom, their (gzip) bytes, the largest tile before compression."""
+    sink: object
+    per_zoom: dict[int, int]
+    count: int = 0
+    bytes: int = 0
+    max_tile: int = 0
+
+    def add(self, results: Iterable[tuple[int, int, int, bytes, int]]) -> None:
+        for z, x, y, data, raw_len in results:
+            self.sink.add(z, x, y, data)
+            self.per_zoom[z] += 1
+            self.bytes += len(data)
+            self.max_tile = max(self.max_tile, raw_len)
+            self.count += 1
+
+
 def _seed_into(engine, tileset, zooms, out: Path, suffix, processes, progress, on_total):
     ts = engine.tileset(tileset)             # prepares every layer in this process (before any fork)
     pushdown = _is_pushdown(ts)
@@ -226,47 +244,41 @@ def _seed_into(engine, tileset, zooms, out: Path, suffix, processes, progress, o
     if on_total:
         on_total(len(tiles))
     sink = _PMTilesSink(out) if suffix == ".pmtiles" else _MBTilesSink(out)
-    if pushdown:
-        return _seed_pushdown(ts, zooms, tiles, sink, processes, progress)
-    processes = processes if processes is not None else min(2, os.cpu_count() or 1)
-    chunk = 128
-    chunks = [tiles[i:i + chunk] for i in range(0, len(tiles), chunk)]
-    per_zoom: dict[int, int] = {z: 0 for z in zooms}
-    total_bytes = 0
-    max_tile = 0
-    count = 0
-
-    def consume(results):
-        nonlocal total_bytes, max_tile, count
-        for z, x, y, data, raw_len in results:
-            sink.add(z, x, y, data)
-            per_zoom[z] += 1
-            total_bytes += len(data)
-            max_tile = max(max_tile, raw_len)
-            count += 1
-
+    written = _Written(sink, {z: 0 for z in zooms})
     try:
-        if processes > 1 and len(chunks) > 1 and "fork" in mp.get_all_start_methods():
-            ctx = mp.get_context("fork")
-            with ctx.Pool(processes, initializer=_init, initargs=(engine, tileset)) as pool:
-                for results, c in zip(pool.imap(_work, chunks), chunks):
-                    consume(results)
-                    if progress:
-                        progress(len(c))
+        if pushdown:
+            _seed_pushdown(ts, tiles, written, processes, progress)
         else:
-            _init(engine, tileset)
-            for c in chunks:
-                consume(_work(c))
-                if progress:
-                    progress(len(c))
+            _seed_prepared(engine, tileset, tiles, written, processes, progress)
     except BaseException:
         sink.abort()
         raise
     _close_sink(sink, ts, tileset, zooms)
-    return count, total_bytes, per_zoom, max_tile
+    return written.count, written.bytes, written.per_zoom, written.max_tile
 
 
-def _seed_pushdown(ts, zooms, tiles, sink, processes, progress):
+def _seed_prepared(engine, tileset, tiles, written: _Written, processes, progress) -> None:
+    """Chunks of neighbouring tiles encoded by this process's prepared layers, or by forked workers that inherit
+    them (copy-on-write); the parent writes."""
+    processes = processes if processes is not None else min(2, os.cpu_count() or 1)
+    chunk = 128
+    chunks = [tiles[i:i + chunk] for i in range(0, len(tiles), chunk)]
+    if processes > 1 and len(chunks) > 1 and "fork" in mp.get_all_start_methods():
+        ctx = mp.get_context("fork")
+        with ctx.Pool(processes, initializer=_init, initargs=(engine, tileset)) as pool:
+            for results, c in zip(pool.imap(_work, chunks), chunks):
+                written.add(results)
+                if progress:
+                    progress(len(c))
+    else:
+        _init(engine, tileset)
+        for c in chunks:
+            written.add(_work(c))
+            if progress:
+                progress(len(c))
+
+
+def _seed_pushdown(ts, tiles, written: _Written, processes, progress) -> None:
     """Batches of neighbouring tiles (one zoom each) encoded by the database over ``processes`` connections at
     once (threads: the work is PostgreSQL's ``ST_AsMVT``, Python only waits and gzips); written in tile-id order."""
     from concurrent.futures import ThreadPoolExecutor
@@ -277,24 +289,11 @@ def _seed_pushdown(ts, zooms, tiles, sink, processes, progress):
         if not batches or batches[-1][0] != z or len(batches[-1][1]) >= PUSHDOWN_BATCH:
             batches.append((z, []))
         batches[-1][1].append((x, y))
-    per_zoom: dict[int, int] = {z: 0 for z in zooms}
-    total_bytes = max_tile = count = 0
-    try:
-        with ThreadPoolExecutor(threads, thread_name_prefix="kfqmap-seed") as pool:
-            for (z, xy), results in zip(batches, pool.map(lambda b: _work_pushdown(ts, *b), batches)):
-                for zz, x, y, data, raw_len in results:
-                    sink.add(zz, x, y, data)
-                    per_zoom[zz] += 1
-                    total_bytes += len(data)
-                    max_tile = max(max_tile, raw_len)
-                    count += 1
-                if progress:
-                    progress(len(xy))
-    except BaseException:
-        sink.abort()
-        raise
-    _close_sink(sink, ts, ts.name, zooms)
-    return count, total_bytes, per_zoom, max_tile
+    with ThreadPoolExecutor(threads, thread_name_prefix="kfqmap-seed") as pool:
+        for (z, xy), results in zip(batches, pool.map(lambda b: _work_pushdown(ts, *b), batches)):
+            written.add(results)
+            if progress:
+                progress(len(xy))
 
 
 def _close_sink(sink, ts, tileset, zooms) -> None:
