@@ -39,17 +39,41 @@ _REGISTRY: dict[str, "SharedDatabase"] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
+class _Kept:
+    """One kept connection (autocommit) to the database, re-opened after a failure."""
+
+    def __init__(self, loc):
+        self.loc = loc
+        self.conn = None
+
+    def get(self):
+        if self.conn is None or self.conn.closed or self.conn.broken:
+            self.conn = pg._connect(self.loc)
+        return self.conn
+
+    def alive(self) -> bool:
+        return self.conn is not None and not self.conn.closed
+
+    def drop(self) -> None:
+        try:
+            if self.conn is not None:
+                self.conn.close()
+        except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped either way
+            pass
+        self.conn = None
+
+
 class SharedDatabase:
     """The connections and the version poller of one database, shared by its providers in this process."""
 
     def __init__(self, loc):
         self.loc = loc
         self.lock = threading.RLock()          # the kept connection is used only while holding it
-        self._conn = None
+        self._kept = _Kept(loc)
         self._pool = None
         self._members: weakref.WeakSet = weakref.WeakSet()
         self._watched: weakref.WeakSet = weakref.WeakSet()
-        self._poll_conn = None
+        self._polling = _Kept(loc)             # the poller's own connection
         self._poll_lock = threading.Lock()     # the poller's connection (and close) only while holding it
         self._poller: threading.Thread | None = None
         self._stop = threading.Event()
@@ -80,7 +104,7 @@ class SharedDatabase:
             self.drop_connection()
             pool, self._pool = self._pool, None
         with self._poll_lock:
-            self._drop_poll_connection()
+            self._polling.drop()
         if pool is not None:
             pool.close()
         poller = self._poller
@@ -92,20 +116,13 @@ class SharedDatabase:
         """The kept connection (autocommit), re-opened after a failure; call it holding ``lock``."""
         if self.closed:
             raise StoreUnavailable("PostGIS 连接已关闭（provider closed）")
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = pg._connect(self.loc)
-        return self._conn
+        return self._kept.get()
 
     def has_connection(self) -> bool:
-        return self._conn is not None and not self._conn.closed
+        return self._kept.alive()
 
     def drop_connection(self) -> None:
-        try:
-            if self._conn is not None:
-                self._conn.close()
-        except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped either way
-            pass
-        self._conn = None
+        self._kept.drop()
 
     # ------------------------------------------------------------------ the read pool
     def pool(self):
@@ -144,13 +161,11 @@ class SharedDatabase:
             for attempt in (1, 2):
                 if self.closed:
                     raise StoreUnavailable("PostGIS 连接已关闭（provider closed）")
-                had_connection = self._poll_conn is not None and not self._poll_conn.closed
+                had_connection = self._polling.alive()
                 try:
-                    if self._poll_conn is None or self._poll_conn.closed or self._poll_conn.broken:
-                        self._poll_conn = pg._connect(self.loc)
-                    return fn(self._poll_conn)
+                    return fn(self._polling.get())
                 except psycopg.OperationalError as exc:
-                    self._drop_poll_connection()
+                    self._polling.drop()
                     if attempt == 1 and had_connection:
                         continue        # the kept one was cut (server restart, idle time-out): once more, new
                     log.warning("PostGIS version poll failed for %s: %s", self.loc.describe(), exc)
@@ -158,14 +173,6 @@ class SharedDatabase:
                 except psycopg.Error as exc:
                     log.warning("PostGIS version poll error for %s: %s", self.loc.describe(), exc)
                     raise DataSourceError("PostGIS 数据读取失败；管理员请查看服务器日志") from None
-
-    def _drop_poll_connection(self) -> None:
-        try:
-            if self._poll_conn is not None:
-                self._poll_conn.close()
-        except Exception:  # noqa: BLE001
-            pass
-        self._poll_conn = None
 
 
 def poller_name(dsn: str) -> str:

@@ -27,11 +27,10 @@ import shapely
 
 from .. import history
 from ..errors import DataSourceError, FeatureNotFound, InvalidParameter, PreconditionFailed, StoreUnavailable
-from ..settings import PostgresSettings
 from ..stores import postgis as pg
 from .base import ChangeContext, Snapshot, WriteOp, WriteResult
 from .gpkg import feature_geometry, local_context
-from .pg_shared import POLL_MAX_S, POLL_S, READ_POOL_SIZE, SharedDatabase  # noqa: F401 - POLL_S: tests' timing
+from .pg_shared import SharedDatabase
 from .postgis_pushdown import key_condition
 from .replicas import ReplicaSettings, is_replica_failure, lsn_int, replica_dsn
 

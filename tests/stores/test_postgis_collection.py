@@ -13,6 +13,7 @@ import shapely
 from shapely.geometry import mapping
 
 import kfqmap.providers.postgis as P
+from kfqmap.providers import pg_shared
 from kfqmap.area import ellipsoidal_area
 from kfqmap.catalog import load_catalog
 from kfqmap.features import ItemsQuery, parse_bbox, parse_output_crs
@@ -56,7 +57,7 @@ def close_providers(monkeypatch):
 
 
 def wait_poll():
-    time.sleep(P.POLL_S * 3 + 0.3)      # the poller, then the collection's version TTL
+    time.sleep(pg_shared.POLL_S * 3 + 0.3)      # the poller, then the collection's version TTL
 
 
 def _catalog(pg, table: str, layer_id: str = "pg_layer"):
@@ -310,9 +311,9 @@ def test_tables_of_one_database_share_connections_and_one_poller(pg):
     assert stats["pool_size"] <= 2, stats     # sequential reads of six tables: one pool (it may have grown by one
     #                                           while its first connection was being opened)
     deadline = time.monotonic() + 5
-    while db._poll_conn is None and time.monotonic() < deadline:      # the poller's first round
+    while db._polling.conn is None and time.monotonic() < deadline:      # the poller's first round
         time.sleep(0.05)
-    pids = {db._conn.info.backend_pid, db._poll_conn.info.backend_pid}
+    pids = {db._kept.conn.info.backend_pid, db._polling.conn.info.backend_pid}
     alive = f"SELECT count(*) FROM pg_stat_activity WHERE pid IN ({','.join(map(str, pids))})"
     assert pg_value(pg, alive) == len(pids) == 2
 
@@ -328,8 +329,8 @@ def test_tables_of_one_database_share_connections_and_one_poller(pg):
     assert providers[-1].version()            # the others leaving does not close what the last one uses
     assert providers[-1].read(lambda c: c.execute("SELECT 1").fetchone()) == (1,)
     providers[-1].close()
-    pollers[0].join(timeout=P.POLL_MAX_S + 2)
-    assert not pollers[0].is_alive() and db.closed and db._conn is None and db._pool is None
+    pollers[0].join(timeout=pg_shared.POLL_MAX_S + 2)
+    assert not pollers[0].is_alive() and db.closed and db._kept.conn is None and db._pool is None
     deadline = time.monotonic() + 5
     while pg_value(pg, alive) and time.monotonic() < deadline:
         time.sleep(0.05)
