@@ -55,7 +55,7 @@ def url(request: Request, name: str, /, **params: Any) -> str:
     path = template
     for i, value in enumerate(values):
         path = path.replace(_placeholder(i), value)
-    base = request.state._state.get("kfq_base_url")   # one per request (Host / public URL already applied)
+    base = getattr(request.state, "kfq_base_url", None)   # one per request (Host / public URL already applied)
     if base is None:
         base = request.state.kfq_base_url = str(request.base_url).rstrip("/")
     return base + path
@@ -66,7 +66,9 @@ def _placeholder(i: int) -> str:
 
 
 def _path_template(app, name: str, keys: tuple) -> str | None:
-    cache = app.state._state.setdefault("url_templates", {})
+    cache = getattr(app.state, "url_templates", None)
+    if cache is None:
+        cache = app.state.url_templates = {}
     key = (name, keys)
     if key not in cache:
         try:
